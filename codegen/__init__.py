@@ -1,0 +1,1 @@
+"""mlc: compile int8 neural networks into bit-exact C for microcontrollers."""

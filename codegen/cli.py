@@ -1,0 +1,30 @@
+"""The `mlc` command line: dispatch to codegen.commands.<name>, report MlcError as one line."""
+import argparse
+import importlib
+import sys
+
+from codegen.commands import COMMANDS
+from codegen.errors import MlcError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlc", description="Compile int8 neural networks into bit-exact C for microcontrollers.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"codegen.commands.{name}")
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except MlcError as err:
+        print(f"mlc {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mlc {args.command}: interrupted", file=sys.stderr)
+        return 130

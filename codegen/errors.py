@@ -1,0 +1,5 @@
+"""The one error type a user sees: a single line, no traceback, non-zero exit."""
+
+
+class MlcError(Exception):
+    """A problem with the user's input or environment, reported as one line."""

@@ -1,0 +1,96 @@
+"""Graph rewrites done once at import: constant folding and dilated-convolution recovery.
+
+TensorFlow's converter emits SHAPE -> STRIDED_SLICE -> PACK in front of RESHAPE for a Keras Flatten
+with a dynamic batch, and SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND for a dilated convolution.
+With static shapes the first is a constant and the second is one dilated convolution.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.errors import MlcError
+from codegen.ir import Graph, Op
+
+
+def _strided_slice(op: Op, x, begin, end, strides):
+    o = op.options
+    if o.get("ellipsis_mask", 0) or o.get("new_axis_mask", 0):
+        raise MlcError(f"layer {op.index} (STRIDED_SLICE): ellipsis and new-axis masks are not supported")
+    index = []
+    for axis in range(len(begin)):
+        if (o.get("shrink_axis_mask", 0) >> axis) & 1:
+            index.append(int(begin[axis]))
+            continue
+        b = None if (o.get("begin_mask", 0) >> axis) & 1 else int(begin[axis])
+        e = None if (o.get("end_mask", 0) >> axis) & 1 else int(end[axis])
+        index.append(slice(b, e, int(strides[axis])))
+    return np.asarray(x[tuple(index)])
+
+
+# Evaluators for ops whose inputs are all known at import time.
+_CONSTANT = {
+    "SHAPE": lambda op, x: np.array(op.inputs[0].shape, dtype=np.int32),
+    "STRIDED_SLICE": lambda op, x, b, e, s: _strided_slice(op, x, b, e, s),
+    "PACK": lambda op, *xs: np.stack(xs, axis=op.options.get("axis", 0)),
+    "CONCATENATION": lambda op, *xs: np.concatenate(xs, axis=op.options.get("axis", 0)) if op.inputs[0].dtype == "int32" else None,
+    "RESHAPE": lambda op, x, *shape: x.reshape(op.outputs[0].shape) if op.inputs[0].dtype == "int32" else None,
+}
+
+
+def _fold_constants(graph: Graph) -> None:
+    kept = []
+    for op in graph.ops:
+        fn = _CONSTANT.get(op.kind)
+        known = all(t is None or t.is_const for t in op.inputs)
+        if fn is not None and (op.kind == "SHAPE" or known):
+            value = fn(op, *[t.data if t is not None else None for t in op.inputs])
+            if value is not None:
+                out = op.outputs[0]
+                out.data = np.asarray(value).astype(out.dtype).reshape(out.shape)
+                continue
+        kept.append(op)
+    graph.ops = kept
+
+
+def _single_consumer(graph: Graph, tensor):
+    users = graph.consumers(tensor)
+    return users[0] if len(users) == 1 and tensor not in graph.outputs else None
+
+
+def _fold_dilated_convs(graph: Graph) -> None:
+    """SPACE_TO_BATCH_ND(block, pads) -> conv(stride 1) -> BATCH_TO_SPACE_ND(block, crops) == dilated conv."""
+    removed = set()
+    for s2b in [op for op in graph.ops if op.kind == "SPACE_TO_BATCH_ND"]:
+        conv = _single_consumer(graph, s2b.outputs[0])
+        if conv is None or conv.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            continue
+        b2s = _single_consumer(graph, conv.outputs[0])
+        if b2s is None or b2s.kind != "BATCH_TO_SPACE_ND" or not all(t.is_const for t in s2b.inputs[1:] + b2s.inputs[1:]):
+            continue
+        block = s2b.inputs[1].data.ravel()
+        if not np.array_equal(block, b2s.inputs[1].data.ravel()) or len(block) != 2:
+            continue
+        if (conv.options.get("stride_h", 1), conv.options.get("stride_w", 1)) != (1, 1):
+            continue
+        if (conv.options.get("dilation_h_factor", 1), conv.options.get("dilation_w_factor", 1)) != (1, 1):
+            continue
+        pads, crops = s2b.inputs[2].data.reshape(2, 2), b2s.inputs[2].data.reshape(2, 2)
+        kh, kw = conv.inputs[1].shape[1:3]
+        inner = ((kh - 1) // 2, (kw - 1) // 2) if conv.options.get("padding") == "SAME" else (0, 0)
+        explicit = tuple(int(pads[a][0] + inner[a] * block[a] - crops[a][0]) for a in range(2))
+        if min(explicit) < 0:
+            continue
+        conv.inputs[0] = s2b.inputs[0]
+        conv.outputs[0] = b2s.outputs[0]
+        conv.options.update(dilation_h_factor=int(block[0]), dilation_w_factor=int(block[1]),
+                            padding="EXPLICIT", explicit_padding=explicit)
+        removed.update((id(s2b), id(b2s)))
+    graph.ops = [op for op in graph.ops if id(op) not in removed]
+
+
+def fold(graph: Graph) -> None:
+    _fold_constants(graph)
+    _fold_dilated_convs(graph)
+    live = {id(t) for op in graph.ops for t in op.inputs + op.outputs if t is not None}
+    live |= {id(t) for t in graph.inputs + graph.outputs}
+    graph.tensors = [t for t in graph.tensors if id(t) in live]

@@ -1,0 +1,70 @@
+"""Per-op integer parameters, derived once at import and shared by hostsim and the C generator.
+
+Each op family's module registers a `derive(op) -> dict` for its op kinds with @derives. Ops with no
+registered derivation are unsupported: they are recorded on the graph (with the reason) so that
+`mlc inspect` can list them, and simulation or code generation refuses the model naming the op.
+"""
+from __future__ import annotations
+
+import importlib
+
+from codegen.errors import MlcError
+
+_DERIVE = {}
+_MACS = {}
+FAMILIES = ["conv", "pooling", "elementwise", "activations", "tensor_ops"]
+
+
+def derives(*kinds, macs=None):
+    def register(fn):
+        for kind in kinds:
+            _DERIVE[kind] = fn
+            if macs is not None:
+                _MACS[kind] = macs
+        return fn
+
+    return register
+
+
+def _load_families() -> None:
+    for family in FAMILIES:
+        importlib.import_module(f"codegen.params.{family}")
+
+
+def supported_ops() -> list:
+    _load_families()
+    return sorted(_DERIVE)
+
+
+def macs(op) -> int:
+    fn = _MACS.get(op.kind)
+    return int(fn(op)) if fn else 0
+
+
+def prepare(graph) -> None:
+    """Fill op.params for every op; collect the unsupported ones on graph.unsupported."""
+    _load_families()
+    graph.unsupported = []
+    for op in graph.ops:
+        derive = _DERIVE.get(op.kind)
+        if derive is None:
+            graph.unsupported.append((op.index, op.kind, f"{op.kind} is not supported (supported: {', '.join(sorted(_DERIVE))})"))
+            continue
+        try:
+            op.params = derive(op)
+        except MlcError as err:
+            graph.unsupported.append((op.index, op.kind, str(err)))
+
+
+def require_supported(graph) -> None:
+    if graph.unsupported:
+        index, kind, reason = graph.unsupported[0]
+        more = f" (and {len(graph.unsupported) - 1} more)" if len(graph.unsupported) > 1 else ""
+        raise MlcError(f"{graph.path}: layer {index} ({kind}): {reason}{more}")
+
+
+def int8_activation(op, tensor) -> None:
+    """Ops in the int8 path need per-tensor int8 activations with quantization parameters."""
+    if tensor.dtype != "int8" or tensor.quant is None or tensor.quant.per_channel:
+        raise MlcError(f"tensor '{tensor.name}' is {tensor.dtype}{'' if tensor.quant else ' without quantization'}; "
+                       f"{op.kind} needs per-tensor quantized int8 activations")

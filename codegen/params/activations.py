@@ -1,0 +1,1 @@
+"""SOFTMAX, LOGISTIC and TANH."""

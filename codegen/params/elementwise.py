@@ -1,0 +1,1 @@
+"""ADD and MUL (binary element-wise, with broadcasting)."""

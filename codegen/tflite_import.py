@@ -1,0 +1,154 @@
+"""Read a .tflite flatbuffer (through the `tflite` package) into the mlc graph IR.
+
+Shape arithmetic the converter leaves in the graph (SHAPE -> STRIDED_SLICE -> PACK before RESHAPE)
+is folded here, since every shape is static; SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND is folded
+back into one dilated convolution. Then codegen.params derives every op's integer parameters.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import tflite
+
+from codegen import params as op_params
+from codegen.errors import MlcError
+from codegen.ir import Graph, Op, Quant, Tensor
+
+_TENSOR_TYPES = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
+_OPTION_CLASSES = {v: k for k, v in vars(tflite.BuiltinOptions).items() if not k.startswith("_")}
+_ACTIVATIONS = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")}
+_PADDINGS = {v: k for k, v in vars(tflite.Padding).items() if not k.startswith("_")}
+_DTYPES = {"INT8": "int8", "UINT8": "uint8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
+           "FLOAT32": "float32", "BOOL": "bool"}
+_OPTION_SKIP = {"Init"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _read_options(op) -> dict:
+    """All fields of an operator's builtin options table, as snake_case keys."""
+    kind = _OPTION_CLASSES.get(op.BuiltinOptionsType())
+    if kind in (None, "NONE"):
+        return {}
+    cls = getattr(tflite, kind)
+    table = op.BuiltinOptions()
+    opts = cls()
+    opts.Init(table.Bytes, table.Pos)
+    out = {}
+    for attr in dir(cls):
+        if attr.startswith("_") or attr in _OPTION_SKIP or attr.startswith("GetRootAs") or attr.endswith(("Length", "IsNone")):
+            continue
+        if attr.endswith("AsNumpy"):
+            value = getattr(opts, attr)()
+            out[_snake(attr[: -len("AsNumpy")])] = [] if isinstance(value, int) else value.tolist()
+            continue
+        if hasattr(cls, attr + "AsNumpy"):
+            continue
+        try:
+            out[_snake(attr)] = getattr(opts, attr)()
+        except TypeError:  # accessor needs an argument: a vector read through AsNumpy above
+            continue
+    if "fused_activation_function" in out:
+        out["activation"] = _ACTIVATIONS[out.pop("fused_activation_function")]
+    if "padding" in out:
+        out["padding"] = _PADDINGS[out["padding"]]
+    return out
+
+
+def _read_quant(t) -> Quant | None:
+    q = t.Quantization()
+    if q is None or q.ScaleLength() == 0:
+        return None
+    scale = q.ScaleAsNumpy().astype(np.float32)
+    zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros_like(scale, dtype=np.int64)
+    return Quant(scale=scale, zero_point=zp, axis=q.QuantizedDimension())
+
+
+def _read_tensor(model, sg, i: int) -> Tensor:
+    t = sg.Tensors(i)
+    type_name = _TENSOR_TYPES.get(t.Type(), str(t.Type()))
+    dtype = _DTYPES.get(type_name, type_name.lower())
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+    data = None
+    buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
+    if buf is not None and buf.DataLength() > 0:
+        if dtype not in _DTYPES.values():
+            raise MlcError(f"tensor '{t.Name().decode(errors='replace')}' has unsupported type {type_name}")
+        raw = buf.DataAsNumpy().tobytes()
+        data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+    elif buf is not None and buf.Offset() > 1:
+        raise MlcError("models with weights stored outside the flatbuffer (over 2 GB) are not supported")
+    name = t.Name().decode(errors="replace") if t.Name() else f"t{i}"
+    return Tensor(index=i, name=name, shape=shape, dtype=dtype, quant=_read_quant(t), data=data)
+
+
+def _op_kind(model, op) -> str:
+    code = model.OperatorCodes(op.OpcodeIndex())
+    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    if builtin == tflite.BuiltinOperator.CUSTOM:
+        return "CUSTOM:" + (code.CustomCode() or b"?").decode(errors="replace")
+    return tflite.opcode2name(builtin)
+
+
+def parse(data: bytes, path: str) -> Graph:
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise MlcError(f"{path}: not a TFLite model (no TFL3 identifier); give a .tflite file from TensorFlow's converter")
+    model = tflite.Model.GetRootAsModel(data, 0)
+    if model.SubgraphsLength() < 1:
+        raise MlcError(f"{path}: the model has no subgraph")
+    sg = model.Subgraphs(0)
+    tensors = [_read_tensor(model, sg, i) for i in range(sg.TensorsLength())]
+    ops = []
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        kind = _op_kind(model, op)
+        ins = [tensors[j] if j >= 0 else None for j in op.InputsAsNumpy()] if op.InputsLength() else []
+        outs = [tensors[j] for j in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        ops.append(Op(index=i, kind=kind, inputs=ins, outputs=outs, options=_read_options(op)))
+    inputs = [tensors[j] for j in sg.InputsAsNumpy()] if sg.InputsLength() else []
+    outputs = [tensors[j] for j in sg.OutputsAsNumpy()] if sg.OutputsLength() else []
+    return Graph(name=Path(path).stem, path=str(path), tensors=tensors, ops=ops, inputs=inputs, outputs=outputs)
+
+
+def load(path) -> Graph:
+    """Read, fold and prepare a .tflite model; every user-facing problem raises MlcError naming the file."""
+    path = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise MlcError(f"{path}: cannot read the model ({err.strerror})") from None
+    try:
+        graph = parse(data, path)
+    except MlcError:
+        raise
+    except Exception as err:  # the flatbuffer accessors fail in many ways on corrupt input
+        raise MlcError(f"{path}: corrupt or truncated .tflite file ({type(err).__name__}); re-export the model") from None
+    from codegen.fold import fold
+
+    try:
+        fold(graph)
+    except MlcError as err:
+        raise MlcError(f"{path}: {err}") from None
+    _check_io(graph)
+    op_params.prepare(graph)
+    return graph
+
+
+def _check_io(graph: Graph) -> None:
+    if not graph.inputs or not graph.outputs:
+        raise MlcError(f"{graph.path}: the model has no inputs or no outputs")
+    for t in graph.inputs + graph.outputs:
+        if t.dtype not in ("int8", "float32", "int16"):
+            raise MlcError(f"{graph.path}: model input/output '{t.name}' is {t.dtype}; mlc needs int8 (or float32 at the edges)")
+    quantized = [t for t in graph.tensors if t.dtype == "int8" and not t.is_const]
+    float_weights = [op for op in graph.ops if any(t is not None and t.is_const and t.dtype == "float32" and t.size > 1 for t in op.inputs)]
+    if not quantized:
+        raise MlcError(f"{graph.path}: float-only model; convert it with full-integer int8 quantization (a representative dataset)")
+    if float_weights:
+        op = float_weights[0]
+        raise MlcError(f"{graph.path}: layer {op.index} ({op.kind}) has float32 weights (a hybrid or float model); "
+                       "convert with full-integer int8 quantization")

@@ -1,0 +1,405 @@
+"""Hypothesis strategies that draw random, valid int8 .tflite models (see tests/tflite_builder.py).
+
+Every strategy draws a ``ModelCase``:
+
+* ``case.op``       -- op kind ("CONV_2D", ..., or "MULTI" for the small multi-op models)
+* ``case.model``    -- the .tflite flatbuffer (bytes), accepted by tflite-micro
+* ``case.inputs``   -- input tensor handles (``T``: shape, dtype, scale, zero_point)
+* ``case.outputs``  -- output tensor handles
+* ``case.params``   -- everything drawn: options, int8 weights and their scales, int32 bias,
+  quantization of inputs/outputs (enough to compute a float reference)
+* ``case.make_inputs(seed=0) -> list[np.ndarray]`` -- random inputs of the right shape/dtype
+  (int8 over the full range; float32 over a range slightly wider than the output's)
+
+Strategies (all take no arguments): ``conv_2d_models``, ``depthwise_conv_2d_models``,
+``fully_connected_models``, ``pool_models`` (average and max), ``add_models``, ``mul_models``,
+``softmax_models``, ``logistic_models``, ``tanh_models``, ``reshape_models``,
+``concatenation_models``, ``mean_models``, ``pad_models`` (PAD and PADV2),
+``quantize_models`` (float32->int8 and int8->int8), ``dequantize_models``,
+``multi_op_models`` (small chains: conv/dw/pool/fc/add/softmax, float I/O at the edges);
+``single_op_models()`` is ``one_of`` all single-op strategies; ``STRATEGIES`` maps op name ->
+strategy.
+
+Shapes are small (fast in tflite-micro) and channel counts are mostly not multiples of 4.
+Weights are drawn with numpy from a drawn seed (fast, shrinkable by seed).
+
+Example::
+
+    @given(conv_2d_models())
+    def test_conv(case):
+        x = case.make_inputs(seed=1)
+        want = run_tflm(case.model, x)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import strategies as st
+
+try:
+    from tflite_builder import (ACTIVATIONS, FIXED_OUTPUT_QUANT, ModelBuilder, T,
+                                conv_output_size, quantize_symmetric)
+except ImportError:  # imported as tests.strategies
+    from tests.tflite_builder import (ACTIVATIONS, FIXED_OUTPUT_QUANT, ModelBuilder, T,
+                                      conv_output_size, quantize_symmetric)
+
+CHANNELS = (1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 8)  # mostly not multiples of 4
+_U_STD = 74.0
+# TFLite's converter writes per-tensor FULLY_CONNECTED weights; set True to also draw
+# per-channel ones (TFLM's reference kernel accepts them).
+FC_PER_CHANNEL = False  # std of a uniform int8 value
+
+
+@dataclass(repr=False)
+class ModelCase:
+    op: str
+    model: bytes
+    inputs: list
+    outputs: list
+    params: dict = field(default_factory=dict)
+
+    def make_inputs(self, seed=0) -> list[np.ndarray]:
+        rng = np.random.default_rng(seed)
+        out = []
+        for t in self.inputs:
+            if t.dtype == "float32":
+                lo, hi = self.params.get("float_range", (-4.0, 4.0))
+                out.append(rng.uniform(lo, hi, t.shape).astype(np.float32))
+            else:
+                info = np.iinfo(t.dtype)
+                out.append(rng.integers(info.min, info.max + 1, t.shape).astype(t.dtype))
+        return out
+
+    def __repr__(self):
+        small = {k: (v if not isinstance(v, np.ndarray) or v.size <= 8 else
+                     f"<{v.dtype} {list(v.shape)}>") for k, v in self.params.items()}
+        ins = [(t.shape, t.dtype, t.scale, t.zero_point) for t in self.inputs]
+        return f"ModelCase({self.op}, inputs={ins}, {small})"
+
+
+def _case(op, b: ModelBuilder, inputs, outputs, **params) -> ModelCase:
+    for t in outputs:
+        b.output(t)
+    return ModelCase(op, b.finish(), list(inputs), list(outputs), params)
+
+
+# ----------------------------------------------------------------------------- pieces
+scales = st.floats(0.002, 0.2).map(lambda s: float(np.float32(s)))
+zero_points = st.integers(-128, 127)
+activations = st.sampled_from(ACTIVATIONS)
+seeds = st.integers(0, 2 ** 32 - 1)
+
+
+@st.composite
+def quant(draw):
+    return draw(scales), draw(zero_points)
+
+
+@st.composite
+def shapes(draw, min_rank=1, max_rank=4, max_dim=6):
+    rank = draw(st.integers(min_rank, max_rank))
+    return [draw(st.integers(1, max_dim)) for _ in range(rank)]
+
+
+def _jitter(draw):
+    """Scale factor so that outputs are sometimes saturated, mostly not."""
+    return float(2.0 ** draw(st.floats(-1.5, 1.0)))
+
+
+def _weights(draw, shape, axis, per_channel=None):
+    """Random int8 weights (symmetric), per channel along axis or per tensor."""
+    rng = np.random.default_rng(draw(seeds))
+    per_channel = draw(st.booleans()) if per_channel is None else per_channel
+    w = rng.standard_normal(shape) * rng.uniform(0.05, 1.0, shape[axis]).reshape(
+        [-1 if i == axis else 1 for i in range(len(shape))])
+    q, s = quantize_symmetric(w, axis if per_channel else None)
+    return q, s, rng
+
+
+def _weighted_op(draw, x: T, w_shape, axis, k, per_channel=None):
+    """Shared draw for conv/dw/fc: weights, int32 bias, output quantization."""
+    wq, ws, rng = _weights(draw, w_shape, axis, per_channel)
+    w_std = float(np.mean(ws)) * np.std(wq.astype(float)) if wq.size > 1 else float(np.mean(ws))
+    acc_std = x.scale * _U_STD * w_std * np.sqrt(k)
+    out_scale = float(np.float32(max(4 * acc_std / 256, 1e-5) * _jitter(draw)))
+    bias_scale = x.scale * np.asarray(ws, np.float64)
+    bias = np.round(rng.standard_normal(w_shape[axis]) * acc_std / bias_scale).astype(np.int32)
+    return wq, ws, bias, bias_scale, out_scale, draw(zero_points)
+
+
+# ----------------------------------------------------------------------------- conv family
+@st.composite
+def _window(draw, max_k=4, max_stride=3, dilations=True):
+    k = (draw(st.integers(1, max_k)), draw(st.integers(1, max_k)))
+    stride = (draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride)))
+    dil = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if dilations else (1, 1)
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    eff = [(k[i] - 1) * dil[i] + 1 for i in (0, 1)]
+    hw = [draw(st.integers(eff[i] if padding == "VALID" else 1, eff[i] + 7)) for i in (0, 1)]
+    return k, stride, dil, padding, hw
+
+
+@st.composite
+def conv_2d_models(draw):
+    k, stride, dil, padding, (h, w) = draw(_window())
+    cin, cout = draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS))
+    batch = draw(st.integers(1, 2))
+    b = ModelBuilder()
+    x = b.input([batch, h, w, cin], *draw(quant()))
+    wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [cout, *k, cin], 0,
+                                                       k[0] * k[1] * cin)
+    act = draw(activations)
+    y = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.const_int32(bias, bs), out_scale, out_zp,
+                  stride=stride, dilation=dil, padding=padding, activation=act)
+    return _case("CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
+                 dilation=dil, padding=padding, activation=act)
+
+
+@st.composite
+def depthwise_conv_2d_models(draw):
+    k, stride, dil, padding, (h, w) = draw(_window())
+    cin, mult = draw(st.sampled_from(CHANNELS)), draw(st.integers(1, 3))
+    b = ModelBuilder()
+    x = b.input([1, h, w, cin], *draw(quant()))
+    wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [1, *k, cin * mult], 3,
+                                                       k[0] * k[1])
+    act = draw(activations)
+    y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3), b.const_int32(bias, bs),
+                            out_scale, out_zp, depth_multiplier=mult, stride=stride,
+                            dilation=dil, padding=padding, activation=act)
+    return _case("DEPTHWISE_CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
+                 dilation=dil, padding=padding, activation=act, depth_multiplier=mult)
+
+
+@st.composite
+def fully_connected_models(draw):
+    in_shape = draw(shapes(2, 4, max_dim=5)) + [draw(st.integers(1, 33))]
+    units = draw(st.integers(1, 19))
+    b = ModelBuilder()
+    x = b.input(in_shape, *draw(quant()))
+    wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [units, in_shape[-1]], 0,
+                                                       in_shape[-1], None if FC_PER_CHANNEL else False)
+    use_bias, keep, act = draw(st.booleans()), draw(st.booleans()), draw(activations)
+    y = b.fully_connected(x, b.const_int8(wq, ws),
+                          b.const_int32(bias, bs) if use_bias else None,
+                          out_scale, out_zp, keep_num_dims=keep, activation=act)
+    return _case("FULLY_CONNECTED", b, [x], [y], w=wq, w_scale=ws,
+                 bias=bias if use_bias else None, keep_num_dims=keep, activation=act)
+
+
+@st.composite
+def pool_models(draw):
+    op = draw(st.sampled_from(["AVERAGE_POOL_2D", "MAX_POOL_2D"]))
+    k, stride, _, padding, (h, w) = draw(_window(max_k=4, dilations=False))
+    c = draw(st.sampled_from(CHANNELS))
+    b = ModelBuilder()
+    x = b.input([draw(st.integers(1, 2)), h, w, c], *draw(quant()))
+    act = draw(activations)
+    pool = b.average_pool_2d if op == "AVERAGE_POOL_2D" else b.max_pool_2d
+    y = pool(x, k, stride, padding, act)
+    return _case(op, b, [x], [y], filter=k, stride=stride, padding=padding, activation=act)
+
+
+# ----------------------------------------------------------------------------- elementwise
+@st.composite
+def _broadcast_pair(draw, max_rank=4):
+    shape = draw(shapes(1, max_rank))
+    other = [1 if draw(st.booleans()) else d for d in shape]
+    other = other[draw(st.integers(0, len(other) - 1)):]  # maybe lower rank
+    return (shape, other) if draw(st.booleans()) else (other, shape)
+
+
+def _binary_models(op):
+    @st.composite
+    def strategy(draw):
+        sa, sb = draw(_broadcast_pair())
+        b = ModelBuilder()
+        qa, qb = draw(quant()), draw(quant())
+        x, y = b.input(sa, *qa), b.input(sb, *qb)
+        ra, rb = qa[0] * 128, qb[0] * 128  # rough real ranges
+        span = (ra + rb) if op == "ADD" else ra * rb
+        out_scale = float(np.float32(span / 128 * _jitter(draw)))
+        act = draw(activations)
+        z = (b.add if op == "ADD" else b.mul)(x, y, out_scale, draw(zero_points), act)
+        return _case(op, b, [x, y], [z], activation=act)
+    return strategy()
+
+
+def add_models():
+    return _binary_models("ADD")
+
+
+def mul_models():
+    return _binary_models("MUL")
+
+
+def _unary_fixed(op):
+    @st.composite
+    def strategy(draw):
+        b = ModelBuilder()
+        if op == "SOFTMAX":
+            x = b.input(draw(shapes(2, 4, max_dim=7)), draw(st.floats(0.01, 0.3)),
+                        draw(zero_points))
+            beta = draw(st.sampled_from([1.0, 0.5, 2.0, draw(st.floats(0.1, 3.0))]))
+            return _case(op, b, [x], [b.softmax(x, beta)], beta=float(np.float32(beta)))
+        x = b.input(draw(shapes(1, 4)), draw(st.floats(0.005, 0.12)), draw(zero_points))
+        return _case(op, b, [x], [b.logistic(x) if op == "LOGISTIC" else b.tanh(x)])
+    return strategy()
+
+
+def softmax_models():
+    return _unary_fixed("SOFTMAX")
+
+
+def logistic_models():
+    return _unary_fixed("LOGISTIC")
+
+
+def tanh_models():
+    return _unary_fixed("TANH")
+
+
+# ----------------------------------------------------------------------------- data movement
+@st.composite
+def reshape_models(draw):
+    shape = draw(shapes(1, 4))
+    n = int(np.prod(shape))
+    new, rest = [], n
+    for _ in range(draw(st.integers(0, 3))):  # random factorization of n
+        d = draw(st.sampled_from([f for f in range(1, rest + 1) if rest % f == 0]))
+        new.append(d)
+        rest //= d
+    new.append(rest)
+    if draw(st.booleans()):
+        new[draw(st.integers(0, len(new) - 1))] = -1
+    shape_input = draw(st.booleans())
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("RESHAPE", b, [x], [b.reshape(x, new, shape_input)], new_shape=new,
+                 shape_input=shape_input)
+
+
+@st.composite
+def concatenation_models(draw):
+    base = draw(shapes(1, 4))
+    axis = draw(st.integers(-len(base), len(base) - 1))
+    n = draw(st.integers(2, 4))
+    q = draw(quant())
+    b = ModelBuilder()
+    xs = []
+    for _ in range(n):
+        s = list(base)
+        s[axis] = draw(st.integers(1, 5))
+        xs.append(b.input(s, *q))
+    return _case("CONCATENATION", b, xs, [b.concatenation(xs, axis)], axis=axis)
+
+
+@st.composite
+def mean_models(draw):
+    shape = draw(shapes(2, 4))
+    rank = len(shape)
+    if rank == 4 and draw(st.booleans()):
+        axes = [1, 2]  # the global-average-pool form
+    else:
+        axes = draw(st.lists(st.integers(0, rank - 1), min_size=1, max_size=rank,
+                             unique=True))
+        axes = [a - rank if draw(st.booleans()) else a for a in axes]  # some negative
+    keep = draw(st.booleans())
+    qin = draw(quant())
+    same = draw(st.booleans())
+    out_q = qin if same else (float(np.float32(qin[0] * _jitter(draw))), draw(zero_points))
+    b = ModelBuilder()
+    x = b.input(shape, *qin)
+    return _case("MEAN", b, [x], [b.mean(x, axes, keep, *out_q)], axes=axes, keep_dims=keep)
+
+
+@st.composite
+def pad_models(draw):
+    op = draw(st.sampled_from(["PAD", "PADV2"]))
+    shape = draw(shapes(1, 4))
+    paddings = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in shape]
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    if op == "PAD":
+        return _case(op, b, [x], [b.pad(x, paddings)], paddings=paddings)
+    const = draw(st.integers(-128, 127))
+    return _case(op, b, [x], [b.padv2(x, paddings, const)], paddings=paddings, constant=const)
+
+
+@st.composite
+def quantize_models(draw):
+    shape = draw(shapes(1, 4))
+    out_q = draw(quant())
+    b = ModelBuilder()
+    if draw(st.booleans()):  # float32 -> int8
+        x = b.input(shape, dtype="float32")
+        lo, hi = [(v - out_q[1]) * out_q[0] * 1.1 for v in (-128, 127)]
+        return _case("QUANTIZE", b, [x], [b.quantize(x, *out_q)], float_range=(lo, hi))
+    x = b.input(shape, *draw(quant()))  # int8 -> int8 requantize
+    return _case("QUANTIZE", b, [x], [b.quantize(x, *out_q)])
+
+
+@st.composite
+def dequantize_models(draw):
+    b = ModelBuilder()
+    x = b.input(draw(shapes(1, 4)), *draw(quant()))
+    return _case("DEQUANTIZE", b, [x], [b.dequantize(x)])
+
+
+# ----------------------------------------------------------------------------- multi-op
+@st.composite
+def multi_op_models(draw):
+    """float in -> QUANTIZE -> CONV_2D -> DEPTHWISE -> (ADD residual) -> pool -> RESHAPE
+    -> FULLY_CONNECTED -> SOFTMAX -> (DEQUANTIZE) ; random sizes and quantization."""
+    h, w, c = draw(st.integers(4, 9)), draw(st.integers(4, 9)), draw(st.sampled_from(CHANNELS))
+    rng = np.random.default_rng(draw(seeds))
+    float_io = draw(st.booleans())
+    b = ModelBuilder()
+    qin = (float(np.float32(draw(st.floats(0.01, 0.05)))), draw(zero_points))
+    x0 = b.input([1, h, w, c], dtype="float32") if float_io else b.input([1, h, w, c], *qin)
+    x = b.quantize(x0, *qin) if float_io else x0
+
+    def conv_like(x, shape, axis, dw=False):
+        wq, ws = quantize_symmetric(rng.standard_normal(shape), axis)
+        bs = x.scale * ws
+        bias = np.round(rng.standard_normal(shape[axis]) * 0.1 / bs).astype(np.int32)
+        k = shape[1] * shape[2] * (1 if dw else shape[3])
+        out_scale = float(np.float32(x.scale * _U_STD * np.mean(ws) * 60 * np.sqrt(k) / 256))
+        args = (x, b.const_int8(wq, ws, axis=axis), b.const_int32(bias, bs), out_scale,
+                int(rng.integers(-20, 20)))
+        act = ACTIVATIONS[int(rng.integers(0, 3))]
+        if dw:
+            return b.depthwise_conv_2d(*args, padding="SAME", activation=act)
+        return b.conv_2d(*args, stride=(1, 1), padding="SAME", activation=act)
+
+    c2 = draw(st.sampled_from(CHANNELS))
+    y = conv_like(x, [c2, 3, 3, c], 0)
+    z = conv_like(y, [1, 3, 3, c2], 3, dw=True)
+    if draw(st.booleans()):
+        z = b.add(y, z, float(np.float32(y.scale + z.scale)), 0, "RELU")
+    z = (b.average_pool_2d if draw(st.booleans()) else b.max_pool_2d)(z, [2, 2], [2, 2])
+    flat = b.reshape(z, [1, -1])
+    units = draw(st.integers(2, 6))
+    wq, ws = quantize_symmetric(rng.standard_normal([units, flat.shape[1]]))
+    logits = b.fully_connected(flat, b.const_int8(wq, ws), b.const_int32(
+        np.zeros(units, np.int32), flat.scale * ws), float(np.float32(flat.scale * ws * 400)), 0)
+    out = b.softmax(logits)
+    if float_io:
+        out = b.dequantize(out)
+    return _case("MULTI", b, [x0], [out], float_io=float_io,
+                 float_range=(-128 * qin[0], 127 * qin[0]))
+
+
+STRATEGIES = {
+    "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models,
+    "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models,
+    "ADD": add_models, "MUL": mul_models, "SOFTMAX": softmax_models,
+    "LOGISTIC": logistic_models, "TANH": tanh_models, "RESHAPE": reshape_models,
+    "CONCATENATION": concatenation_models, "MEAN": mean_models, "PAD": pad_models,
+    "QUANTIZE": quantize_models, "DEQUANTIZE": dequantize_models,
+}
+
+
+def single_op_models():
+    return st.one_of([s() for s in STRATEGIES.values()])

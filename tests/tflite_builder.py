@@ -1,0 +1,473 @@
+"""Write small int8 .tflite models in memory, for tests (no TensorFlow needed).
+
+The flatbuffer is written with the ``flatbuffers`` Builder and the generated
+``tflite`` schema functions (``tflite.TensorStart``, ``tflite.Conv2DOptionsAddStrideW``, ...).
+
+Quick start::
+
+    from tests.tflite_builder import ModelBuilder, quantize_symmetric, run_tflm
+
+    b = ModelBuilder()
+    x = b.input([1, 9, 7, 3], scale=0.05, zero_point=-3)          # int8 activation
+    wq, ws = quantize_symmetric(np.random.randn(5, 3, 3, 3), axis=0)  # OHWI, per channel
+    w = b.const_int8(wq, scales=ws, axis=0)
+    bias = b.const_int32(np.arange(5), scales=x.scale * ws)
+    y = b.conv_2d(x, w, bias, out_scale=0.1, out_zero_point=5, stride=(2, 1),
+                  dilation=(1, 2), padding="SAME", activation="RELU6")
+    b.output(y)
+    data: bytes = b.finish()
+    (out,) = run_tflm(data, [np.zeros((1, 9, 7, 3), np.int8)])
+
+API (all shapes are lists of ints; every op method returns the output ``T``):
+
+* ``T``: handle of a tensor: ``.index .shape .dtype .scale .zero_point .axis``
+  (``scale``/``zero_point`` are floats/ints for per-tensor, numpy arrays for per-channel, None
+  for unquantized tensors).
+* ``ModelBuilder()``
+    - ``input(shape, scale=1.0, zero_point=0, dtype="int8")``  (dtype "float32": unquantized)
+    - ``const_int8(values, scales, zero_points=0, axis=None)``  (per-channel when scales is a
+      sequence; ``axis`` is the quantized dimension)
+    - ``const_int32(values, scales=None)``  (bias: scales = input scale * weight scales)
+    - ``const(values, dtype, scale=None, zero_point=None, axis=None)``  (the general form)
+    - ``conv_2d(x, w, bias, out_scale, out_zero_point, stride=(1,1), dilation=(1,1),
+      padding="SAME", activation="NONE")``  w: [Cout, KH, KW, Cin]
+    - ``depthwise_conv_2d(x, w, bias, out_scale, out_zero_point, depth_multiplier=1,
+      stride=(1,1), dilation=(1,1), padding="SAME", activation="NONE")``  w: [1, KH, KW, Cin*M],
+      per-channel axis 3
+    - ``fully_connected(x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
+      activation="NONE")``  w: [units, K]; bias may be None
+    - ``average_pool_2d(x, filter, stride=None, padding="VALID", activation="NONE")`` and
+      ``max_pool_2d(...)`` (output quantization = input's, as TFLite requires)
+    - ``add(a, b, out_scale, out_zero_point, activation="NONE")``, ``mul(...)`` (numpy
+      broadcasting, rank <= 4)
+    - ``softmax(x, beta=1.0)``, ``logistic(x)``, ``tanh(x)`` (output quantization fixed by the
+      int8 spec: 1/256,-128 ; 1/256,-128 ; 1/128,0)
+    - ``reshape(x, shape, shape_input=True)`` (-1 allowed; shape_input=False puts the shape
+      only in ReshapeOptions.new_shape)
+    - ``concatenation(xs, axis)`` (inputs must share quantization, like TFLM's int8 kernel)
+    - ``mean(x, axes, keep_dims, out_scale=None, out_zero_point=None)`` (default: input's)
+    - ``pad(x, paddings)``, ``padv2(x, paddings, constant=None)`` (paddings [[before, after]]
+      per dim; constant is an int8 value, default the zero point)
+    - ``quantize(x, out_scale, out_zero_point, dtype="int8")`` (float32->int8 or int8->int8)
+    - ``dequantize(x)`` (int8 -> float32)
+    - ``output(t)``; ``finish() -> bytes``
+* Helpers: ``quantize_symmetric(w, axis=None) -> (int8 array, scales)``,
+  ``quantize(x_float, scale, zero_point, dtype="int8")``, ``dequantize(q, scale, zero_point)``,
+  ``conv_output_size(size, k, stride, dilation, padding)``,
+  ``run_tflm(model_bytes, inputs, preserve_all=False) -> list of outputs`` (and
+  ``tflm_interpreter(model_bytes, preserve_all=False)``).
+* ``ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")``; ``activation_range(name,
+  scale, zero_point)`` gives the int8 clamp TFLite applies for a fused activation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import flatbuffers
+import numpy as np
+import tflite
+
+ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+_NP_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
+_TFL_TYPES = {"int8": tflite.TensorType.INT8, "int16": tflite.TensorType.INT16,
+              "int32": tflite.TensorType.INT32, "float32": tflite.TensorType.FLOAT32}
+# Output quantization that TFLite's int8 spec imposes on these ops.
+FIXED_OUTPUT_QUANT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128),
+                      "TANH": (1 / 128, 0)}
+
+
+# ----------------------------------------------------------------------------- helpers
+def quantize(x, scale, zero_point, dtype="int8"):
+    """Affine-quantize a float array (round half away from zero, as TFLite's reference)."""
+    info = np.iinfo(_NP_DTYPES[dtype])
+    q = np.round(np.asarray(x, np.float64) / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(_NP_DTYPES[dtype])
+
+
+def dequantize(q, scale, zero_point=0, axis=None):
+    """Real value of a quantized array (per-channel if scale is an array and axis is given)."""
+    q = np.asarray(q, np.float64)
+    if axis is not None and np.ndim(scale):
+        bshape = [1] * q.ndim
+        bshape[axis] = -1
+        scale = np.reshape(scale, bshape)
+        zero_point = np.reshape(np.broadcast_to(zero_point, np.shape(scale)), bshape)
+    return (q - zero_point) * scale
+
+
+def quantize_symmetric(w, axis=None, bits=8):
+    """Symmetric (zero point 0) quantization of weights, per tensor or per channel along axis.
+    Returns (int8 array, scales) where scales is a float or a float32 array."""
+    w = np.asarray(w, np.float64)
+    qmax = 2 ** (bits - 1) - 1
+    if axis is None:
+        scale = max(float(np.abs(w).max()), 1e-6) / qmax
+        return np.clip(np.round(w / scale), -qmax, qmax).astype(np.int8), scale
+    red = tuple(i for i in range(w.ndim) if i != axis % w.ndim)
+    scales = np.maximum(np.abs(w).max(axis=red), 1e-6).astype(np.float32) / qmax
+    q = dequantize(w, 1 / scales.astype(np.float64), 0, axis)  # w / scale along axis
+    return np.clip(np.round(q), -qmax, qmax).astype(np.int8), scales
+
+
+def conv_output_size(size, k, stride=1, dilation=1, padding="SAME"):
+    """TFLite's output size for a conv/pool window (SAME: ceil(in/stride))."""
+    eff = (k - 1) * dilation + 1
+    if padding == "SAME":
+        return (size + stride - 1) // stride
+    return (size - eff + stride) // stride
+
+
+def activation_range(activation, scale, zero_point, dtype="int8"):
+    """The [lo, hi] integer clamp of a fused activation on an output with this quantization."""
+    info = np.iinfo(_NP_DTYPES[dtype])
+    lo, hi = {"NONE": (None, None), "RELU": (0.0, None), "RELU6": (0.0, 6.0),
+              "RELU_N1_TO_1": (-1.0, 1.0)}[activation]
+    q = lambda v: int(zero_point + round(v / scale))  # noqa: E731
+    return (info.min if lo is None else max(info.min, q(lo)),
+            info.max if hi is None else min(info.max, q(hi)))
+
+
+def tflm_interpreter(model: bytes, preserve_all=False, arena_size=None):
+    from tflite_micro.python.tflite_micro import runtime
+    cfg = (runtime.InterpreterConfig.kPreserveAllTensors if preserve_all
+           else runtime.InterpreterConfig.kAllocationRecording)
+    return runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size or 1 << 22,
+                                          intrepreter_config=cfg)
+
+
+def run_tflm(model: bytes, inputs: Sequence[np.ndarray], arena_size=None) -> list[np.ndarray]:
+    """Run a model once in tflite-micro (reference kernels); return all outputs."""
+    interp = tflm_interpreter(model, arena_size=arena_size)
+    for i, x in enumerate(inputs):
+        interp.set_input(np.ascontiguousarray(x), i)
+    interp.invoke()
+    n_out = tflite.Model.GetRootAsModel(bytes(model), 0).Subgraphs(0).OutputsLength()
+    return [interp.get_output(i).copy() for i in range(n_out)]
+
+
+# ----------------------------------------------------------------------------- builder
+@dataclass
+class T:
+    """A tensor handle returned by ModelBuilder methods."""
+    index: int
+    shape: list
+    dtype: str
+    scale: Any = None        # float, np.ndarray (per channel) or None
+    zero_point: Any = None   # int, np.ndarray or None
+    axis: int | None = None  # quantized dimension for per-channel tensors
+
+    @property
+    def quant(self):
+        return self.scale, self.zero_point
+
+
+@dataclass
+class _Op:
+    code: int
+    inputs: list
+    outputs: list
+    options: tuple | None  # (OptionsTableName, {FieldName: value})
+
+
+class ModelBuilder:
+    """Accumulates tensors/ops of one subgraph; ``finish()`` serializes the model."""
+
+    def __init__(self, description="mlc tests/tflite_builder"):
+        self.description = description
+        self._tensors: list[dict] = []
+        self._buffers: list[bytes] = [b""]  # buffer 0 is the empty sentinel
+        self._ops: list[_Op] = []
+        self._inputs: list[int] = []
+        self._outputs: list[int] = []
+
+    # -- tensor creation (the one place quantized tensors are made)
+    def _tensor(self, shape, dtype, scale=None, zero_point=None, axis=None, data=None,
+                name=None) -> T:
+        shape = [int(s) for s in shape]
+        buf = 0
+        if data is not None:
+            arr = np.asarray(data, _NP_DTYPES[dtype])
+            assert arr.size == int(np.prod(shape)), (arr.shape, shape)
+            self._buffers.append(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
+            buf = len(self._buffers) - 1
+        if scale is not None:
+            if np.ndim(scale):
+                scale = np.asarray(scale, np.float32).ravel()
+                zero_point = np.broadcast_to(np.asarray(zero_point or 0, np.int64),
+                                             scale.shape).copy()
+                axis = 0 if axis is None else axis % len(shape)
+                assert scale.size == shape[axis], "one scale per channel of the quantized axis"
+            else:
+                scale, zero_point, axis = float(scale), int(zero_point or 0), None
+        idx = len(self._tensors)
+        self._tensors.append(dict(shape=shape, dtype=dtype, buffer=buf, scale=scale,
+                                  zero_point=zero_point, axis=axis,
+                                  name=name or f"t{idx}"))
+        return T(idx, shape, dtype, scale, zero_point, axis)
+
+    def input(self, shape, scale=1.0, zero_point=0, dtype="int8", name=None) -> T:
+        q = (None, None) if dtype == "float32" else (scale, zero_point)
+        t = self._tensor(shape, dtype, *q, name=name or f"input{len(self._inputs)}")
+        self._inputs.append(t.index)
+        return t
+
+    def output(self, t: T):
+        self._outputs.append(t.index)
+        return t
+
+    def const(self, values, dtype, scale=None, zero_point=None, axis=None, name=None) -> T:
+        values = np.asarray(values)
+        return self._tensor(values.shape, dtype, scale, zero_point, axis, values, name)
+
+    def const_int8(self, values, scales, zero_points=0, axis=None, name=None) -> T:
+        return self.const(values, "int8", scales, zero_points, axis, name)
+
+    def const_int32(self, values, scales=None, name=None) -> T:
+        return self.const(values, "int32", scales, 0 if scales is not None else None, 0,
+                          name)
+
+    def _activation_tensor(self, shape, scale, zero_point, dtype="int8", name=None) -> T:
+        return self._tensor(shape, dtype, scale, zero_point, name=name)
+
+    def _op(self, opname, inputs, out: T, options=None) -> T:
+        code = getattr(tflite.BuiltinOperator, opname)
+        self._ops.append(_Op(code, [-1 if i is None else i.index for i in inputs],
+                             [out.index], options))
+        self._tensors[out.index]["name"] = f"{opname.lower()}_{len(self._ops) - 1}"
+        return out
+
+    # -- ops
+    @staticmethod
+    def _act(activation):
+        assert activation in ACTIVATIONS, activation
+        return getattr(tflite.ActivationFunctionType, activation)
+
+    @staticmethod
+    def _pad(padding):
+        return getattr(tflite.Padding, padding)
+
+    def conv_2d(self, x, w, bias, out_scale, out_zero_point, stride=(1, 1), dilation=(1, 1),
+                padding="SAME", activation="NONE") -> T:
+        n, h, wd, _ = x.shape
+        cout, kh, kw, _ = w.shape
+        oh = conv_output_size(h, kh, stride[0], dilation[0], padding)
+        ow = conv_output_size(wd, kw, stride[1], dilation[1], padding)
+        out = self._activation_tensor([n, oh, ow, cout], out_scale, out_zero_point)
+        return self._op("CONV_2D", [x, w, bias], out, ("Conv2DOptions", dict(
+            Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
+            DilationHFactor=dilation[0], DilationWFactor=dilation[1],
+            FusedActivationFunction=self._act(activation))))
+
+    def depthwise_conv_2d(self, x, w, bias, out_scale, out_zero_point, depth_multiplier=1,
+                          stride=(1, 1), dilation=(1, 1), padding="SAME",
+                          activation="NONE") -> T:
+        n, h, wd, cin = x.shape
+        _, kh, kw, cout = w.shape
+        assert cout == cin * depth_multiplier, "filter is [1, KH, KW, Cin*depth_multiplier]"
+        oh = conv_output_size(h, kh, stride[0], dilation[0], padding)
+        ow = conv_output_size(wd, kw, stride[1], dilation[1], padding)
+        out = self._activation_tensor([n, oh, ow, cout], out_scale, out_zero_point)
+        return self._op("DEPTHWISE_CONV_2D", [x, w, bias], out, ("DepthwiseConv2DOptions", dict(
+            Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
+            DepthMultiplier=depth_multiplier, DilationHFactor=dilation[0],
+            DilationWFactor=dilation[1], FusedActivationFunction=self._act(activation))))
+
+    def fully_connected(self, x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
+                        activation="NONE") -> T:
+        units, k = w.shape
+        assert x.shape[-1] == k, "last input dim must equal the weights' K"
+        shape = (x.shape[:-1] if keep_num_dims else [int(np.prod(x.shape)) // k]) + [units]
+        out = self._activation_tensor(shape, out_scale, out_zero_point)
+        return self._op("FULLY_CONNECTED", [x, w, bias], out, ("FullyConnectedOptions", dict(
+            FusedActivationFunction=self._act(activation), KeepNumDims=keep_num_dims)))
+
+    def _pool(self, opname, x, filter, stride, padding, activation) -> T:
+        stride = stride or filter
+        n, h, wd, c = x.shape
+        oh = conv_output_size(h, filter[0], stride[0], 1, padding)
+        ow = conv_output_size(wd, filter[1], stride[1], 1, padding)
+        out = self._activation_tensor([n, oh, ow, c], x.scale, x.zero_point)
+        return self._op(opname, [x], out, ("Pool2DOptions", dict(
+            Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
+            FilterHeight=filter[0], FilterWidth=filter[1],
+            FusedActivationFunction=self._act(activation))))
+
+    def average_pool_2d(self, x, filter, stride=None, padding="VALID", activation="NONE") -> T:
+        return self._pool("AVERAGE_POOL_2D", x, filter, stride, padding, activation)
+
+    def max_pool_2d(self, x, filter, stride=None, padding="VALID", activation="NONE") -> T:
+        return self._pool("MAX_POOL_2D", x, filter, stride, padding, activation)
+
+    def _binary(self, opname, a, b, out_scale, out_zero_point, activation) -> T:
+        shape = list(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+        out = self._activation_tensor(shape, out_scale, out_zero_point)
+        opts = opname.capitalize() + "Options"
+        return self._op(opname, [a, b], out,
+                        (opts, dict(FusedActivationFunction=self._act(activation))))
+
+    def add(self, a, b, out_scale, out_zero_point, activation="NONE") -> T:
+        return self._binary("ADD", a, b, out_scale, out_zero_point, activation)
+
+    def mul(self, a, b, out_scale, out_zero_point, activation="NONE") -> T:
+        return self._binary("MUL", a, b, out_scale, out_zero_point, activation)
+
+    def _fixed_out(self, opname, x, options=None) -> T:
+        out = self._activation_tensor(x.shape, *FIXED_OUTPUT_QUANT[opname])
+        return self._op(opname, [x], out, options)
+
+    def softmax(self, x, beta=1.0) -> T:
+        return self._fixed_out("SOFTMAX", x, ("SoftmaxOptions", dict(Beta=float(beta))))
+
+    def logistic(self, x) -> T:
+        return self._fixed_out("LOGISTIC", x)
+
+    def tanh(self, x) -> T:
+        return self._fixed_out("TANH", x)
+
+    def reshape(self, x, shape, shape_input=True) -> T:
+        shape = [int(s) for s in shape]
+        full = list(np.empty(x.shape, np.int8).reshape(shape).shape)  # resolves -1
+        out = self._activation_tensor(full, x.scale, x.zero_point, x.dtype)
+        if shape_input:
+            return self._op("RESHAPE", [x, self.const_int32(shape)], out)
+        return self._op("RESHAPE", [x], out, ("ReshapeOptions", dict(NewShape=shape)))
+
+    def concatenation(self, xs: Sequence[T], axis: int) -> T:
+        assert all(t.quant == xs[0].quant for t in xs), "TFLM int8 concat copies bytes: " \
+                                                        "inputs need one quantization"
+        shape = list(np.concatenate([np.empty(t.shape, np.int8) for t in xs], axis).shape)
+        out = self._activation_tensor(shape, xs[0].scale, xs[0].zero_point, xs[0].dtype)
+        return self._op("CONCATENATION", list(xs), out, ("ConcatenationOptions", dict(
+            Axis=axis, FusedActivationFunction=self._act("NONE"))))
+
+    def mean(self, x, axes, keep_dims=False, out_scale=None, out_zero_point=None) -> T:
+        shape = list(np.empty(x.shape, np.int8).mean(axis=tuple(axes), keepdims=keep_dims)
+                     .shape)
+        out = self._activation_tensor(shape, out_scale or x.scale,
+                                      x.zero_point if out_zero_point is None else
+                                      out_zero_point)
+        return self._op("MEAN", [x, self.const_int32(list(axes))], out,
+                        ("ReducerOptions", dict(KeepDims=keep_dims)))
+
+    def pad(self, x, paddings) -> T:
+        return self._pad_op("PAD", x, paddings, None)
+
+    def padv2(self, x, paddings, constant=None) -> T:
+        c = self.const_int8([x.zero_point if constant is None else constant], x.scale,
+                            x.zero_point)
+        return self._pad_op("PADV2", x, paddings, c)
+
+    def _pad_op(self, opname, x, paddings, constant) -> T:
+        paddings = np.asarray(paddings, np.int32).reshape(len(x.shape), 2)
+        shape = [d + int(p.sum()) for d, p in zip(x.shape, paddings)]
+        out = self._activation_tensor(shape, x.scale, x.zero_point, x.dtype)
+        ins = [x, self.const_int32(paddings)] + ([constant] if constant is not None else [])
+        return self._op(opname, ins, out, (opname.capitalize().replace("v2", "V2") + "Options",
+                                            {}))
+
+    def quantize(self, x, out_scale, out_zero_point, dtype="int8") -> T:
+        out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)
+        return self._op("QUANTIZE", [x], out, ("QuantizeOptions", {}))
+
+    def dequantize(self, x) -> T:
+        return self._op("DEQUANTIZE", [x], self._tensor(x.shape, "float32"),
+                        ("DequantizeOptions", {}))
+
+    # -- serialization
+    def finish(self) -> bytes:
+        assert self._inputs and self._outputs, "declare inputs and outputs"
+        fb = flatbuffers.Builder(1024)
+
+        def vec(start_fn, items, prepend):
+            start_fn(fb, len(items))
+            for it in reversed(items):
+                prepend(it)
+            return fb.EndVector()
+
+        def ivec(values, dtype=np.int32):
+            return fb.CreateNumpyVector(np.asarray(values, dtype).ravel())
+
+        def table(name, fields):
+            fields = {k: (ivec(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
+                      for k, v in fields.items()}
+            getattr(tflite, name + "Start")(fb)
+            for k, v in fields.items():
+                getattr(tflite, f"{name}Add{k}")(fb, v)
+            return getattr(tflite, name + "End")(fb)
+
+        # Buffers (data 16-byte aligned, as the converter does).
+        buffers = []
+        for data in self._buffers:
+            dvec = None
+            if data:
+                fb.StartVector(1, len(data), 16)
+                fb.head -= len(data)
+                fb.Bytes[fb.head:fb.head + len(data)] = data
+                dvec = fb.EndVector(len(data))
+            tflite.BufferStart(fb)
+            if dvec is not None:
+                tflite.BufferAddData(fb, dvec)
+            buffers.append(tflite.BufferEnd(fb))
+
+        tensors = []
+        for t in self._tensors:
+            quant = None
+            if t["scale"] is not None:
+                q = dict(Scale=fb.CreateNumpyVector(np.atleast_1d(t["scale"]).astype(np.float32)),
+                         ZeroPoint=fb.CreateNumpyVector(
+                             np.atleast_1d(t["zero_point"]).astype(np.int64)))
+                if t["axis"]:
+                    q["QuantizedDimension"] = t["axis"]
+                quant = table("QuantizationParameters", q)
+            name, shape = fb.CreateString(t["name"]), ivec(t["shape"])
+            tflite.TensorStart(fb)
+            tflite.TensorAddShape(fb, shape)
+            tflite.TensorAddType(fb, _TFL_TYPES[t["dtype"]])
+            tflite.TensorAddBuffer(fb, t["buffer"])
+            tflite.TensorAddName(fb, name)
+            if quant is not None:
+                tflite.TensorAddQuantization(fb, quant)
+            tensors.append(tflite.TensorEnd(fb))
+
+        codes = sorted({op.code for op in self._ops})
+        operators = []
+        for op in self._ops:
+            opts = table(*op.options) if op.options else None
+            ins, outs = ivec(op.inputs), ivec(op.outputs)
+            tflite.OperatorStart(fb)
+            tflite.OperatorAddOpcodeIndex(fb, codes.index(op.code))
+            tflite.OperatorAddInputs(fb, ins)
+            tflite.OperatorAddOutputs(fb, outs)
+            if opts is not None:
+                tflite.OperatorAddBuiltinOptionsType(fb, getattr(tflite.BuiltinOptions,
+                                                                 op.options[0]))
+                tflite.OperatorAddBuiltinOptions(fb, opts)
+            operators.append(tflite.OperatorEnd(fb))
+
+        sg_fields = dict(
+            Tensors=vec(tflite.SubGraphStartTensorsVector, tensors, fb.PrependUOffsetTRelative),
+            Inputs=ivec(self._inputs), Outputs=ivec(self._outputs),
+            Operators=vec(tflite.SubGraphStartOperatorsVector, operators,
+                          fb.PrependUOffsetTRelative),
+            Name=fb.CreateString("main"))
+        tflite.SubGraphStart(fb)
+        for k, v in sg_fields.items():
+            getattr(tflite, "SubGraphAdd" + k)(fb, v)
+        subgraph = tflite.SubGraphEnd(fb)
+
+        opcodes = [table("OperatorCode", dict(DeprecatedBuiltinCode=min(c, 127),
+                                              BuiltinCode=c, Version=1)) for c in codes]
+        m_fields = dict(
+            OperatorCodes=vec(tflite.ModelStartOperatorCodesVector, opcodes,
+                              fb.PrependUOffsetTRelative),
+            Subgraphs=vec(tflite.ModelStartSubgraphsVector, [subgraph],
+                          fb.PrependUOffsetTRelative),
+            Description=fb.CreateString(self.description),
+            Buffers=vec(tflite.ModelStartBuffersVector, buffers, fb.PrependUOffsetTRelative))
+        tflite.ModelStart(fb)
+        tflite.ModelAddVersion(fb, 3)
+        for k, v in m_fields.items():
+            getattr(tflite, "ModelAdd" + k)(fb, v)
+        fb.Finish(tflite.ModelEnd(fb), file_identifier=b"TFL3")
+        return bytes(fb.Output())
