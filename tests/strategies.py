@@ -11,14 +11,21 @@ Every strategy draws a ``ModelCase``:
 * ``case.make_inputs(seed=0) -> list[np.ndarray]`` -- random inputs of the right shape/dtype
   (int8 over the full range; float32 over a range slightly wider than the output's)
 
-Strategies (all take no arguments): ``conv_2d_models``, ``depthwise_conv_2d_models``,
-``fully_connected_models``, ``pool_models`` (average and max), ``add_models``, ``mul_models``,
-``softmax_models``, ``logistic_models``, ``tanh_models``, ``reshape_models``,
-``concatenation_models``, ``mean_models``, ``pad_models`` (PAD and PADV2),
-``quantize_models`` (float32->int8 and int8->int8), ``dequantize_models``,
-``multi_op_models`` (small chains: conv/dw/pool/fc/add/softmax, float I/O at the edges);
+Strategies (keyword arguments, where given, force a variant instead of drawing it):
+``conv_2d_models(padding=, activation=)``, ``depthwise_conv_2d_models(padding=, activation=)``,
+``fully_connected_models(keep_num_dims=, use_bias=, activation=)``,
+``pool_models(op="AVERAGE_POOL_2D"|"MAX_POOL_2D", padding=)``, ``add_models()``, ``mul_models()``
+(numpy broadcasting, rank <= 4), ``softmax_models()``, ``logistic_models()``, ``tanh_models()``,
+``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too),
+``mean_models()``, ``pad_models(op="PAD"|"PADV2")``, ``quantize_models(float_input=)``
+(float32->int8 or int8->int8), ``dequantize_models()``, ``multi_op_models(float_io=)`` (small
+chains: [QUANTIZE] conv, depthwise, [ADD], pool, RESHAPE, FC, SOFTMAX, [DEQUANTIZE]);
 ``single_op_models()`` is ``one_of`` all single-op strategies; ``STRATEGIES`` maps op name ->
 strategy.
+
+Building blocks, also for other tests: ``scales``, ``zero_points``, ``activations``, ``seeds``
+(plain strategies), ``quant()`` -> (scale, zero_point), ``shapes(min_rank, max_rank, max_dim)``,
+``CHANNELS`` (channel counts to sample from).
 
 Shapes are small (fast in tflite-micro) and channel counts are mostly not multiples of 4.
 Weights are drawn with numpy from a drawn seed (fast, shrinkable by seed).
@@ -38,11 +45,9 @@ import numpy as np
 from hypothesis import strategies as st
 
 try:
-    from tflite_builder import (ACTIVATIONS, FIXED_OUTPUT_QUANT, ModelBuilder, T,
-                                conv_output_size, quantize_symmetric)
+    from tflite_builder import ACTIVATIONS, ModelBuilder, T, quantize_symmetric
 except ImportError:  # imported as tests.strategies
-    from tests.tflite_builder import (ACTIVATIONS, FIXED_OUTPUT_QUANT, ModelBuilder, T,
-                                      conv_output_size, quantize_symmetric)
+    from tests.tflite_builder import ACTIVATIONS, ModelBuilder, T, quantize_symmetric
 
 CHANNELS = (1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 8)  # mostly not multiples of 4
 _U_STD = 74.0
@@ -102,6 +107,11 @@ def shapes(draw, min_rank=1, max_rank=4, max_dim=6):
     return [draw(st.integers(1, max_dim)) for _ in range(rank)]
 
 
+def _pick(draw, value, strategy):
+    """A forced value (a keyword argument of a strategy) or a drawn one."""
+    return draw(strategy) if value is None else value
+
+
 def _jitter(draw):
     """Scale factor so that outputs are sometimes saturated, mostly not."""
     return float(2.0 ** draw(st.floats(-1.5, 1.0)))
@@ -130,26 +140,26 @@ def _weighted_op(draw, x: T, w_shape, axis, k, per_channel=None):
 
 # ----------------------------------------------------------------------------- conv family
 @st.composite
-def _window(draw, max_k=4, max_stride=3, dilations=True):
+def _window(draw, max_k=4, max_stride=3, dilations=True, padding=None):
     k = (draw(st.integers(1, max_k)), draw(st.integers(1, max_k)))
     stride = (draw(st.integers(1, max_stride)), draw(st.integers(1, max_stride)))
     dil = (draw(st.integers(1, 3)), draw(st.integers(1, 3))) if dilations else (1, 1)
-    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    padding = _pick(draw, padding, st.sampled_from(["SAME", "VALID"]))
     eff = [(k[i] - 1) * dil[i] + 1 for i in (0, 1)]
     hw = [draw(st.integers(eff[i] if padding == "VALID" else 1, eff[i] + 7)) for i in (0, 1)]
     return k, stride, dil, padding, hw
 
 
 @st.composite
-def conv_2d_models(draw):
-    k, stride, dil, padding, (h, w) = draw(_window())
+def conv_2d_models(draw, padding=None, activation=None):
+    k, stride, dil, padding, (h, w) = draw(_window(padding=padding))
     cin, cout = draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS))
     batch = draw(st.integers(1, 2))
     b = ModelBuilder()
     x = b.input([batch, h, w, cin], *draw(quant()))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [cout, *k, cin], 0,
                                                        k[0] * k[1] * cin)
-    act = draw(activations)
+    act = _pick(draw, activation, activations)
     y = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.const_int32(bias, bs), out_scale, out_zp,
                   stride=stride, dilation=dil, padding=padding, activation=act)
     return _case("CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
@@ -157,14 +167,14 @@ def conv_2d_models(draw):
 
 
 @st.composite
-def depthwise_conv_2d_models(draw):
-    k, stride, dil, padding, (h, w) = draw(_window())
+def depthwise_conv_2d_models(draw, padding=None, activation=None):
+    k, stride, dil, padding, (h, w) = draw(_window(padding=padding))
     cin, mult = draw(st.sampled_from(CHANNELS)), draw(st.integers(1, 3))
     b = ModelBuilder()
     x = b.input([1, h, w, cin], *draw(quant()))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [1, *k, cin * mult], 3,
                                                        k[0] * k[1])
-    act = draw(activations)
+    act = _pick(draw, activation, activations)
     y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3), b.const_int32(bias, bs),
                             out_scale, out_zp, depth_multiplier=mult, stride=stride,
                             dilation=dil, padding=padding, activation=act)
@@ -173,14 +183,16 @@ def depthwise_conv_2d_models(draw):
 
 
 @st.composite
-def fully_connected_models(draw):
+def fully_connected_models(draw, keep_num_dims=None, use_bias=None, activation=None):
     in_shape = draw(shapes(2, 4, max_dim=5)) + [draw(st.integers(1, 33))]
     units = draw(st.integers(1, 19))
     b = ModelBuilder()
     x = b.input(in_shape, *draw(quant()))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [units, in_shape[-1]], 0,
                                                        in_shape[-1], None if FC_PER_CHANNEL else False)
-    use_bias, keep, act = draw(st.booleans()), draw(st.booleans()), draw(activations)
+    use_bias = _pick(draw, use_bias, st.booleans())
+    keep = _pick(draw, keep_num_dims, st.booleans())
+    act = _pick(draw, activation, activations)
     y = b.fully_connected(x, b.const_int8(wq, ws),
                           b.const_int32(bias, bs) if use_bias else None,
                           out_scale, out_zp, keep_num_dims=keep, activation=act)
@@ -189,9 +201,9 @@ def fully_connected_models(draw):
 
 
 @st.composite
-def pool_models(draw):
-    op = draw(st.sampled_from(["AVERAGE_POOL_2D", "MAX_POOL_2D"]))
-    k, stride, _, padding, (h, w) = draw(_window(max_k=4, dilations=False))
+def pool_models(draw, op=None, padding=None):
+    op = _pick(draw, op, st.sampled_from(["AVERAGE_POOL_2D", "MAX_POOL_2D"]))
+    k, stride, _, padding, (h, w) = draw(_window(dilations=False, padding=padding))
     c = draw(st.sampled_from(CHANNELS))
     b = ModelBuilder()
     x = b.input([draw(st.integers(1, 2)), h, w, c], *draw(quant()))
@@ -262,7 +274,7 @@ def tanh_models():
 
 # ----------------------------------------------------------------------------- data movement
 @st.composite
-def reshape_models(draw):
+def reshape_models(draw, shape_input=None):
     shape = draw(shapes(1, 4))
     n = int(np.prod(shape))
     new, rest = [], n
@@ -273,7 +285,7 @@ def reshape_models(draw):
     new.append(rest)
     if draw(st.booleans()):
         new[draw(st.integers(0, len(new) - 1))] = -1
-    shape_input = draw(st.booleans())
+    shape_input = _pick(draw, shape_input, st.booleans())
     b = ModelBuilder()
     x = b.input(shape, *draw(quant()))
     return _case("RESHAPE", b, [x], [b.reshape(x, new, shape_input)], new_shape=new,
@@ -315,8 +327,8 @@ def mean_models(draw):
 
 
 @st.composite
-def pad_models(draw):
-    op = draw(st.sampled_from(["PAD", "PADV2"]))
+def pad_models(draw, op=None):
+    op = _pick(draw, op, st.sampled_from(["PAD", "PADV2"]))
     shape = draw(shapes(1, 4))
     paddings = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in shape]
     b = ModelBuilder()
@@ -328,11 +340,11 @@ def pad_models(draw):
 
 
 @st.composite
-def quantize_models(draw):
+def quantize_models(draw, float_input=None):
     shape = draw(shapes(1, 4))
     out_q = draw(quant())
     b = ModelBuilder()
-    if draw(st.booleans()):  # float32 -> int8
+    if _pick(draw, float_input, st.booleans()):  # float32 -> int8
         x = b.input(shape, dtype="float32")
         lo, hi = [(v - out_q[1]) * out_q[0] * 1.1 for v in (-128, 127)]
         return _case("QUANTIZE", b, [x], [b.quantize(x, *out_q)], float_range=(lo, hi))
@@ -349,12 +361,12 @@ def dequantize_models(draw):
 
 # ----------------------------------------------------------------------------- multi-op
 @st.composite
-def multi_op_models(draw):
+def multi_op_models(draw, float_io=None):
     """float in -> QUANTIZE -> CONV_2D -> DEPTHWISE -> (ADD residual) -> pool -> RESHAPE
     -> FULLY_CONNECTED -> SOFTMAX -> (DEQUANTIZE) ; random sizes and quantization."""
     h, w, c = draw(st.integers(4, 9)), draw(st.integers(4, 9)), draw(st.sampled_from(CHANNELS))
     rng = np.random.default_rng(draw(seeds))
-    float_io = draw(st.booleans())
+    float_io = _pick(draw, float_io, st.booleans())
     b = ModelBuilder()
     qin = (float(np.float32(draw(st.floats(0.01, 0.05)))), draw(zero_points))
     x0 = b.input([1, h, w, c], dtype="float32") if float_io else b.input([1, h, w, c], *qin)

@@ -30,10 +30,10 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``const_int32(values, scales=None)``  (bias: scales = input scale * weight scales)
     - ``const(values, dtype, scale=None, zero_point=None, axis=None)``  (the general form)
     - ``conv_2d(x, w, bias, out_scale, out_zero_point, stride=(1,1), dilation=(1,1),
-      padding="SAME", activation="NONE")``  w: [Cout, KH, KW, Cin]
+      padding="SAME", activation="NONE")``  w: [Cout, KH, KW, Cin]; bias required (int32)
     - ``depthwise_conv_2d(x, w, bias, out_scale, out_zero_point, depth_multiplier=1,
       stride=(1,1), dilation=(1,1), padding="SAME", activation="NONE")``  w: [1, KH, KW, Cin*M],
-      per-channel axis 3
+      per-channel axis 3; bias required (TFLM's kernel crashes without one)
     - ``fully_connected(x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
       activation="NONE")``  w: [units, K]; bias may be None
     - ``average_pool_2d(x, filter, stride=None, padding="VALID", activation="NONE")`` and
@@ -56,6 +56,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
   ``conv_output_size(size, k, stride, dilation, padding)``,
   ``run_tflm(model_bytes, inputs, preserve_all=False) -> list of outputs`` (and
   ``tflm_interpreter(model_bytes, preserve_all=False)``).
+* ``FIXED_OUTPUT_QUANT``: {op: (scale, zero_point)} for SOFTMAX/LOGISTIC/TANH.
 * ``ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")``; ``activation_range(name,
   scale, zero_point)`` gives the int8 clamp TFLite applies for a fused activation.
 """
@@ -249,6 +250,7 @@ class ModelBuilder:
 
     def conv_2d(self, x, w, bias, out_scale, out_zero_point, stride=(1, 1), dilation=(1, 1),
                 padding="SAME", activation="NONE") -> T:
+        assert bias is not None, "TFLM's conv kernels need a bias tensor (the converter writes one)"
         n, h, wd, _ = x.shape
         cout, kh, kw, _ = w.shape
         oh = conv_output_size(h, kh, stride[0], dilation[0], padding)
@@ -262,6 +264,7 @@ class ModelBuilder:
     def depthwise_conv_2d(self, x, w, bias, out_scale, out_zero_point, depth_multiplier=1,
                           stride=(1, 1), dilation=(1, 1), padding="SAME",
                           activation="NONE") -> T:
+        assert bias is not None, "TFLM's depthwise kernel needs a bias tensor (segfaults without)"
         n, h, wd, cin = x.shape
         _, kh, kw, cout = w.shape
         assert cout == cin * depth_multiplier, "filter is [1, KH, KW, Cin*depth_multiplier]"
@@ -404,7 +407,8 @@ class ModelBuilder:
                 fb.StartVector(1, len(data), 16)
                 fb.head -= len(data)
                 fb.Bytes[fb.head:fb.head + len(data)] = data
-                dvec = fb.EndVector(len(data))
+                fb.vectorNumElems = len(data)
+                dvec = fb.EndVector()
             tflite.BufferStart(fb)
             if dvec is not None:
                 tflite.BufferAddData(fb, dvec)

@@ -1,0 +1,247 @@
+"""Build small Keras models and convert them with TensorFlow's real TFLite converter.
+
+These are the "converter-made" test models: what users actually feed mlc (Flatten with a dynamic
+batch gives SHAPE/STRIDED_SLICE/PACK/RESHAPE, BatchNormalization is folded into convs, Dense on
+a rank-3 input, SeparableConv2D, float I/O adds QUANTIZE/DEQUANTIZE at the edges, ...).
+Weights are random (seeded), biases non-zero; nothing is trained.
+
+Regenerate (needs TensorFlow, which the test venv does not have; about 1 min):
+
+    python3 -m venv /tmp/tfvenv && /tmp/tfvenv/bin/pip install tensorflow-cpu tflite
+    /tmp/tfvenv/bin/python tests/models/make_keras_models.py        # from the repo root
+
+Writes, for each model NAME in MODELS:
+  tests/models/keras/NAME.tflite  full-integer int8 (int8 I/O unless NAME starts with float_io)
+  tests/models/keras/NAME.npz     x: float32 inputs [3, ...] from the representative
+                                  distribution, y: the float Keras outputs for them
+and tests/models/keras/README.md (table of models, ops and sizes); likewise
+tests/models/keras_tflm_mismatch/ for TFLM_MISMATCH: converter-made dynamic-batch models that
+tflite-micro runs wrongly or not at all (their .npz adds x_q/y_tflite, TFLite's reference output).
+tests/models/test_keras_models.py checks them in tflite-micro (no TensorFlow needed).
+Output is deterministic for a given TensorFlow version (2.21 here): seeds are fixed.
+"""
+import os
+import sys
+import zlib
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "keras"
+OUT_MISMATCH = Path(__file__).resolve().parent / "keras_tflm_mismatch"
+SEED = 1234
+
+
+def _seq(shape, *layers, batch=None):
+    return keras.Sequential([keras.Input(shape, batch_size=batch), *layers])
+
+
+def _functional(shape, body, batch=None):
+    x = keras.Input(shape, batch_size=batch)
+    return keras.Model(x, body(x))
+
+
+def residual_add(x):
+    y = L.Conv2D(6, 3, padding="same", activation="relu")(x)
+    z = L.Conv2D(6, 3, padding="same")(y)
+    return L.ReLU()(L.Add()([y, z]))
+
+
+def gated_multiply(x):
+    h = L.Dense(12)(x)
+    g = L.Dense(12, activation="sigmoid")(x)
+    return L.Dense(4)(L.Multiply()([h, g]))
+
+
+def sigmoid_tanh(x):
+    a = L.Dense(5, activation="sigmoid")(x)
+    b = L.Dense(5, activation="tanh")(x)
+    return L.Concatenate()([a, b])
+
+
+def concat_axes(x):
+    a = L.Conv2D(3, 1)(x)
+    b = L.Conv2D(5, 3, padding="same")(x)
+    c = L.Concatenate(axis=-1)([a, b])
+    return L.Concatenate(axis=1)([c, c])
+
+
+def inception_like(x):
+    p = L.MaxPooling2D(3, strides=1, padding="same")(x)
+    b1 = L.Conv2D(4, 1, activation="relu")(x)
+    b2 = L.Conv2D(3, 3, padding="same", activation="relu")(x)
+    return L.GlobalAveragePooling2D()(L.Concatenate()([b1, b2, L.Conv2D(2, 1)(p)]))
+
+
+# name -> (builder of the Keras model, input shape without batch)
+MODELS = {
+    "conv_strided_same": lambda: _seq((12, 10, 3), L.Conv2D(5, 3, strides=2, padding="same",
+                                                            activation="relu")),
+    "conv_valid_rect": lambda: _seq((11, 9, 2), L.Conv2D(7, (3, 2), strides=(1, 2),
+                                                         padding="valid", activation="relu6")),
+    # Dilated convs need a fixed batch for TFLM: with a dynamic one the converter writes
+    # SPACE_TO_BATCH_ND outputs with batch 1 (TFLite resizes them at run time, TFLM does not).
+    "conv_dilated": lambda: _seq((12, 12, 3), L.Conv2D(6, 3, dilation_rate=2, padding="same"),
+                                 batch=1),
+    "conv_dilated_valid": lambda: _seq((13, 11, 2), L.Conv2D(5, 3, dilation_rate=(2, 1)),
+                                       batch=1),
+    "conv_bn_relu": lambda: _seq((10, 10, 3), L.Conv2D(6, 3, padding="same", use_bias=False),
+                                 L.BatchNormalization(), L.ReLU()),
+    "depthwise_mult2": lambda: _seq((10, 10, 3), L.DepthwiseConv2D(3, depth_multiplier=2,
+                                                                   strides=2, padding="same",
+                                                                   activation="relu6")),
+    "depthwise_valid": lambda: _seq((9, 9, 5), L.DepthwiseConv2D((3, 2), padding="valid")),
+    "separable_conv": lambda: _seq((10, 10, 3), L.SeparableConv2D(7, 3, padding="same",
+                                                                  activation="relu")),
+    "dense_mlp": lambda: _seq((20,), L.Dense(16, activation="relu"), L.Dense(8, "relu"),
+                              L.Dense(3, activation="softmax")),
+    "dense_rank3_fixed_batch": lambda: _seq((6, 10), L.Dense(7, activation="relu"), batch=1),
+    "pool_max_avg": lambda: _seq((12, 12, 3), L.MaxPooling2D(2),
+                                 L.AveragePooling2D(3, strides=2, padding="same")),
+    "residual_add": lambda: _functional((8, 8, 3), residual_add),
+    "gated_multiply": lambda: _functional((10,), gated_multiply),
+    "sigmoid_tanh": lambda: _functional((9,), sigmoid_tanh),
+    "flatten_dynamic_batch": lambda: _seq((6, 6, 2), L.Conv2D(3, 3), L.Flatten(), L.Dense(4)),
+    "flatten_fixed_batch": lambda: _seq((6, 6, 2), L.Conv2D(3, 3), L.Flatten(), L.Dense(4),
+                                        batch=1),
+    "reshape": lambda: _seq((24,), L.Reshape((4, 3, 2)), L.Conv2D(3, 2), L.Reshape((-1,))),
+    "concat_axes": lambda: _functional((6, 6, 2), concat_axes),
+    "global_avg_pool": lambda: _seq((8, 8, 3), L.Conv2D(5, 3, activation="relu"),
+                                    L.GlobalAveragePooling2D(), L.Dense(3, "softmax")),
+    "mean_keepdims": lambda: _seq((7, 5, 4), L.GlobalAveragePooling2D(keepdims=True)),
+    "zero_padding": lambda: _seq((6, 5, 3), L.ZeroPadding2D(((1, 2), (0, 3))),
+                                 L.Conv2D(4, 3, activation="relu")),
+    "relu6_tanh": lambda: _seq((16,), L.Dense(10), L.ReLU(max_value=6.0), L.Dense(4, "tanh")),
+    "conv1d": lambda: _seq((32, 3), L.Conv1D(6, 5, strides=2, activation="relu"),
+                           L.MaxPooling1D(2), L.Flatten(), L.Dense(3, activation="softmax")),
+    "inception_like": lambda: _functional((8, 8, 3), inception_like),
+    "tiny_cnn": lambda: _seq((16, 16, 1), L.Conv2D(5, 3, strides=2, activation="relu"),
+                             L.DepthwiseConv2D(3, padding="same", activation="relu"),
+                             L.Conv2D(7, 1, activation="relu"), L.AveragePooling2D(2),
+                             L.Flatten(), L.Dense(4), L.Softmax()),
+    "float_io_mlp": lambda: _seq((12,), L.Dense(10, "relu"), L.Dense(3, "softmax")),
+    "float_io_conv": lambda: _seq((8, 8, 2), L.Conv2D(4, 3, activation="relu"),
+                                  L.GlobalAveragePooling2D()),
+}
+
+# Converter-made models that TFLM runs wrongly or not at all (written to keras_tflm_mismatch/).
+TFLM_MISMATCH = {
+    "dynbatch_conv_dilated": lambda: _seq((12, 12, 3), L.Conv2D(6, 3, dilation_rate=2,
+                                                                padding="same")),
+    "dynbatch_conv1d_causal_dilated": lambda: _seq((32, 3), L.Conv1D(4, 3, dilation_rate=2,
+                                                                     padding="causal")),
+    "dynbatch_dense_rank3": lambda: _seq((6, 10), L.Dense(7, activation="relu")),
+}
+
+
+def randomize(model, rng):
+    """Random non-zero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
+    for layer in model.layers:
+        for v in layer.weights:
+            name = v.path.split("/")[-1]
+            if name in ("bias", "beta", "moving_mean"):
+                v.assign(rng.normal(0, 0.2, v.shape).astype("float32"))
+            elif name in ("gamma", "moving_variance"):
+                v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+
+
+def convert(model, rep, float_io):
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([r[None]] for r in rep)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def op_names(data):
+    import tflite
+    names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+    m = tflite.Model.GetRootAsModel(data, 0)
+    g = m.Subgraphs(0)
+    ops = [names[m.OperatorCodes(g.Operators(i).OpcodeIndex()).BuiltinCode()]
+           for i in range(g.OperatorsLength())]
+    return list(dict.fromkeys(ops))
+
+
+def tflite_reference(data, x):
+    """int8 input and output of TensorFlow Lite's reference kernels for a float input."""
+    it = tf.lite.Interpreter(model_content=data, experimental_op_resolver_type=(
+        tf.lite.experimental.OpResolverType.BUILTIN_REF))
+    it.allocate_tensors()
+    di, do = it.get_input_details()[0], it.get_output_details()[0]
+    s, z = di["quantization"]
+    xq = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
+    it.set_tensor(di["index"], xq)
+    it.invoke()
+    return xq, it.get_tensor(do["index"])
+
+
+def build(name, make):
+    seed = SEED + zlib.crc32(name.encode()) % 10000  # per model, stable under edits
+    keras.utils.set_random_seed(seed)
+    model = make()
+    rng = np.random.default_rng(seed)
+    randomize(model, rng)
+    rep = rng.normal(0, 1, (100, *model.inputs[0].shape[1:])).astype("float32")
+    data = convert(model, rep, name.startswith("float_io"))
+    x = rep[:3]
+    y = np.concatenate([model(x[j:j + 1], training=False).numpy() for j in range(3)])
+    return data, x, y
+
+
+def main(names=None):
+    for models, out, intro in ((MODELS, OUT, README), (TFLM_MISMATCH, OUT_MISMATCH,
+                                                        README_MISMATCH)):
+        out.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for name, make in models.items():
+            if names and name not in names:
+                continue
+            data, x, y = build(name, make)
+            (out / f"{name}.tflite").write_bytes(data)
+            extra = {}
+            if models is TFLM_MISMATCH:
+                pairs = [tflite_reference(data, x[j:j + 1]) for j in range(3)]
+                extra = dict(x_q=np.concatenate([p[0] for p in pairs]),
+                             y_tflite=np.concatenate([p[1] for p in pairs]))
+            np.savez(out / f"{name}.npz", x=x, y=y, **extra)
+            rows.append(f"| {name} | {len(data)} | {', '.join(op_names(data))} |")
+            print(f"{name:24s} {len(data):6d} B  {op_names(data)}", flush=True)
+        if not names:
+            (out / "README.md").write_text(intro.format(tf=tf.__version__) +
+                                           "\n| model | bytes | ops |\n|---|---|---|\n" +
+                                           "\n".join(rows) + "\n")
+
+
+README = """# Converter-made test models
+
+Made by `tests/models/make_keras_models.py` (TensorFlow {tf}, full-integer int8 quantization,
+random seeded weights). `NAME.npz` holds float inputs `x` [3, ...] and the Keras float outputs
+`y`. Every model runs in tflite-micro (tests/models/test_keras_models.py checks it and that the
+dequantized outputs are close to `y`).
+"""
+
+README_MISMATCH = """# Converter-made models that tflite-micro gets wrong or cannot run
+
+Made by `tests/models/make_keras_models.py` (TensorFlow {tf}). Dynamic-batch models: the
+converter writes SPACE_TO_BATCH_ND/BATCH_TO_SPACE_ND intermediate tensors with batch 1 in their
+static shape (TFLite resizes them at run time; TFLM does not, computes a quarter of the data and
+reads past the tensor, so its output is garbage), and Dense on a rank-3 input needs
+REDUCE_PROD/GATHER, which TFLM lacks. Do not use TFLM as the reference here: `NAME.npz` has float
+`x`/`y` (Keras) plus `x_q` (int8 input) and `y_tflite` (int8 output of TensorFlow Lite's
+reference kernels, BUILTIN_REF). An importer should recompute shapes rather than trust them, or
+reject such models clearly. With a fixed batch (`keras.Input(..., batch_size=1)`) the converter
+writes a dilated CONV_2D instead (see ../keras/conv_dilated*.tflite).
+"""
+
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
