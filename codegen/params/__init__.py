@@ -12,6 +12,11 @@ from codegen.errors import MlcError
 
 _DERIVE = {}
 _MACS = {}
+# (required, most) inputs per op kind; optional inputs (bias, PADV2's constant) come last.
+ARITY = {"CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3), "ADD": (2, 2), "MUL": (2, 2),
+         "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "SOFTMAX": (1, 1), "LOGISTIC": (1, 1), "TANH": (1, 1),
+         "RESHAPE": (1, 2), "SQUEEZE": (1, 1), "EXPAND_DIMS": (1, 2), "CONCATENATION": (1, 64), "PAD": (2, 2),
+         "PADV2": (2, 3), "MEAN": (2, 2), "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1)}
 FAMILIES = ["conv", "pooling", "elementwise", "activations", "tensor_ops"]
 
 
@@ -51,9 +56,25 @@ def prepare(graph) -> None:
             graph.unsupported.append((op.index, op.kind, f"{op.kind} is not supported (supported: {', '.join(sorted(_DERIVE))})"))
             continue
         try:
+            _check_structure(op)
             op.params = derive(op)
         except MlcError as err:
             graph.unsupported.append((op.index, op.kind, str(err)))
+        except (IndexError, KeyError, ValueError, ZeroDivisionError, OverflowError) as err:  # corrupt models
+            graph.unsupported.append((op.index, op.kind, f"malformed layer ({type(err).__name__}: {err})"))
+
+
+def _check_structure(op) -> None:
+    """Arity and the batch-of-one layout every kernel assumes (hostsim stacks inputs on a new leading axis)."""
+    least, most = ARITY.get(op.kind, (1, 1))
+    present = [t for t in op.inputs[:least] if t is not None]
+    if len(present) < least or len(op.inputs) > most or len(op.outputs) != 1:
+        raise MlcError(f"malformed layer: {len(op.inputs)} inputs and {len(op.outputs)} outputs "
+                       f"({op.kind} takes {least}..{most} inputs and 1 output)")
+    for t in [op.inputs[0], op.outputs[0]]:
+        if not t.is_const and (not t.shape or t.shape[0] != 1):
+            raise MlcError(f"tensor '{t.name}' has shape {t.shape}; mlc needs a leading batch dimension of 1 "
+                           "(convert the model with batch size 1)")
 
 
 def require_supported(graph) -> None:

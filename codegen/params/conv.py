@@ -74,8 +74,8 @@ def _fc_macs(op):
 @derives("CONV_2D", macs=_conv_macs)
 def conv_2d(op):
     x, w = op.inputs[0], op.inputs[1]
-    if len(x.shape) != 4 or len(w.shape) != 4:
-        raise MlcError("CONV_2D needs 4-D NHWC input and OHWI weights")
+    if len(x.shape) != 4 or len(w.shape) != 4 or len(op.outputs[0].shape) != 4:
+        raise MlcError("CONV_2D needs 4-D NHWC input and output and OHWI weights")
     if x.shape[3] != w.shape[3]:
         raise MlcError(f"grouped convolution (input depth {x.shape[3]}, filter depth {w.shape[3]}) is not supported")
     dilation = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
@@ -85,8 +85,8 @@ def conv_2d(op):
 @derives("DEPTHWISE_CONV_2D", macs=_dw_macs)
 def depthwise_conv_2d(op):
     x, w, out = op.inputs[0], op.inputs[1], op.outputs[0]
-    if len(x.shape) != 4 or len(w.shape) != 4:
-        raise MlcError("DEPTHWISE_CONV_2D needs 4-D NHWC input and 1HWC weights")
+    if len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+        raise MlcError("DEPTHWISE_CONV_2D needs 4-D NHWC input and output and 1HWC weights")
     multiplier = out.shape[3] // x.shape[3]
     if multiplier * x.shape[3] != out.shape[3] or w.shape[3] != out.shape[3]:
         raise MlcError(f"output depth {out.shape[3]} is not a multiple of input depth {x.shape[3]}")
@@ -102,5 +102,7 @@ def fully_connected(op):
         raise MlcError(f"weights shape {w.shape} does not fit input shape {x.shape}")
     if op.options.get("weights_format", 0) != 0:
         raise MlcError("shuffled FULLY_CONNECTED weights are not supported")
+    if out.size != x.size // w.shape[1] * w.shape[0]:
+        raise MlcError(f"output shape {out.shape} does not hold {x.size // w.shape[1]} x {w.shape[0]} results")
     params = _requant(op, w.shape[0])
     return {**params, "batches": x.size // w.shape[1], "depth": w.shape[1], "units": w.shape[0]}
