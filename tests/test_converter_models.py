@@ -1,0 +1,65 @@
+"""Models made by TensorFlow's real converter (tests/models/keras): hostsim equals TFLM byte for byte,
+on the output and on every layer, after the importer's folding (Flatten's SHAPE/STRIDED_SLICE/PACK
+chain, QUANTIZE/DEQUANTIZE edges, BatchNorm folded into convs, ...)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen import reference
+from codegen.tflite_import import load
+from hostsim import run, run_all
+
+MODELS = Path(__file__).parent / "models"
+KERAS = sorted((MODELS / "keras").glob("*.tflite"))
+
+
+def random_inputs(graph, n, seed):
+    t = graph.inputs[0]
+    rng = np.random.default_rng(seed)
+    if t.dtype == "float32":
+        return rng.normal(0, 1.5, size=(n, *t.shape[1:])).astype(np.float32)
+    x = rng.integers(-128, 128, size=(n, *t.shape[1:])).astype(np.int8)
+    x[0], x[1] = -128, 127  # the extremes
+    return x
+
+
+@pytest.mark.parametrize("path", KERAS, ids=[p.stem for p in KERAS])
+def test_converter_model_bit_exact(path):
+    graph = load(path)
+    assert not graph.unsupported, graph.unsupported
+    x = random_inputs(graph, 100, seed=len(path.stem))
+    want = reference.run(path, x).outputs[0]
+    got = run(graph, x)
+    assert got.dtype == want.dtype
+    assert np.array_equal(got, want.reshape(got.shape)), f"{path.stem}: first differing input {np.argmax((got != want.reshape(got.shape)).reshape(len(x), -1).any(axis=1))}"
+
+
+@pytest.mark.parametrize("path", KERAS[::4], ids=[p.stem for p in KERAS[::4]])
+def test_converter_model_every_layer(path):
+    graph = load(path)
+    x = random_inputs(graph, 4, seed=7)
+    bad = [m for m in reference.compare(graph, x, sim=run_all(graph, x)) if not m.ok]
+    assert not bad, f"first differing layer: {bad[0]}"
+
+
+def test_flatten_shape_chain_is_folded():
+    """Keras Flatten with a dynamic batch: SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE becomes one RESHAPE."""
+    folded = [p for p in KERAS if any(op.kind == "RESHAPE" for op in load(p).ops)]
+    assert folded
+    for p in folded:
+        kinds = {op.kind for op in load(p).ops}
+        assert not kinds & {"SHAPE", "STRIDED_SLICE", "PACK"}, p.stem
+
+
+def test_dynamic_batch_dilated_conv_is_recovered():
+    """SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND folds into one dilated CONV_2D. TFLM computes this
+    model wrongly (see tests/models/keras_tflm_mismatch/README.md), so the reference is TensorFlow Lite's
+    BUILTIN_REF output stored beside it."""
+    path = MODELS / "keras_tflm_mismatch" / "dynbatch_conv_dilated.tflite"
+    graph = load(path)
+    conv = next(op for op in graph.ops if op.kind == "CONV_2D")
+    assert (conv.params["dilation_h"], conv.params["dilation_w"]) == (2, 2)
+    assert not {op.kind for op in graph.ops} & {"SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"}
+    stored = np.load(path.with_suffix(".npz"))
+    assert np.array_equal(run(graph, stored["x_q"]), stored["y_tflite"])
