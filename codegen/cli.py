@@ -1,6 +1,7 @@
 """The `mlc` command line: dispatch to codegen.commands.<name>, report MlcError as one line."""
 import argparse
 import importlib
+import os
 import sys
 
 from codegen.commands import COMMANDS
@@ -28,3 +29,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"mlc {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mlc inspect --json | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -43,11 +43,14 @@ def _fold_constants(graph: Graph) -> None:
         fn = _CONSTANT.get(op.kind)
         known = all(t is None or t.is_const for t in op.inputs)
         if fn is not None and (op.kind == "SHAPE" or known):
-            value = fn(op, *[t.data if t is not None else None for t in op.inputs])
-            if value is not None:
-                out = op.outputs[0]
-                out.data = np.asarray(value).astype(out.dtype).reshape(out.shape)
-                continue
+            try:
+                value = fn(op, *[t.data if t is not None else None for t in op.inputs])
+                if value is not None:
+                    out = op.outputs[0]
+                    out.data = np.asarray(value).astype(out.dtype).reshape(out.shape)
+                    continue
+            except (TypeError, ValueError, IndexError) as err:  # wrong arity or shapes: a malformed layer
+                raise MlcError(f"layer {op.index} ({op.kind}) cannot be evaluated at import: {err}") from None
         kept.append(op)
     graph.ops = kept
 

@@ -1,15 +1,14 @@
 """FULLY_CONNECTED as TFLM's reference_integer_ops (per-tensor or per-channel weights)."""
 import numpy as np
 
-from hostsim.fixedpoint import requantize
 from hostsim.kernels import kernel
+from hostsim.kernels.conv import exact_float, requantize
 
 
 @kernel("FULLY_CONNECTED")
 def fully_connected(op, x, *_):
     p = op.params
-    w = op.inputs[1].data.astype(np.float64)  # (units, depth)
-    rows = x.reshape(-1, p["depth"]).astype(np.float64) + p["input_offset"]
-    acc = np.rint(rows @ w.T).astype(np.int64) + p["bias"]
-    out = requantize(acc, p["multiplier"], p["shift"], p["output_offset"], p["act_min"], p["act_max"])
-    return out.reshape(x.shape[0], *op.outputs[0].shape[1:])
+    dtype = exact_float(p["depth"])  # exact integer sums through BLAS (see conv.py)
+    rows = x.reshape(-1, p["depth"]) + np.asarray(p["input_offset"], dtype)
+    acc = (rows @ op.inputs[1].data.T.astype(dtype)).astype(np.int64)
+    return requantize(acc, p).reshape(x.shape[0], *op.outputs[0].shape[1:])

@@ -4,21 +4,22 @@ import numpy as np
 
 from hostsim.fixedpoint import trunc_div
 from hostsim.kernels import kernel
-from hostsim.kernels.conv import windows
+from hostsim.kernels.conv import padded, windows
 
 
-def _window(op, x, fill):
+def _window_reduce(op, x, dtype, fill, reduce):
     p = op.params
-    geometry = {**p, "input_offset": 0}
-    shifted = x.astype(np.float64) - fill  # padding reads as `fill`
-    return windows(shifted, geometry, p["filter_h"], p["filter_w"], op.outputs[0].shape[1:3]) + fill
+    k, out_hw = (p["filter_h"], p["filter_w"]), tuple(op.outputs[0].shape[1:3])
+    geometry = {**p, "dilation_h": 1, "dilation_w": 1}
+    xp = padded(x, geometry, *k, out_hw, dtype, fill=fill)
+    return reduce(windows(xp, geometry, *k, out_hw), axis=(3, 4))
 
 
 @kernel("AVERAGE_POOL_2D")
 def average_pool_2d(op, x):
     p = op.params
-    total = np.rint(_window(op, x, 0).sum(axis=(3, 4))).astype(np.int64)
-    count = np.rint(_window(op, np.ones_like(x[:1], dtype=np.float64), 0).sum(axis=(3, 4))).astype(np.int64)
+    total = _window_reduce(op, x, np.int32, 0, np.sum).astype(np.int64)
+    count = _window_reduce(op, np.ones((1, *x.shape[1:3], 1), np.int32), np.int32, 0, np.sum).astype(np.int64)
     avg = np.where(total > 0, trunc_div(total + count // 2, count), trunc_div(total - count // 2, count))
     return np.clip(avg, p["act_min"], p["act_max"]).astype(np.int8)
 
@@ -26,5 +27,6 @@ def average_pool_2d(op, x):
 @kernel("MAX_POOL_2D")
 def max_pool_2d(op, x):
     p = op.params
-    best = _window(op, x, -1e9).max(axis=(3, 4))
+    # Padding reads as -128, which never beats a real value: every window holds at least one.
+    best = _window_reduce(op, x, np.int8, -128, np.max)
     return np.clip(best, p["act_min"], p["act_max"]).astype(np.int8)

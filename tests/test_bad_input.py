@@ -1,0 +1,147 @@
+"""Bad input to `mlc inspect` / `mlc simulate`: one clear line naming the file and the problem,
+exit status 2, and never a traceback. Run through `python -m codegen` in a subprocess, as a user would."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tflite_builder import ModelBuilder, quantize_symmetric
+
+REPO = Path(__file__).parents[1]
+MODELS = REPO.parent / "shared" / "models"
+KWS = MODELS / "kws_ref_model.tflite"
+
+
+def mlc(*args):
+    """Run the CLI; return (exit status, stdout, stderr)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "codegen", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+def assert_one_line_error(command, args, *words):
+    """Exit 2 with exactly one stderr line `mlc CMD: error: ...` containing every word."""
+    code, out, err = mlc(command, *args)
+    assert "Traceback" not in err + out, err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, (code, err)
+    assert lines[0].startswith(f"mlc {command}: error: "), lines[0]
+    for word in words:
+        assert str(word).lower() in lines[0].lower(), (word, lines[0])
+    return lines[0]
+
+
+def _float_fc(weights_dtype: str) -> bytes:
+    """float input -> FULLY_CONNECTED -> float output, with float32 (a float model) or int8
+    (a hybrid model, as the converter's dynamic-range quantization makes) weights."""
+    b = ModelBuilder()
+    x = b.input([1, 8], dtype="float32")
+    w = np.random.default_rng(0).normal(size=(4, 8))
+    if weights_dtype == "int8":
+        wq, ws = quantize_symmetric(w, axis=0)
+        weights = b.const_int8(wq, scales=ws, axis=0)
+    else:
+        weights = b.const(w.astype(np.float32), "float32")
+    out = b._tensor([1, 4], "float32")  # the builder's op helpers make int8 outputs only
+    b.output(b._op("FULLY_CONNECTED", [x, weights, None], out, ("FullyConnectedOptions", {})))
+    return b.finish()
+
+
+@pytest.fixture(scope="module")
+def x_good(tmp_path_factory):
+    path = tmp_path_factory.mktemp("x") / "x.npy"
+    np.save(path, np.zeros((3, 49, 10, 1), np.int8))
+    return path
+
+
+# -- the model file
+def test_missing_model(tmp_path):
+    assert_one_line_error("inspect", [tmp_path / "nope.tflite"], "nope.tflite", "no such file")
+
+
+def test_truncated_model(tmp_path):
+    path = tmp_path / "truncated.tflite"
+    path.write_bytes(KWS.read_bytes()[:2000])
+    assert_one_line_error("inspect", [path], "truncated.tflite", "corrupt")
+
+
+def test_corrupt_model(tmp_path):
+    path = tmp_path / "corrupt.tflite"
+    data = bytearray(KWS.read_bytes())
+    data[8:200] = np.random.default_rng(3).integers(0, 256, 192, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    assert_one_line_error("inspect", [path], "corrupt.tflite", "corrupt")
+
+
+@pytest.mark.parametrize("name, content", [
+    ("picture.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)),
+    ("notes.txt", b"this is not a model\n"),
+    ("empty.tflite", b""),
+])
+def test_not_a_tflite_file(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert_one_line_error("inspect", [path], name, "not a tflite model")
+
+
+def test_float_only_model(tmp_path):
+    path = tmp_path / "float.tflite"
+    path.write_bytes(_float_fc("float32"))
+    assert_one_line_error("inspect", [path], "float.tflite", "float-only", "int8")
+
+
+def test_hybrid_model(tmp_path):
+    path = tmp_path / "hybrid.tflite"
+    path.write_bytes(_float_fc("int8"))
+    assert_one_line_error("simulate", [path, "-i", "x.npy", "-o", tmp_path / "y.npy"], "hybrid.tflite", "hybrid", "int8")
+
+
+def test_model_is_a_directory(tmp_path):
+    assert_one_line_error("inspect", [tmp_path], str(tmp_path), "cannot read")
+
+
+# -- the simulator's input and output files
+def test_input_wrong_shape(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 49, 11, 1), np.int8))
+    assert_one_line_error("simulate", [KWS, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"],
+                          "x.npy", "(3, 49, 11, 1)", "(1, 49, 10, 1)")
+
+
+def test_input_wrong_dtype(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 49, 10, 1), np.float32))
+    assert_one_line_error("simulate", [KWS, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"], "x.npy", "float32", "int8")
+
+
+@pytest.mark.parametrize("content", [b"1 2 3\n", b"", b"\x93NUMPY\x01\x00garbage"])
+def test_input_not_npy(tmp_path, content):
+    (tmp_path / "x.npy").write_bytes(content)
+    assert_one_line_error("simulate", [KWS, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"], "x.npy", ".npy")
+
+
+def test_input_npz_archive(tmp_path):
+    np.savez(tmp_path / "x.npz", a=np.zeros((1, 49, 10, 1), np.int8))
+    assert_one_line_error("simulate", [KWS, "-i", tmp_path / "x.npz", "-o", tmp_path / "y.npy"], "x.npz", "npz")
+
+
+def test_input_missing(tmp_path):
+    assert_one_line_error("simulate", [KWS, "-i", tmp_path / "none.npy", "-o", tmp_path / "y.npy"], "none.npy", "cannot read")
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a directory"])
+def test_unwritable_output(tmp_path, x_good, where):
+    out = tmp_path / "no" / "such" / "y.npy" if where == "missing folder" else tmp_path
+    line = assert_one_line_error("simulate", [KWS, "-i", x_good, "-o", out], str(out))
+    assert "does not exist" in line or "directory" in line
+
+
+def test_unsupported_op_refused_by_simulate_but_listed_by_inspect(tmp_path, x_good):
+    model = MODELS / "audio_preprocessor_int8.tflite"
+    np.save(tmp_path / "x.npy", np.zeros((1, 480), np.int16))
+    assert_one_line_error("simulate", [model, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"],
+                          "audio_preprocessor_int8.tflite", "SignalWindow", "not supported")
+    code, out, err = mlc("inspect", model)
+    assert code == 0 and "Traceback" not in err, err
+    assert "unsupported layer 0 (CUSTOM:SignalWindow)" in out

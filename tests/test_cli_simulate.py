@@ -1,0 +1,90 @@
+"""`mlc simulate`: Y.npy equals TFLM's outputs; --compare reports per layer and fails on a mismatch."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tflite_builder import ModelBuilder, quantize_symmetric
+
+from codegen import reference
+from codegen.cli import main
+from hostsim.kernels import load as load_kernels
+
+MODELS = Path(__file__).parents[2] / "shared" / "models"
+KWS = MODELS / "kws_ref_model.tflite"
+pytest.importorskip("tflite_micro")
+
+
+def simulate(tmp_path, model, x, *extra):
+    np.save(tmp_path / "x.npy", x)
+    code = main(["simulate", str(model), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y"), *extra])
+    return code, np.load(tmp_path / "y")  # the output name is kept as given (no .npy appended)
+
+
+@pytest.mark.parametrize("name", ["hello_world_int8", "kws_ref_model"])
+def test_stacked_inputs_match_tflm(tmp_path, name):
+    model = MODELS / f"{name}.tflite"
+    shape = {"hello_world_int8": (1,), "kws_ref_model": (49, 10, 1)}[name]
+    x = np.random.default_rng(4).integers(-128, 128, (20, *shape), dtype=np.int8)
+    code, y = simulate(tmp_path, model, x)
+    assert code == 0
+    want = reference.run(model, x).outputs[0]
+    assert y.dtype == np.int8 and y.shape == want.shape and np.array_equal(y, want)
+
+
+def test_single_unstacked_input(tmp_path):
+    x = np.random.default_rng(5).integers(-128, 128, (1, 49, 10, 1), dtype=np.int8)
+    code, y = simulate(tmp_path, KWS, x)
+    assert code == 0 and y.shape == (1, 12)
+    assert np.array_equal(y, reference.run(KWS, x).outputs[0])
+
+
+def test_compare_reports_every_layer(tmp_path, capsys):
+    x = np.random.default_rng(6).integers(-128, 128, (5, 49, 10, 1), dtype=np.int8)
+    code, _ = simulate(tmp_path, KWS, x, "--compare")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.count("5/5") == 13 and "bit-exact" in out  # one row per layer
+
+
+def test_compare_names_first_differing_layer(tmp_path, capsys, monkeypatch):
+    kernels = load_kernels()
+    real = kernels["DEPTHWISE_CONV_2D"]
+
+    def off_by_one(op, *args):  # a kernel bug on layer 3 only, so layer 1 must still match
+        y = real(op, *args)
+        return np.clip(y.astype(np.int16) + 1, -128, 127).astype(np.int8) if op.index == 3 else y
+
+    monkeypatch.setitem(kernels, "DEPTHWISE_CONV_2D", off_by_one)
+    x = np.random.default_rng(7).integers(-128, 128, (4, 49, 10, 1), dtype=np.int8)
+    code, _ = simulate(tmp_path, KWS, x, "--compare")
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "first differing layer is 3 (DEPTHWISE_CONV_2D)" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "4/4" in rows["2"] and "0/4" in rows["3"]
+
+
+def test_compare_without_tflite_micro(tmp_path, capsys, monkeypatch):
+    for mod in [m for m in sys.modules if m.startswith("tflite_micro")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "tflite_micro", None)  # import now fails
+    code, _ = simulate(tmp_path, KWS, np.zeros((1, 49, 10, 1), np.int8), "--compare")
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install tflite-micro" in err and len(err.strip().splitlines()) == 1
+
+
+def test_float_io_model(tmp_path):
+    """float32 X and Y when the model quantizes its input and dequantizes its output."""
+    b = ModelBuilder()
+    x = b.input([1, 8], dtype="float32")
+    q = b.quantize(x, 0.05, -3)
+    wq, ws = quantize_symmetric(np.random.default_rng(8).normal(size=(4, 8)), axis=0)
+    w = b.const_int8(wq, scales=ws, axis=0)
+    bias = b.const_int32(np.arange(4) * 7, scales=0.05 * ws)
+    b.output(b.dequantize(b.fully_connected(q, w, bias, 0.1, 2)))
+    (tmp_path / "m.tflite").write_bytes(b.finish())
+    xs = np.random.default_rng(9).normal(0, 3, (30, 8)).astype(np.float32)
+    code, y = simulate(tmp_path, tmp_path / "m.tflite", xs, "--compare")
+    assert code == 0 and y.dtype == np.float32 and y.shape == (30, 4)
+    assert np.array_equal(y, reference.run(tmp_path / "m.tflite", xs).outputs[0])
