@@ -1,7 +1,72 @@
-"""Data movement and requantization without weights."""
+"""Data movement and requantization without weights: RESHAPE, CONCATENATION, PAD, MEAN, QUANTIZE,
+DEQUANTIZE, as TFLM's reference kernels compute them.
+
+A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
+of 1, else (N, *shape). `full` turns either into (N, *shape), so kernels index the model's own axes
+(shifted by one) and ops along axis 0 stay per-copy; `stacked` turns a result back.
+"""
+import numpy as np
+
+from hostsim.fixedpoint import multiply_by_quantized_multiplier, round_half_away
 from hostsim.kernels import kernel
+
+
+def full(value, tensor, rank=None) -> np.ndarray:
+    """(N, *shape) view of a stacked value ((1, *shape) for a constant); left-padded with 1s to `rank`."""
+    shape = tuple(tensor.shape)
+    ones = (1,) * ((rank or len(shape)) - len(shape))
+    if tensor.is_const:
+        return np.asarray(tensor.data).reshape(1, *ones, *shape)
+    return value.reshape(value.shape[0], *ones, *shape)
+
+
+def stacked(result, tensor) -> np.ndarray:
+    shape = tuple(tensor.shape)
+    return result.reshape(result.shape[0], *(shape[1:] if shape and shape[0] == 1 else shape))
 
 
 @kernel("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 def reshape(op, x, *_):
-    return x.reshape(x.shape[0], *op.outputs[0].shape[1:])
+    return stacked(x.reshape(x.shape[0], -1), op.outputs[0])
+
+
+@kernel("CONCATENATION")
+def concatenation(op, *xs):
+    parts = [full(v, t) for v, t in zip(xs, [t for t in op.inputs if t is not None])]
+    n = max(p.shape[0] for p in parts)
+    parts = [np.broadcast_to(p, (n, *p.shape[1:])) for p in parts]  # constant inputs
+    return stacked(np.concatenate(parts, axis=op.params["axis"] + 1), op.outputs[0])
+
+
+@kernel("PAD", "PADV2")
+def pad(op, x, *_):
+    widths = [(0, 0)] + [tuple(p) for p in op.params["paddings"]]
+    return stacked(np.pad(full(x, op.inputs[0]), widths, constant_values=op.params["pad_value"]), op.outputs[0])
+
+
+@kernel("MEAN")
+def mean(op, x, *_):
+    p = op.params
+    total = full(x, op.inputs[0]).astype(np.int64).sum(axis=tuple(a + 1 for a in p["axes"]))
+    # QuantizedMeanOrSum, with 1/count already folded into the multiplier
+    out = np.clip(multiply_by_quantized_multiplier(total - p["input_zp"] * p["count"], p["multiplier"], p["shift"])
+                  + p["output_zp"], -128, 127)
+    return stacked(out.astype(np.int8).reshape(x.shape[0], -1), op.outputs[0])
+
+
+@kernel("QUANTIZE")
+def quantize(op, x):
+    p = op.params
+    if p["requantize"]:  # reference_ops::Requantize
+        q = multiply_by_quantized_multiplier(x.astype(np.int64) - p["input_zp"], p["multiplier"], p["shift"])
+    else:  # AffineQuantize: float32 division, std::round; clamp before the int conversion
+        q = np.clip(round_half_away(x.astype(np.float32) / p["scale"]), -(1 << 31), (1 << 31) - 1)
+    q = np.clip(q + p["output_zp"], p["qmin"], p["qmax"])
+    return stacked(q.astype(op.outputs[0].dtype).reshape(x.shape[0], -1), op.outputs[0])
+
+
+@kernel("DEQUANTIZE")
+def dequantize(op, x):
+    p = op.params  # float(scale) * float(q - zero_point), one float32 rounding as in C
+    real = p["scale"] * (x.astype(np.int32) - p["zero_point"]).astype(np.float32)
+    return stacked(real.astype(np.float32).reshape(x.shape[0], -1), op.outputs[0])

@@ -1,0 +1,311 @@
+"""ADD, MUL, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
+tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
+every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
+variants mlc refuses (TFLM refuses them too), small multi-op models including float32 in/out edges,
+and the converter-made models of tests/models/keras that use these ops (every intermediate tensor)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import strategies as S
+from codegen import reference
+from codegen.errors import MlcError
+from codegen.fold import fold
+from codegen.params import prepare
+from codegen.tflite_import import parse
+from hostsim import run, run_all
+from hostsim.kernels import load as load_kernels
+from tflite_builder import ModelBuilder, quantize_symmetric, run_tflm
+
+pytest.importorskip("tflite_micro")
+
+OPS = ["ADD", "MUL", "CONCATENATION", "MEAN", "PAD", "QUANTIZE", "DEQUANTIZE"]
+KERAS = Path(__file__).parent / "models" / "keras"
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def graph_of(data: bytes):
+    graph = parse(data, "case.tflite")
+    fold(graph)
+    prepare(graph)
+    return graph
+
+
+def _kernel_loop(graph, xs):
+    """run_all for several inputs (hostsim.run takes one): each input stacked (N, *shape)."""
+    kernels = load_kernels()
+    values = {t.index: x.reshape(len(x), *t.shape[1:]) if t.shape[0] == 1 else x for t, x in zip(graph.inputs, xs)}
+    for op in graph.ops:
+        args = [t.data if t.is_const else values[t.index] for t in op.inputs if t is not None]
+        values[op.outputs[0].index] = kernels[op.kind](op, *args)
+    return values[graph.outputs[0].index]
+
+
+def simulate(graph, xs):
+    """hostsim on N samples per input, each (N, *input shape); returns (N, *output shape)."""
+    t = graph.inputs[0]
+    if len(xs) == 1 and t.shape[0] == 1:
+        out = run(graph, xs[0].reshape(len(xs[0]), *t.shape[1:]))
+    else:
+        out = _kernel_loop(graph, xs)
+    return out.reshape(len(xs[0]), *graph.outputs[0].shape)
+
+
+def extremes(case, seed) -> list:
+    """Per input: a random sample, then all-minimum and all-maximum ones (for float32 inputs: far
+    beyond the output range, and exact .5 rounding ties of the output scale)."""
+    stacks = []
+    for t, x in zip(case.inputs, case.make_inputs(seed)):
+        if t.dtype == "float32":
+            lo, hi = case.params["float_range"]
+            scale = case.outputs[0].scale or (hi - lo) / 255  # the QUANTIZE's: multi-op ranges span 255 steps
+            ties = (np.arange(x.size).reshape(x.shape) % 9 - 4.5) * scale
+            low, high = np.full_like(x, -1e6), np.full_like(x, 1e6)
+            stacks.append(np.stack([x, low, high, ties.astype(np.float32)]))
+        else:
+            info = np.iinfo(t.dtype)
+            stacks.append(np.stack([x, np.full_like(x, info.min), np.full_like(x, info.max)]))
+    n = min(len(s) for s in stacks)
+    return [s[:n] for s in stacks]
+
+
+def batch_one_shapes(monkeypatch):
+    """mlc runs batch-1 models: give the drawn shapes a leading 1 (strategies.shapes is looked up
+    when a strategy draws). Drawn ops can still move data along axis 0; mlc refuses those."""
+    drawn = S.shapes
+    monkeypatch.setattr(S, "shapes", lambda min_rank=1, max_rank=4, max_dim=6:
+                        drawn(max(min_rank - 1, 0), max_rank - 1, max_dim).map(lambda s: [1, *s]))
+
+
+def refused_for_batch(graph) -> bool:
+    """True when mlc refused the model for the batch-of-one layout, which it then must break."""
+    if not graph.unsupported:
+        return False
+    assert all("leading batch dimension of 1" in reason for _, _, reason in graph.unsupported), graph.unsupported
+    assert any(not t.is_const and t.shape[:1] != (1,) for op in graph.ops for t in (op.inputs[0], op.outputs[0]))
+    return True
+
+
+def assert_bit_exact(data: bytes, xs: list):
+    graph = graph_of(data)
+    if refused_for_batch(graph):
+        return
+    got = simulate(graph, xs)
+    for i in range(len(xs[0])):
+        want = run_tflm(data, [x[i] for x in xs])[0]
+        assert got.dtype == want.dtype, (got.dtype, want.dtype)
+        diff = np.flatnonzero(got[i].ravel() != want.ravel())
+        assert diff.size == 0, (f"sample {i}: {graph.ops[0].kind} {graph.ops[0].params}: {diff.size}/{want.size} differ, "
+                                f"first at {diff[0]}: hostsim {got[i].ravel()[diff[0]]} TFLM {want.ravel()[diff[0]]}")
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_single_op_models_bit_exact(op, monkeypatch):
+    batch_one_shapes(monkeypatch)
+
+    @SETTINGS
+    @given(case=S.STRATEGIES[op](), seed=S.seeds)
+    def check(case, seed):
+        assert_bit_exact(case.model, extremes(case, seed))
+
+    check()
+
+
+@st.composite
+def concatenations(draw, single_input=False) -> bytes:
+    """Batch-1 CONCATENATION along a non-batch axis (negative too) of x with further inputs, copies of
+    x (requantized to its own quantization) and constants, in any order."""
+    shape = [1] + draw(S.shapes(1, 3))
+    axis = draw(st.integers(1, len(shape) - 1)) - (len(shape) if draw(st.booleans()) else 0)
+    q = draw(S.quant())
+    rng = np.random.default_rng(draw(S.seeds))
+    b = ModelBuilder()
+    parts = [b.input(shape, *q)]
+    for _ in range(draw(st.integers(1, 3))):
+        other = list(shape)
+        other[axis] = draw(st.integers(1, 4))
+        kind = draw(st.sampled_from(["copy", "const"] + ([] if single_input else ["input"])))
+        parts.append(b.quantize(parts[0], *q) if kind == "copy" else b.input(other, *q) if kind == "input"
+                     else b.const_int8(rng.integers(-128, 128, other), *q))
+    draw(st.randoms()).shuffle(parts)
+    b.output(b.concatenation(parts, axis))
+    return b.finish()
+
+
+@st.composite
+def pads(draw) -> bytes:
+    """Batch-1 PAD / PADV2 (any pad value) on every axis but the batch."""
+    shape = [1] + draw(S.shapes(1, 3))
+    paddings = [[0, 0]] + [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in shape[1:]]
+    b = ModelBuilder()
+    x = b.input(shape, *draw(S.quant()))
+    b.output(b.padv2(x, paddings, draw(S.zero_points)) if draw(st.booleans()) else b.pad(x, paddings))
+    return b.finish()
+
+
+def samples(data: bytes, seed) -> list:
+    """Per model input: a random sample, all -128 and all 127, stacked."""
+    rng = np.random.default_rng(seed)
+    return [np.stack([rng.integers(-128, 128, t.shape), np.full(t.shape, -128), np.full(t.shape, 127)]).astype(np.int8)
+            for t in graph_of(data).inputs]
+
+
+@SETTINGS
+@given(data=st.one_of(concatenations(), pads()), seed=S.seeds)
+def test_batch_one_concatenation_and_pad(data, seed):
+    assert not graph_of(data).unsupported
+    assert_bit_exact(data, samples(data, seed))
+
+
+@SETTINGS
+@given(op=st.sampled_from(["ADD", "MUL"]), activation=st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]),
+       scales=st.tuples(S.scales, S.scales, S.scales), zps=st.tuples(S.zero_points, S.zero_points, S.zero_points),
+       channels=st.sampled_from(S.CHANNELS), const_first=st.booleans(), seed=S.seeds)
+def test_binary_with_constant_operand(op, activation, scales, zps, channels, const_first, seed):
+    """A per-channel constant vector broadcast over an NHWC map, as converters emit for scale/bias layers."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input([1, 3, 4, channels], scales[0], zps[0])
+    c = b.const_int8(rng.integers(-128, 128, channels), scales[1], zps[1])
+    out_scale = scales[0] * scales[1] * 64 if op == "MUL" else scales[0] + scales[1]
+    y = (b.add if op == "ADD" else b.mul)(*((c, x) if const_first else (x, c)), float(np.float32(out_scale)), zps[2], activation)
+    b.output(y)
+    sample = rng.integers(-128, 128, x.shape).astype(np.int8)
+    assert_bit_exact(b.finish(), [np.stack([sample, np.full_like(sample, -128), np.full_like(sample, 127)])])
+
+
+def _concat(scales, zps, activation="NONE") -> bytes:
+    b = ModelBuilder()
+    xs = [b.input([1, 2, 3], s, z) for s, z in zip(scales[:-1], zps[:-1])]
+    out = b._activation_tensor([1, 2, 3 * len(xs)], scales[-1], zps[-1])
+    b.output(b._op("CONCATENATION", xs, out, ("ConcatenationOptions", {"Axis": -1, "FusedActivationFunction": b._act(activation)})))
+    return b.finish()
+
+
+def _padv2(constant_quant) -> bytes:
+    b = ModelBuilder()
+    x = b.input([1, 3, 3, 2], 0.1, 4)
+    c = b.const_int8([7], *constant_quant)
+    out = b._activation_tensor([1, 5, 5, 2], 0.1, 4)
+    b.output(b._op("PADV2", [x, b.const_int32([[0, 0], [1, 1], [1, 1], [0, 0]]), c], out, ("PadV2Options", {})))
+    return b.finish()
+
+
+@pytest.mark.parametrize("data, reason", [
+    (_concat([0.1, 0.05, 0.1], [3, 3, 3]), "requantize it"),
+    (_concat([0.1, 0.1, 0.1], [3, 2, 3]), "requantize it"),
+    (_concat([0.1, 0.1, 0.2], [3, 3, 3]), "requantize it"),
+    (_concat([0.1, 0.1, 0.1], [3, 3, 3], "RELU"), "fused RELU"),
+    (_padv2((0.2, 4)), "quantized like the output"),
+])
+def test_variants_tflm_refuses_are_refused_with_the_reason(data, reason):
+    with pytest.raises(RuntimeError):  # TFLM's Prepare rejects each of these
+        run_tflm(data, [np.zeros((1, 2, 3), np.int8)] * 2)
+    graph = graph_of(data)
+    assert len(graph.unsupported) == 1 and reason in graph.unsupported[0][2]
+    with pytest.raises(MlcError, match=reason):
+        run(graph, np.zeros(graph.inputs[0].shape, np.int8))
+
+
+# ----------------------------------------------------------------------------- multi-op models
+def _conv(b, x, cout, rng, activation="NONE", k=3):
+    wq, ws = quantize_symmetric(rng.standard_normal([cout, k, k, x.shape[3]]), axis=0)
+    bias = b.const_int32(np.round(rng.standard_normal(cout) * 0.2 / (x.scale * ws)).astype(np.int32), x.scale * ws)
+    out_scale = float(np.float32(x.scale * np.mean(ws) * 74 * np.sqrt(k * k * x.shape[3]) / 64))
+    return b.conv_2d(x, b.const_int8(wq, ws, axis=0), bias, out_scale, int(rng.integers(-20, 20)), activation=activation)
+
+
+def residual_model(rng) -> bytes:
+    """conv -> conv -> ADD (residual, fused RELU) -> MUL by a per-channel constant."""
+    b = ModelBuilder()
+    x = b.input([1, 6, 5, 3], 0.03, -7)
+    y = _conv(b, x, 7, rng, "RELU")
+    z = _conv(b, y, 7, rng)
+    s = b.add(y, z, float(np.float32(y.scale + z.scale)), -128, "RELU")
+    g = b.const_int8(rng.integers(-128, 128, 7), 0.01, 3)
+    b.output(b.mul(s, g, float(np.float32(s.scale * 0.6)), 5, "RELU6"))
+    return b.finish()
+
+
+def branches_model(rng) -> bytes:
+    """Two conv branches at different scales, requantized (QUANTIZE) to one before CONCATENATION,
+    then PAD and MEAN over H and W: what the converter emits for an inception-style block."""
+    b = ModelBuilder()
+    x = b.input([1, 5, 6, 2], 0.05, 10)
+    y1, y2 = _conv(b, x, 3, rng), _conv(b, x, 5, rng, "RELU6", k=1)
+    scale = float(np.float32(max(y1.scale, y2.scale)))
+    c = b.concatenation([b.quantize(y1, scale, 0), b.quantize(y2, scale, 0)], axis=3)
+    p = b.pad(c, [[0, 0], [1, 2], [0, 1], [0, 0]])
+    b.output(b.mean(p, [1, 2], False, float(np.float32(scale / 2)), -3))
+    return b.finish()
+
+
+def float_io_model(rng) -> bytes:
+    """float32 in -> QUANTIZE -> PADV2 -> conv -> MEAN (keep dims) -> DEQUANTIZE -> float32 out."""
+    b = ModelBuilder()
+    x = b.input([1, 4, 4, 3], dtype="float32")
+    q = b.quantize(x, 0.02, 4)
+    p = b.padv2(q, [[0, 0], [1, 1], [1, 1], [0, 0]], -100)
+    y = _conv(b, p, 5, rng, "RELU")
+    b.output(b.dequantize(b.mean(y, [1, 2], True)))
+    return b.finish()
+
+
+@pytest.mark.parametrize("make", [residual_model, branches_model, float_io_model])
+def test_multi_op_models_every_intermediate_bit_exact(make):
+    rng = np.random.default_rng(11)
+    data = make(rng)
+    graph = graph_of(data)
+    t = graph.inputs[0]
+    shape = (16, *t.shape[1:])
+    if t.dtype == "float32":
+        x = rng.uniform(-3, 3, shape).astype(np.float32)
+    else:
+        x = np.concatenate([rng.integers(-128, 128, shape), np.full(shape, -128), np.full(shape, 127)]).astype(np.int8)
+    out = run(graph, x)
+    assert out.dtype == graph.outputs[0].dtype == ("float32" if t.dtype == "float32" else "int8")
+    layers = reference.compare(graph, x, data, sim=run_all(graph, x))
+    bad = [f"layer {m.op_index} ({m.kind}) {m.total - m.matching}/{m.total}" for m in layers if not m.ok]
+    assert len(layers) == len(graph.ops) and not bad, bad
+    want = reference.run(data, x).outputs[0].reshape(out.shape)
+    np.testing.assert_array_equal(out, want)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=S.multi_op_models(), seed=S.seeds)
+def test_drawn_multi_op_models_bit_exact(case, seed):
+    assert_bit_exact(case.model, extremes(case, seed))
+
+
+KERAS_MODELS = [p for p in sorted(KERAS.glob("*.tflite")) if {op.kind for op in graph_of(p.read_bytes()).ops} & set(OPS)]
+
+
+@pytest.mark.parametrize("path", KERAS_MODELS, ids=[p.stem for p in KERAS_MODELS])
+def test_converter_models_every_intermediate_bit_exact(path):
+    graph = graph_of(path.read_bytes())
+    t = graph.inputs[0]
+    rng = np.random.default_rng(5)
+    shape = (8, *t.shape[1:])
+    x = rng.uniform(-3, 3, shape).astype(np.float32) if t.dtype == "float32" else rng.integers(-128, 128, shape).astype(np.int8)
+    layers = reference.compare(graph, x, path)
+    bad = [f"layer {m.op_index} ({m.kind}) {m.total - m.matching}/{m.total}" for m in layers if not m.ok]
+    assert not bad, f"{path.name}: {bad}"
+
+
+@SETTINGS
+@given(scales=st.tuples(S.scales, st.floats(1e-5, 1e-3).map(lambda s: float(np.float32(s))), S.scales),
+       zps=st.tuples(S.zero_points, st.integers(-32768, 32767)), float_input=st.booleans(), back=st.booleans(),
+       seed=S.seeds)
+def test_int16_quantize_paths(scales, zps, float_input, back, seed):
+    """float32 -> int16 (AffineQuantize) or int8 -> int16 (Requantize), maybe then int16 -> int8."""
+    b = ModelBuilder()
+    x = b.input([1, 4, 7], dtype="float32") if float_input else b.input([1, 4, 7], scales[0], zps[0])
+    y = b.quantize(x, scales[1], zps[1], dtype="int16")
+    b.output(b.quantize(y, scales[2], zps[0]) if back else y)
+    data = b.finish()
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-5, 5, (3, 1, 4, 7)).astype(np.float32) if float_input else samples(data, seed)[0]
+    assert_bit_exact(data, [x])
