@@ -1,0 +1,31 @@
+/* What the classify app needs from a board: a byte pipe, a millisecond clock and (maybe) a cycle counter.
+ * One implementation per board family: cortex-m/mlc_hal_cmsdk.c (QEMU MPS2/MPS3), arduino/mlc_arduino.cpp. */
+#ifndef MLC_HAL_H
+#define MLC_HAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void mlc_hal_init(void);
+/* Next received byte, or -1 when none is waiting (never blocks). */
+int mlc_hal_read(void);
+void mlc_hal_write(const uint8_t *data, size_t len);
+uint32_t mlc_hal_millis(void);
+/* Which enum mlc_cycle_counter this build reports. */
+uint8_t mlc_hal_cycle_counter(void);
+void mlc_hal_cycles_start(void);
+/* Cycles since mlc_hal_cycles_start, or MLC_CYCLES_NONE where the board cannot count them. */
+uint32_t mlc_hal_cycles_stop(void);
+
+/* The app, driven by the board's main loop. */
+void mlc_app_setup(void);
+void mlc_app_poll(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

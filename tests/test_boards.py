@@ -1,0 +1,117 @@
+"""Board data, `mlc boards`, the platformio.ini a real board gets, and the real boards' compile + fit check
+(app + generated model library built with each board's compiler flags and linked against its flash/RAM)."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codegen.boards import DEFAULT_BOARD, Board, all_boards, get_board
+from codegen.errors import MlcError
+from codegen.project import fit_check, render_project
+
+MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+REAL = ["nano33ble", "uno", "pico", "nucleo_f446re", "nucleo_l4r5zi", "teensy41"]
+EMULATED = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55", "uno-sim"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mlc(*args):
+    return subprocess.run([sys.executable, "-m", "codegen", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_every_required_board_is_there_with_its_facts():
+    boards = all_boards()
+    assert set(REAL + EMULATED) <= set(boards)
+    assert DEFAULT_BOARD == "qemu-cortex-m4"
+    for b in boards.values():
+        assert b.flash_bytes > 0 and b.ram_bytes > 0 and b.clock_hz > 0
+        assert b.core in ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "avr")
+        assert {"platform", "board", "framework"} <= set(b.platformio)
+        assert b.serial["baud"] == 115200
+        assert b.emulated == (b.id in EMULATED)
+    machines = {b: get_board(b).emulator.get("machine") for b in EMULATED[:5]}
+    assert machines == {"qemu-cortex-m3": "mps2-an385", "qemu-cortex-m4": "mps2-an386", "qemu-cortex-m7": "mps2-an500",
+                        "qemu-cortex-m33": "mps2-an505", "qemu-cortex-m55": "mps3-an547"}
+    assert get_board("nano33ble").sensors["microphone"]["part"] == "MP34DT05"
+    assert get_board("uno-sim").emulator["kind"] == "simavr"
+
+
+def test_compiler_flags_follow_core_and_fpu():
+    assert get_board("qemu-cortex-m3").machine_flags() == ["-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"]
+    assert get_board("nano33ble").machine_flags() == ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
+    assert "-mfpu=fpv5-d16" in get_board("teensy41").machine_flags()
+    assert get_board("uno").machine_flags() == ["-mmcu=atmega328p"]
+
+
+def test_mlc_boards_lists_and_dumps_json():
+    r = mlc("boards")
+    assert r.returncode == 0, r.stderr
+    for b in REAL + EMULATED:
+        assert b in r.stdout
+    assert "qemu-cortex-m4*" in r.stdout and "mps3-an547" in r.stdout
+    r = mlc("boards", "--json")
+    data = json.loads(r.stdout)
+    assert {d["id"] for d in data} >= set(REAL + EMULATED)
+
+
+def test_unknown_board_is_one_line():
+    r = mlc("build", str(MODELS / "hello_world_int8.tflite"), "--board", "esp32")
+    assert r.returncode == 2 and "unknown board 'esp32'" in r.stderr and "Traceback" not in r.stderr
+
+
+EXPECTED_INI = {
+    "nano33ble": ("nordicnrf52", "nano33ble", "1"),
+    "uno": ("atmelavr", "uno", "2"),
+    "pico": ("raspberrypi", "pico", "0"),
+    "nucleo_f446re": ("ststm32", "nucleo_f446re", "1"),
+    "nucleo_l4r5zi": ("ststm32", "nucleo_l4r5zi", "1"),
+    "teensy41": ("teensy", "teensy41", "1"),
+}
+
+
+@pytest.mark.parametrize("board_id", REAL)
+def test_real_board_platformio_ini_is_the_hand_written_one(board_id, tmp_path):
+    render_project(MODELS / "hello_world_int8.tflite", get_board(board_id), tmp_path)
+    ini = (tmp_path / "platformio.ini").read_text()
+    body = "\n".join(l for l in ini.splitlines() if l and not l.startswith(";"))
+    platform, board, counter = EXPECTED_INI[board_id]
+    assert body == (f"[platformio]\ndefault_envs = {board_id}\n\n[env:{board_id}]\nplatform = {platform}\n"
+                    f"board = {board}\nframework = arduino\nbuild_flags =\n    -D MLC_CYCLE_COUNTER={counter}\n"
+                    f"    -D MLC_BAUD=115200\nmonitor_speed = 115200").replace("\n\n", "\n")
+    # The sketch side is plain Arduino: setup()/loop() in the mlc runtime, the model as a PlatformIO library.
+    assert "void setup()" in (tmp_path / "src" / "mlc" / "mlc_arduino.cpp").read_text()
+    assert (tmp_path / "lib" / "hello_world_int8" / "hello_world_int8.h").is_file()
+
+
+@pytest.mark.parametrize("board_id", REAL)
+@pytest.mark.parametrize("model", ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"])
+def test_real_board_compiles_and_fits(board_id, model, tmp_path):
+    board = get_board(board_id)
+    try:
+        report = fit_check(MODELS / f"{model}.tflite", board, tmp_path)
+    except MlcError as err:
+        # Only the Uno is too small, and it must say so with the numbers.
+        assert board_id == "uno" and model != "hello_world_int8", err
+        assert "does not fit uno" in str(err) and re.search(r"\d{1,3}(,\d{3})* bytes", str(err))
+        return
+    log = (tmp_path / ".fitcheck" / "build.log").read_text()
+    assert "warning:" not in log, log
+    for flag in board.machine_flags():
+        assert flag in log.splitlines()[0]
+    assert 0 < report.flash_used <= board.flash_bytes and 0 < report.ram_used <= board.ram_bytes
+
+
+def test_linker_rejects_what_does_not_fit(tmp_path):
+    """Weights that pass the early check but code that overflows a tiny flash: the link fails with numbers."""
+    data = dict(get_board("nucleo_f446re").data, id="tiny", flash_bytes=2048)
+    with pytest.raises(MlcError, match=r"does not fit tiny: FLASH overflowed by [\d,]+ bytes \(needs [\d,]+ of 2,048\)"):
+        fit_check(MODELS / "hello_world_int8.tflite", Board("tiny", data), tmp_path)
+
+
+def test_model_too_big_fails_before_compiling():
+    r = mlc("build", str(MODELS / "ad01_int8.tflite"), "--board", "uno", "-o", "/tmp/mlc-test-nofit")
+    assert r.returncode == 2
+    assert "does not fit uno: its weights need 270,880 bytes of flash, the board has 32,256" in r.stderr
