@@ -137,6 +137,11 @@ def _filter_stderr(stream) -> None:
             sys.stderr.flush()
 
 
+def _interrupt(signum, frame):
+    """`kill` (SIGTERM) or a closed terminal (SIGHUP) stops the emulator as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def run_foreground(board: Board, elf, tcp_port: int | None = None) -> int:
     """UART on this terminal (or on a TCP port) until the firmware ends or Ctrl-C; returns an exit code."""
     elf = Path(elf)
@@ -149,6 +154,7 @@ def run_foreground(board: Board, elf, tcp_port: int | None = None) -> int:
     # Own process group: Ctrl-C reaches only us, and we stop the emulator in order.
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     threading.Thread(target=_filter_stderr, args=(proc.stderr,), daemon=True).start()
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -160,6 +166,9 @@ def run_foreground(board: Board, elf, tcp_port: int | None = None) -> int:
             proc.wait()
         print(f"\n{board.id}: stopped", file=sys.stderr)
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv=None) -> int:

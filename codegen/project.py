@@ -25,6 +25,7 @@ def _apps() -> tuple:
 
 APPS = _apps()
 DEMO_INPUT_COUNT = 4
+MAX_DEMO_INPUTS = 255  # the app indexes them with a uint8_t
 DEMO_PERIOD_MS = 1000
 DEMO_SEED = 0
 # Stack reserved by the linker script of the bare-metal boards (capped at an eighth of RAM).
@@ -151,14 +152,20 @@ def linker_script(board: Board, env) -> str:
         ram_origin=memory.get("ram_origin", "0x20000000"), stack_bytes=min(STACK_BYTES, board.ram_bytes // 8))
 
 
-def demo_inputs(input_bytes: int, count: int = DEMO_INPUT_COUNT) -> list[list[int]]:
-    rng = np.random.default_rng(DEMO_SEED)
-    return rng.integers(0, 256, size=(count, input_bytes)).tolist()
+def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
+    """The inputs the app cycles through when the host is quiet: the given stack, else random bytes."""
+    if stacked is None:
+        return np.random.default_rng(DEMO_SEED).integers(0, 256, size=(DEMO_INPUT_COUNT, input_bytes)).tolist()
+    rows = np.ascontiguousarray(stacked).view(np.uint8).reshape(len(stacked), -1)
+    if rows.shape[1] != input_bytes or not 0 < len(rows) <= MAX_DEMO_INPUTS:
+        raise MlcError(f"demo inputs: need 1..{MAX_DEMO_INPUTS} inputs of {input_bytes} bytes, got {rows.shape}")
+    return rows.tolist()
 
 
 def render_project(model_path, board: Board, out_dir, app: str = "classify", name: str | None = None,
-                   labels=None, library_dir=None) -> Project:
-    """Write the PlatformIO project; library_dir copies an already generated model library instead."""
+                   labels=None, library_dir=None, demo=None) -> Project:
+    """Write the PlatformIO project; library_dir copies an already generated model library instead;
+    demo is a stack of model inputs for the app to show when no host talks to it."""
     if app not in APPS:
         raise MlcError(f"unknown app '{app}'; available: {', '.join(APPS)}")
     if board.runtime not in RUNTIME_FILES:
@@ -187,7 +194,7 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
         shutil.copyfile(firmware / family / filename, runtime_dir / filename)
     (src / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
         name=name, NAME=name.upper(), board=board, demo_period_ms=DEMO_PERIOD_MS,
-        demo_inputs=demo_inputs(macros["INPUT_BYTES"])))
+        demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo)))
 
     ldscript = None
     if board.emulated:

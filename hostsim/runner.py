@@ -8,7 +8,7 @@ from codegen.params import require_supported
 from hostsim.kernels import load
 
 
-def _stack(graph, x: np.ndarray) -> np.ndarray:
+def stack_inputs(graph, x: np.ndarray) -> np.ndarray:
     """Accept (N, *shape[1:]) or exactly the model's input shape; check dtype and shape."""
     t = graph.inputs[0]
     x = np.asarray(x)
@@ -25,7 +25,7 @@ def run_all(graph, x: np.ndarray) -> dict:
     """Every tensor's value (by tensor index) for the stacked inputs, constants excluded."""
     require_supported(graph)
     kernels = load()
-    x = _stack(graph, x)
+    x = stack_inputs(graph, x)
     if len(graph.inputs) != 1:
         raise MlcError(f"{graph.path}: models with {len(graph.inputs)} inputs are not supported yet")
     values = {graph.inputs[0].index: x}

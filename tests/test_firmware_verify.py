@@ -13,6 +13,7 @@ from codegen.emulator import Emulator
 from codegen.errors import MlcError
 from codegen.serial_protocol import Device
 from codegen.tflite_import import load
+from hostsim import run as hostsim_run
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 QEMU_BOARDS = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55"]
@@ -111,8 +112,10 @@ def test_mlc_verify_cli_builds_starts_and_reports(tmp_path):
     assert np.load(tmp_path / "y.npy").shape == (50, 1)
 
 
-@pytest.mark.parametrize("board", ["qemu-cortex-m4", "uno-sim"])
-def test_mlc_run_serves_the_uart_and_stops_on_ctrl_c(board, tmp_path_factory):
+@pytest.mark.parametrize("board, stop", [("qemu-cortex-m4", "SIGINT"), ("qemu-cortex-m4", "SIGTERM"),
+                                         ("uno-sim", "SIGINT"), ("uno-sim", "SIGTERM")])
+def test_mlc_run_serves_the_uart_and_stops_on_ctrl_c_or_kill(board, stop, tmp_path_factory):
+    """Ctrl-C (SIGINT) and `kill` (SIGTERM) both stop `mlc run` and its emulator: none is left behind."""
     import signal
     import subprocess
     import sys
@@ -132,7 +135,36 @@ def test_mlc_run_serves_the_uart_and_stops_on_ctrl_c(board, tmp_path_factory):
         assert (seen[0].cycles is None) == (board != "uno-sim")  # only simavr's Timer1 counts cycles
     finally:
         time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        proc.send_signal(getattr(signal, stop))
         out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert f"{board}: stopped" in err and "Traceback" not in err
+    left = subprocess.run(["pgrep", "-f", str(project.elf)], capture_output=True, text=True).stdout
+    assert not left, f"emulator still running after {stop}: pids {left.split()}"
+
+
+def test_demo_inputs_are_what_the_app_reports(tmp_path):
+    """`mlc build --demo-inputs`: the firmware cycles through the given inputs, and the classes it reports
+    while no host talks to it are hostsim's classes for those inputs, with the model's labels."""
+    from codegen.commands.build import read_demo_inputs
+    from codegen.commands.monitor import monitor
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "vibration"
+    model = example / "model.tflite"
+    x = read_demo_inputs(model, example / "sample_inputs.npy")
+    labels = (example / "labels.txt").read_text().split()
+    project, _ = build(model, "qemu-cortex-m4", tmp_path, name="vibration", labels=labels, quiet=True, demo=x)
+    with Emulator(get_board("qemu-cortex-m4"), project.elf) as emu:
+        seen = monitor(emu.url, count=len(x), duration=30, out=lambda s: None)
+    expected = [labels[i] for i in np.argmax(hostsim_run(load(model), x).reshape(len(x), -1), axis=1)]
+    assert [p.label for p in seen] == expected
+    assert len(set(expected)) == len(labels)  # the samples show every class
+
+
+def test_demo_inputs_of_the_wrong_shape_are_refused(tmp_path):
+    from codegen.commands.build import read_demo_inputs
+
+    bad = tmp_path / "x.npy"
+    np.save(bad, np.zeros((2, 5), np.int8))
+    with pytest.raises(MlcError, match=r"x\.npy: .*needs"):
+        read_demo_inputs(MODELS / "hello_world_int8.tflite", bad)

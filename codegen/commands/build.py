@@ -15,6 +15,8 @@ def add_arguments(parser):
     parser.add_argument("--output", "-o", help="project folder (default mlc-build/NAME-BOARD)")
     parser.add_argument("--name", help="C name of the model (default from the file name)")
     parser.add_argument("--labels", help="text file with one class label per line")
+    parser.add_argument("--demo-inputs", metavar="X.npy", help="inputs (stacked like `mlc simulate`'s) that the app "
+                        "runs and reports while no host talks to it (default: a few random inputs)")
     parser.add_argument("--no-build", action="store_true", help="only render the project")
     parser.add_argument("--fit-check", action="store_true", help="instead of PlatformIO, compile and link the app and "
                         "model with the system cross compiler and the board's flags against its flash and RAM "
@@ -36,7 +38,22 @@ def default_dir(model, board_id: str) -> Path:
     return Path("mlc-build") / f"{model_name(model)}-{board_id}"
 
 
-def build(model, board_id, out_dir=None, app="classify", name=None, labels=None, compile_=True, quiet=False):
+def read_demo_inputs(model, path):
+    """A stack of valid model inputs from X.npy, checked against the model like `mlc simulate` checks them."""
+    if not path:
+        return None
+    from codegen.arrays import read_input
+    from codegen.tflite_import import load
+    from hostsim.runner import stack_inputs
+
+    try:
+        return stack_inputs(load(model), read_input(path))
+    except MlcError as err:
+        raise MlcError(f"{path}: {err}") from None
+
+
+def build(model, board_id, out_dir=None, app="classify", name=None, labels=None, compile_=True, quiet=False,
+          demo=None):
     """Render and (unless compile_ is False) build; returns (project, size report or None)."""
     from codegen.project import build_project, render_project
 
@@ -44,7 +61,7 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
         raise MlcError(f"{model}: no such model file")
     board = get_board(board_id)
     project = render_project(model, board, out_dir or default_dir(model, board_id), app=app, name=name,
-                             labels=labels)
+                             labels=labels, demo=demo)
     if not compile_:
         return project, None
     if not quiet:
@@ -67,7 +84,7 @@ def run(args) -> int:
         print("(app + model + mlc runtime; the board framework's own code comes on top)")
         return 0
     project, report = build(args.model, args.board, args.output, args.app, args.name, read_labels(args.labels),
-                            compile_=not args.no_build)
+                            compile_=not args.no_build, demo=read_demo_inputs(args.model, args.demo_inputs))
     print(f"project: {project.dir}")
     if report:
         print(f"firmware: {project.elf}")

@@ -5,10 +5,7 @@ model's input shape; its dtype is the model input's. Y is stacked the same way. 
 TFLM's interpreter on every input and reports, layer by layer, on how many inputs the outputs match;
 any mismatch exits with status 1.
 """
-from pathlib import Path
-
-import numpy as np
-
+from codegen.arrays import check_output, read_input, write
 from codegen.errors import MlcError
 from codegen.params import require_supported
 from codegen.tflite_import import load
@@ -22,38 +19,6 @@ def add_arguments(parser):
     parser.add_argument("--input", "-i", required=True, help="X.npy: inputs stacked on a leading axis (N, ...)")
     parser.add_argument("--output", "-o", required=True, help="Y.npy to write: outputs stacked the same way")
     parser.add_argument("--compare", action="store_true", help="also run TFLM (pip install tflite-micro) and compare every layer")
-
-
-def _read_input(path: str) -> np.ndarray:
-    try:
-        x = np.load(path, allow_pickle=False)
-    except OSError as err:
-        raise MlcError(f"{path}: cannot read the input ({err.strerror or err})") from None
-    except Exception:  # numpy raises ValueError, EOFError, UnpicklingError... for non-.npy content
-        raise MlcError(f"{path}: not a .npy array file; save the inputs with numpy.save") from None
-    if not isinstance(x, np.ndarray):
-        x.close()
-        raise MlcError(f"{path}: is a .npz archive; give one array saved with numpy.save")
-    if x.size == 0:
-        raise MlcError(f"{path}: the input array is empty")
-    return x
-
-
-def _check_output(path: str) -> None:
-    """Fail before a long run, not after it."""
-    target = Path(path)
-    if target.is_dir():
-        raise MlcError(f"{path}: is a directory; give a file name for the output")
-    if not target.parent.is_dir():
-        raise MlcError(f"{path}: cannot write the output (folder {target.parent} does not exist)")
-
-
-def _write(path: str, y: np.ndarray) -> None:
-    try:
-        with open(path, "wb") as f:  # np.save(path) would append .npy to any other name
-            np.save(f, y)
-    except OSError as err:
-        raise MlcError(f"{path}: cannot write the output ({err.strerror or err})") from None
 
 
 def _report(layers, n: int) -> int:
@@ -84,14 +49,14 @@ def run(args) -> int:
 
     graph = load(args.model)
     require_supported(graph)
-    x = _read_input(args.input)
-    _check_output(args.output)
+    x = read_input(args.input)
+    check_output(args.output)
     try:
         values = run_all(graph, x)
     except MlcError as err:  # the model is supported, so what is left is the input's shape or dtype
         raise MlcError(f"{args.input}: {err}") from None
     y = values[graph.outputs[0].index]
-    _write(args.output, y)
+    write(args.output, y)
     print(f"{args.output}: {len(y)} output(s) of shape {tuple(y.shape[1:])} {y.dtype}")
     if not args.compare:
         return 0

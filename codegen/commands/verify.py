@@ -74,19 +74,19 @@ def verify_on_device(device, graph, x: np.ndarray, out=print):
 
 
 def run(args) -> int:
-    from codegen.commands.simulate import _check_output, _read_input, _write
+    from codegen.arrays import check_output, read_input, write
     from codegen.serial_protocol import Device
     from codegen.tflite_import import load
 
     board = get_board(args.board)
     if args.save:
-        _check_output(args.save)
+        check_output(args.save)
     graph = load(args.model)
     t_in = graph.inputs[0]
     if args.inputs:
         import hostsim.runner
 
-        x = hostsim.runner._stack(graph, _read_input(args.inputs))
+        x = hostsim.runner.stack_inputs(graph, read_input(args.inputs))
     else:
         if args.n < 1:
             raise MlcError("-n must be at least 1")
@@ -118,7 +118,7 @@ def run(args) -> int:
     if device.retries or device.reconnects:
         print(f"line trouble recovered: {device.retries} resend(s), {device.reconnects} reconnect(s)")
     if args.save:
-        _write(args.save, y)
+        write(args.save, y)
     if mismatches:
         print(f"{len(mismatches)} mismatching input(s): {', '.join(map(str, mismatches[:20]))}", file=sys.stderr)
         return 1

@@ -1,0 +1,28 @@
+"""AVERAGE_POOL_2D and MAX_POOL_2D."""
+import numpy as np
+
+from codegen.emit import emits
+
+
+def _inplace(op) -> bool:
+    """Output pixel q (written to pixel slot q, channel by channel after its window is read) may
+    overwrite the input when no later window reads a slot below its own index: the first pixel
+    each window reads is at or after its output index."""
+    p = op.params
+    _, in_h, in_w, c = op.inputs[0].shape
+    _, out_h, out_w, c_out = op.outputs[0].shape
+    oy, ox = np.meshgrid(np.arange(out_h), np.arange(out_w), indexing="ij")
+    first = np.maximum(oy * p["stride_h"] - p["pad_h"], 0) * in_w + np.maximum(ox * p["stride_w"] - p["pad_w"], 0)
+    return c == c_out and bool(np.all(first >= oy * out_w + ox))
+
+
+@emits("AVERAGE_POOL_2D", "MAX_POOL_2D", inplace=_inplace)
+def pool_2d(layer):
+    op, p = layer.op, layer.p
+    _, in_h, in_w, c = op.inputs[0].shape
+    _, out_h, out_w, _ = op.outputs[0].shape
+    base = "avg_pool_s8" if op.kind == "AVERAGE_POOL_2D" else "max_pool_s8"
+    fn = layer.kernel("pooling_s8.c.j2", base, kind=op.kind, in_h=in_h, in_w=in_w, c=c, out_h=out_h, out_w=out_w,
+                      f_h=p["filter_h"], f_w=p["filter_w"], s_h=p["stride_h"], s_w=p["stride_w"],
+                      p_h=p["pad_h"], p_w=p["pad_w"], act_min=p["act_min"], act_max=p["act_max"])
+    return f"{fn}({layer.inp(0)}, {layer.out(0)});"

@@ -1,0 +1,214 @@
+/* mlc_fixedpoint.h: TFLite's fixed-point requantization (gemmlowp semantics), the C twin of
+ * hostsim/fixedpoint.py: same names with an mlc_ prefix, same results bit for bit
+ * (tests/test_fixedpoint_c.py). Integer only, int32_t everywhere (int is 16 bits on AVR). */
+#ifndef MLC_FIXEDPOINT_H
+#define MLC_FIXEDPOINT_H
+
+#include <stdint.h>
+
+/* The requantization steps run once per output value: keep them inline even at -Os. */
+#if defined(__GNUC__)
+#define MLC_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define MLC_ALWAYS_INLINE static inline
+#endif
+
+MLC_ALWAYS_INLINE int32_t mlc_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* round(a * b / 2^31), saturating the one overflow case INT32_MIN * INT32_MIN. */
+MLC_ALWAYS_INLINE int32_t mlc_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    int64_t ab;
+    int32_t nudge;
+    if (a == b && a == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? INT32_C(1) << 30 : INT32_C(1) - (INT32_C(1) << 30);
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates, as gemmlowp's */
+}
+
+/* x / 2^exponent rounded half away from zero, exponent in [0, 31]. */
+MLC_ALWAYS_INLINE int32_t mlc_rounding_divide_by_pot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)((UINT32_C(1) << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLite MultiplyByQuantizedMultiplier (double rounding): x * multiplier * 2^(shift - 31).
+ * The left shift wraps like TFLM's x * (1 << left_shift) does on two's-complement targets. */
+MLC_ALWAYS_INLINE int32_t mlc_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift)
+{
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    const int32_t shifted = (int32_t)((uint32_t)x << left);
+    return mlc_rounding_divide_by_pot(mlc_saturating_rounding_doubling_high_mul(shifted, multiplier), right);
+}
+
+/* The int32 accumulator -> int8 output step every weighted layer ends with. Clamping before the
+ * offset is added gives clamp(v + offset) without the int32 overflow near INT32_MAX. */
+static inline int8_t mlc_requantize(int32_t acc, int32_t multiplier, int shift, int32_t output_offset,
+                                    int32_t act_min, int32_t act_max)
+{
+    const int32_t v = mlc_multiply_by_quantized_multiplier(acc, multiplier, shift);
+    return (int8_t)(mlc_clamp(v, act_min - output_offset, act_max - output_offset) + output_offset);
+}
+
+/* ---- Section for the activations family (SOFTMAX/LOGISTIC/TANH): gemmlowp helpers such as
+ * exp_on_negative_values / one_over_one_plus_x go below this line, twins of any helpers added
+ * to hostsim/fixedpoint.py, named mlc_<python name>. ---- */
+
+/* gemmlowp's + and - on int32 are plain two's-complement ops (hostsim wrap32): done in uint32 so
+ * that they wrap without undefined behaviour. */
+static inline int32_t mlc_add_wrap(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static inline int32_t mlc_sub_wrap(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT / Rescale: saturating left shift for exponent > 0,
+ * rounding right shift for exponent < 0. */
+static inline int32_t mlc_saturating_rounding_multiply_by_pot(int32_t x, int exponent)
+{
+    int32_t threshold;
+    if (exponent <= 0) {
+        return exponent == 0 ? x : mlc_rounding_divide_by_pot(x, -exponent);
+    }
+    threshold = (INT32_C(1) << (31 - exponent)) - 1;
+    if (x > threshold) {
+        return INT32_MAX;
+    }
+    if (x < -threshold) {
+        return INT32_MIN;
+    }
+    return (int32_t)((uint32_t)x << exponent);
+}
+
+/* gemmlowp RoundingHalfSum: (a + b) / 2 rounded half away from zero. */
+static inline int32_t mlc_rounding_half_sum(int32_t a, int32_t b)
+{
+    const int64_t sum = (int64_t)a + (int64_t)b;
+    return (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+}
+
+/* exp(a) for a in [-1/4, 0), Q0.31 in and out: Taylor expansion around -1/8. */
+static inline int32_t mlc_exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a)
+{
+    const int32_t constant_term = INT32_C(1895147668); /* exp(-1/8) */
+    const int32_t one_third = INT32_C(715827883);
+    const int32_t x = mlc_add_wrap(a, INT32_C(1) << 28); /* a + 1/8 */
+    const int32_t x2 = mlc_saturating_rounding_doubling_high_mul(x, x);
+    const int32_t x3 = mlc_saturating_rounding_doubling_high_mul(x2, x);
+    const int32_t x4_over_4 = mlc_saturating_rounding_multiply_by_pot(mlc_saturating_rounding_doubling_high_mul(x2, x2), -2);
+    const int32_t poly = mlc_saturating_rounding_multiply_by_pot(
+        mlc_add_wrap(mlc_saturating_rounding_doubling_high_mul(mlc_add_wrap(x4_over_4, x3), one_third), x2), -1);
+    return mlc_add_wrap(constant_term, mlc_saturating_rounding_doubling_high_mul(constant_term, mlc_add_wrap(x, poly)));
+}
+
+/* gemmlowp exp_on_negative_values: exp(a) for a <= 0 in Q(integer_bits), result in Q0.31. */
+static inline int32_t mlc_exp_on_negative_values(int32_t a, int integer_bits)
+{
+    static const int32_t barrel[7] = {INT32_C(1672461947), INT32_C(1302514674), INT32_C(790015084),
+                                      INT32_C(290630308), INT32_C(39332535), INT32_C(720401), INT32_C(242)};
+    const int fractional_bits = 31 - integer_bits;
+    const int32_t one_quarter = INT32_C(1) << (fractional_bits - 2);
+    const int32_t a_mod_quarter_minus_one_quarter = mlc_sub_wrap(a & (one_quarter - 1), one_quarter);
+    const int32_t remainder = mlc_sub_wrap(a_mod_quarter_minus_one_quarter, a);
+    int32_t result = mlc_exp_on_interval_between_negative_one_quarter_and_0_excl(
+        mlc_saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits));
+    int exponent;
+    for (exponent = -2; exponent <= 4 && exponent < integer_bits; ++exponent) { /* times exp(-2^exponent) */
+        if ((remainder >> (fractional_bits + exponent)) & 1) {
+            result = mlc_saturating_rounding_doubling_high_mul(result, barrel[exponent + 2]);
+        }
+    }
+    if (integer_bits > 5 && a < -(INT32_C(1) << (36 - integer_bits))) { /* below -32 */
+        result = 0;
+    }
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* Newton-Raphson division shared by 1/(1+x) and (1-x)/(1+x), x in Q0.31: 1/((1+x)/2) in Q2.29. */
+static inline int32_t mlc_newton_reciprocal_of_half_denominator(int32_t a)
+{
+    const int32_t half_denominator = mlc_rounding_half_sum(a, INT32_MAX);
+    int32_t x = mlc_add_wrap(INT32_C(1515870810), /* 48/17 - 32/17 * d */
+                             mlc_saturating_rounding_doubling_high_mul(half_denominator, INT32_C(-1010580540)));
+    int i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t one_minus_half_denominator_times_x =
+            mlc_sub_wrap(INT32_C(1) << 29, mlc_saturating_rounding_doubling_high_mul(half_denominator, x));
+        x = mlc_add_wrap(x, mlc_saturating_rounding_multiply_by_pot(
+                                mlc_saturating_rounding_doubling_high_mul(x, one_minus_half_denominator_times_x), 2));
+    }
+    return x;
+}
+
+/* gemmlowp one_over_one_plus_x_for_x_in_0_1, Q0.31 in and out. */
+static inline int32_t mlc_one_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
+    return mlc_saturating_rounding_multiply_by_pot(mlc_newton_reciprocal_of_half_denominator(a), 1);
+}
+
+/* gemmlowp one_minus_x_over_one_plus_x_for_x_in_0_1, Q0.31 in and out. */
+static inline int32_t mlc_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
+    return mlc_saturating_rounding_multiply_by_pot(mlc_sub_wrap(mlc_newton_reciprocal_of_half_denominator(a), INT32_C(1) << 29), 2);
+}
+
+/* gemmlowp logistic: a in Q(integer_bits), 1/(1+exp(-a)) in Q0.31. */
+static inline int32_t mlc_fixed_logistic(int32_t a, int integer_bits)
+{
+    int32_t if_positive;
+    if (a == 0) {
+        return INT32_C(1) << 30;
+    }
+    if_positive = mlc_one_over_one_plus_x_for_x_in_0_1(mlc_exp_on_negative_values(a > 0 ? mlc_sub_wrap(0, a) : a, integer_bits));
+    return a > 0 ? if_positive : mlc_sub_wrap(INT32_MAX, if_positive);
+}
+
+/* gemmlowp tanh: a in Q(integer_bits), tanh(a) in Q0.31; -|a| read in Q(integer_bits + 1) is -2|a|. */
+static inline int32_t mlc_fixed_tanh(int32_t a, int integer_bits)
+{
+    int32_t t;
+    if (a == 0) {
+        return 0;
+    }
+    t = mlc_one_minus_x_over_one_plus_x_for_x_in_0_1(mlc_exp_on_negative_values(a < 0 ? a : mlc_sub_wrap(0, a), integer_bits + 1));
+    return a < 0 ? mlc_sub_wrap(0, t) : t;
+}
+
+/* CountLeadingZeros of the uint32 value of x (32 for 0). */
+static inline int mlc_count_leading_zeros32(int32_t x)
+{
+    uint32_t u = (uint32_t)x;
+    int n = 0;
+    if (u == 0u) {
+        return 32;
+    }
+    while (!(u & UINT32_C(0x80000000))) {
+        u <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+/* TFLite GetReciprocal: 1/x for x > 0 in Q(x_integer_digits), as a Q0.31 scale and the number of
+ * bits the sum has over 1.0. */
+static inline int32_t mlc_get_reciprocal(int32_t x, int x_integer_digits, int *num_bits_over_unit)
+{
+    const int headroom_plus_one = mlc_count_leading_zeros32(x);
+    *num_bits_over_unit = x_integer_digits - headroom_plus_one;
+    return mlc_one_over_one_plus_x_for_x_in_0_1((int32_t)(((uint32_t)x << headroom_plus_one) - UINT32_C(0x80000000)));
+}
+
+#endif /* MLC_FIXEDPOINT_H */

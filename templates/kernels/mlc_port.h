@@ -1,0 +1,92 @@
+/* mlc_port.h: the few target differences the generated C needs (flash placement, alignment,
+ * reading constant data). Shared by every generated library; everything here is a macro or
+ * static inline, so two libraries in one firmware never clash at link time. */
+#ifndef MLC_PORT_H
+#define MLC_PORT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define MLC_ALIGN(n) __attribute__((aligned(n)))
+#else
+#define MLC_ALIGN(n)
+#endif
+
+#if defined(__AVR__)
+/* Harvard: const data stays in flash only with PROGMEM, and must be read with LPM. */
+#include <avr/pgmspace.h>
+#define MLC_FLASH PROGMEM
+#define MLC_RD8(p) ((int8_t)pgm_read_byte(p))
+#define MLC_RD16(p) ((int16_t)pgm_read_word(p))
+#define MLC_RD32(p) ((int32_t)pgm_read_dword(p))
+#else
+/* von Neumann: const data is already in flash (.rodata) and reads like RAM. */
+#define MLC_FLASH
+#define MLC_RD8(p) (*(const int8_t *)(p))
+#define MLC_RD16(p) (*(const int16_t *)(p))
+#define MLC_RD32(p) (*(const int32_t *)(p))
+#endif
+
+/* Two 16x16 multiply-accumulates per instruction (the DSP extension of Cortex-M4/M7/M33/M55), as
+ * CMSIS-NN uses them: sxtb16 sign-extends bytes 0 and 2 of a word (ror8: bytes 1 and 3) into two
+ * halfwords, smlad adds both halfword products to an accumulator. MLC_DSP is 1 where the target has
+ * them; -DMLC_DSP_EMULATE runs the same code path anywhere, with C versions, so host tests cover it. */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && !defined(MLC_NO_DSP)
+#define MLC_DSP 1
+static inline uint32_t mlc_sxtb16(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t mlc_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+#elif defined(MLC_DSP_EMULATE)
+#define MLC_DSP 1
+static inline uint32_t mlc_sxtb16(uint32_t x)
+{
+    return ((uint32_t)(uint16_t)(int16_t)(int8_t)(x & 0xffu)) |
+           ((uint32_t)(uint16_t)(int16_t)(int8_t)((x >> 16) & 0xffu) << 16);
+}
+static inline uint32_t mlc_sxtb16_ror8(uint32_t x)
+{
+    return mlc_sxtb16((x >> 8) | (x << 24));
+}
+static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    const int32_t lo = (int32_t)(int16_t)(a & 0xffffu) * (int32_t)(int16_t)(b & 0xffffu);
+    const int32_t hi = (int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi); /* wraps like the instruction */
+}
+#else
+#define MLC_DSP 0
+#endif
+
+/* A (possibly unaligned) little-endian word of int8 data; one LDR where the core allows it. */
+static inline uint32_t mlc_load32(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Layer boundaries for `mlc bench` (codegen/bench.py): with MLC_BENCH_MARKS, an assembler label before each
+ * layer (no instruction; found by address in the ELF's symbol table); otherwise nothing. */
+#if defined(MLC_BENCH_MARKS) && defined(__GNUC__) && defined(__arm__)
+#define MLC_LAYER_MARK(model, layer) __asm__ volatile("mlc_mark_" #model "_" #layer ":" ::: "memory")
+#else
+#define MLC_LAYER_MARK(model, layer) do { } while (0)
+#endif
+
+#endif /* MLC_PORT_H */

@@ -1,0 +1,166 @@
+"""Compile generated C on the host (sanitizers on) and compare it with hostsim, layer by layer.
+
+    from tests.c_harness import check_model            # or: from c_harness import ...
+    check_model(path_or_bytes, tmp_path, n=100)        # generate, build, run N random inputs, assert
+
+check_model asserts that the C output bytes equal hostsim's for every input; on a mismatch the
+message names the first layer whose output differs (the build has NAME_DEBUG_DUMP, which reports
+every layer's output). Lower-level pieces: generate_lib, build_harness, run_harness, compile_c.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fno-omit-frame-pointer",
+               "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+_MAIN = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "{name}.h"
+
+/* stdin: N inputs back to back. stdout, per input: every layer's output as
+   (int32 layer, int32 bytes, data), then (-1, OUTPUT_BYTES, output). */
+static void put(int32_t layer, const void *data, int32_t bytes)
+{{
+    fwrite(&layer, 4, 1, stdout);
+    fwrite(&bytes, 4, 1, stdout);
+    fwrite(data, 1, (size_t)bytes, stdout);
+}}
+
+int main(void)
+{{
+    static unsigned char in[{name}_INPUT_BYTES], out[{name}_OUTPUT_BYTES];
+    {name}_set_dump(put);
+    while (fread(in, 1, sizeof in, stdin) == sizeof in) {{
+        if ({name}_invoke(in, out) != 0) {{
+            return 3;
+        }}
+        put(-1, out, (int32_t)sizeof out);
+    }}
+    return 0;
+}}
+"""
+
+
+def compile_c(sources, exe: Path, include_dirs=(), defines=(), cflags=HOST_CFLAGS, cc="gcc") -> Path:
+    """Compile and link C sources into an executable; raise AssertionError with the compiler's output."""
+    cmd = [cc, *cflags, *(f"-I{d}" for d in include_dirs), *(f"-D{d}" for d in defines),
+           *map(str, sources), "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
+    return exe
+
+
+def generate_lib(model, out_dir: Path, name: str = "m", **kwargs):
+    """Generate the library for a model path or .tflite bytes; returns (codegen.generate.Result, graph)."""
+    from codegen.generate import generate
+    from codegen.tflite_import import load
+
+    out_dir = Path(out_dir)
+    if isinstance(model, (bytes, bytearray)):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir.parent / f"{name}_{out_dir.name}.tflite"
+        path.write_bytes(model)
+        model = path
+    result = generate(model, out_dir, name=name, **kwargs)
+    return result, load(model)
+
+
+def build_harness(lib_dir: Path, name: str, defines=()) -> Path:
+    """The test executable; defines e.g. ["MLC_DSP_EMULATE"] (the Cortex-M DSP path, emulated in C)."""
+    lib_dir = Path(lib_dir)
+    main = lib_dir / "harness_main.c"
+    main.write_text(_MAIN.format(name=name))
+    return compile_c([main, lib_dir / f"{name}.c"], lib_dir / "harness", include_dirs=[lib_dir],
+                     defines=[f"{name}_DEBUG_DUMP", *defines])
+
+
+def run_harness(exe: Path, inputs: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Run N inputs: (outputs as raw bytes (N, OUTPUT_BYTES), {layer: (N, bytes) uint8})."""
+    proc = subprocess.run([str(exe)], input=np.ascontiguousarray(inputs).tobytes(), capture_output=True)
+    assert proc.returncode == 0, f"{exe} failed ({proc.returncode}):\n{proc.stderr.decode(errors='replace')[-4000:]}"
+    data, pos = proc.stdout, 0
+    outputs, layers = [], {}
+    while pos < len(data):
+        layer, nbytes = np.frombuffer(data, np.int32, 2, pos)
+        pos += 8
+        chunk = np.frombuffer(data, np.uint8, nbytes, pos)
+        pos += nbytes
+        if layer < 0:
+            outputs.append(chunk)
+        else:
+            layers.setdefault(int(layer), []).append(chunk)
+    return np.array(outputs), {k: np.array(v) for k, v in layers.items()}
+
+
+def random_inputs(graph, n: int, seed: int = 0) -> np.ndarray:
+    t = graph.inputs[0]
+    rng = np.random.default_rng(seed)
+    shape = (n, *t.shape[1:]) if t.shape and t.shape[0] == 1 else (n, *t.shape)
+    if t.dtype == "float32":
+        return rng.uniform(-4, 4, shape).astype(np.float32)
+    info = np.iinfo(t.dtype)
+    return rng.integers(info.min, info.max + 1, shape).astype(t.dtype)
+
+
+def compare(graph, exe: Path, inputs: np.ndarray) -> int:
+    """Assert C == hostsim byte for byte on every input; returns the number of inputs compared."""
+    from hostsim.runner import run_all
+
+    outputs, layers = run_harness(exe, inputs)
+    want = run_all(graph, inputs)
+    for op in graph.ops:  # first differing layer, in execution order
+        y = op.outputs[0]
+        expect = np.ascontiguousarray(want[y.index]).view(np.uint8).reshape(len(inputs), -1)
+        got = layers[op.index]
+        if not np.array_equal(got, expect):
+            bad = np.argwhere(got != expect)[0]
+            raise AssertionError(f"layer {op.index} ({op.kind}) output '{y.name}' differs from hostsim first at "
+                                 f"input {bad[0]}, byte {bad[1]}: C {got[tuple(bad)]} vs hostsim {expect[tuple(bad)]} "
+                                 f"({int((got != expect).sum())} bytes differ)")
+    expect = np.ascontiguousarray(want[graph.outputs[0].index]).view(np.uint8).reshape(len(inputs), -1)
+    assert np.array_equal(outputs, expect), "model output differs from hostsim although every layer matched"
+    return len(inputs)
+
+
+def check_model(model, work: Path, n: int = 100, name: str = "m", seed: int = 0, defines=(), **kwargs) -> int:
+    """Generate (kwargs go to codegen.generate.generate), build with sanitizers (and `defines`),
+    compare N random inputs."""
+    result, graph = generate_lib(model, Path(work) / name, name=name, **kwargs)
+    exe = build_harness(result.out_dir, name, defines)
+    return compare(graph, exe, random_inputs(graph, n, seed))
+
+
+def check_graph(graph, work: Path, n: int = 100, name: str = "m", seed: int = 0, defines=(), **kwargs) -> int:
+    """check_model for a loaded graph (e.g. one cut short with truncate())."""
+    from codegen.generate import generate_graph
+
+    result = generate_graph(graph, Path(work) / name, name=name, **kwargs)
+    exe = build_harness(result.out_dir, name, defines)
+    return compare(graph, exe, random_inputs(graph, n, seed))
+
+
+def supported_prefix(graph):
+    """The graph up to (not including) its first layer without a C emitter yet; the whole graph
+    once every layer has one. Lets the reference-model tests run while families are being written."""
+    from codegen.emit import emitter
+
+    missing = [op.index for op in graph.ops if emitter(op.kind) is None]
+    return truncate(graph, missing[0]) if missing else graph
+
+
+def truncate(graph, n_ops: int):
+    """The graph's first n_ops layers, the last one's output becoming the model output."""
+    graph.ops = graph.ops[:n_ops]
+    graph.outputs = [graph.ops[-1].outputs[0]]
+    graph.unsupported = [u for u in graph.unsupported if u[0] < n_ops]
+    return graph
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None

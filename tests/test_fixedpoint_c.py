@@ -1,0 +1,79 @@
+"""mlc_fixedpoint.h (C) against hostsim/fixedpoint.py on random and extreme int32 values."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from c_harness import compile_c
+from codegen.assets import asset_dir
+from hostsim import fixedpoint as fp
+
+PROGRAM = r"""
+#include <stdio.h>
+#include "mlc_fixedpoint.h"
+/* stdin: rows of int32 (x, multiplier, shift, exponent); stdout: rows of
+   srdhm(x, multiplier), rdbpot(x, exponent), mbqm(x, multiplier, shift), requantize(x, m, shift, 3, -100, 120) */
+int main(void)
+{
+    int32_t row[4];
+    while (fread(row, 4, 4, stdin) == 4) {
+        int32_t res[4];
+        res[0] = mlc_saturating_rounding_doubling_high_mul(row[0], row[1]);
+        res[1] = mlc_rounding_divide_by_pot(row[0], (int)row[3]);
+        res[2] = mlc_multiply_by_quantized_multiplier(row[0], row[1], (int)row[2]);
+        res[3] = mlc_requantize(row[0], row[1], (int)row[2], 3, -100, 120);
+        fwrite(res, 4, 4, stdout);
+    }
+    return 0;
+}
+"""
+I32 = np.iinfo(np.int32)
+EXTREMES = np.array([I32.min, I32.min + 1, -(1 << 30), -65536, -2, -1, 0, 1, 2, 3, 65535, 1 << 30, I32.max - 1, I32.max],
+                    np.int64)
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fixedpoint")
+    (work / "fp_test.c").write_text(PROGRAM)
+    return compile_c([work / "fp_test.c"], work / "fp_test", include_dirs=[asset_dir("templates") / "kernels"])
+
+
+def _cases(n=20000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.integers(I32.min, I32.max, n, endpoint=True), np.repeat(EXTREMES, len(EXTREMES))])
+    m = np.concatenate([rng.integers(I32.min, I32.max, n, endpoint=True), np.tile(EXTREMES, len(EXTREMES))])
+    exponent = rng.integers(0, 32, x.size)
+    exponent[:64] = [0, 31] * 32  # the extremes of the exponent
+    # TFLite multipliers are in [2^30, 2^31) (or 0) and shifts in [-31, 30]
+    qm = np.where(rng.random(x.size) < 0.9, rng.integers(1 << 30, (1 << 31) - 1, x.size, endpoint=True), m)
+    shift = rng.integers(-31, 31, x.size)
+    shift[:64] = [-31, 30] * 32
+    return x, m, qm, shift, exponent
+
+
+def _run(program, rows: np.ndarray) -> np.ndarray:
+    import subprocess
+
+    proc = subprocess.run([str(program)], input=rows.astype(np.int32).tobytes(), capture_output=True, check=True)
+    return np.frombuffer(proc.stdout, np.int32).reshape(-1, 4).astype(np.int64)
+
+
+def test_srdhm_and_rounding_divide_match_hostsim(program):
+    x, m, _, shift, exponent = _cases()
+    got = _run(program, np.stack([x, m, np.zeros_like(x), exponent], 1))
+    np.testing.assert_array_equal(got[:, 0], fp.saturating_rounding_doubling_high_mul(x, m))
+    np.testing.assert_array_equal(got[:, 1], fp.rounding_divide_by_pot(x, exponent))
+    assert got[-1, 0] != 0 and fp.saturating_rounding_doubling_high_mul(I32.min, I32.min) == I32.max
+
+
+def test_multiply_by_quantized_multiplier_and_requantize_match_hostsim(program):
+    x, _, qm, shift, _ = _cases(seed=1)
+    # hostsim shifts left in int64 while C (like TFLM) wraps in int32: compare where x << shift fits
+    left = np.maximum(shift, 0)
+    fits = (x << left >= I32.min) & (x << left <= I32.max)
+    x, qm, shift = x[fits], qm[fits], shift[fits]
+    assert x.size > 8000
+    got = _run(program, np.stack([x, qm, shift, np.zeros_like(x)], 1))
+    np.testing.assert_array_equal(got[:, 2], fp.multiply_by_quantized_multiplier(x, qm, shift))
+    np.testing.assert_array_equal(got[:, 3], fp.requantize(x, qm, shift, 3, -100, 120))

@@ -1,0 +1,108 @@
+"""The generated C for ADD, MUL, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
+hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
+single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
+Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
+
+import strategies as S
+from c_harness import check_model, compile_c, generate_lib, have
+from test_hostsim_ops import (batch_one_shapes, branches_model, concatenations, float_io_model, graph_of, pads,
+                              residual_model)
+from tflite_builder import ModelBuilder
+
+pytestmark = pytest.mark.skipif(not have("gcc"), reason="gcc is not installed")
+# Each example compiles a library (~1 s): few examples, and no shrinking (it would recompile for minutes).
+C_SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck),
+                      phases=[Phase.explicit, Phase.reuse, Phase.generate])
+TARGETS = {  # compile-only cross checks: (compiler, target flags)
+    "cortex-m0plus": ("arm-none-eabi-gcc", ["-mcpu=cortex-m0plus", "-mthumb"]),
+    "cortex-m4": ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]),
+    "atmega328p": ("avr-gcc", ["-mmcu=atmega328p"]),
+}
+
+
+@st.composite
+def binary_models(draw):
+    """x op y where y is a broadcast constant, x requantized (same shape) or MEAN(x) (broadcast)."""
+    op = draw(st.sampled_from(["ADD", "MUL"]))
+    shape = [1] + draw(S.shapes(1, 3))
+    b = ModelBuilder()
+    x = b.input(shape, *draw(S.quant()))
+    kind = draw(st.sampled_from(["const", "requantized", "mean"]))
+    if kind == "const":
+        other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]
+        rng = np.random.default_rng(draw(S.seeds))
+        y = b.const_int8(rng.integers(-128, 128, other), *draw(S.quant()))
+    elif kind == "requantized":
+        y = b.quantize(x, *draw(S.quant()))
+    else:
+        y = b.mean(x, list(range(1, len(shape))), True, *draw(S.quant()))
+    a, c = (x, y) if draw(st.booleans()) else (y, x)
+    out_scale = a.scale + c.scale if op == "ADD" else a.scale * c.scale * 128
+    z = (b.add if op == "ADD" else b.mul)(a, c, float(np.float32(out_scale)), draw(S.zero_points),
+                                          draw(S.activations))
+    b.output(z)
+    return b.finish()
+
+
+def _model(case):
+    return case.model
+
+
+SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
+    "ADD/MUL": binary_models,
+    "CONCATENATION": lambda: concatenations(single_input=True),
+    "PAD": pads,
+    "MEAN": lambda: S.mean_models().map(_model),
+    "QUANTIZE": lambda: S.quantize_models().map(_model),
+    "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
+}
+
+
+@pytest.mark.parametrize("kind", SINGLE_INPUT)
+def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
+    batch_one_shapes(monkeypatch)
+
+    @C_SETTINGS
+    @given(model=SINGLE_INPUT[kind](), reference=st.booleans(), seed=S.seeds)
+    def check(model, reference, seed):
+        assume(not graph_of(model).unsupported)  # e.g. a MEAN over the batch axis
+        check_model(model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, reference=reference)
+
+    check()
+
+
+MULTI = [residual_model, branches_model, float_io_model]
+
+
+@pytest.mark.parametrize("make", MULTI)
+@pytest.mark.parametrize("reference", [False, True])
+def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
+    check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_cross_compiles_warning_free(target, tmp_path):
+    cc, flags = TARGETS[target]
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed")
+    cflags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-c", *flags]
+    for make in MULTI:
+        result, _ = generate_lib(make(np.random.default_rng(3)), tmp_path / make.__name__, name="m")
+        compile_c([result.out_dir / "m.c"], result.out_dir / f"m_{target}.o", include_dirs=[result.out_dir],
+                  cflags=cflags, cc=cc)
+
+
+@pytest.mark.parametrize("float_input, back", [(True, True), (False, True), (False, False)])
+def test_int16_quantize_c_equals_hostsim(float_input, back, tmp_path):
+    """float32 or int8 -> int16 (QUANTIZE), then maybe int16 -> int8."""
+    b = ModelBuilder()
+    x = b.input([1, 4, 7], dtype="float32") if float_input else b.input([1, 4, 7], 0.05, 3)
+    y = b.quantize(x, 0.0001, -300, dtype="int16")
+    b.output(b.quantize(y, 0.04, 2) if back else y)
+    check_model(b.finish(), tmp_path, n=50)
