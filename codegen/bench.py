@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -190,18 +189,8 @@ def render_bench_project(model, board: Board, out_dir: Path, name: str, cflags=(
     proj.generate_library(model, scratch, name)
     marks = "labels" if _uses_label_marks(scratch / f"{name}.c") else "calls"
     flags = (["-D MLC_BENCH_MARKS"] if marks == "labels" else [f"-D {name}_DEBUG_DUMP"]) + list(cflags)
-    if APP in proj.APPS:
-        project = proj.render_project(model, board, out_dir, app=APP, name=name, library_dir=scratch,
-                                      extra_build_flags=flags)
-    else:  # until the build code knows the bench app: render classify, then swap the app and add the flags
-        project = proj.render_project(model, board, out_dir, name=name, library_dir=scratch)
-        env = proj._jinja()
-        (project.dir / "src" / f"app_{name}.c").write_text(env.get_template(f"app/{APP}/app.c.j2").render(
-            name=name, NAME=name.upper(), board=board, demo_period_ms=proj.DEMO_PERIOD_MS,
-            demo_inputs=proj.demo_inputs(project.macros["INPUT_BYTES"])))
-        ini = project.dir / "platformio.ini"
-        ini.write_text(re.sub(r"^build_flags =$", lambda m: m.group(0) + "".join(f"\n    {f}" for f in flags),
-                              ini.read_text(), count=1, flags=re.M))
+    project = proj.render_project(model, board, out_dir, app=APP, name=name, library_dir=scratch,
+                                  extra_build_flags=flags)
     shutil.rmtree(scratch)
     return project, marks
 

@@ -135,7 +135,7 @@ def pio_board_manifest(board: Board) -> dict:
     """The PlatformIO board manifest of an emulated board, for the mlc_emulated platform's builder."""
     build = {"arch": "avr" if board.is_avr else "arm", "machine_flags": board.machine_flags(),
              "cpu": board.core, "mcu": board.mcu.split()[0].lower(), "f_cpu": f"{board.clock_hz}L",
-             "mlc_board": board.id}
+             "mlc_board": board.id, "optimize": board.data.get("optimize", "-Os")}
     if board.platformio.get("framework") == "arduino":
         build.update(core="arduino", variant="standard")
     return {"build": build, "frameworks": [board.platformio["framework"]] if board.platformio.get("framework") else [],
@@ -163,9 +163,10 @@ def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
 
 
 def render_project(model_path, board: Board, out_dir, app: str = "classify", name: str | None = None,
-                   labels=None, library_dir=None, demo=None) -> Project:
+                   labels=None, library_dir=None, demo=None, extra_build_flags=()) -> Project:
     """Write the PlatformIO project; library_dir copies an already generated model library instead;
-    demo is a stack of model inputs for the app to show when no host talks to it."""
+    demo is a stack of model inputs for the app to show when no host talks to it; extra_build_flags
+    follow the board's own flags in platformio.ini."""
     if app not in APPS:
         raise MlcError(f"unknown app '{app}'; available: {', '.join(APPS)}")
     if board.runtime not in RUNTIME_FILES:
@@ -207,7 +208,7 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
     else:
         platform = board.platformio["platform"]
     (out / "platformio.ini").write_text(env.get_template("platformio/platformio.ini.j2").render(
-        name=name, board=board, platform=platform, ldscript=ldscript, build_flags=build_flags(board)))
+        name=name, board=board, platform=platform, ldscript=ldscript, build_flags=build_flags(board) + list(extra_build_flags)))
     (out / "mlc.json").write_text(json.dumps({"model": str(Path(model_path).resolve()), "board": board.id,
                                               "name": name, "app": app, **{k.lower(): v for k, v in macros.items()}},
                                              indent=2) + "\n")

@@ -115,3 +115,17 @@ def test_model_too_big_fails_before_compiling():
     r = mlc("build", str(MODELS / "ad01_int8.tflite"), "--board", "uno", "-o", "/tmp/mlc-test-nofit")
     assert r.returncode == 2
     assert "does not fit uno: its weights need 270,880 bytes of flash, the board has 32,256" in r.stderr
+
+
+@pytest.mark.parametrize("board_id, level", [("qemu-cortex-m4", "-O2"), ("uno-sim", "-Os")])
+def test_emulated_boards_build_at_their_optimisation_level(board_id, level, tmp_path):
+    """Speed is measured on the emulated Cortex-M boards at -O2 (as the TFLM anchors were); the Uno keeps
+    -Os for its 32 KB of flash. PlatformIO's verbose build shows the flags each file was compiled with."""
+    from codegen.toolchain import run_pio
+
+    render_project(MODELS / "hello_world_int8.tflite", get_board(board_id), tmp_path)
+    manifest = json.loads((tmp_path / "boards" / f"{board_id}.json").read_text())
+    assert manifest["build"]["optimize"] == level
+    verbose = run_pio(["run", "-v"], tmp_path).stdout
+    compiles = [line for line in verbose.splitlines() if " -c " in line and "hello_world_int8.c" in line]
+    assert compiles and all(f" {level} " in line for line in compiles), verbose[-800:]

@@ -1,7 +1,7 @@
 """Build script of the mlc_emulated platform: system cross compilers, no downloaded toolchain.
 
 The board manifest (written by mlc into the project's boards/ folder) gives build.arch ("arm" or "avr"),
-build.machine_flags and build.defines; `upload` runs the firmware in its emulator through mlc."""
+build.machine_flags, build.optimize and build.defines; `upload` runs the firmware in its emulator through mlc."""
 from os.path import join
 
 from SCons.Script import AlwaysBuild, Builder, Default, DefaultEnvironment
@@ -10,6 +10,7 @@ env = DefaultEnvironment()
 board = env.BoardConfig()
 arch = board.get("build.arch")
 machine_flags = list(board.get("build.machine_flags"))
+optimize = board.get("build.optimize", "-Os")  # -O2 on the emulated Cortex-M boards, where speed is measured
 prefix = {"arm": "arm-none-eabi-", "avr": "avr-"}[arch]
 
 env.Replace(
@@ -31,10 +32,10 @@ env.Replace(
 )
 env.Append(
     ASFLAGS=machine_flags + ["-x", "assembler-with-cpp"],
-    CCFLAGS=machine_flags + ["-Os", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"],
+    CCFLAGS=machine_flags + [optimize, "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"],
     CFLAGS=["-std=c99"],
     CPPDEFINES=[tuple(d) if isinstance(d, list) else d for d in board.get("build.defines", [])],
-    LINKFLAGS=machine_flags + ["-Os", "-Wl,--gc-sections"],
+    LINKFLAGS=machine_flags + [optimize, "-Wl,--gc-sections"],
     LIBS=["m"],
 )
 
