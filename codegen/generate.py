@@ -3,7 +3,6 @@ headers) in a folder. The folder is written in a temporary sibling and moved int
 failure leaves nothing half-written."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
