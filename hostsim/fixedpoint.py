@@ -38,11 +38,12 @@ def rounding_divide_by_pot(x, exponent):
 
 
 def multiply_by_quantized_multiplier(x, multiplier, shift):
-    """TFLite MultiplyByQuantizedMultiplier (double rounding): x * multiplier * 2^(shift-31)."""
+    """TFLite MultiplyByQuantizedMultiplier (double rounding): x * multiplier * 2^(shift-31). The left
+    shift wraps in int32, as TFLM's `x * (1 << left_shift)` does."""
     shift = _i64(shift)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(_i64(x) << left, multiplier), right)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(wrap32(_i64(x) << left), multiplier), right)
 
 
 def requantize(acc, multiplier, shift, output_offset, act_min, act_max):

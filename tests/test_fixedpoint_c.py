@@ -1,5 +1,4 @@
 """mlc_fixedpoint.h (C) against hostsim/fixedpoint.py on random and extreme int32 values."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,11 +68,9 @@ def test_srdhm_and_rounding_divide_match_hostsim(program):
 
 def test_multiply_by_quantized_multiplier_and_requantize_match_hostsim(program):
     x, _, qm, shift, _ = _cases(seed=1)
-    # hostsim shifts left in int64 while C (like TFLM) wraps in int32: compare where x << shift fits
     left = np.maximum(shift, 0)
-    fits = (x << left >= I32.min) & (x << left <= I32.max)
-    x, qm, shift = x[fits], qm[fits], shift[fits]
-    assert x.size > 8000
+    overflowing = (x << left < I32.min) | (x << left > I32.max)
+    assert overflowing.sum() > 1000  # both sides wrap x << shift in int32, as TFLM does
     got = _run(program, np.stack([x, qm, shift, np.zeros_like(x)], 1))
     np.testing.assert_array_equal(got[:, 2], fp.multiply_by_quantized_multiplier(x, qm, shift))
     np.testing.assert_array_equal(got[:, 3], fp.requantize(x, qm, shift, 3, -100, 120))

@@ -1,7 +1,6 @@
 """Generated libraries compile warning-free for the microcontroller targets, and hello_world runs
 on an emulated ATmega328P (simavr) with the same outputs as hostsim for all 256 inputs."""
 import re
-import shutil
 import subprocess
 from pathlib import Path
 

@@ -53,12 +53,13 @@ def test_fast_requantize_equals_fixedpoint():
 
     rng = np.random.default_rng(3)
     channels = 97
-    for shift_range in ((-31, 1), (-12, 8)):
+    for shift_range, wraps in (((-31, 1), False), ((-12, 8), False), ((1, 9), True)):
         mult = rng.integers(1 << 30, 1 << 31, channels)
         mult[:3] = (0, 1 << 30, (1 << 31) - 1)
         shift = rng.integers(*shift_range, channels)
         bias = rng.integers(-(1 << 20), 1 << 20, channels)
-        limit = (1 << 31) >> int(max(shift.max(), 0))  # keep (acc + bias) << left within int32, as TFLM does
+        # within int32 after (acc + bias) << left, or far beyond it, where both wrap in int32 as TFLM does
+        limit = 1 << 30 if wraps else (1 << 31) >> int(max(shift.max(), 0))
         acc = rng.integers(-limit + (1 << 20), limit - (1 << 20), (300, channels))
         acc[:8] = [[0], [1], [-1], [1 << 15], [-(1 << 15)], [-(1 << 10) - 1], [(1 << 20) + 7], [-3]]
         p = {"multiplier": mult, "shift": shift, "bias": bias, "output_offset": -5, "act_min": -128, "act_max": 127}

@@ -63,8 +63,11 @@ def requantize(acc, p) -> np.ndarray:
     for start in range(0, len(flat), step):  # a handful of chunks per layer, not a loop per element
         v = flat[start:start + step].astype(np.int64)
         v += bias
-        if left.any():
+        if left.any():  # wraps in int32, as fixedpoint.multiply_by_quantized_multiplier
             v <<= left
+            v += 1 << 31
+            v &= 0xFFFFFFFF
+            v -= 1 << 31
         v *= mult
         v += 1 << 30
         v >>= 31
