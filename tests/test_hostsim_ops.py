@@ -202,7 +202,7 @@ def _padv2(constant_quant) -> bytes:
     (_padv2((0.2, 4)), "quantized like the output"),
 ])
 def test_variants_tflm_refuses_are_refused_with_the_reason(data, reason):
-    with pytest.raises(RuntimeError):  # TFLM's Prepare rejects each of these
+    with pytest.raises(MlcError, match="TFLM cannot load"):  # TFLM's Prepare rejects each of these
         run_tflm(data, [np.zeros((1, 2, 3), np.int8)] * 2)
     graph = graph_of(data)
     assert len(graph.unsupported) == 1 and reason in graph.unsupported[0][2]

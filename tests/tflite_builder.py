@@ -130,11 +130,10 @@ def activation_range(activation, scale, zero_point, dtype="int8"):
 
 
 def tflm_interpreter(model: bytes, preserve_all=False, arena_size=None):
-    from tflite_micro.python.tflite_micro import runtime
-    cfg = (runtime.InterpreterConfig.kPreserveAllTensors if preserve_all
-           else runtime.InterpreterConfig.kAllocationRecording)
-    return runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size or 1 << 22,
-                                          intrepreter_config=cfg)
+    """TFLM's interpreter, made the one way mlc makes it (codegen.reference)."""
+    from codegen.reference import interpreter
+
+    return interpreter(bytes(model), preserve_all=preserve_all, arena_size=arena_size)
 
 
 def run_tflm(model: bytes, inputs: Sequence[np.ndarray], arena_size=None) -> list[np.ndarray]:
