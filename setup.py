@@ -1,11 +1,26 @@
 """Package layout: code packages are found; the top-level data folders install inside `codegen`
 (codegen.assets finds them there, or beside the package in a checkout)."""
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 DATA = {"codegen.templates": "templates", "codegen.firmware": "firmware", "codegen.boards": "boards"}
+SKIP = {"__pycache__", ".pio"}
+
+
+def data_subpackages() -> list:
+    """Data subfolders whose names Python could import: setuptools wants them listed as packages."""
+    found = []
+    for package, folder in DATA.items():
+        for sub in sorted(p for p in Path(folder).rglob("*") if p.is_dir()):
+            parts = sub.relative_to(folder).parts
+            if all(part.isidentifier() for part in parts) and not SKIP & set(parts):
+                found.append(".".join((package, *parts)))
+    return found
+
 
 setup(
-    packages=find_packages(include=["codegen", "codegen.*", "hostsim", "hostsim.*"]) + list(DATA),
+    packages=find_packages(include=["codegen", "codegen.*", "hostsim", "hostsim.*"]) + list(DATA) + data_subpackages(),
     package_dir=DATA,
     package_data={package: ["**/*"] for package in DATA},
     exclude_package_data={package: ["**/__pycache__/*", "**/.pio/**"] for package in DATA},

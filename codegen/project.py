@@ -99,10 +99,8 @@ def read_library_macros(lib_dir: Path, name: str) -> dict:
 
 
 def generate_library(model_path, lib_dir: Path, name: str, labels=None) -> None:
-    try:
-        from codegen.generate import generate
-    except ImportError:
-        raise MlcError("this installation of mlc lacks the C code generator (codegen.generate)") from None
+    from codegen.generate import generate
+
     generate(str(model_path), str(lib_dir), name=name, labels=labels)
 
 
@@ -178,8 +176,7 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
         shutil.rmtree(lib_dir)
     if library_dir:
         shutil.copytree(library_dir, lib_dir)
-    else:
-        lib_dir.mkdir(parents=True)
+    else:  # writes nothing unless the whole library renders (an unsupported model leaves no folder)
         generate_library(model_path, lib_dir, name, labels)
     macros = read_library_macros(lib_dir, name)
     precheck_fit(model_path, board, macros)
