@@ -1,8 +1,10 @@
-"""Graph rewrites done once at import: constant folding and dilated-convolution recovery.
+"""Graph rewrites done once at import: constant folding, dense and dilated-convolution recovery.
 
 TensorFlow's converter emits SHAPE -> STRIDED_SLICE -> PACK in front of RESHAPE for a Keras Flatten
-with a dynamic batch, and SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND for a dilated convolution.
-With static shapes the first is a constant and the second is one dilated convolution.
+with a dynamic batch (and SHAPE -> GATHER -> REDUCE_PROD for a Dense on a rank-3 input, around
+RESHAPE -> FULLY_CONNECTED -> RESHAPE), and SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND for a
+dilated convolution. With static shapes the shape arithmetic is a constant, the dense is one
+FULLY_CONNECTED with keep_num_dims, and the convolution is one dilated convolution.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ _CONSTANT = {
     "PACK": lambda op, *xs: np.stack(xs, axis=op.options.get("axis", 0)),
     "CONCATENATION": lambda op, *xs: np.concatenate(xs, axis=op.options.get("axis", 0)) if op.inputs[0].dtype == "int32" else None,
     "RESHAPE": lambda op, x, *shape: x.reshape(op.outputs[0].shape) if op.inputs[0].dtype == "int32" else None,
+    "GATHER": lambda op, x, i: np.take(x, i, axis=op.options.get("axis", 0)) if not op.options.get("batch_dims") else None,
+    "REDUCE_PROD": lambda op, x, axes: np.prod(x, axis=tuple(np.ravel(axes)), keepdims=bool(op.options.get("keep_dims"))),
 }
 
 
@@ -45,9 +49,10 @@ def _fold_constants(graph: Graph) -> None:
         if fn is not None and (op.kind == "SHAPE" or known):
             try:
                 value = fn(op, *[t.data if t is not None else None for t in op.inputs])
-                if value is not None:
+                if value is not None:  # its shape is the truth (dynamic-batch models carry stale static ones)
                     out = op.outputs[0]
-                    out.data = np.asarray(value).astype(out.dtype).reshape(out.shape)
+                    out.data = np.asarray(value).astype(out.dtype)
+                    out.shape = out.data.shape
                     continue
             except (TypeError, ValueError, IndexError) as err:  # wrong arity or shapes: a malformed layer
                 raise MlcError(f"layer {op.index} ({op.kind}) cannot be evaluated at import: {err}") from None
@@ -58,6 +63,43 @@ def _fold_constants(graph: Graph) -> None:
 def _single_consumer(graph: Graph, tensor):
     users = graph.consumers(tensor)
     return users[0] if len(users) == 1 and tensor not in graph.outputs else None
+
+
+def _well_formed(op: Op, inputs: int) -> bool:
+    """One output and the first `inputs` inputs present: malformed layers are left for codegen.params to refuse."""
+    return len(op.outputs) == 1 and len(op.inputs) >= inputs and all(t is not None for t in op.inputs[:inputs])
+
+
+def _fold_flattened_dense(graph: Graph) -> None:
+    """RESHAPE(x to rows of depth) -> FULLY_CONNECTED -> RESHAPE(to (*x.shape[:-1], units)), as a Keras
+    Dense on a rank-3+ input converts, is one FULLY_CONNECTED with keep_num_dims on x itself."""
+    removed = set()
+    for fc in [op for op in graph.ops if op.kind == "FULLY_CONNECTED" and _well_formed(op, 2)]:
+        flatten = next((op for op in graph.ops if op.kind == "RESHAPE" and _well_formed(op, 1)
+                        and op.outputs[0] is fc.inputs[0]), None)
+        restore = _single_consumer(graph, fc.outputs[0])
+        if flatten is None or _single_consumer(graph, fc.inputs[0]) is not fc or restore is None \
+                or restore.kind != "RESHAPE" or not _well_formed(restore, 1):
+            continue
+        x, target, weights = flatten.inputs[0], restore.outputs[0], fc.inputs[1]
+        if len(weights.shape) != 2 or len(x.shape) < 3 or x.shape[-1] != weights.shape[1]:
+            continue
+        if tuple(target.shape) != (*x.shape[:-1], weights.shape[0]):
+            continue
+        fc.inputs[0], fc.outputs[0] = x, target
+        fc.options["keep_num_dims"] = True
+        removed.update((id(flatten), id(restore)))
+    graph.ops = [op for op in graph.ops if id(op) not in removed]
+
+
+def _remove_dead_ops(graph: Graph) -> None:
+    """Ops whose results nothing reads (shape arithmetic left behind by the rewrites)."""
+    while True:
+        read = {id(t) for op in graph.ops for t in op.inputs if t is not None} | {id(t) for t in graph.outputs}
+        live = [op for op in graph.ops if any(id(t) in read for t in op.outputs)]
+        if len(live) == len(graph.ops):
+            return
+        graph.ops = live
 
 
 def _fold_dilated_convs(graph: Graph) -> None:
@@ -93,7 +135,9 @@ def _fold_dilated_convs(graph: Graph) -> None:
 
 def fold(graph: Graph) -> None:
     _fold_constants(graph)
+    _fold_flattened_dense(graph)
     _fold_dilated_convs(graph)
+    _remove_dead_ops(graph)
     live = {id(t) for op in graph.ops for t in op.inputs + op.outputs if t is not None}
     live |= {id(t) for t in graph.inputs + graph.outputs}
     graph.tensors = [t for t in graph.tensors if id(t) in live]

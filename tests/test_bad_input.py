@@ -99,6 +99,21 @@ def test_hybrid_model(tmp_path):
     assert_one_line_error("simulate", [path, "-i", "x.npy", "-o", tmp_path / "y.npy"], "hybrid.tflite", "hybrid", "int8")
 
 
+def test_activation_zero_point_outside_int8(tmp_path):
+    """The int8 spec bounds activation zero points to [-128, 127]; a larger one means a corrupt model."""
+    from tflite_builder import ModelBuilder
+
+    b = ModelBuilder()
+    x = b.input([1, 4], scale=0.1, zero_point=300)
+    w = b.const_int8(np.ones((2, 4), np.int8), scales=0.01)
+    b.output(b.fully_connected(x, w, None, out_scale=0.2, out_zero_point=0))
+    path = tmp_path / "zp.tflite"
+    path.write_bytes(b.finish())
+    np.save(tmp_path / "x.npy", np.zeros((1, 4), np.int8))
+    assert_one_line_error("simulate", [path, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"], "zp.tflite",
+                          "zero point 300", "corrupt")
+
+
 def test_model_is_a_directory(tmp_path):
     assert_one_line_error("inspect", [tmp_path], str(tmp_path), "cannot read")
 

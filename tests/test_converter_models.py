@@ -63,3 +63,19 @@ def test_dynamic_batch_dilated_conv_is_recovered():
     assert not {op.kind for op in graph.ops} & {"SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND"}
     stored = np.load(path.with_suffix(".npz"))
     assert np.array_equal(run(graph, stored["x_q"]), stored["y_tflite"])
+
+
+def test_dynamic_batch_dense_on_a_sequence_is_one_fully_connected(tmp_path):
+    """Keras Dense on a (time, features) input with a dynamic batch converts to SHAPE/GATHER/REDUCE_PROD
+    shape arithmetic around RESHAPE -> FULLY_CONNECTED -> RESHAPE, with stale static shapes. mlc folds it
+    to one FULLY_CONNECTED (keep_num_dims) and matches TensorFlow Lite's stored output (TFLM lacks
+    REDUCE_PROD); the generated C matches hostsim."""
+    from c_harness import check_model
+
+    path = MODELS / "keras_tflm_mismatch" / "dynbatch_dense_rank3.tflite"
+    graph = load(path)
+    assert [op.kind for op in graph.ops] == ["FULLY_CONNECTED", "ADD"] and not graph.unsupported
+    assert graph.ops[0].options["keep_num_dims"] and graph.ops[0].outputs[0].shape == (1, 6, 7)
+    stored = np.load(path.with_suffix(".npz"))
+    assert np.array_equal(run(graph, stored["x_q"]), stored["y_tflite"])
+    assert check_model(path, tmp_path, n=50) == 50

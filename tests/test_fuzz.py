@@ -16,6 +16,9 @@ from codegen.summary import summarize
 from codegen.tflite_import import load
 from hostsim import run
 
+# A numpy warning here means arithmetic on garbage (e.g. an inexact sum): mlc must refuse the model instead.
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+
 MODELS = Path(__file__).parents[2] / "shared" / "models"
 NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model"]
 KINDS = ["bitflip", "truncate", "overwrite", "zero"]

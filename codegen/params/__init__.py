@@ -89,3 +89,5 @@ def int8_activation(op, tensor) -> None:
     if tensor.dtype != "int8" or tensor.quant is None or tensor.quant.per_channel:
         raise MlcError(f"tensor '{tensor.name}' is {tensor.dtype}{'' if tensor.quant else ' without quantization'}; "
                        f"{op.kind} needs per-tensor quantized int8 activations")
+    if not -128 <= tensor.quant.zp <= 127:
+        raise MlcError(f"tensor '{tensor.name}' has zero point {tensor.quant.zp}, outside int8; the model is corrupt")
