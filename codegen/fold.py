@@ -102,33 +102,66 @@ def _remove_dead_ops(graph: Graph) -> None:
         graph.ops = live
 
 
+def _dilated_chain(graph: Graph, s2b: Op):
+    """SPACE_TO_BATCH_ND -> [EXPAND_DIMS] -> conv -> [RESHAPE | SQUEEZE] -> BATCH_TO_SPACE_ND (a Conv1D
+    brings the optional pair) as (expand, conv, squeeze, b2s), or None."""
+    nxt = _single_consumer(graph, s2b.outputs[0])
+    expand = nxt if nxt is not None and nxt.kind == "EXPAND_DIMS" and _well_formed(nxt, 2) else None
+    conv = _single_consumer(graph, expand.outputs[0]) if expand else nxt
+    if conv is None or conv.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D") or not _well_formed(conv, 2):
+        return None
+    nxt = _single_consumer(graph, conv.outputs[0])
+    squeeze = nxt if expand and nxt is not None and nxt.kind in ("RESHAPE", "SQUEEZE") and _well_formed(nxt, 1) else None
+    b2s = _single_consumer(graph, squeeze.outputs[0]) if squeeze else nxt
+    if b2s is None or b2s.kind != "BATCH_TO_SPACE_ND" or not _well_formed(b2s, 3) or (expand is None) != (squeeze is None):
+        return None
+    return expand, conv, squeeze, b2s
+
+
 def _fold_dilated_convs(graph: Graph) -> None:
-    """SPACE_TO_BATCH_ND(block, pads) -> conv(stride 1) -> BATCH_TO_SPACE_ND(block, crops) == dilated conv."""
+    """SPACE_TO_BATCH_ND(block, pads) -> conv(stride 1) -> BATCH_TO_SPACE_ND(block, crops) == dilated conv.
+    The padded, split input seen with stride 1 is the original seen with dilation `block`; the crops
+    move the window start, so the conv keeps explicit leading pads of pads - crops (+ its own SAME pad)."""
     removed = set()
-    for s2b in [op for op in graph.ops if op.kind == "SPACE_TO_BATCH_ND"]:
-        conv = _single_consumer(graph, s2b.outputs[0])
-        if conv is None or conv.kind not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+    for s2b in [op for op in graph.ops if op.kind == "SPACE_TO_BATCH_ND" and _well_formed(op, 3)]:
+        chain = _dilated_chain(graph, s2b)
+        if chain is None or not all(t.is_const for t in s2b.inputs[1:] + chain[3].inputs[1:]):
             continue
-        b2s = _single_consumer(graph, conv.outputs[0])
-        if b2s is None or b2s.kind != "BATCH_TO_SPACE_ND" or not all(t.is_const for t in s2b.inputs[1:] + b2s.inputs[1:]):
-            continue
+        expand, conv, squeeze, b2s = chain
         block = s2b.inputs[1].data.ravel()
-        if not np.array_equal(block, b2s.inputs[1].data.ravel()) or len(block) != 2:
+        pads, crops = s2b.inputs[2].data.reshape(-1, 2), b2s.inputs[2].data.reshape(-1, 2)
+        if not np.array_equal(block, b2s.inputs[1].data.ravel()) or len(pads) != len(block) or len(crops) != len(block):
             continue
-        if (conv.options.get("stride_h", 1), conv.options.get("stride_w", 1)) != (1, 1):
+        if expand is None and len(block) == 2:
+            spatial = [0, 1]  # conv axes (H, W) that the block's axes map to
+        elif expand is not None and len(block) == 1 and expand.inputs[1].is_const:
+            inserted = int(expand.inputs[1].data.ravel()[0]) % (len(s2b.inputs[0].shape) + 1)
+            if inserted not in (1, 2):  # the new axis must be H or W of the conv
+                continue
+            spatial = [2 - inserted]  # the sequence sits on the other spatial axis
+        else:
             continue
-        if (conv.options.get("dilation_h_factor", 1), conv.options.get("dilation_w_factor", 1)) != (1, 1):
+        o = conv.options
+        if (o.get("stride_h", 1), o.get("stride_w", 1), o.get("dilation_h_factor", 1), o.get("dilation_w_factor", 1)) != (1, 1, 1, 1):
             continue
-        pads, crops = s2b.inputs[2].data.reshape(2, 2), b2s.inputs[2].data.reshape(2, 2)
-        kh, kw = conv.inputs[1].shape[1:3]
-        inner = ((kh - 1) // 2, (kw - 1) // 2) if conv.options.get("padding") == "SAME" else (0, 0)
-        explicit = tuple(int(pads[a][0] + inner[a] * block[a] - crops[a][0]) for a in range(2))
+        kernel = conv.inputs[1].shape[1:3]
+        dilation, explicit = [1, 1], [0, 0]
+        for i, axis in enumerate(spatial):
+            inner = (kernel[axis] - 1) // 2 if o.get("padding") == "SAME" else 0
+            dilation[axis] = int(block[i])
+            explicit[axis] = int(pads[i][0] + inner * block[i] - crops[i][0])
         if min(explicit) < 0:
             continue
-        conv.inputs[0] = s2b.inputs[0]
-        conv.outputs[0] = b2s.outputs[0]
-        conv.options.update(dilation_h_factor=int(block[0]), dilation_w_factor=int(block[1]),
-                            padding="EXPLICIT", explicit_padding=explicit)
+        x, out = s2b.inputs[0], b2s.outputs[0]
+        if expand is None:
+            conv.inputs[0], conv.outputs[0] = x, out
+        else:  # the Conv1D's 4-D views get the un-split shapes
+            expand.inputs[0] = x
+            expand.outputs[0].shape = tuple(int(d) for d in np.insert(x.shape, inserted, 1))
+            conv.outputs[0].shape = tuple(int(d) for d in np.insert(out.shape, inserted, 1))
+            squeeze.outputs[0] = out
+        o.update(dilation_h_factor=dilation[0], dilation_w_factor=dilation[1], padding="EXPLICIT",
+                 explicit_padding=tuple(explicit))
         removed.update((id(s2b), id(b2s)))
     graph.ops = [op for op in graph.ops if id(op) not in removed]
 
