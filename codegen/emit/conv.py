@@ -39,8 +39,8 @@ def _conv_variant(op, reference: bool) -> str:
 
 def _conv_scratch(op, inplace, reference):
     variant = _conv_variant(op, reference)
-    if variant == "im2col":  # one output pixel's window
-        return int(np.prod(op.inputs[1].shape[1:]))
+    if variant == "im2col":  # two output pixels' windows
+        return 2 * int(np.prod(op.inputs[1].shape[1:]))
     return 2 * op.outputs[0].shape[3] if inplace else 0  # 1x1 in place: a pair of output pixels
 
 
@@ -50,12 +50,12 @@ def conv_2d(layer):
     w = op.inputs[1].data
     variant = _conv_variant(op, layer.reference)
     folded = variant in ("1x1", "im2col")  # bias + input_offset * sum(w): no offset add per MAC
-    bias, mult, shift, per_channel = requant_consts(layer, w.shape[0], w if folded else None)
+    rq = requant_consts(layer, w.shape[0], w, folded)
     fn = layer.kernel("conv_s8.c.j2", f"conv_s8_{variant}", variant=variant, inplace=layer.inplace,
-                      per_channel=per_channel, **_geometry(op), **requant_vars(layer.p))
+                      **rq, **_geometry(op), **requant_vars(layer.p))
     weights = layer.const("weights", w, "int8_t")
     scratch = layer.scratch() if layer.inplace or variant == "im2col" else "(int8_t *)0"
-    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {bias}, {mult}, {shift}, {scratch});"
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"
 
 
 def _dw_inplace(op) -> bool:
@@ -65,22 +65,54 @@ def _dw_inplace(op) -> bool:
             and (g["out_h"], g["out_w"]) == (g["in_h"], g["in_w"]))
 
 
-def _dw_scratch(op, inplace, reference):
+RING_MIN_TAPS = 17  # out of place, windows this large read a ring of padded rows (else a tap table at borders)
+
+
+def _dw_ring(op, inplace, reference) -> bool:
     g = _geometry(op)
-    return (g["p_h"] + 1) * g["in_w"] * g["in_c"] if inplace else 0
+    return not (inplace or reference) and g["k_h"] * g["k_w"] >= RING_MIN_TAPS
+
+
+def _dw_scratch(op, inplace, reference):
+    """In place: the input rows still needed (P_H + 1); with the ring: its padded window rows."""
+    g = _geometry(op)
+    if inplace:
+        return (g["p_h"] + 1) * g["in_w"] * g["in_c"]
+    if not _dw_ring(op, inplace, reference):
+        return 0
+    width = (g["out_w"] - 1) * g["s_w"] + (g["k_w"] - 1) * g["d_w"] + 1
+    return ((g["k_h"] - 1) * g["d_h"] + 1) * width * g["in_c"]
+
+
+def _dw_group(op) -> int:
+    """Output channels computed together: the M outputs of one input channel (each input tap
+    loaded once for all), or (multiplier 1) up to 4 adjacent channels."""
+    m, c = op.params["depth_multiplier"], op.inputs[0].shape[3]
+    return m if m > 1 else next(g for g in (4, 2, 1) if c % g == 0)
 
 
 @emits("DEPTHWISE_CONV_2D", inplace=_dw_inplace, scratch=_dw_scratch)
 def depthwise_conv_2d(layer):
     op = layer.op
     w = op.inputs[1].data
-    g = _geometry(op)
-    three = g["k_h"] == g["k_w"] == 3 and g["d_h"] == g["d_w"] == 1
-    variant = "reference" if layer.reference else ("3x3" if three else "generic")
-    bias, mult, shift, per_channel = requant_consts(layer, w.shape[3])
+    variant = "reference" if layer.reference else "fast"
+    g = _dw_group(op)
+    quad = not layer.reference and g == 4 and layer.p["depth_multiplier"] == 1
+    pairs = not layer.reference and g > 1 and g % 2 == 0 and layer.p["depth_multiplier"] > 1  # smlad over tap pairs
+    rq = requant_consts(layer, w.shape[3], np.moveaxis(w[0], -1, 0), folded=not layer.reference)
     fn = layer.kernel("depthwise_conv_s8.c.j2", f"depthwise_conv_s8_{variant}", variant=variant,
-                      inplace=layer.inplace, per_channel=per_channel, mult_c=layer.p["depth_multiplier"],
+                      inplace=layer.inplace, **rq, mult_c=layer.p["depth_multiplier"], g=g,
+                      quad=quad, pairs=pairs, ring=_dw_ring(op, layer.inplace, layer.reference),
                       **_geometry(op), **requant_vars(layer.p))
-    weights = layer.const("weights", w, "int8_t")
-    scratch = layer.scratch() if layer.inplace else "(int8_t *)0"
-    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {bias}, {mult}, {shift}, {scratch});"
+    if not layer.reference:  # [groups][K_H][K_W][G]: each group's taps contiguous
+        k_h, k_w, c = w.shape[1:]
+        w = w[0].reshape(k_h, k_w, c // g, g).transpose(2, 0, 1, 3)  # c: output channels
+    if quad:  # int16, lanes in sxtb16 order (0, 2, 1, 3): one word per lane pair for smlabb/smlatt
+        w = w[..., [0, 2, 1, 3]]
+    if pairs:  # taps in pairs along a row (a zero tap pads odd widths), per lane pair one word:
+        w = np.pad(w, ((0, 0), (0, 0), (0, w.shape[2] % 2), (0, 0)))  # [groups][K_H][KWP][G]
+        c, k_h, kwp, m = w.shape
+        w = w.reshape(c, k_h, kwp // 2, 2, m // 2, 2).transpose(0, 1, 2, 4, 3, 5)
+    weights = layer.const("weights", w, "int16_t" if quad else "int8_t")
+    scratch = layer.scratch() if layer.inplace or _dw_ring(op, layer.inplace, layer.reference) else "(int8_t *)0"
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"

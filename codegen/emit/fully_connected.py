@@ -7,9 +7,9 @@ from codegen.emit.requant import requant_consts, requant_vars
 def fully_connected(layer):
     p, w = layer.p, layer.op.inputs[1].data
     variant = "reference" if layer.reference else "fast"
-    bias, mult, shift, per_channel = requant_consts(layer, p["units"], None if layer.reference else w)
+    rq = requant_consts(layer, p["units"], w, folded=not layer.reference)
     fn = layer.kernel("fully_connected_s8.c.j2", f"fully_connected_s8_{variant}", variant=variant,
-                      per_channel=per_channel, batches=p["batches"], depth=p["depth"], units=p["units"],
+                      **rq, batches=p["batches"], depth=p["depth"], units=p["units"],
                       **requant_vars(p))
     weights = layer.const("weights", w, "int8_t")
-    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {bias}, {mult}, {shift});"
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']});"

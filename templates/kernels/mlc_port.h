@@ -52,6 +52,26 @@ static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
     __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
+/* (a * b + 2^31) >> 32: the rounded high word of the product */
+static inline int32_t mlc_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* acc + bottom halfword * bottom halfword (smlabb), top * top (smlatt), both signed */
+static inline int32_t mlc_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+static inline int32_t mlc_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
 #elif defined(MLC_DSP_EMULATE)
 #define MLC_DSP 1
 static inline uint32_t mlc_sxtb16(uint32_t x)
@@ -69,8 +89,35 @@ static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
     const int32_t hi = (int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi); /* wraps like the instruction */
 }
+static inline int32_t mlc_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
+}
+static inline int32_t mlc_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xffffu) * (int32_t)(int16_t)(b & 0xffffu)));
+}
+static inline int32_t mlc_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16)));
+}
 #else
 #define MLC_DSP 0
+#endif
+
+/* Kernels stay out of line: each gets the register allocation of its own loops (inlined into
+ * NAME_invoke, a single-use kernel's inner loop can lose registers to the caller's state). */
+#if defined(__GNUC__)
+#define MLC_NOINLINE __attribute__((noinline))
+#else
+#define MLC_NOINLINE
+#endif
+
+/* No instruction; memory accesses are not moved across it (a compiler scheduling fence). */
+#if defined(__GNUC__)
+#define MLC_BARRIER() __asm__ volatile("" ::: "memory")
+#else
+#define MLC_BARRIER() do { } while (0)
 #endif
 
 /* A (possibly unaligned) little-endian word of int8 data; one LDR where the core allows it. */
@@ -88,5 +135,40 @@ static inline uint32_t mlc_load32(const int8_t *p)
 #else
 #define MLC_LAYER_MARK(model, layer) do { } while (0)
 #endif
+
+/* The short requantization the weighted kernels use when codegen/emit/requant.py (rq_fast) has
+ * proved at generation time that it gives mlc_requantize's result bit for bit: every shift is a
+ * right shift (shift <= -1) and |acc| < 2^30 for any input. Then
+ *   SaturatingRoundingDoublingHighMul(acc, m) == (acc * m + 2^30) >> 31 (floor), because the
+ *     saturating case needs acc == INT32_MIN, and TFLite's truncating division of
+ *     acc * m + (acc * m >= 0 ? 2^30 : 1 - 2^30) by 2^31 equals that floor on both signs;
+ *   RoundingDivideByPOT(x, e) == (x + 2^(e-1) - (x < 0)) >> e (half away from zero), which cannot
+ *     overflow since |x| <= |acc| < 2^30. */
+#if defined(__GNUC__)
+#define MLC_NN_INLINE static inline __attribute__((always_inline))
+#else
+#define MLC_NN_INLINE static inline
+#endif
+
+/* rshift = -shift in [1, 31]; the result is clamped to [act_min, act_max] after adding the offset. */
+MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t rshift, int32_t output_offset,
+                                       int32_t act_min, int32_t act_max)
+{
+#if MLC_DSP
+    const int32_t x = mlc_smmulr(acc * 2, multiplier); /* (2 acc m + 2^31) >> 32, the same floor */
+#else
+    const int32_t x = (int32_t)(((int64_t)acc * multiplier + (INT64_C(1) << 30)) >> 31);
+#endif
+    const int32_t v = (x + (int32_t)((UINT32_C(1) << rshift) >> 1) + (x >> 31)) >> rshift; /* x >> 31: -(x < 0) */
+    const int32_t lo = act_min - output_offset, hi = act_max - output_offset;
+#if MLC_DSP && !defined(MLC_DSP_EMULATE)
+    if (act_min == -128 && act_max == 127) { /* the whole int8 range (constant after inlining): one ssat */
+        int32_t r;
+        __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v + output_offset));
+        return (int8_t)r;
+    }
+#endif
+    return (int8_t)((v < lo ? lo : (v > hi ? hi : v)) + output_offset);
+}
 
 #endif /* MLC_PORT_H */

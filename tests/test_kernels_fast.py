@@ -1,0 +1,110 @@
+"""The optimized kernel paths (templates/kernels, codegen/emit): the short requantization against
+hostsim, and single-layer models shaped to reach each fast path (grouped depthwise with the smlabb
+quad, the tap table for windows over 16 taps and borders, in place; 1x1 and im2col with and
+without the halfword expansion, odd channel and pixel counts), exact with and without the DSP path."""
+import numpy as np
+import pytest
+
+from c_harness import check_model, compile_c
+from codegen.assets import asset_dir
+from hostsim import fixedpoint as fp
+from tflite_builder import ModelBuilder
+
+PROGRAM = r"""
+#include <stdio.h>
+#include "mlc_port.h"
+/* stdin: rows of int32 (acc, multiplier, right shift, output offset); stdout: mlc_requantize_rs(...) */
+int main(void)
+{
+    int32_t row[4];
+    while (fread(row, 4, 4, stdin) == 4) {
+        const int32_t r = mlc_requantize_rs(row[0], row[1], row[2], row[3], row[3] & 1 ? -128 : -100, row[3] & 1 ? 127 : 100);
+        fwrite(&r, 4, 1, stdout);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("defines", [(), ("MLC_DSP_EMULATE",)], ids=["portable", "dsp-emulated"])
+def test_requantize_rs_matches_hostsim(defines, tmp_path):
+    """Exact where codegen/emit/requant.py uses it: |acc| < 2^30, shift in [-31, -1] (the DSP path
+    computes the high product with smmulr)."""
+    import subprocess
+
+    (tmp_path / "rq.c").write_text(PROGRAM)
+    exe = compile_c([tmp_path / "rq.c"], tmp_path / "rq", include_dirs=[asset_dir("templates") / "kernels"],
+                    defines=defines)
+    rng = np.random.default_rng(3)
+    n = 20000
+    lim = (1 << 30) - 1
+    acc = np.concatenate([rng.integers(-lim, lim, n, endpoint=True), rng.integers(-4096, 4096, n),
+                          [-lim, lim, 0, -1, 1]])
+    mult = rng.integers(1 << 30, (1 << 31) - 1, acc.size, endpoint=True)
+    mult[: n // 10] = 0
+    shift = rng.integers(-31, 0, acc.size)
+    offset = rng.integers(-128, 128, acc.size)
+    rows = np.stack([acc, mult, -shift, offset], 1).astype(np.int32)
+    got = np.frombuffer(subprocess.run([str(exe)], input=rows.tobytes(), capture_output=True, check=True).stdout,
+                        np.int32)
+    odd = (offset & 1).astype(bool)
+    want = np.where(odd, fp.requantize(acc, mult, shift, offset, -128, 127), fp.requantize(acc, mult, shift, offset, -100, 100))
+    np.testing.assert_array_equal(got, want)
+
+
+def _weights(rng, shape, axis, per_tensor=False):
+    return rng.integers(-127, 128, shape), [0.01 + (0 if per_tensor else 0.002 * i) for i in range(shape[axis])]
+
+
+def _dw_model(h, w, c, m, k, stride=(1, 1), dilation=(1, 1), padding="SAME", after_conv=False, seed=0,
+              per_tensor=False):
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input([1, h, w, c], scale=0.05, zero_point=-3)
+    if after_conv:  # the depthwise layer then reads the arena and may run in place
+        wq, ws = _weights(rng, (c, 1, 1, c), 0)
+        x = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.const_int32(rng.integers(-500, 500, c), [0.05 * s for s in ws]),
+                      out_scale=0.06, out_zero_point=5)
+    wq, ws = _weights(rng, (1, *k, c * m), 3, per_tensor)
+    y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3),
+                            b.const_int32(rng.integers(-2000, 2000, c * m), [x.scale * s for s in ws]),
+                            out_scale=0.07, out_zero_point=-2, depth_multiplier=m, stride=stride,
+                            dilation=dilation, padding=padding, activation="RELU6")
+    b.output(y)
+    return b.finish()
+
+
+def _conv_model(h, w, cin, cout, k, stride=(1, 1), dilation=(1, 1), padding="SAME", seed=0, per_tensor=False):
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input([1, h, w, cin], scale=0.05, zero_point=7)
+    wq, ws = _weights(rng, (cout, *k, cin), 0, per_tensor)
+    y = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.const_int32(rng.integers(-3000, 3000, cout), [0.05 * s for s in ws]),
+                  out_scale=0.2, out_zero_point=1, stride=stride, dilation=dilation, padding=padding)
+    b.output(y)
+    return b.finish()
+
+
+MODELS = {
+    "dw-quad-3x3-in-place": lambda: _dw_model(6, 5, 8, 1, (3, 3), after_conv=True),
+    "dw-quad-3x3-stride2": lambda: _dw_model(7, 6, 12, 1, (3, 3), stride=(2, 2)),
+    "dw-quad-dilated": lambda: _dw_model(7, 7, 4, 1, (3, 2), dilation=(2, 2)),
+    "dw-pairs-5x5": lambda: _dw_model(6, 6, 6, 1, (5, 5)),
+    "dw-mult3-over-16-taps": lambda: _dw_model(9, 8, 2, 3, (5, 4), stride=(2, 2)),
+    "dw-mult2-valid": lambda: _dw_model(5, 6, 3, 2, (2, 3), padding="VALID"),
+    "conv-1x1-q15-odd": lambda: _conv_model(3, 5, 8, 7, (1, 1)),
+    "conv-1x1-strided": lambda: _conv_model(5, 5, 12, 6, (1, 1), stride=(2, 2)),
+    "conv-1x1-unaligned-depth": lambda: _conv_model(3, 3, 6, 4, (1, 1)),
+    "conv-im2col-q15": lambda: _conv_model(7, 6, 4, 5, (3, 3), stride=(2, 1)),
+    "conv-im2col-bytes": lambda: _conv_model(6, 5, 3, 4, (3, 3), dilation=(1, 2)),
+    "conv-im2col-kws-like": lambda: _conv_model(13, 6, 1, 8, (10, 4), stride=(2, 2)),
+    "conv-1x1-per-tensor": lambda: _conv_model(3, 3, 8, 6, (1, 1), per_tensor=True),
+    "conv-im2col-per-tensor": lambda: _conv_model(5, 4, 4, 3, (3, 3), per_tensor=True),
+    "dw-per-tensor": lambda: _dw_model(5, 5, 8, 1, (3, 3), per_tensor=True),
+}
+
+
+@pytest.mark.parametrize("defines", [(), ("MLC_DSP_EMULATE",)], ids=["portable", "dsp-emulated"])
+@pytest.mark.parametrize("name", MODELS)
+def test_fast_path_exact(name, defines, tmp_path):
+    assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=defines) == 60
