@@ -4,11 +4,9 @@ flash and RAM from the linked ELF.
 QEMU's clocks are virtual, so mlc counts instructions instead: firmware/qemu_plugin/mlccount.c (built
 with the host compiler into mlc's cache on first use) counts every guest instruction from the entry of
 NAME_invoke to its return into the bench app's mlc_bench_run (templates/app/bench). Layers are told
-apart by marks in the generated code, found by address in the ELF's symbol table:
-  - labels: the zero-instruction assembler labels mlc_mark_NAME_<i> / mlc_mark_NAME_end that the model
-    emits before each layer when built with MLC_BENCH_MARKS (nothing is added to the counts);
-  - calls: failing those, the NAME_DEBUG_DUMP hook calls mlc_bench_layer after every layer; the plugin
-    skips that function's body, but the few instructions of each call site stay in the figures.
+apart by the zero-instruction assembler labels mlc_mark_NAME_<i> / mlc_mark_NAME_end that the model
+emits before each layer when built with MLC_BENCH_MARKS, found by address in the ELF's symbol table
+(nothing is added to the counts).
 The app runs the model twice on the same input with interrupts masked; both runs must count the same."""
 from __future__ import annotations
 
@@ -30,8 +28,6 @@ PLUGIN_DIR = "qemu_plugin"
 PLUGIN_SOURCES = ("mlccount.c", "mlc_qemu_plugin.h")
 APP = "bench"
 RUN_SYMBOL = "mlc_bench_run"
-DUMP_SYMBOL = "mlc_bench_layer"
-LABEL_MACRO = "MLC_LAYER_MARK"  # present in a generated NAME.c that emits label marks
 RUN_TIMEOUT_S = 600.0
 
 
@@ -57,14 +53,13 @@ class BenchResult:
     ram_bytes: int
     arena_bytes: int
     layers: list = field(default_factory=list)
-    overhead: int = 0  # invoke's own prologue/epilogue (and, with call marks, what precedes layer 0)
-    marks: str = "labels"
+    overhead: int = 0  # invoke's own prologue and epilogue
 
     def as_json(self) -> dict:
         keys = ("instructions", "macs", "flash_bytes", "ram_bytes", "arena_bytes")
         return {**{k: getattr(self, k) for k in keys},
                 "layers": [asdict(layer) for layer in self.layers],
-                "model": self.model, "board": self.board, "invoke_overhead": self.overhead, "marks": self.marks}
+                "model": self.model, "board": self.board, "invoke_overhead": self.overhead}
 
     def table(self) -> str:
         lines = [f"{self.model} on {self.board}: {self.instructions:,} instructions per inference, "
@@ -75,8 +70,7 @@ class BenchResult:
         for layer in self.layers:
             per = f"{layer.per_mac:8.2f}" if layer.per_mac is not None else f"{'-':>8}"
             lines.append(f"  {layer.index:>5}  {layer.op:<18} {layer.macs:>11,} {layer.instructions:>13,} {per}")
-        note = "" if self.marks == "labels" else " (call marks: includes the per-layer hook call sites)"
-        lines.append(f"  {'':>5}  {'invoke overhead':<18} {'':>11} {self.overhead:>13,}{note}")
+        lines.append(f"  {'':>5}  {'invoke overhead':<18} {'':>11} {self.overhead:>13,}")
         return "\n".join(lines)
 
 
@@ -132,25 +126,18 @@ def memory_figures(symbols: dict, elf: Path, board: Board, name: str) -> tuple[i
     return etext - flash_origin + (data_end - data_start), bss_end - data_start, arena
 
 
-def plugin_config(symbols: dict, elf: Path, name: str, n_layers: int, marks: str) -> tuple[str, int]:
-    """The plugin's config text and the number of buckets: bucket 0 is invoke's prologue, then one per layer."""
+def plugin_config(symbols: dict, elf: Path, name: str, n_layers: int) -> tuple[str, int]:
+    """The plugin's config text and the number of buckets: invoke's prologue, one per layer, the epilogue."""
     entry = _need(symbols, f"{name}_invoke", elf)[0]
     run_at, run_size = _need(symbols, RUN_SYMBOL, elf)
     if run_size == 0:
         raise MlcError(f"{elf}: {RUN_SYMBOL} has no size in the symbol table")
     lines = [f"start {entry:#x}", f"stop {run_at:#x} {run_at + run_size:#x}"]
-    if marks == "labels":
-        buckets = n_layers + 2  # prologue, layers, epilogue
-        at = {}  # a layer without code shares its address with the next mark: the later bucket wins
-        for bucket, label in enumerate([*range(n_layers), "end"], start=1):
-            at[_need(symbols, f"mlc_mark_{name}_{label}", elf)[0]] = bucket
-        lines += [f"mark {addr:#x} {bucket}" for addr, bucket in at.items()]
-    elif marks == "calls":
-        buckets = n_layers + 1  # layer 0 with the prologue, the others, epilogue
-        at, size = _need(symbols, DUMP_SYMBOL, elf)
-        lines += [f"step {at:#x}", f"skip {at:#x} {at + size:#x}"]
-    else:  # "none": the total alone, from a build without marks
-        buckets = 1
+    buckets = n_layers + 2
+    at = {}  # a layer without code shares its address with the next mark: the later bucket wins
+    for bucket, label in enumerate([*range(n_layers), "end"], start=1):
+        at[_need(symbols, f"mlc_mark_{name}_{label}", elf)[0]] = bucket
+    lines += [f"mark {addr:#x} {bucket}" for addr, bucket in at.items()]
     return "\n".join([f"buckets {buckets}"] + lines) + "\n", buckets
 
 
@@ -176,23 +163,12 @@ def count(board: Board, elf: Path, config: str, workdir: Path, timeout: float = 
     return runs
 
 
-def _uses_label_marks(lib_c: Path) -> bool:
-    return LABEL_MACRO in lib_c.read_text()
-
-
 def render_bench_project(model, board: Board, out_dir: Path, name: str, cflags=()):
-    """The project of the bench app, built with the flags that turn the model's layer marks on (and cflags)."""
+    """The project of the bench app, built with the flag that turns the model's layer marks on (and cflags)."""
     from codegen import project as proj
 
-    scratch = Path(out_dir) / "lib-src"
-    shutil.rmtree(scratch, ignore_errors=True)
-    proj.generate_library(model, scratch, name)
-    marks = "labels" if _uses_label_marks(scratch / f"{name}.c") else "calls"
-    flags = (["-D MLC_BENCH_MARKS"] if marks == "labels" else [f"-D {name}_DEBUG_DUMP"]) + list(cflags)
-    project = proj.render_project(model, board, out_dir, app=APP, name=name, library_dir=scratch,
-                                  extra_build_flags=flags)
-    shutil.rmtree(scratch)
-    return project, marks
+    return proj.render_project(model, board, out_dir, app=APP, name=name,
+                               extra_build_flags=["-D MLC_BENCH_MARKS", *cflags])
 
 
 def layer_table(model) -> list[tuple[int, str, int]]:
@@ -215,23 +191,20 @@ def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=()
     name = name or model_name(model)
     with tempfile.TemporaryDirectory(prefix="mlc-bench-") as tmp:
         where = Path(out_dir) if out_dir else Path(tmp) / "project"
-        project, marks = render_bench_project(model, board, where, name, cflags)
+        project = render_bench_project(model, board, where, name, cflags)
         build_project(project)
         symbols = read_symbols(project.elf, board)
         layers = layer_table(model)
-        config, buckets = plugin_config(symbols, project.elf, name, len(layers), marks)
+        config, buckets = plugin_config(symbols, project.elf, name, len(layers))
         runs = count(board, project.elf, config, Path(tmp))
         flash, ram, arena = memory_figures(symbols, project.elf, board, name)
     if any(r != runs[0] for r in runs) or len(runs[0]) != buckets + 1:
         raise MlcError(f"{model.name} on {board.id}: the instruction counts differ between runs ({runs}); "
                        "the model's code path depends on state it keeps between inferences")
     total, per = runs[0][0], runs[0][1:]
-    if marks == "labels":
-        layer_counts, overhead = per[1:-1], per[0] + per[-1]
-    else:
-        layer_counts, overhead = per[:-1], per[-1]
+    layer_counts, overhead = per[1:-1], per[0] + per[-1]
     return BenchResult(model=model.name, board=board.id, instructions=total, macs=sum(m for _, _, m in layers),
-                       flash_bytes=flash, ram_bytes=ram, arena_bytes=arena, overhead=overhead, marks=marks,
+                       flash_bytes=flash, ram_bytes=ram, arena_bytes=arena, overhead=overhead,
                        layers=[LayerCount(i, kind, macs, n) for (i, kind, macs), n in zip(layers, layer_counts)])
 
 

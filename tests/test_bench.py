@@ -110,7 +110,7 @@ def test_same_elf_counts_the_same(hello):
     board = get_board(M4)
     elf = project / ".pio" / "build" / M4 / "firmware.elf"
     symbols = bench.read_symbols(elf, board)
-    config, _ = bench.plugin_config(symbols, elf, "HELLO", len(result.layers), result.marks)
+    config, _ = bench.plugin_config(symbols, elf, "HELLO", len(result.layers))
     first = bench.count(board, elf, config, project)
     assert first == bench.count(board, elf, config, project)
     assert first[0][0] == result.instructions
@@ -133,7 +133,7 @@ def test_refuses_boards_without_qemu():
 def test_label_marks_of_layers_without_code_count_nothing():
     symbols = {"m_invoke": (0x100, 0x40), bench.RUN_SYMBOL: (0x80, 0x10), "mlc_mark_m_0": (0x104, 0),
                "mlc_mark_m_1": (0x110, 0), "mlc_mark_m_2": (0x110, 0), "mlc_mark_m_end": (0x120, 0)}
-    config, buckets = bench.plugin_config(symbols, Path("m.elf"), "m", 3, "labels")
+    config, buckets = bench.plugin_config(symbols, Path("m.elf"), "m", 3)
     assert buckets == 5
     assert [line for line in config.splitlines() if line.startswith("mark")] == \
         ["mark 0x104 1", "mark 0x110 3", "mark 0x120 4"]
