@@ -26,9 +26,13 @@ def main(argv=None) -> int:
     except MlcError as err:
         print(f"mlc {args.command}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"mlc {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `mlc inspect --json | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # a file the command could not read or write, named by the OS
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"mlc {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mlc {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -174,8 +174,11 @@ def _version() -> str:
 def write_atomically(files: dict, out_dir: Path) -> None:
     """Write into a temporary sibling folder, then move it into place (replacing our own files only)."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as err:
+        raise MlcError(f"{out_dir}: cannot write there ({err.strerror}); choose another -o") from None
     try:
         for filename, text in files.items():
             (tmp / filename).write_text(text)

@@ -160,3 +160,9 @@ def test_unsupported_op_refused_by_simulate_but_listed_by_inspect(tmp_path, x_go
     code, out, err = mlc("inspect", model)
     assert code == 0 and "Traceback" not in err, err
     assert "unsupported layer 0 (CUSTOM:SignalWindow)" in out
+
+
+def test_generate_into_an_unwritable_place(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert_one_line_error("generate", [KWS, "-o", blocker / "lib"], str(blocker / "lib"), "cannot write", "-o")
