@@ -105,6 +105,18 @@ static inline int32_t mlc_smlatt(uint32_t a, uint32_t b, int32_t acc)
 #define MLC_DSP 0
 #endif
 
+/* Helium (MVE, Cortex-M55/M85): 16 int8 lanes per vector. Kernels use it under `#if MLC_MVE`, ahead of
+ * the DSP path (MLC_DSP stays 1 on these cores for the code MVE does not cover): vmladavaq_s8 adds 16
+ * int8 products to a 32-bit accumulator, exactly like the scalar sum (it wraps the same); a row's tail is
+ * one vctp8q-predicated step (vldrbq_z_s8 loads only the enabled lanes), no scalar loop.
+ * There is no emulation: `mlc verify` on qemu-cortex-m55 checks it. -DMLC_NO_MVE turns the path off. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && defined(__GNUC__) && !defined(MLC_NO_MVE)
+#define MLC_MVE 1
+#include <arm_mve.h>
+#else
+#define MLC_MVE 0
+#endif
+
 /* Kernels stay out of line: each gets the register allocation of its own loops (inlined into
  * NAME_invoke, a single-use kernel's inner loop can lose registers to the caller's state). */
 #if defined(__GNUC__)
