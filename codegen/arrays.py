@@ -36,3 +36,15 @@ def write(path: str, y: np.ndarray) -> None:
             np.save(f, y)
     except OSError as err:
         raise MlcError(f"{path}: cannot write the output ({err.strerror or err})") from None
+
+
+def random_inputs(graph, n: int, seed: int = 0) -> np.ndarray:
+    """N random inputs for the model, stacked like `mlc simulate` takes them: the whole range of an
+    integer input, a standard normal sample for a float one."""
+    t = graph.inputs[0]
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(t.dtype)
+    if dt.kind == "f":
+        return rng.standard_normal((n, *t.shape[1:])).astype(dt)
+    info = np.iinfo(dt)
+    return rng.integers(info.min, info.max, size=(n, *t.shape[1:]), endpoint=True, dtype=dt)

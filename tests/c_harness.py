@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from codegen.arrays import random_inputs  # noqa: F401 (the generated-C tests take their inputs from here)
+
 HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fno-omit-frame-pointer",
                "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
@@ -96,16 +98,6 @@ def run_harness(exe: Path, inputs: np.ndarray) -> tuple[np.ndarray, dict]:
         else:
             layers.setdefault(int(layer), []).append(chunk)
     return np.array(outputs), {k: np.array(v) for k, v in layers.items()}
-
-
-def random_inputs(graph, n: int, seed: int = 0) -> np.ndarray:
-    t = graph.inputs[0]
-    rng = np.random.default_rng(seed)
-    shape = (n, *t.shape[1:]) if t.shape and t.shape[0] == 1 else (n, *t.shape)
-    if t.dtype == "float32":
-        return rng.uniform(-4, 4, shape).astype(np.float32)
-    info = np.iinfo(t.dtype)
-    return rng.integers(info.min, info.max + 1, shape).astype(t.dtype)
 
 
 def compare(graph, exe: Path, inputs: np.ndarray) -> int:

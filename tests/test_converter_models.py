@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from codegen import reference
+from codegen.arrays import random_inputs
 from codegen.tflite_import import load
 from hostsim import run, run_all
 
@@ -14,13 +15,10 @@ MODELS = Path(__file__).parent / "models"
 KERAS = sorted((MODELS / "keras").glob("*.tflite"))
 
 
-def random_inputs(graph, n, seed):
-    t = graph.inputs[0]
-    rng = np.random.default_rng(seed)
-    if t.dtype == "float32":
-        return rng.normal(0, 1.5, size=(n, *t.shape[1:])).astype(np.float32)
-    x = rng.integers(-128, 128, size=(n, *t.shape[1:])).astype(np.int8)
-    x[0], x[1] = -128, 127  # the extremes
+def inputs_with_extremes(graph, n, seed):
+    x = random_inputs(graph, n, seed)
+    if x.dtype == np.int8:
+        x[0], x[1] = -128, 127
     return x
 
 
@@ -28,7 +26,7 @@ def random_inputs(graph, n, seed):
 def test_converter_model_bit_exact(path):
     graph = load(path)
     assert not graph.unsupported, graph.unsupported
-    x = random_inputs(graph, 100, seed=len(path.stem))
+    x = inputs_with_extremes(graph, 100, seed=len(path.stem))
     want = reference.run(path, x).outputs[0]
     got = run(graph, x)
     assert got.dtype == want.dtype
@@ -38,7 +36,7 @@ def test_converter_model_bit_exact(path):
 @pytest.mark.parametrize("path", KERAS[::4], ids=[p.stem for p in KERAS[::4]])
 def test_converter_model_every_layer(path):
     graph = load(path)
-    x = random_inputs(graph, 4, seed=7)
+    x = inputs_with_extremes(graph, 4, seed=7)
     bad = [m for m in reference.compare(graph, x, sim=run_all(graph, x)) if not m.ok]
     assert not bad, f"first differing layer: {bad[0]}"
 

@@ -8,7 +8,8 @@ import pytest
 
 from codegen.boards import get_board
 from codegen.commands.build import build
-from codegen.commands.verify import random_inputs, verify_on_device
+from codegen.arrays import random_inputs
+from codegen.commands.verify import verify_on_device
 from codegen.emulator import Emulator
 from codegen.errors import MlcError
 from codegen.serial_protocol import Device
@@ -36,8 +37,7 @@ def built(model: str, board: str, tmp_path_factory):
 def verify(model: str, board_id: str, tmp_path_factory, n=N_INPUTS):
     project, report = built(model, board_id, tmp_path_factory)
     graph = load(MODELS / f"{model}.tflite")
-    t = graph.inputs[0]
-    x = random_inputs(tuple(t.shape), t.dtype, n, seed=1)
+    x = random_inputs(graph, n, seed=1)
     board = get_board(board_id)
     with Emulator(board, project.elf) as emu, Device(emu.url) as dev:
         y, mismatches, cycles = verify_on_device(dev, graph, x, out=lambda s: None)
@@ -72,7 +72,7 @@ def test_save_matches_hostsim_layout(tmp_path_factory):
 
     graph = load(MODELS / "hello_world_int8.tflite")
     project, report, y, mismatches, cycles = verify("hello_world_int8", "qemu-cortex-m4", tmp_path_factory, n=5)
-    x = random_inputs(tuple(graph.inputs[0].shape), graph.inputs[0].dtype, 5, seed=1)
+    x = random_inputs(graph, 5, seed=1)
     want = hostsim.run(graph, x)
     assert y.shape == want.shape and y.dtype == want.dtype and np.array_equal(y, want)
 
@@ -85,7 +85,7 @@ def test_a_wrong_reference_is_reported_as_mismatch(tmp_path_factory, monkeypatch
     graph = load(MODELS / "hello_world_int8.tflite")
     real_run = hostsim.run
     monkeypatch.setattr(hostsim, "run", lambda g, x: (real_run(g, x).astype(np.int16) + 1).astype(np.int8))
-    x = random_inputs(tuple(graph.inputs[0].shape), graph.inputs[0].dtype, 3, seed=2)
+    x = random_inputs(graph, 3, seed=2)
     said = []
     with Emulator(get_board("qemu-cortex-m4"), project.elf) as emu, Device(emu.url) as dev:
         _, mismatches, _ = verify_on_device(dev, graph, x, out=said.append)

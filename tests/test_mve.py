@@ -14,7 +14,8 @@ import pytest
 from c_harness import check_model
 from codegen.boards import get_board
 from codegen.commands.build import build
-from codegen.commands.verify import random_inputs, verify_on_device
+from codegen.arrays import random_inputs
+from codegen.commands.verify import verify_on_device
 from codegen.emulator import Emulator
 from codegen.serial_protocol import Device
 from codegen.tflite_import import load
@@ -68,8 +69,7 @@ def test_mve_kernel_on_m55(name, tmp_path):
     attrs = subprocess.run(["arm-none-eabi-readelf", "-A", str(project.elf)], capture_output=True, text=True).stdout
     assert "Tag_MVE_arch: MVE Integer" in attrs, "the m55 firmware must be built with MVE (MLC_MVE)"
     graph = load(path)
-    t = graph.inputs[0]
-    x = random_inputs(tuple(t.shape), t.dtype, N_INPUTS, seed=2)
+    x = random_inputs(graph, N_INPUTS, seed=2)
     with Emulator(get_board(BOARD), project.elf) as emu, Device(emu.url) as dev:
         y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
     assert mismatches == [], f"{name} on {BOARD}: inputs {mismatches[:10]} differ from hostsim"

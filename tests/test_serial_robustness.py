@@ -12,7 +12,8 @@ import pytest
 from codegen.boards import get_board
 from codegen.commands.build import build
 from codegen.commands.monitor import monitor
-from codegen.commands.verify import random_inputs, verify_on_device
+from codegen.arrays import random_inputs
+from codegen.commands.verify import verify_on_device
 from codegen.emulator import Emulator
 from codegen.serial_protocol import MSG_RESULT, Device, encode_frame
 from codegen.tflite_import import load
@@ -116,7 +117,7 @@ def hello_m4(tmp_path_factory):
 
 def test_verify_survives_garbage_dropped_bytes_and_disconnects(hello_m4):
     graph = load(MODELS / "hello_world_int8.tflite")
-    x = random_inputs(tuple(graph.inputs[0].shape), graph.inputs[0].dtype, 50, seed=3)
+    x = random_inputs(graph, 50, seed=3)
     with Emulator(get_board(BOARD), hello_m4.elf) as emu:
         # A result frame is 13 bytes and a prediction line about 60: these offsets land inside both.
         proxy = FaultProxy(emu.port, garbage_at=[120, 700, 1500], drop_at=[300, 305, 1200, 2500],

@@ -31,15 +31,6 @@ def add_arguments(parser):
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for one answer before resending")
 
 
-def random_inputs(shape, dtype: str, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    dt = np.dtype(dtype)
-    if dt.kind == "f":
-        return rng.standard_normal((n, *shape[1:])).astype(dt)
-    info = np.iinfo(dt)
-    return rng.integers(info.min, info.max, size=(n, *shape[1:]), endpoint=True, dtype=dt)
-
-
 def _first_difference(got: bytes, want: bytes) -> str:
     if len(got) != len(want):
         return f"device sent {len(got)} bytes, hostsim {len(want)}"
@@ -74,7 +65,7 @@ def verify_on_device(device, graph, x: np.ndarray, out=print):
 
 
 def run(args) -> int:
-    from codegen.arrays import check_output, read_input, write
+    from codegen.arrays import check_output, random_inputs, read_input, write
     from codegen.serial_protocol import Device
     from codegen.tflite_import import load
 
@@ -82,7 +73,6 @@ def run(args) -> int:
     if args.save:
         check_output(args.save)
     graph = load(args.model)
-    t_in = graph.inputs[0]
     if args.inputs:
         import hostsim.runner
 
@@ -90,7 +80,7 @@ def run(args) -> int:
     else:
         if args.n < 1:
             raise MlcError("-n must be at least 1")
-        x = random_inputs(tuple(t_in.shape), t_in.dtype, args.n, args.seed)
+        x = random_inputs(graph, args.n, args.seed)
 
     emulator = None
     url = args.port
