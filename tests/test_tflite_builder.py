@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import strategies as S
-from tflite_builder import (ModelBuilder, conv_output_size, dequantize, quantize_symmetric,
-                            run_tflm)
+from codegen.params.conv import out_size
+from tflite_builder import ModelBuilder, dequantize, quantize_symmetric, run_tflm
 
 pytest.importorskip("tflite_micro")
 
@@ -25,7 +25,7 @@ ACT_RANGE = {"NONE": (-np.inf, np.inf), "RELU": (0, np.inf), "RELU6": (0, 6),
 def _windows(x, k, stride, dil, padding, fill):
     """Yield (i, j, patch[n, oh, ow, c]) for every kernel tap, SAME/VALID as TFLite pads."""
     n, h, w, c = x.shape
-    oh, ow = (conv_output_size(s, kk, st_, d, padding)
+    oh, ow = (out_size(padding, s, kk, st_, d)
               for s, kk, st_, d in zip((h, w), k, stride, dil))
     eff = [(k[a] - 1) * dil[a] + 1 for a in (0, 1)]
     need = [(oh - 1) * stride[0] + eff[0], (ow - 1) * stride[1] + eff[1]]

@@ -53,12 +53,11 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``output(t)``; ``finish() -> bytes``
 * Helpers: ``quantize_symmetric(w, axis=None) -> (int8 array, scales)``,
   ``quantize(x_float, scale, zero_point, dtype="int8")``, ``dequantize(q, scale, zero_point)``,
-  ``conv_output_size(size, k, stride, dilation, padding)``,
+  ``out_size(padding, size, kernel, stride, dilation)`` (codegen.params.conv's),
   ``run_tflm(model_bytes, inputs, preserve_all=False) -> list of outputs`` (and
   ``tflm_interpreter(model_bytes, preserve_all=False)``).
 * ``FIXED_OUTPUT_QUANT``: {op: (scale, zero_point)} for SOFTMAX/LOGISTIC/TANH.
-* ``ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")``; ``activation_range(name,
-  scale, zero_point)`` gives the int8 clamp TFLite applies for a fused activation.
+* ``ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")``.
 """
 from __future__ import annotations
 
@@ -68,6 +67,8 @@ from typing import Any, Sequence
 import flatbuffers
 import numpy as np
 import tflite
+
+from codegen.params.conv import out_size
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 _NP_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
@@ -80,7 +81,7 @@ FIXED_OUTPUT_QUANT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128),
 
 # ----------------------------------------------------------------------------- helpers
 def quantize(x, scale, zero_point, dtype="int8"):
-    """Affine-quantize a float array (round half away from zero, as TFLite's reference)."""
+    """Affine-quantize a float array (numpy's round: halves to even; test data, not the product's rule)."""
     info = np.iinfo(_NP_DTYPES[dtype])
     q = np.round(np.asarray(x, np.float64) / scale) + zero_point
     return np.clip(q, info.min, info.max).astype(_NP_DTYPES[dtype])
@@ -109,24 +110,6 @@ def quantize_symmetric(w, axis=None, bits=8):
     scales = np.maximum(np.abs(w).max(axis=red), 1e-6).astype(np.float32) / qmax
     q = dequantize(w, 1 / scales.astype(np.float64), 0, axis)  # w / scale along axis
     return np.clip(np.round(q), -qmax, qmax).astype(np.int8), scales
-
-
-def conv_output_size(size, k, stride=1, dilation=1, padding="SAME"):
-    """TFLite's output size for a conv/pool window (SAME: ceil(in/stride))."""
-    eff = (k - 1) * dilation + 1
-    if padding == "SAME":
-        return (size + stride - 1) // stride
-    return (size - eff + stride) // stride
-
-
-def activation_range(activation, scale, zero_point, dtype="int8"):
-    """The [lo, hi] integer clamp of a fused activation on an output with this quantization."""
-    info = np.iinfo(_NP_DTYPES[dtype])
-    lo, hi = {"NONE": (None, None), "RELU": (0.0, None), "RELU6": (0.0, 6.0),
-              "RELU_N1_TO_1": (-1.0, 1.0)}[activation]
-    q = lambda v: int(zero_point + round(v / scale))  # noqa: E731
-    return (info.min if lo is None else max(info.min, q(lo)),
-            info.max if hi is None else min(info.max, q(hi)))
 
 
 def tflm_interpreter(model: bytes, preserve_all=False, arena_size=None):
@@ -252,8 +235,8 @@ class ModelBuilder:
         assert bias is not None, "TFLM's conv kernels need a bias tensor (the converter writes one)"
         n, h, wd, _ = x.shape
         cout, kh, kw, _ = w.shape
-        oh = conv_output_size(h, kh, stride[0], dilation[0], padding)
-        ow = conv_output_size(wd, kw, stride[1], dilation[1], padding)
+        oh = out_size(padding, h, kh, stride[0], dilation[0])
+        ow = out_size(padding, wd, kw, stride[1], dilation[1])
         out = self._activation_tensor([n, oh, ow, cout], out_scale, out_zero_point)
         return self._op("CONV_2D", [x, w, bias], out, ("Conv2DOptions", dict(
             Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
@@ -267,8 +250,8 @@ class ModelBuilder:
         n, h, wd, cin = x.shape
         _, kh, kw, cout = w.shape
         assert cout == cin * depth_multiplier, "filter is [1, KH, KW, Cin*depth_multiplier]"
-        oh = conv_output_size(h, kh, stride[0], dilation[0], padding)
-        ow = conv_output_size(wd, kw, stride[1], dilation[1], padding)
+        oh = out_size(padding, h, kh, stride[0], dilation[0])
+        ow = out_size(padding, wd, kw, stride[1], dilation[1])
         out = self._activation_tensor([n, oh, ow, cout], out_scale, out_zero_point)
         return self._op("DEPTHWISE_CONV_2D", [x, w, bias], out, ("DepthwiseConv2DOptions", dict(
             Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
@@ -287,8 +270,8 @@ class ModelBuilder:
     def _pool(self, opname, x, filter, stride, padding, activation) -> T:
         stride = stride or filter
         n, h, wd, c = x.shape
-        oh = conv_output_size(h, filter[0], stride[0], 1, padding)
-        ow = conv_output_size(wd, filter[1], stride[1], 1, padding)
+        oh = out_size(padding, h, filter[0], stride[0], 1)
+        ow = out_size(padding, wd, filter[1], stride[1], 1)
         out = self._activation_tensor([n, oh, ow, c], x.scale, x.zero_point)
         return self._op(opname, [x], out, ("Pool2DOptions", dict(
             Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
