@@ -26,6 +26,11 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q_fixed, shift
 
 
+def rescale_multiplier(in_scale, out_scale) -> tuple[int, int]:
+    """The multiplier and shift that take values at in_scale to out_scale (TFLite: in / out in double)."""
+    return quantize_multiplier(float(np.float64(in_scale) / np.float64(out_scale)))
+
+
 def quantize_multipliers(reals) -> tuple[np.ndarray, np.ndarray]:
     """Vector form of quantize_multiplier (per-channel parameters)."""
     pairs = [quantize_multiplier(float(r)) for r in np.ravel(reals)]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
 from codegen.errors import MlcError
 
 _DERIVE = {}
@@ -84,10 +86,16 @@ def require_supported(graph) -> None:
         raise MlcError(f"{graph.path}: layer {index} ({kind}): {reason}{more}")
 
 
-def int8_activation(op, tensor) -> None:
-    """Ops in the int8 path need per-tensor int8 activations with quantization parameters."""
-    if tensor.dtype != "int8" or tensor.quant is None or tensor.quant.per_channel:
+def per_tensor_quantized(op, tensor, dtypes=("int8",)) -> None:
+    """Activations in the integer path: per-tensor quantized, of one of `dtypes`, with a zero point
+    the dtype can hold (a larger one only comes from a corrupt model)."""
+    if tensor.dtype not in dtypes or tensor.quant is None or tensor.quant.per_channel:
         raise MlcError(f"tensor '{tensor.name}' is {tensor.dtype}{'' if tensor.quant else ' without quantization'}; "
-                       f"{op.kind} needs per-tensor quantized int8 activations")
-    if not -128 <= tensor.quant.zp <= 127:
-        raise MlcError(f"tensor '{tensor.name}' has zero point {tensor.quant.zp}, outside int8; the model is corrupt")
+                       f"{op.kind} needs per-tensor quantized {' or '.join(dtypes)} activations")
+    info = np.iinfo(tensor.dtype)
+    if not info.min <= tensor.quant.zp <= info.max:
+        raise MlcError(f"tensor '{tensor.name}' has zero point {tensor.quant.zp}, outside {tensor.dtype}; the model is corrupt")
+
+
+def int8_activation(op, tensor) -> None:
+    per_tensor_quantized(op, tensor)

@@ -6,8 +6,8 @@ Axes are the model's own (axis 0 is the batch); they are stored non-negative.
 import numpy as np
 
 from codegen.errors import MlcError
-from codegen.params import derives, int8_activation
-from codegen.quant import mean_rescale, quantize_multiplier
+from codegen.params import derives, int8_activation, per_tensor_quantized
+from codegen.quant import mean_rescale, rescale_multiplier
 
 QUANT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
 
@@ -107,7 +107,7 @@ def mean(op):
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
     if count == 0:
         raise MlcError(f"MEAN over an empty axis of input shape {x.shape}")
-    multiplier, shift = quantize_multiplier(float(np.float64(x.quant.s) / np.float64(out.quant.s)))
+    multiplier, shift = rescale_multiplier(x.quant.s, out.quant.s)
     try:
         multiplier, shift = mean_rescale(multiplier, shift, count)
     except ValueError as err:
@@ -116,32 +116,26 @@ def mean(op):
             "multiplier": multiplier, "shift": shift}
 
 
-def _per_tensor(op, t, dtypes) -> None:
-    if t.dtype not in dtypes or t.quant is None or t.quant.per_channel:
-        raise MlcError(f"tensor '{t.name}' is {t.dtype}{'' if t.quant else ' without quantization'}; "
-                       f"{op.kind} needs per-tensor quantized {' or '.join(dtypes)}")
-
-
 @derives("QUANTIZE")
 def quantize(op):
     """float32 -> int: TFLite AffineQuantize; int -> int: Requantize with QuantizeMultiplier(s_in / s_out)."""
     x, out = op.inputs[0], op.outputs[0]
-    _per_tensor(op, out, tuple(QUANT_RANGE))
+    per_tensor_quantized(op, out, tuple(QUANT_RANGE))
     if x.size != out.size:
         raise MlcError(f"QUANTIZE input shape {x.shape} and output shape {out.shape} differ")
     qmin, qmax = QUANT_RANGE[out.dtype]
     params = {"output_zp": out.quant.zp, "qmin": qmin, "qmax": qmax}
     if x.dtype == "float32":
         return {**params, "requantize": False, "scale": np.float32(out.quant.s)}
-    _per_tensor(op, x, tuple(QUANT_RANGE))
-    multiplier, shift = quantize_multiplier(float(np.float64(x.quant.s) / np.float64(out.quant.s)))
+    per_tensor_quantized(op, x, tuple(QUANT_RANGE))
+    multiplier, shift = rescale_multiplier(x.quant.s, out.quant.s)
     return {**params, "requantize": True, "input_zp": x.quant.zp, "multiplier": multiplier, "shift": shift}
 
 
 @derives("DEQUANTIZE")
 def dequantize(op):
     x, out = op.inputs[0], op.outputs[0]
-    _per_tensor(op, x, tuple(QUANT_RANGE))
+    per_tensor_quantized(op, x, tuple(QUANT_RANGE))
     if out.dtype != "float32" or x.size != out.size:
         raise MlcError(f"DEQUANTIZE to {out.dtype} '{out.name}' is not supported; only to float32 of the input's shape")
     return {"scale": np.float32(x.quant.s), "zero_point": x.quant.zp}
