@@ -7,18 +7,19 @@ import pytest
 
 from c_harness import check_model, compile_c
 from codegen.assets import asset_dir
+from codegen.emit.requant import FAST_LIMIT, fast_addend
 from hostsim import fixedpoint as fp
 from tflite_builder import ModelBuilder
 
 PROGRAM = r"""
 #include <stdio.h>
 #include "mlc_port.h"
-/* stdin: rows of int32 (acc, multiplier, right shift, output offset); stdout: mlc_requantize_rs(...) */
+/* stdin: rows of int32 (acc, multiplier, right shift, addend, act_min, act_max); stdout: mlc_requantize_rs(...) */
 int main(void)
 {
-    int32_t row[4];
-    while (fread(row, 4, 4, stdin) == 4) {
-        const int32_t r = mlc_requantize_rs(row[0], row[1], row[2], row[3], row[3] & 1 ? -128 : -100, row[3] & 1 ? 127 : 100);
+    int32_t row[6];
+    while (fread(row, 4, 6, stdin) == 6) {
+        const int32_t r = mlc_requantize_rs(row[0], row[1], row[2], row[3], row[4], row[5]);
         fwrite(&r, 4, 1, stdout);
     }
     return 0;
@@ -28,8 +29,8 @@ int main(void)
 
 @pytest.mark.parametrize("defines", [(), ("MLC_DSP_EMULATE",)], ids=["portable", "dsp-emulated"])
 def test_requantize_rs_matches_hostsim(defines, tmp_path):
-    """Exact where codegen/emit/requant.py uses it: |acc| < 2^30, shift in [-31, -1] (the DSP path
-    computes the high product with smmulr)."""
+    """Exact where codegen/emit/requant.py uses it: |acc| < 2^30, shift in [-31, -1], |addend| < 2^30
+    (the DSP path computes the high product and adds the addend with smmlar)."""
     import subprocess
 
     (tmp_path / "rq.c").write_text(PROGRAM)
@@ -42,12 +43,15 @@ def test_requantize_rs_matches_hostsim(defines, tmp_path):
                           [-lim, lim, 0, -1, 1]])
     mult = rng.integers(1 << 30, (1 << 31) - 1, acc.size, endpoint=True)
     mult[: n // 10] = 0
-    shift = rng.integers(-31, 0, acc.size)
+    shift = rng.integers(-22, 0, acc.size)  # |addend| < 2^30 up to a right shift of 22
     offset = rng.integers(-128, 128, acc.size)
-    rows = np.stack([acc, mult, -shift, offset], 1).astype(np.int32)
+    offset[:200], shift[:200] = np.resize([-128, 127], 200), np.resize([-22, -1], 200)
+    addend = fast_addend(shift, offset)
+    assert np.all(np.abs(addend) < FAST_LIMIT)
+    odd = (offset & 1).astype(bool)
+    rows = np.stack([acc, mult, -shift, addend, np.where(odd, -128, -100), np.where(odd, 127, 100)], 1).astype(np.int32)
     got = np.frombuffer(subprocess.run([str(exe)], input=rows.tobytes(), capture_output=True, check=True).stdout,
                         np.int32)
-    odd = (offset & 1).astype(bool)
     want = np.where(odd, fp.requantize(acc, mult, shift, offset, -128, 127), fp.requantize(acc, mult, shift, offset, -100, 100))
     np.testing.assert_array_equal(got, want)
 

@@ -53,10 +53,11 @@ static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
     return r;
 }
 /* (a * b + 2^31) >> 32: the rounded high word of the product */
-static inline int32_t mlc_smmulr(int32_t a, int32_t b)
+/* add + the high word of a * b, rounded: (add * 2^32 + a * b + 2^31) >> 32 (smmlar) */
+static inline int32_t mlc_smmlar(int32_t a, int32_t b, int32_t add)
 {
     int32_t r;
-    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(add));
     return r;
 }
 /* acc + bottom halfword * bottom halfword (smlabb), top * top (smlatt), both signed */
@@ -89,9 +90,9 @@ static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
     const int32_t hi = (int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi); /* wraps like the instruction */
 }
-static inline int32_t mlc_smmulr(int32_t a, int32_t b)
+static inline int32_t mlc_smmlar(int32_t a, int32_t b, int32_t add)
 {
-    return (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
+    return (int32_t)(uint32_t)((uint64_t)((int64_t)a * b + (INT64_C(1) << 31)) >> 32) + add;
 }
 static inline int32_t mlc_smlabb(uint32_t a, uint32_t b, int32_t acc)
 {
@@ -150,37 +151,40 @@ static inline uint32_t mlc_load32(const int8_t *p)
 
 /* The short requantization the weighted kernels use when codegen/emit/requant.py (rq_fast) has
  * proved at generation time that it gives mlc_requantize's result bit for bit: every shift is a
- * right shift (shift <= -1) and |acc| < 2^30 for any input. Then
- *   SaturatingRoundingDoublingHighMul(acc, m) == (acc * m + 2^30) >> 31 (floor), because the
+ * right shift (rshift = -shift >= 1), |acc| < 2^30 for any input, and the layer's addend
+ * 2^(rshift-1) + output_offset * 2^rshift (per channel, beside the multiplier) is below 2^30. Then
+ *   SaturatingRoundingDoublingHighMul(acc, m) == x = (acc * m + 2^30) >> 31 (floor), because the
  *     saturating case needs acc == INT32_MIN, and TFLite's truncating division of
- *     acc * m + (acc * m >= 0 ? 2^30 : 1 - 2^30) by 2^31 equals that floor on both signs;
- *   RoundingDivideByPOT(x, e) == (x + 2^(e-1) - (x < 0)) >> e (half away from zero), which cannot
- *     overflow since |x| <= |acc| < 2^30. */
+ *     acc * m + (acc * m >= 0 ? 2^30 : 1 - 2^30) by 2^31 equals that floor on both signs; |x| <= 2^30;
+ *   RoundingDivideByPOT(x, e) + offset == (x + 2^(e-1) - (x < 0) + offset * 2^e) >> e: half away from
+ *     zero, and adding a multiple of 2^e commutes with the floor shift;
+ *   -(x < 0) may be taken from acc's sign: x < 0 only if acc < 0, and where acc < 0 but x == 0,
+ *     (2^(e-1) - 1) >> e == 0 == 0 >> e for e >= 1.
+ * With the DSP extension that is smmlar(2 acc, m, addend), add acc >> 31, asr, and one ssat when the
+ * output spans all of int8. */
 #if defined(__GNUC__)
 #define MLC_NN_INLINE static inline __attribute__((always_inline))
 #else
 #define MLC_NN_INLINE static inline
 #endif
 
-/* rshift = -shift in [1, 31]; the result is clamped to [act_min, act_max] after adding the offset. */
-MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t rshift, int32_t output_offset,
+MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t rshift, int32_t addend,
                                        int32_t act_min, int32_t act_max)
 {
 #if MLC_DSP
-    const int32_t x = mlc_smmulr(acc * 2, multiplier); /* (2 acc m + 2^31) >> 32, the same floor */
+    const int32_t x = mlc_smmlar(acc * 2, multiplier, addend); /* (2 acc m + 2^31) >> 32, the same floor */
 #else
-    const int32_t x = (int32_t)(((int64_t)acc * multiplier + (INT64_C(1) << 30)) >> 31);
+    const int32_t x = (int32_t)(((int64_t)acc * multiplier + (INT64_C(1) << 30)) >> 31) + addend;
 #endif
-    const int32_t v = (x + (int32_t)((UINT32_C(1) << rshift) >> 1) + (x >> 31)) >> rshift; /* x >> 31: -(x < 0) */
-    const int32_t lo = act_min - output_offset, hi = act_max - output_offset;
+    const int32_t v = (x + (acc >> 31)) >> rshift;
 #if MLC_DSP && !defined(MLC_DSP_EMULATE)
     if (act_min == -128 && act_max == 127) { /* the whole int8 range (constant after inlining): one ssat */
         int32_t r;
-        __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v + output_offset));
+        __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
         return (int8_t)r;
     }
 #endif
-    return (int8_t)((v < lo ? lo : (v > hi ? hi : v)) + output_offset);
+    return (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
 }
 
 #endif /* MLC_PORT_H */
