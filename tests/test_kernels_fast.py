@@ -89,6 +89,19 @@ def _conv_model(h, w, cin, cout, k, stride=(1, 1), dilation=(1, 1), padding="SAM
     return b.finish()
 
 
+def _fc_model(depth, units, seed=0, per_tensor=False):
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input([1, depth], scale=0.05, zero_point=-9)
+    wq = rng.integers(-127, 128, (units, depth))
+    ws = 0.01 if per_tensor else [0.01 + 0.001 * i for i in range(units)]
+    bs = 0.05 * 0.01 if per_tensor else [0.05 * s for s in ws]
+    y = b.fully_connected(x, b.const_int8(wq, ws, axis=None if per_tensor else 0),
+                          b.const_int32(rng.integers(-3000, 3000, units), bs), out_scale=0.3, out_zero_point=4)
+    b.output(y)
+    return b.finish()
+
+
 MODELS = {
     "dw-quad-3x3-in-place": lambda: _dw_model(6, 5, 8, 1, (3, 3), after_conv=True),
     "dw-quad-3x3-stride2": lambda: _dw_model(7, 6, 12, 1, (3, 3), stride=(2, 2)),
@@ -96,16 +109,43 @@ MODELS = {
     "dw-pairs-5x5": lambda: _dw_model(6, 6, 6, 1, (5, 5)),
     "dw-mult3-over-16-taps": lambda: _dw_model(9, 8, 2, 3, (5, 4), stride=(2, 2)),
     "dw-mult2-valid": lambda: _dw_model(5, 6, 3, 2, (2, 3), padding="VALID"),
+    "dw-mult4-tap-quads": lambda: _dw_model(12, 9, 1, 4, (5, 4), stride=(2, 2)),
+    "dw-mult2-tap-quads-8-wide": lambda: _dw_model(9, 12, 1, 2, (3, 8), dilation=(2, 1)),
     "conv-1x1-q15-odd": lambda: _conv_model(3, 5, 8, 7, (1, 1)),
     "conv-1x1-strided": lambda: _conv_model(5, 5, 12, 6, (1, 1), stride=(2, 2)),
     "conv-1x1-unaligned-depth": lambda: _conv_model(3, 3, 6, 4, (1, 1)),
+    "conv-1x1-q15-looped": lambda: _conv_model(3, 3, 72, 6, (1, 1)),
+    "conv-1x1-q15-looped-single-step": lambda: _conv_model(3, 3, 68, 5, (1, 1)),
     "conv-im2col-q15": lambda: _conv_model(7, 6, 4, 5, (3, 3), stride=(2, 1)),
     "conv-im2col-bytes": lambda: _conv_model(6, 5, 3, 4, (3, 3), dilation=(1, 2)),
     "conv-im2col-kws-like": lambda: _conv_model(13, 6, 1, 8, (10, 4), stride=(2, 2)),
     "conv-1x1-per-tensor": lambda: _conv_model(3, 3, 8, 6, (1, 1), per_tensor=True),
     "conv-im2col-per-tensor": lambda: _conv_model(5, 4, 4, 3, (3, 3), per_tensor=True),
     "dw-per-tensor": lambda: _dw_model(5, 5, 8, 1, (3, 3), per_tensor=True),
+    "fc-four-units-33": lambda: _fc_model(33, 6, per_tensor=True),
+    "fc-four-units-104": lambda: _fc_model(104, 9),
+    "fc-four-units-70": lambda: _fc_model(70, 7),
 }
+
+# a line only the path's code has, for each model above that exists to reach that path
+REACHES = {
+    "dw-mult4-tap-quads": "one tap quad's loads at a time",
+    "dw-mult2-tap-quads-8-wide": "one tap quad's loads at a time",
+    "conv-1x1-q15-looped": "for (; xp < q + 72 / 2; xp += 4",
+    "conv-1x1-q15-looped-single-step": "for (; xp < q + 68 / 2; xp += 2",
+    "conv-im2col-kws-like": "xe = xp[40 / 2 + 18];",
+    "fc-four-units-33": "four units per pass",
+    "fc-four-units-104": "four units per pass",
+    "fc-four-units-70": "four units per pass",
+}
+
+
+@pytest.mark.parametrize("name", REACHES)
+def test_models_reach_their_fast_paths(name, tmp_path):
+    from c_harness import generate_lib
+
+    result, _ = generate_lib(MODELS[name](), tmp_path, name="f")
+    assert REACHES[name] in (result.out_dir / "f.c").read_text()
 
 
 @pytest.mark.parametrize("defines", [(), ("MLC_DSP_EMULATE",)], ids=["portable", "dsp-emulated"])

@@ -8,7 +8,6 @@ and tap pairs for depth multipliers 4 and 8 (those also run on the host, with an
 import re
 import subprocess
 
-import numpy as np
 import pytest
 
 from c_harness import check_model
@@ -19,24 +18,10 @@ from codegen.commands.verify import verify_on_device
 from codegen.emulator import Emulator
 from codegen.serial_protocol import Device
 from codegen.tflite_import import load
-from test_kernels_fast import MODELS as KERNEL_MODELS, _conv_model, _dw_model
-from tflite_builder import ModelBuilder
+from test_kernels_fast import MODELS as KERNEL_MODELS, _conv_model, _dw_model, _fc_model
 
 BOARD = "qemu-cortex-m55"
 N_INPUTS = 20
-
-
-def _fc_model(depth, units, seed=0, per_tensor=False):
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder()
-    x = b.input([1, depth], scale=0.05, zero_point=-9)
-    wq = rng.integers(-127, 128, (units, depth))
-    ws = 0.01 if per_tensor else [0.01 + 0.001 * i for i in range(units)]
-    bs = 0.05 * 0.01 if per_tensor else [0.05 * s for s in ws]
-    y = b.fully_connected(x, b.const_int8(wq, ws, axis=None if per_tensor else 0),
-                          b.const_int32(rng.integers(-3000, 3000, units), bs), out_scale=0.3, out_zero_point=4)
-    b.output(y)
-    return b.finish()
 
 
 # depth multiplier 4 and 8: the MVE tap-pair path (unrolled window with borders, odd width, the ring)

@@ -99,11 +99,15 @@ def depthwise_conv_2d(layer):
     g = _dw_group(op)
     quad = not layer.reference and g == 4 and layer.p["depth_multiplier"] == 1
     pairs = not layer.reference and g > 1 and g % 2 == 0 and layer.p["depth_multiplier"] > 1  # smlad over tap pairs
+    geometry = _geometry(op)
+    ring = _dw_ring(op, layer.inplace, layer.reference)
+    # a row's taps at adjacent bytes, read a word (four taps) at a time: pairs (0, 2), (1, 3) per quad
+    tap_quads = pairs and ring and geometry["in_c"] * geometry["d_w"] == 1 and geometry["k_w"] % 4 == 0
     rq = requant_consts(layer, w.shape[3], np.moveaxis(w[0], -1, 0), folded=not layer.reference)
     fn = layer.kernel("depthwise_conv_s8.c.j2", f"depthwise_conv_s8_{variant}", variant=variant,
                       inplace=layer.inplace, **rq, mult_c=layer.p["depth_multiplier"], g=g,
-                      quad=quad, pairs=pairs, ring=_dw_ring(op, layer.inplace, layer.reference),
-                      **_geometry(op), **requant_vars(layer.p))
+                      quad=quad, pairs=pairs, tap_quads=tap_quads, ring=ring, **geometry,
+                      **requant_vars(layer.p))
     if not layer.reference:  # [groups][K_H][K_W][G]: each group's taps contiguous
         k_h, k_w, c = w.shape[1:]
         w = w[0].reshape(k_h, k_w, c // g, g).transpose(2, 0, 1, 3)  # c: output channels
@@ -112,7 +116,9 @@ def depthwise_conv_2d(layer):
     if pairs:  # taps in pairs along a row (a zero tap pads odd widths), int16, per lane one word (its two taps)
         w = np.pad(w, ((0, 0), (0, 0), (0, w.shape[2] % 2), (0, 0)))  # [groups][K_H][KWP][G]
         c, k_h, kwp, m = w.shape
+        if tap_quads:
+            w = w[:, :, [4 * (t // 4) + (0, 2, 1, 3)[t % 4] for t in range(kwp)]]
         w = w.reshape(c, k_h, kwp // 2, 2, m).transpose(0, 1, 2, 4, 3)
     weights = layer.const("weights", w, "int16_t" if quad or pairs else "int8_t")
-    scratch = layer.scratch() if layer.inplace or _dw_ring(op, layer.inplace, layer.reference) else "(int8_t *)0"
+    scratch = layer.scratch() if layer.inplace or ring else "(int8_t *)0"
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"

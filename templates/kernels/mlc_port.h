@@ -52,7 +52,6 @@ static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
     __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
-/* (a * b + 2^31) >> 32: the rounded high word of the product */
 /* add + the high word of a * b, rounded: (add * 2^32 + a * b + 2^31) >> 32 (smmlar) */
 static inline int32_t mlc_smmlar(int32_t a, int32_t b, int32_t add)
 {
@@ -177,8 +176,8 @@ MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t 
     const int32_t x = (int32_t)(((int64_t)acc * multiplier + (INT64_C(1) << 30)) >> 31) + addend;
 #endif
     const int32_t v = (x + (acc >> 31)) >> rshift;
-#if MLC_DSP && !defined(MLC_DSP_EMULATE)
-    if (act_min == -128 && act_max == 127) { /* the whole int8 range (constant after inlining): one ssat */
+#if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
+    if (act_min == -128 && act_max == 127) { /* the whole int8 range (constant after inlining): one ssat (v7-M too) */
         int32_t r;
         __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
         return (int8_t)r;
