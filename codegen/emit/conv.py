@@ -65,21 +65,11 @@ def _dw_inplace(op) -> bool:
             and (g["out_h"], g["out_w"]) == (g["in_h"], g["in_w"]))
 
 
-RING_MIN_TAPS = 17  # out of place, windows this large read a ring of padded rows (else a tap table at borders)
-
-
-def _dw_ring(op, inplace, reference) -> bool:
-    g = _geometry(op)
-    return not (inplace or reference) and g["k_h"] * g["k_w"] >= RING_MIN_TAPS
-
-
 def _dw_scratch(op, inplace, reference):
-    """In place: the input rows still needed (P_H + 1); with the ring: its padded window rows."""
-    g = _geometry(op)
-    if inplace:
-        return (g["p_h"] + 1) * g["in_w"] * g["in_c"]
-    if not _dw_ring(op, inplace, reference):
+    """The fast kernel's ring of padded window rows (in place or not); none for the reference loop nest."""
+    if reference:
         return 0
+    g = _geometry(op)
     width = (g["out_w"] - 1) * g["s_w"] + (g["k_w"] - 1) * g["d_w"] + 1
     return ((g["k_h"] - 1) * g["d_h"] + 1) * width * g["in_c"]
 
@@ -100,13 +90,12 @@ def depthwise_conv_2d(layer):
     quad = not layer.reference and g == 4 and layer.p["depth_multiplier"] == 1
     pairs = not layer.reference and g > 1 and g % 2 == 0 and layer.p["depth_multiplier"] > 1  # smlad over tap pairs
     geometry = _geometry(op)
-    ring = _dw_ring(op, layer.inplace, layer.reference)
     # a row's taps at adjacent bytes, read a word (four taps) at a time: pairs (0, 2), (1, 3) per quad
-    tap_quads = pairs and ring and geometry["in_c"] * geometry["d_w"] == 1 and geometry["k_w"] % 4 == 0
+    tap_quads = pairs and geometry["in_c"] * geometry["d_w"] == 1 and geometry["k_w"] % 4 == 0
     rq = requant_consts(layer, w.shape[3], np.moveaxis(w[0], -1, 0), folded=not layer.reference)
     fn = layer.kernel("depthwise_conv_s8.c.j2", f"depthwise_conv_s8_{variant}", variant=variant,
                       inplace=layer.inplace, **rq, mult_c=layer.p["depth_multiplier"], g=g,
-                      quad=quad, pairs=pairs, tap_quads=tap_quads, ring=ring, **geometry,
+                      quad=quad, pairs=pairs, tap_quads=tap_quads, **geometry,
                       **requant_vars(layer.p))
     if not layer.reference:  # [groups][K_H][K_W][G]: each group's taps contiguous
         k_h, k_w, c = w.shape[1:]
@@ -120,5 +109,5 @@ def depthwise_conv_2d(layer):
             w = w[:, :, [4 * (t // 4) + (0, 2, 1, 3)[t % 4] for t in range(kwp)]]
         w = w.reshape(c, k_h, kwp // 2, 2, m).transpose(0, 1, 2, 4, 3)
     weights = layer.const("weights", w, "int16_t" if quad or pairs else "int8_t")
-    scratch = layer.scratch() if layer.inplace or ring else "(int8_t *)0"
+    scratch = "(int8_t *)0" if layer.reference else layer.scratch()
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"
