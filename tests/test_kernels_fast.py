@@ -61,7 +61,10 @@ def _weights(rng, shape, axis, per_tensor=False):
 
 
 def _dw_model(h, w, c, m, k, stride=(1, 1), dilation=(1, 1), padding="SAME", after_conv=False, seed=0,
-              per_tensor=False):
+              per_tensor=False, extreme=None, ties=False):
+    """extreme: an output zero point; biases then reach +-2^29 and shifts 20..22, so the requantization
+    works near its proven bounds (|acc| < 2^30, |addend| < 2^30) over all of int8. ties: weights in
+    [-3, 3] and right shifts of 3..5, so many outputs fall exactly halfway (rounding away from zero)."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     x = b.input([1, h, w, c], scale=0.05, zero_point=-3)
@@ -70,10 +73,15 @@ def _dw_model(h, w, c, m, k, stride=(1, 1), dilation=(1, 1), padding="SAME", aft
         x = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.const_int32(rng.integers(-500, 500, c), [0.05 * s for s in ws]),
                       out_scale=0.06, out_zero_point=5)
     wq, ws = _weights(rng, (1, *k, c * m), 3, per_tensor)
-    y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3),
-                            b.const_int32(rng.integers(-2000, 2000, c * m), [x.scale * s for s in ws]),
-                            out_scale=0.07, out_zero_point=-2, depth_multiplier=m, stride=stride,
-                            dilation=dilation, padding=padding, activation="RELU6")
+    bias = rng.integers(-(1 << 29), 1 << 29, c * m) if extreme is not None else rng.integers(-2000, 2000, c * m)
+    out_scale = 0.05 * 0.01 * 2 ** 22 if extreme is not None else 0.07
+    if ties:
+        wq, bias, out_scale = wq % 7 - 3, bias // 20, 0.05 * 0.01 * 32
+    y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3), b.const_int32(bias, [x.scale * s for s in ws]),
+                            out_scale=out_scale,
+                            out_zero_point=-2 if extreme is None else extreme, depth_multiplier=m, stride=stride,
+                            dilation=dilation, padding=padding,
+                            activation="NONE" if ties or extreme is not None else "RELU6")
     b.output(y)
     return b.finish()
 
@@ -111,6 +119,10 @@ MODELS = {
     "dw-mult2-valid": lambda: _dw_model(5, 6, 3, 2, (2, 3), padding="VALID"),
     "dw-mult4-tap-quads": lambda: _dw_model(12, 9, 1, 4, (5, 4), stride=(2, 2)),
     "dw-mult2-tap-quads-8-wide": lambda: _dw_model(9, 12, 1, 2, (3, 8), dilation=(2, 1)),
+    "dw-quad-extreme-requant": lambda: _dw_model(5, 4, 8, 1, (3, 3), extreme=-128),
+    "dw-mult4-extreme-requant": lambda: _dw_model(5, 4, 2, 4, (3, 3), extreme=127),
+    "dw-quad-ties": lambda: _dw_model(5, 4, 8, 1, (3, 3), ties=True),
+    "dw-mult4-ties": lambda: _dw_model(5, 4, 2, 4, (3, 3), ties=True),
     "conv-1x1-q15-odd": lambda: _conv_model(3, 5, 8, 7, (1, 1)),
     "conv-1x1-strided": lambda: _conv_model(5, 5, 12, 6, (1, 1), stride=(2, 2)),
     "conv-1x1-unaligned-depth": lambda: _conv_model(3, 3, 6, 4, (1, 1)),

@@ -186,4 +186,24 @@ MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t 
     return (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
 }
 
+#if MLC_MVE
+/* mlc_requantize_rs on four lanes (Helium), the same arithmetic and the same preconditions: vqrdmulh is
+ * (2 acc m + 2^31) >> 32 (it saturates only for acc == m == INT32_MIN), vshl by a negative count is
+ * the floor shift right. Returns int32 lanes in [act_min, act_max] for a narrowing store (vstrbq_s32). */
+static inline int32x4_t mlc_requantize_rs_mve(int32x4_t acc, int32x4_t multiplier, int32x4_t rshift, int32x4_t addend,
+                                              int32_t act_min, int32_t act_max)
+{
+    int32x4_t v = vaddq_s32(vqrdmulhq_s32(acc, multiplier), addend);
+    v = vshlq_s32(vaddq_s32(v, vshrq_n_s32(acc, 31)), vnegq_s32(rshift));
+    return vminq_s32(vmaxq_s32(v, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
+}
+/* ... for four adjacent channels from the tables: mq their {multiplier, addend} pairs, rshift their shifts */
+static inline int32x4_t mlc_requantize_rs_mve_tab(int32x4_t acc, const int32_t *mq, const int8_t *rshift,
+                                                  int32_t act_min, int32_t act_max)
+{
+    const int32x4x2_t ma = vld2q_s32(mq);
+    return mlc_requantize_rs_mve(acc, ma.val[0], vldrbq_s32(rshift), ma.val[1], act_min, act_max);
+}
+#endif
+
 #endif /* MLC_PORT_H */
