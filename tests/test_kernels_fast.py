@@ -97,6 +97,18 @@ def _conv_model(h, w, cin, cout, k, stride=(1, 1), dilation=(1, 1), padding="SAM
     return b.finish()
 
 
+def _avg_pool_model(h, w, c, f, stride, padding="VALID", activation="NONE"):
+    """A 1x1 conv (so the pooling reads the arena and may run in place), then AVERAGE_POOL_2D."""
+    rng = np.random.default_rng(h * 11 + w)
+    b = ModelBuilder()
+    x = b.input([1, h, w, c], scale=0.05, zero_point=-1)
+    wq, ws = _weights(rng, (c, 1, 1, c), 0)
+    x = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.const_int32(rng.integers(-500, 500, c), [0.05 * s for s in ws]),
+                  out_scale=0.3, out_zero_point=3)
+    b.output(b.average_pool_2d(x, f, stride=stride, padding=padding, activation=activation))
+    return b.finish()
+
+
 def _fc_model(depth, units, seed=0, per_tensor=False):
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
@@ -134,6 +146,9 @@ MODELS = {
     "conv-1x1-per-tensor": lambda: _conv_model(3, 3, 8, 6, (1, 1), per_tensor=True),
     "conv-im2col-per-tensor": lambda: _conv_model(5, 4, 4, 3, (3, 3), per_tensor=True),
     "dw-per-tensor": lambda: _dw_model(5, 5, 8, 1, (3, 3), per_tensor=True),
+    "avgpool-halfwords-same-borders": lambda: _avg_pool_model(7, 6, 8, (3, 3), (2, 2), "SAME", "RELU6"),
+    "avgpool-halfwords-256-window": lambda: _avg_pool_model(16, 16, 4, (16, 16), (1, 1)),
+    "avgpool-odd-channels-reference": lambda: _avg_pool_model(5, 5, 6, (2, 2), (1, 1)),
     "fc-four-units-33": lambda: _fc_model(33, 6, per_tensor=True),
     "fc-four-units-104": lambda: _fc_model(104, 9),
     "fc-four-units-70": lambda: _fc_model(70, 7),
@@ -146,6 +161,8 @@ REACHES = {
     "conv-1x1-q15-looped": "for (; xp < q + 72 / 2; xp += 4",
     "conv-1x1-q15-looped-single-step": "for (; xp < q + 68 / 2; xp += 2",
     "conv-im2col-kws-like": "xe = xp[40 / 2 + 18];",
+    "avgpool-halfwords-same-borders": "halfword sums of channels",
+    "avgpool-halfwords-256-window": "halfword sums of channels",
     "fc-four-units-33": "four units per pass",
     "fc-four-units-104": "four units per pass",
     "fc-four-units-70": "four units per pass",

@@ -16,13 +16,20 @@ def _inplace(op) -> bool:
     return c == c_out and bool(np.all(first >= oy * out_w + ox))
 
 
+MAX_HALFWORD_WINDOW = 256  # |sum| <= 128 * 256 fits a halfword: the fast average sums in sxtab16 halves
+
+
 @emits("AVERAGE_POOL_2D", "MAX_POOL_2D", inplace=_inplace)
 def pool_2d(layer):
     op, p = layer.op, layer.p
     _, in_h, in_w, c = op.inputs[0].shape
     _, out_h, out_w, _ = op.outputs[0].shape
     base = "avg_pool_s8" if op.kind == "AVERAGE_POOL_2D" else "max_pool_s8"
-    fn = layer.kernel("pooling_s8.c.j2", base, kind=op.kind, in_h=in_h, in_w=in_w, c=c, out_h=out_h, out_w=out_w,
+    fast = (not layer.reference and op.kind == "AVERAGE_POOL_2D" and c % 4 == 0
+            and p["filter_h"] * p["filter_w"] <= MAX_HALFWORD_WINDOW)
+    variant = "fast" if fast else "reference"
+    fn = layer.kernel("pooling_s8.c.j2", base, kind=op.kind, variant=variant, in_h=in_h, in_w=in_w, c=c,
+                      out_h=out_h, out_w=out_w,
                       f_h=p["filter_h"], f_w=p["filter_w"], s_h=p["stride_h"], s_w=p["stride_w"],
                       p_h=p["pad_h"], p_w=p["pad_w"], act_min=p["act_min"], act_max=p["act_max"])
     return f"{fn}({layer.inp(0)}, {layer.out(0)});"

@@ -52,6 +52,19 @@ static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
     __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
     return r;
 }
+/* acc's two halfwords plus bytes 0 and 2 of x, sign-extended (sxtab16; ror8: bytes 1 and 3) */
+static inline uint32_t mlc_sxtab16(uint32_t acc, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+static inline uint32_t mlc_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
 /* add + the high word of a * b, rounded: (add * 2^32 + a * b + 2^31) >> 32 (smmlar) */
 static inline int32_t mlc_smmlar(int32_t a, int32_t b, int32_t add)
 {
@@ -82,6 +95,15 @@ static inline uint32_t mlc_sxtb16(uint32_t x)
 static inline uint32_t mlc_sxtb16_ror8(uint32_t x)
 {
     return mlc_sxtb16((x >> 8) | (x << 24));
+}
+static inline uint32_t mlc_sxtab16(uint32_t acc, uint32_t x)
+{
+    const uint32_t e = mlc_sxtb16(x);
+    return ((acc + e) & 0xffffu) | (((acc >> 16) + (e >> 16)) << 16); /* each halfword wraps on its own */
+}
+static inline uint32_t mlc_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    return mlc_sxtab16(acc, (x >> 8) | (x << 24));
 }
 static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
 {
@@ -173,7 +195,8 @@ MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t 
 #if MLC_DSP
     const int32_t x = mlc_smmlar(acc * 2, multiplier, addend); /* (2 acc m + 2^31) >> 32, the same floor */
 #else
-    const int32_t x = (int32_t)(((int64_t)acc * multiplier + (INT64_C(1) << 30)) >> 31) + addend;
+    /* the same value with the high word taken whole: one smlal on cores without smmlar */
+    const int32_t x = (int32_t)(((int64_t)(acc * 2) * multiplier + (INT64_C(1) << 31)) >> 32) + addend;
 #endif
     const int32_t v = (x + (acc >> 31)) >> rshift;
 #if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
