@@ -220,6 +220,11 @@ static inline int32x4_t mlc_requantize_rs_mve(int32x4_t acc, int32x4_t multiplie
     v = vshlq_s32(vaddq_s32(v, vshrq_n_s32(acc, 31)), vnegq_s32(rshift));
     return vminq_s32(vmaxq_s32(v, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
 }
+/* four scalars as the lanes of a vector */
+static inline int32x4_t mlc_vec4(int32_t a, int32_t b, int32_t c, int32_t d)
+{
+    return vsetq_lane_s32(d, vsetq_lane_s32(c, vsetq_lane_s32(b, vdupq_n_s32(a), 1), 2), 3);
+}
 /* ... for four adjacent channels from the tables: mq their {multiplier, addend} pairs, rshift their shifts */
 static inline int32x4_t mlc_requantize_rs_mve_tab(int32x4_t acc, const int32_t *mq, const int8_t *rshift,
                                                   int32_t act_min, int32_t act_max)
