@@ -152,6 +152,7 @@ MODELS = {
     "fc-four-units-33": lambda: _fc_model(33, 6, per_tensor=True),
     "fc-four-units-104": lambda: _fc_model(104, 9),
     "fc-four-units-70": lambda: _fc_model(70, 7),
+    "fc-four-units-128-four-steps": lambda: _fc_model(128, 6),
 }
 
 # a line only the path's code has, for each model above that exists to reach that path
@@ -166,6 +167,7 @@ REACHES = {
     "fc-four-units-33": "four units per pass",
     "fc-four-units-104": "four units per pass",
     "fc-four-units-70": "four units per pass",
+    "fc-four-units-128-four-steps": "d + 15 < 128; d += 16",
 }
 
 
