@@ -100,14 +100,12 @@ def depthwise_conv_2d(layer):
     if not layer.reference:  # [groups][K_H][K_W][G]: each group's taps contiguous
         k_h, k_w, c = w.shape[1:]
         w = w[0].reshape(k_h, k_w, c // g, g).transpose(2, 0, 1, 3)  # c: output channels
-    if quad:  # int16, lanes in sxtb16 order (0, 2, 1, 3): one word per lane pair for smlabb/smlatt
-        w = w[..., [0, 2, 1, 3]]
     if pairs:  # taps in pairs along a row (a zero tap pads odd widths), int16, per lane one word (its two taps)
         w = np.pad(w, ((0, 0), (0, 0), (0, w.shape[2] % 2), (0, 0)))  # [groups][K_H][KWP][G]
         c, k_h, kwp, m = w.shape
         if tap_quads:
             w = w[:, :, [4 * (t // 4) + (0, 2, 1, 3)[t % 4] for t in range(kwp)]]
         w = w.reshape(c, k_h, kwp // 2, 2, m).transpose(0, 1, 2, 4, 3)
-    weights = layer.const("weights", w, "int16_t" if quad or pairs else "int8_t")
+    weights = layer.const("weights", w, "int16_t" if quad or pairs else "int8_t")  # int16: the MACs' width
     scratch = "(int8_t *)0" if layer.reference else layer.scratch()
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"

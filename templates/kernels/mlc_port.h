@@ -72,19 +72,18 @@ static inline int32_t mlc_smmlar(int32_t a, int32_t b, int32_t add)
     __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(add));
     return r;
 }
-/* acc + bottom halfword * bottom halfword (smlabb), top * top (smlatt), both signed */
-static inline int32_t mlc_smlabb(uint32_t a, uint32_t b, int32_t acc)
-{
-    int32_t r;
-    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
-static inline int32_t mlc_smlatt(uint32_t a, uint32_t b, int32_t acc)
-{
-    int32_t r;
-    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-}
+/* acc + a halfword of a * a halfword of b, both signed: smla<x><y>, x and y b(ottom) or t(op) */
+#define MLC_SMLA_XY(xy)                                                                    \
+    static inline int32_t mlc_smla##xy(uint32_t a, uint32_t b, int32_t acc)                \
+    {                                                                                      \
+        int32_t r;                                                                         \
+        __asm__("smla" #xy " %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));       \
+        return r;                                                                          \
+    }
+MLC_SMLA_XY(bb)
+MLC_SMLA_XY(tb)
+MLC_SMLA_XY(bt)
+MLC_SMLA_XY(tt)
 #elif defined(MLC_DSP_EMULATE)
 #define MLC_DSP 1
 static inline uint32_t mlc_sxtb16(uint32_t x)
@@ -115,14 +114,17 @@ static inline int32_t mlc_smmlar(int32_t a, int32_t b, int32_t add)
 {
     return (int32_t)(uint32_t)((uint64_t)((int64_t)a * b + (INT64_C(1) << 31)) >> 32) + add;
 }
-static inline int32_t mlc_smlabb(uint32_t a, uint32_t b, int32_t acc)
-{
-    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xffffu) * (int32_t)(int16_t)(b & 0xffffu)));
-}
-static inline int32_t mlc_smlatt(uint32_t a, uint32_t b, int32_t acc)
-{
-    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16)));
-}
+/* smla<x><y>: x picks a's half, y b's (0 bottom, 1 top), the product wraps into acc like the instruction */
+#define MLC_HALF(v, top) ((int32_t)(int16_t)((top) ? (v) >> 16 : (v) & 0xffffu))
+#define MLC_SMLA_XY(xy, ta, tb)                                                            \
+    static inline int32_t mlc_smla##xy(uint32_t a, uint32_t b, int32_t acc)                \
+    {                                                                                      \
+        return (int32_t)((uint32_t)acc + (uint32_t)(MLC_HALF(a, ta) * MLC_HALF(b, tb)));   \
+    }
+MLC_SMLA_XY(bb, 0, 0)
+MLC_SMLA_XY(tb, 1, 0)
+MLC_SMLA_XY(bt, 0, 1)
+MLC_SMLA_XY(tt, 1, 1)
 #else
 #define MLC_DSP 0
 #endif
@@ -220,6 +222,9 @@ static inline int32x4_t mlc_requantize_rs_mve(int32x4_t acc, int32x4_t multiplie
     v = vshlq_s32(vaddq_s32(v, vshrq_n_s32(acc, 31)), vnegq_s32(rshift));
     return vminq_s32(vmaxq_s32(v, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
 }
+/* No instruction: v is computed here, in a vector register (keeps GCC from batching a sum's multiplies
+ * ahead of its adds, which spills the eight vector registers). */
+#define MLC_PIN_VEC(v) __asm__ volatile("" : "+w"(v))
 /* four scalars as the lanes of a vector */
 static inline int32x4_t mlc_vec4(int32_t a, int32_t b, int32_t c, int32_t d)
 {
