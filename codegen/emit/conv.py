@@ -37,11 +37,22 @@ def _conv_variant(op, reference: bool) -> str:
     return "im2col" if k_h * k_w * in_c <= IM2COL_MAX_BYTES else "generic"
 
 
+Q15_UNROLL_MAX = 64  # the DSP path's halfword dot products are fully unrolled up to this row length
+
+
+def _conv_block(op, variant: str) -> int:
+    """Output pixels per block in 1x1 and im2col: three where the DSP path's dot product is fully
+    unrolled (three pixels' accumulators then fit the core's registers), else two."""
+    k = int(np.prod(op.inputs[1].shape[1:]))
+    return 3 if variant in ("1x1", "im2col") and k % 4 == 0 and k <= Q15_UNROLL_MAX else 2
+
+
 def _conv_scratch(op, inplace, reference):
     variant = _conv_variant(op, reference)
-    if variant == "im2col":  # two output pixels' windows
-        return 2 * int(np.prod(op.inputs[1].shape[1:]))
-    return 2 * op.outputs[0].shape[3] if inplace else 0  # 1x1 in place: a pair of output pixels
+    nb = _conv_block(op, variant)
+    if variant == "im2col":  # a block of output pixels' windows
+        return nb * int(np.prod(op.inputs[1].shape[1:]))
+    return nb * op.outputs[0].shape[3] if inplace else 0  # 1x1 in place: a block of output pixels
 
 
 @emits("CONV_2D", inplace=_conv_inplace, scratch=_conv_scratch)
@@ -52,7 +63,7 @@ def conv_2d(layer):
     folded = variant in ("1x1", "im2col")  # bias + input_offset * sum(w): no offset add per MAC
     rq = requant_consts(layer, w.shape[0], w, folded)
     fn = layer.kernel("conv_s8.c.j2", f"conv_s8_{variant}", variant=variant, inplace=layer.inplace,
-                      **rq, **_geometry(op), **requant_vars(layer.p))
+                      nb=_conv_block(op, variant), **rq, **_geometry(op), **requant_vars(layer.p))
     weights = layer.const("weights", w, "int8_t")
     scratch = layer.scratch() if layer.inplace or variant == "im2col" else "(int8_t *)0"
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"

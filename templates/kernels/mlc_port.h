@@ -65,6 +65,11 @@ static inline uint32_t mlc_sxtab16_ror8(uint32_t acc, uint32_t x)
     __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
     return r;
 }
+/* lo, hi = the two words at p + byte offset off (4-aligned, a constant under 1020): one ldrd, which GCC
+ * does not always form by itself when registers are short */
+#define MLC_LDRD(lo, hi, p, off)                                                                 \
+    __asm__("ldrd %0, %1, [%2, %3]" : "=r"(lo), "=r"(hi)                                         \
+            : "r"(p), "n"(off), "m"(*(const uint32_t(*)[2])((const char *)(p) + (off))))
 /* add + the high word of a * b, rounded: (add * 2^32 + a * b + 2^31) >> 32 (smmlar) */
 static inline int32_t mlc_smmlar(int32_t a, int32_t b, int32_t add)
 {
@@ -110,6 +115,11 @@ static inline int32_t mlc_smlad(uint32_t a, uint32_t b, int32_t acc)
     const int32_t hi = (int32_t)(int16_t)(a >> 16) * (int32_t)(int16_t)(b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi); /* wraps like the instruction */
 }
+#define MLC_LDRD(lo, hi, p, off)                                                                 \
+    do {                                                                                         \
+        (lo) = ((const uint32_t *)(p))[(off) / 4];                                               \
+        (hi) = ((const uint32_t *)(p))[(off) / 4 + 1];                                           \
+    } while (0)
 static inline int32_t mlc_smmlar(int32_t a, int32_t b, int32_t add)
 {
     return (int32_t)(uint32_t)((uint64_t)((int64_t)a * b + (INT64_C(1) << 31)) >> 32) + add;
