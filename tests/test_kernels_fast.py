@@ -131,6 +131,7 @@ MODELS = {
     "dw-mult2-valid": lambda: _dw_model(5, 6, 3, 2, (2, 3), padding="VALID"),
     "dw-mult4-tap-quads": lambda: _dw_model(12, 9, 1, 4, (5, 4), stride=(2, 2)),
     "dw-mult2-tap-quads-8-wide": lambda: _dw_model(9, 12, 1, 2, (3, 8), dilation=(2, 1)),
+    "dw-mult64-far-weights": lambda: _dw_model(3, 12, 1, 64, (1, 10)),
     "dw-quad-extreme-requant": lambda: _dw_model(5, 4, 8, 1, (3, 3), extreme=-128),
     "dw-mult4-extreme-requant": lambda: _dw_model(5, 4, 2, 4, (3, 3), extreme=127),
     "dw-quad-ties": lambda: _dw_model(5, 4, 8, 1, (3, 3), ties=True),
@@ -161,6 +162,7 @@ MODELS = {
 REACHES = {
     "dw-mult4-tap-quads": "one tap quad's loads at a time",
     "dw-mult2-tap-quads-8-wide": "one tap quad's loads at a time",
+    "dw-mult64-far-weights": "mlc_load32((const int8_t *)(wk + 574))",  # past ldrd's reach
     "conv-1x1-q15-looped": "for (; xp < q + 72 / 2; xp += 4",
     "conv-1x1-q15-looped-single-step": "for (; xp < q + 68 / 2; xp += 2",
     "conv-im2col-kws-like": "MLC_LDRD(xe, xo, xp, 232);",  # pixel 2 of 3, the last of 10 unrolled steps
