@@ -1,7 +1,9 @@
 """The optimized kernel paths (templates/kernels, codegen/emit): the short requantization against
-hostsim, and single-layer models shaped to reach each fast path (grouped depthwise with the smlabb
-quad, the tap table for windows over 16 taps and borders, in place; 1x1 and im2col with and
-without the halfword expansion, odd channel and pixel counts), exact with and without the DSP path."""
+hostsim, and single-layer models shaped to reach each fast path (depthwise quads and tap pairs over the
+ring of padded rows, in place, at the requantization's bounds; 1x1 and im2col in blocks of two or three
+pixels, with and without the halfword expansion, odd channel and pixel counts; FC four units at a time;
+average pooling in halfwords), exact with and without the DSP path; test_mve.py runs them on the M55.
+A second test checks each model's generated C for the line only its path has."""
 import numpy as np
 import pytest
 

@@ -3,8 +3,8 @@ single-layer model is built for qemu-cortex-m55 and `mlc verify`-checked byte fo
 (which test_kernels_fast / test_generate hold to TFLM). The shapes reach every MVE loop: dot products
 shorter than, equal to and longer than a 16-byte vector with predicated tails, odd unit/channel/pixel
 counts (scalar remainders), the unrolled short fully connected, 1x1 in place and strided, im2col;
-depthwise 4-channel groups at interior pixels, through the border tap table, in place and with the ring,
-and tap pairs for depth multipliers 4 and 8 (those also run on the host, with and without the DSP path)."""
+depthwise 4-channel groups (two output pixels per pass, odd widths, strided), in place and out of place,
+at the requantization's bounds and with exact halves, and tap pairs for depth multipliers 4, 8 and 64 (those also run on the host, with and without the DSP path)."""
 import re
 import subprocess
 

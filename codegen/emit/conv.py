@@ -63,7 +63,8 @@ def conv_2d(layer):
     folded = variant in ("1x1", "im2col")  # bias + input_offset * sum(w): no offset add per MAC
     rq = requant_consts(layer, w.shape[0], w, folded)
     fn = layer.kernel("conv_s8.c.j2", f"conv_s8_{variant}", variant=variant, inplace=layer.inplace,
-                      nb=_conv_block(op, variant), **rq, **_geometry(op), **requant_vars(layer.p))
+                      nb=_conv_block(op, variant), q15_unroll_max=Q15_UNROLL_MAX, **rq, **_geometry(op),
+                      **requant_vars(layer.p))
     weights = layer.const("weights", w, "int8_t")
     scratch = layer.scratch() if layer.inplace or variant == "im2col" else "(int8_t *)0"
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"
