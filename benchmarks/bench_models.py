@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codegen.bench import bench  # noqa: E402
+from codegen.device.bench import bench  # noqa: E402
 from codegen.errors import MlcError  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"

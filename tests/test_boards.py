@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from codegen.boards import DEFAULT_BOARD, Board, all_boards, get_board
+from codegen.targets.boards import DEFAULT_BOARD, Board, all_boards, get_board
 from codegen.errors import MlcError
-from codegen.project import fit_check, render_project
+from codegen.targets.project import fit_check, render_project
 
 MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REAL = ["nano33ble", "uno", "pico", "nucleo_f446re", "nucleo_l4r5zi", "teensy41"]
@@ -121,7 +121,7 @@ def test_model_too_big_fails_before_compiling():
 def test_emulated_boards_build_at_their_optimisation_level(board_id, level, tmp_path):
     """Speed is measured on the emulated Cortex-M boards at -O2 (as the TFLM anchors were); the Uno keeps
     -Os for its 32 KB of flash. PlatformIO's verbose build shows the flags each file was compiled with."""
-    from codegen.toolchain import run_pio
+    from codegen.targets.toolchain import run_pio
 
     render_project(MODELS / "hello_world_int8.tflite", get_board(board_id), tmp_path)
     manifest = json.loads((tmp_path / "boards" / f"{board_id}.json").read_text())

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import reference
-from codegen.arrays import random_inputs
-from codegen.tflite_import import load
+from codegen.model import tflm as reference
+from codegen.model.arrays import random_inputs
+from codegen.ops import load
 from hostsim import run, run_all
 
 MODELS = Path(__file__).parent / "models"

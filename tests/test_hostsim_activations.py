@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import strategies as S
-from codegen import reference
+from codegen.model import tflm as reference
 from codegen.errors import MlcError
-from codegen.tflite_import import load
+from codegen.ops import load
 from hostsim import run
 from tflite_builder import ModelBuilder, run_tflm
 

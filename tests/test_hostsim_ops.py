@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import strategies as S
-from codegen import reference
+from codegen.model import tflm as reference
 from codegen.errors import MlcError
-from codegen.fold import fold
-from codegen.params import prepare
-from codegen.tflite_import import parse
+from codegen.model.fold import fold
+from codegen.ops import prepare
+from codegen.model.tflite import parse
 from hostsim import run, run_all
 from hostsim.kernels import load as load_kernels
 from tflite_builder import ModelBuilder, quantize_symmetric, run_tflm

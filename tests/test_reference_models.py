@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import reference
-from codegen.tflite_import import load
+from codegen.model import tflm as reference
+from codegen.ops import load
 from hostsim import run
 
 MODELS = Path(__file__).parents[2] / "shared" / "models"
@@ -48,7 +48,7 @@ def test_every_intermediate_bit_exact(model):
 
 def test_fast_requantize_equals_fixedpoint():
     """The weighted kernels' shift-based requantize (hostsim.kernels.conv) against fixedpoint's."""
-    from hostsim.fixedpoint import requantize as reference_requantize
+    from codegen.model.fixedpoint import requantize as reference_requantize
     from hostsim.kernels.conv import requantize
 
     rng = np.random.default_rng(3)

@@ -1,0 +1,211 @@
+"""`mlc bench`: exact instruction counts of one inference on an emulated Cortex-M board, per layer, plus
+flash and RAM from the linked ELF.
+
+QEMU's clocks are virtual, so mlc counts instructions instead: codegen/device/qemu_plugin/mlccount.c (built
+with the host compiler into mlc's cache on first use) counts every guest instruction from the entry of
+NAME_invoke to its return into the bench app's mlc_bench_run (templates/app/bench). Layers are told
+apart by the zero-instruction assembler labels mlc_mark_NAME_<i> / mlc_mark_NAME_end that the model
+emits before each layer when built with MLC_BENCH_MARKS, found by address in the ELF's symbol table
+(nothing is added to the counts).
+The app runs the model twice on the same input with interrupts masked; both runs must count the same."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from codegen.targets.boards import Board, get_board
+from codegen.errors import MlcError
+
+PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"  # a host program: QEMU loads it
+PLUGIN_SOURCES = ("mlccount.c", "mlc_qemu_plugin.h")
+APP = "bench"
+RUN_SYMBOL = "mlc_bench_run"
+RUN_TIMEOUT_S = 600.0
+
+
+@dataclass
+class LayerCount:
+    index: int
+    op: str
+    macs: int
+    instructions: int
+
+    @property
+    def per_mac(self) -> float | None:
+        return self.instructions / self.macs if self.macs else None
+
+
+@dataclass
+class BenchResult:
+    model: str
+    board: str
+    instructions: int
+    macs: int
+    flash_bytes: int
+    ram_bytes: int
+    arena_bytes: int
+    layers: list = field(default_factory=list)
+    overhead: int = 0  # invoke's own prologue and epilogue
+
+    def as_json(self) -> dict:
+        keys = ("instructions", "macs", "flash_bytes", "ram_bytes", "arena_bytes")
+        return {**{k: getattr(self, k) for k in keys},
+                "layers": [asdict(layer) for layer in self.layers],
+                "model": self.model, "board": self.board, "invoke_overhead": self.overhead}
+
+    def table(self) -> str:
+        lines = [f"{self.model} on {self.board}: {self.instructions:,} instructions per inference, "
+                 f"{self.macs:,} MACs" + (f", {self.instructions / self.macs:.2f} per MAC" if self.macs else ""),
+                 f"  flash {self.flash_bytes:,} B (text + rodata + data image), RAM {self.ram_bytes:,} B "
+                 f"(data + bss, of which arena {self.arena_bytes:,} B; stack not included)",
+                 f"  {'layer':>5}  {'op':<18} {'MACs':>11} {'instructions':>13} {'per MAC':>8}"]
+        for layer in self.layers:
+            per = f"{layer.per_mac:8.2f}" if layer.per_mac is not None else f"{'-':>8}"
+            lines.append(f"  {layer.index:>5}  {layer.op:<18} {layer.macs:>11,} {layer.instructions:>13,} {per}")
+        lines.append(f"  {'':>5}  {'invoke overhead':<18} {'':>11} {self.overhead:>13,}")
+        return "\n".join(lines)
+
+
+def plugin() -> Path:
+    """libmlccount.so, compiled once per source version into mlc's cache with the host's C compiler."""
+    from codegen.targets.toolchain import cache_dir
+
+    src = PLUGIN_DIR
+    digest = hashlib.sha256(b"".join((src / f).read_bytes() for f in PLUGIN_SOURCES)).hexdigest()[:12]
+    lib = cache_dir() / f"libmlccount-{digest}.so"
+    if lib.is_file():
+        return lib
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise MlcError("mlc bench compiles a QEMU plugin and needs a host C compiler: apt-get install gcc")
+    tmp = lib.with_name(f"{lib.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # concurrent benches
+    out = subprocess.run([cc, "-O2", "-Wall", "-shared", "-fPIC", "-fvisibility=hidden", "-o", str(tmp),
+                          str(src / PLUGIN_SOURCES[0])], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise MlcError(f"building the QEMU counting plugin failed: {out.stderr.strip()[-400:]}")
+    tmp.replace(lib)
+    return lib
+
+
+def read_symbols(elf: Path, board: Board) -> dict:
+    """{name: (address with the Thumb bit cleared, size or 0)} of the ELF's defined symbols."""
+    out = subprocess.run([board.toolchain_prefix + "nm", "-S", "--defined-only", str(elf)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise MlcError(f"{elf}: cannot read the symbol table ({out.stderr.strip()})")
+    symbols = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            symbols[parts[3]] = (int(parts[0], 16) & ~1, int(parts[1], 16))
+        elif len(parts) == 3:
+            symbols.setdefault(parts[2], (int(parts[0], 16) & ~1, 0))
+    return symbols
+
+
+def _need(symbols: dict, name: str, elf: Path) -> tuple:
+    if name not in symbols:
+        raise MlcError(f"{elf}: symbol {name} is missing; was it built by `mlc bench`?")
+    return symbols[name]
+
+
+def memory_figures(symbols: dict, elf: Path, board: Board, name: str) -> tuple[int, int, int]:
+    """(flash, RAM, arena) bytes from the symbols of mlc's linker script and the model's arena."""
+    etext, data_start, data_end, bss_end = (_need(symbols, s, elf)[0] for s in
+                                            ("__etext", "__data_start__", "__data_end__", "__bss_end__"))
+    flash_origin = int(board.data.get("memory", {}).get("flash_origin", "0"), 16)
+    arena = _need(symbols, f"{name}_arena", elf)[1]
+    return etext - flash_origin + (data_end - data_start), bss_end - data_start, arena
+
+
+def plugin_config(symbols: dict, elf: Path, name: str, n_layers: int) -> tuple[str, int]:
+    """The plugin's config text and the number of buckets: invoke's prologue, one per layer, the epilogue."""
+    entry = _need(symbols, f"{name}_invoke", elf)[0]
+    run_at, run_size = _need(symbols, RUN_SYMBOL, elf)
+    if run_size == 0:
+        raise MlcError(f"{elf}: {RUN_SYMBOL} has no size in the symbol table")
+    lines = [f"start {entry:#x}", f"stop {run_at:#x} {run_at + run_size:#x}"]
+    buckets = n_layers + 2
+    at = {}  # a layer without code shares its address with the next mark: the later bucket wins
+    for bucket, label in enumerate([*range(n_layers), "end"], start=1):
+        at[_need(symbols, f"mlc_mark_{name}_{label}", elf)[0]] = bucket
+    lines += [f"mark {addr:#x} {bucket}" for addr, bucket in at.items()]
+    return "\n".join([f"buckets {buckets}"] + lines) + "\n", buckets
+
+
+def count(board: Board, elf: Path, config: str, workdir: Path, timeout: float = RUN_TIMEOUT_S) -> list[list[int]]:
+    """Run the firmware under QEMU with the plugin; one [total, bucket0, bucket1, ...] per measured run."""
+    from codegen.device.emulator import command
+
+    cfg, out = workdir / "mlccount.cfg", workdir / "mlccount.out"
+    cfg.write_text(f"out {out}\n" + config)
+    esc = lambda p: str(p).replace(",", ",,")  # noqa: E731 (QEMU option syntax doubles commas)
+    cmd = command(board, elf, None) + ["-semihosting-config", "enable=on,target=native",
+                                       "-plugin", f"{esc(plugin())},config={esc(cfg)}"]
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise MlcError(f"{elf}: the bench firmware did not finish within {timeout:g} s") from None
+    if proc.returncode != 0:
+        why = "the model's invoke returned an error" if proc.returncode == 1 else proc.stderr.strip()[-300:]
+        raise MlcError(f"{board.id}: the bench run failed (exit {proc.returncode}): {why}")
+    runs = [[int(v) for v in line.split()[1:]] for line in out.read_text().splitlines() if line.startswith("run ")]
+    if not runs:
+        raise MlcError(f"{elf}: the plugin saw no complete inference ({proc.stderr.strip()[-200:]})")
+    return runs
+
+
+def render_bench_project(model, board: Board, out_dir: Path, name: str, cflags=()):
+    """The project of the bench app, built with the flag that turns the model's layer marks on (and cflags)."""
+    from codegen.targets import project as proj
+
+    return proj.render_project(model, board, out_dir, app=APP, name=name,
+                               extra_build_flags=["-D MLC_BENCH_MARKS", *cflags])
+
+
+def layer_table(model) -> list[tuple[int, str, int]]:
+    from codegen.ops import load
+
+    return [(op.index, op.kind, int(op.macs or 0)) for op in load(str(model)).ops]
+
+
+def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=()) -> BenchResult:
+    """Build the bench firmware for the board, run it and count; out_dir keeps the project (else a temp dir).
+    cflags are appended to the build flags (e.g. ["-O2"] to try another optimisation level)."""
+    from codegen.targets.project import build_project, model_name
+
+    model = Path(model)
+    if not model.is_file():
+        raise MlcError(f"{model}: no such model file")
+    board = get_board(board_id)
+    if not board.emulated or board.emulator.get("kind") != "qemu":
+        raise MlcError(f"{board.id}: mlc bench counts instructions in QEMU; pick a qemu-* board (`mlc boards`)")
+    name = name or model_name(model)
+    with tempfile.TemporaryDirectory(prefix="mlc-bench-") as tmp:
+        where = Path(out_dir) if out_dir else Path(tmp) / "project"
+        project = render_bench_project(model, board, where, name, cflags)
+        build_project(project)
+        symbols = read_symbols(project.elf, board)
+        layers = layer_table(model)
+        config, buckets = plugin_config(symbols, project.elf, name, len(layers))
+        runs = count(board, project.elf, config, Path(tmp))
+        flash, ram, arena = memory_figures(symbols, project.elf, board, name)
+    if any(r != runs[0] for r in runs) or len(runs[0]) != buckets + 1:
+        raise MlcError(f"{model.name} on {board.id}: the instruction counts differ between runs ({runs}); "
+                       "the model's code path depends on state it keeps between inferences")
+    total, per = runs[0][0], runs[0][1:]
+    layer_counts, overhead = per[1:-1], per[0] + per[-1]
+    return BenchResult(model=model.name, board=board.id, instructions=total, macs=sum(m for _, _, m in layers),
+                       flash_bytes=flash, ram_bytes=ram, arena_bytes=arena, overhead=overhead,
+                       layers=[LayerCount(i, kind, macs, n) for (i, kind, macs), n in zip(layers, layer_counts)])
+
+
+def to_json(result: BenchResult) -> str:
+    return json.dumps(result.as_json(), indent=2)
