@@ -16,7 +16,8 @@ from codegen.assets import asset_dir
 from codegen.csyntax import c_array_body, c_type, check_identifier, identifier_from
 from codegen.lower.layer import Layer, Unit, offset_name
 from codegen.errors import MlcError
-from codegen.ops import definition, require_supported
+from codegen.lower.kernel_plan import ISAS
+from codegen.ops import definition, kernel_plan, require_supported
 
 SHARED_HEADERS = ("mlc_port.h", "mlc_fixedpoint.h")
 # TFLM's arena head for the reference models (../shared/models/README.md), for the printed comparison;
@@ -93,14 +94,23 @@ def _layer_comment(op, plan) -> str:
     return f"{op.kind} {ins} -> {_shape(op.outputs[0])}{macs}{how}"
 
 
-def render(graph, name: str, labels: list, reference: bool = False) -> tuple[dict, Result]:
-    """All generated files as {filename: text}, plus the figures."""
+def plan_layers(graph, reference: bool = False, isa: str | None = None):
+    """The arena plan with every layer's KernelPlans ({isa: plan} in plan.kernels): for one ISA, or
+    (isa None) for each of a portable library's."""
+    isas = (isa,) if isa else ISAS
+    return memory_plan.plan(graph, definition, reference=reference,
+                            kernel_plans=lambda op, inplace: {i: kernel_plan(op, i, reference, inplace) for i in isas})
+
+
+def render(graph, name: str, labels: list, reference: bool = False, isa: str | None = None) -> tuple[dict, Result]:
+    """All generated files as {filename: text}, plus the figures. isa ("portable", "dsp", "mve"): only
+    that core's kernels; None: a portable library (each kernel's ISA variants under #if)."""
     require_supported(graph)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise MlcError(f"{graph.path}: models with {len(graph.inputs)} inputs and {len(graph.outputs)} outputs "
                        "are not supported; mlc generates single-input, single-output models")
-    plan = memory_plan.plan(graph, definition, reference=reference)
-    unit = Unit(name, reference=reference)
+    plan = plan_layers(graph, reference, isa)
+    unit = Unit(name, reference=reference, isa=isa)
     layers = []
     for op in graph.ops:
         layer = Layer(unit, op, plan)
@@ -181,24 +191,26 @@ def write_atomically(files: dict, out_dir: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def generate(model_path, out_dir, name: str | None = None, labels=None, reference: bool = False) -> Result:
+def generate(model_path, out_dir, name: str | None = None, labels=None, reference: bool = False,
+             isa: str | None = None) -> Result:
     """Generate the C library for `model_path` into `out_dir`. `labels`: a file (one label a line) or a
-    list of strings. `reference=True` uses the plain reference loop nests (no in-place layers)."""
+    list of strings. `reference=True` uses the plain reference loop nests (no in-place layers).
+    `isa` (codegen.lower.kernel_plan.ISAS): only that core's kernel paths; None: all of them."""
     from codegen.ops import load
 
     graph = load(model_path)
     return generate_graph(graph, out_dir, name=name if name is not None else identifier_from(Path(model_path).stem),
-                          labels=labels, reference=reference)
+                          labels=labels, reference=reference, isa=isa)
 
 
-def generate_graph(graph, out_dir, name: str, labels=None, reference: bool = False) -> Result:
+def generate_graph(graph, out_dir, name: str, labels=None, reference: bool = False, isa: str | None = None) -> Result:
     """generate() for an already loaded (or edited) graph."""
     name = check_identifier(name)
     label_list = _read_labels(labels) if isinstance(labels, (str, os.PathLike)) else list(labels or [])
     if label_list and len(label_list) != graph.outputs[0].size:
         raise MlcError(f"{labels}: {len(label_list)} labels for {graph.outputs[0].size} output values; "
                        "give one label per output value")
-    files, result = render(graph, name, label_list, reference=reference)
+    files, result = render(graph, name, label_list, reference=reference, isa=isa)
     write_atomically(files, Path(out_dir))
     result.out_dir = Path(out_dir)
     return result

@@ -7,6 +7,7 @@ import jinja2
 
 from codegen.assets import asset_dir
 from codegen.csyntax import c_type
+from codegen.lower.kernel_plan import ISAS
 
 _PLACEHOLDER = "MLC_KERNEL_FN"
 
@@ -20,9 +21,10 @@ def kernel_env() -> jinja2.Environment:
 class Unit:
     """The state of one generated library while its layers are emitted."""
 
-    def __init__(self, name: str, reference: bool = False):
+    def __init__(self, name: str, reference: bool = False, isa: str | None = None):
         self.name = name
         self.reference = reference
+        self.isas = (isa,) if isa else ISAS  # no core given: a portable library holds every ISA's kernels
         self.env = kernel_env()
         self.consts = []  # (symbol, ctype, values)
         self._const_keys = {}
@@ -40,10 +42,15 @@ class Unit:
             self.consts.append((symbol, ctype, values))
         return self._const_keys[key]
 
-    def kernel(self, template: str, base: str, **variables) -> str:
-        """Render templates/kernels/<template> into a static function; identical renderings share one.
-        The template names its function {{ fn }}; the result is NAME_<base>_<n>."""
-        text = self.env.get_template(f"kernels/{template}").render(fn=_PLACEHOLDER, **variables)
+    def kernel(self, template: str, base: str, plans: dict, **variables) -> str:
+        """Render templates/kernels/<template> into a static function, once per ISA of the library with
+        that ISA's plan (`isa`, `variant` and the plan's options are template variables); identical
+        renderings share one. The template names its function {{ fn }}; the result is NAME_<base>_<n>.
+        Where the ISAs' renderings differ, each whole function goes under its own #if."""
+        template = self.env.get_template(f"kernels/{template}")
+        renderings = {isa: template.render(fn=_PLACEHOLDER, isa=isa, variant=plans[isa].variant,
+                                           **plans[isa].options, **variables) for isa in self.isas}
+        text = _one_per_isa(renderings)
         if text not in self._kernel_names:
             n = self._kernel_count.get(base, 0)
             self._kernel_count[base] = n + 1
@@ -62,6 +69,30 @@ class Unit:
                    for _, c, v in self.consts)
 
 
+_CONDITION = {"mve": "MLC_MVE", "dsp": "MLC_DSP"}  # mlc_port.h: MLC_DSP is 1 on Helium cores too
+
+
+def _one_per_isa(renderings: dict) -> str:
+    """One function per distinct rendering, CMSIS-NN style: `#if MLC_MVE ... #elif MLC_DSP ... #else
+    ... #endif` around whole functions (an ISA whose rendering equals the next one's shares its branch)."""
+    isas = [isa for isa in ISAS if isa in renderings]
+    branches = []  # (isa, text): each distinct rendering once, at the last ISA that has it in a run
+    for i, isa in enumerate(isas):
+        if i + 1 < len(isas) and renderings[isas[i + 1]] == renderings[isa]:
+            continue
+        branches.append((isa, renderings[isa]))
+    if len(branches) == 1:
+        return branches[0][1]
+    out = []
+    for i, (isa, text) in enumerate(branches):
+        if i == len(branches) - 1:
+            out.append("#else\n" if isa == "portable" else f"#elif {_CONDITION[isa]}\n")
+        else:
+            out.append(f"{'#if' if i == 0 else '#elif'} {_CONDITION[isa]}\n")
+        out.append(text if text.endswith("\n") else text + "\n")
+    return "".join(out) + "#endif\n"
+
+
 class Layer:
     """One op as its emitter sees it."""
 
@@ -70,6 +101,8 @@ class Layer:
         self.plan = plan
         self.inplace = op.index in plan.inplace
         self.reference = unit.reference
+        self.plans = plan.kernels.get(op.index, {})  # {isa: KernelPlan}, one per ISA (none for aliases)
+        self.kernel_plan = self.plans.get(unit.isas[-1])  # for the choices every ISA shares (variant, weights)
 
     def _ptr(self, tensor, writable: bool) -> str:
         ctype = c_type(tensor.dtype)
@@ -95,14 +128,16 @@ class Layer:
         return self._ptr(self.op.outputs[i], writable=False)
 
     def scratch(self) -> str:
-        """Pointer to this layer's scratch (the size its emitter's scratch hook asked for)."""
+        """Pointer to this layer's scratch (the most its plans ask for), or a null pointer if none does."""
+        if self.op.index not in self.plan.scratch:
+            return "(int8_t *)0"
         return f"{self.unit.name}_AT(int8_t, {self.unit.name}_L{self.op.index}_SCRATCH)"
 
     def const(self, suffix: str, values, ctype: str) -> str:
         return self.unit.const(f"{self.unit.name}_l{self.op.index}_{suffix}", values, ctype)
 
     def kernel(self, template: str, base: str, **variables) -> str:
-        return self.unit.kernel(template, base, **variables)
+        return self.unit.kernel(template, base, self.plans, **variables)
 
 
 def offset_name(name: str, tensor) -> str:

@@ -37,6 +37,7 @@ class Plan:
     locations: dict  # tensor index -> Location
     scratch: dict  # op index -> (offset, bytes)
     inplace: set  # op indices running in place
+    kernels: dict  # op index -> {isa: KernelPlan} (the ISAs the library is generated for)
     aliased: set  # alias op indices that need no code
     buffers: list  # the arena buffers, placed
     strategy: str = ""
@@ -94,8 +95,16 @@ def best_placement(buffers: list, shuffles: int = 16) -> tuple[int, str]:
     return peak, name
 
 
-def plan(graph, op_def, reference: bool = False) -> Plan:
-    """op_def(kind) -> codegen.ops.OpDef (its inplace/scratch/alias hooks) or None."""
+def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
+    """op_def(kind) -> codegen.ops.OpDef (its inplace/alias hooks) or None; kernel_plans(op, inplace) ->
+    {isa: KernelPlan}: a layer's scratch is the most any of its plans needs (a portable library holds
+    every ISA's kernel in one arena layout); by default the portable library's plans."""
+    if kernel_plans is None:
+        from codegen.lower.kernel_plan import ISAS
+        from codegen.ops import kernel_plan
+
+        def kernel_plans(op, inplace):
+            return {isa: kernel_plan(op, isa, reference, inplace) for isa in ISAS}
     ops = graph.ops
     ins = {t.index for t in graph.inputs}
     outs = {t.index for t in graph.outputs}
@@ -116,7 +125,7 @@ def plan(graph, op_def, reference: bool = False) -> Plan:
         owner[t.index] = buf
         return buf
 
-    buffers, aliased, inplace, scratch_bufs = [], set(), set(), {}
+    buffers, aliased, inplace, scratch_bufs, kernels = [], set(), set(), {}, {}
     caller_alias = {}  # tensor index -> "input" for aliases of the (read-only) model input
     for op in ops:
         em = op_def(op.kind)
@@ -147,7 +156,8 @@ def plan(graph, op_def, reference: bool = False) -> Plan:
         for out in op.outputs:
             if out.index not in owner and out.index not in outs:
                 buffers.append(new_buffer(out, op.index))
-        need = em.scratch(op, op.index in inplace, reference) if em is not None and em.scratch else 0
+        kernels[op.index] = kernel_plans(op, op.index in inplace)
+        need = max(k.scratch for k in kernels[op.index].values())
         if need:
             scratch_bufs[op.index] = Buffer(size=need, first=op.index, last=op.index, scratch_of=op.index)
     for buf in buffers:
@@ -161,4 +171,4 @@ def plan(graph, op_def, reference: bool = False) -> Plan:
             locations[i] = Location("arena", buf.offset)
     return Plan(arena_bytes=peak, locations=locations,
                 scratch={i: (b.offset, b.size) for i, b in scratch_bufs.items()},
-                inplace=inplace, aliased=aliased, buffers=arena_bufs, strategy=strategy)
+                inplace=inplace, kernels=kernels, aliased=aliased, buffers=arena_bufs, strategy=strategy)

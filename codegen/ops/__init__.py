@@ -2,8 +2,10 @@
 
 Each family module (FAMILIES) calls `define(...)` once per op kind with its arity, its parameter
 derivation (`derive(op) -> dict`: the integer multipliers, shifts, offsets, clamps and geometry that
-hostsim and the generated C both read), its MAC count, its C emitter (`emit(layer) -> str`, the
-statement(s) in NAME_invoke) and the memory planner's hooks (in place, scratch, alias). hostsim's
+hostsim and the generated C both read), its MAC count, its kernel plan (`plan(op, isa, reference,
+inplace) -> codegen.lower.kernel_plan.KernelPlan`: variant, blocking, unrolling, weight layout,
+scratch bytes; the memory planner and the emitter both read it), its C emitter (`emit(layer) -> str`,
+the statement(s) in NAME_invoke) and the memory planner's hooks (in place, alias). hostsim's
 numpy kernels (hostsim/kernels/<family>.py, the same family names) register per kind, and
 tests/test_op_registry.py checks that every defined op has every part.
 
@@ -32,7 +34,7 @@ class OpDef:
     arity: tuple = (1, 1)  # (required, most) inputs; optional inputs (bias, PADV2's constant) come last
     macs: Callable | None = None  # (op) -> multiply-accumulates of one inference
     inplace: Callable | None = None  # (op) -> bool: output may overwrite input 0
-    scratch: Callable | None = None  # (op, inplace: bool, reference: bool) -> bytes of kernel scratch
+    plan: Callable | None = None  # (op, isa, reference: bool, inplace: bool) -> KernelPlan (default_plan if None)
     alias: bool = False  # output is the input's bytes unchanged (RESHAPE): zero-copy
     templates: tuple = ()  # templates/kernels/ files the emitter renders
 
@@ -40,12 +42,12 @@ class OpDef:
 _OPS: dict = {}
 
 
-def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, scratch=None, alias=False, templates=()):
+def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=()):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
-        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, scratch, alias, tuple(templates))
+        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates))
 
 
 def registry() -> dict:
@@ -127,3 +129,11 @@ def per_tensor_quantized(op, tensor, dtypes=("int8",)) -> None:
     if not info.min <= tensor.quant.zp <= info.max:
         raise MlcError(f"tensor '{tensor.name}' has zero point {tensor.quant.zp}, outside {tensor.dtype}; the model is corrupt")
 
+
+
+def kernel_plan(op, isa: str, reference: bool = False, inplace: bool = False):
+    """The op's KernelPlan for one instruction set (codegen.lower.kernel_plan.ISAS)."""
+    from codegen.lower.kernel_plan import default_plan
+
+    make = definition(op.kind).plan or default_plan
+    return make(op, isa, reference, inplace)

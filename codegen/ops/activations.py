@@ -12,6 +12,7 @@ the output, SOFTMAX a 1 KB table of exp() per input difference (no exp() left at
 import numpy as np
 
 from codegen.errors import MlcError
+from codegen.lower.kernel_plan import KernelPlan
 from codegen.model.fixedpoint import (exp_on_negative_values, fixed_logistic, fixed_tanh, multiply_by_quantized_multiplier,
                                       rounding_divide_by_pot, saturating_rounding_doubling_high_mul, wrap32)
 from codegen.model.quant import calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling
@@ -107,10 +108,18 @@ def _enum(name: str, value: int) -> int:
     return value
 
 
+def _plan(op, isa, reference, inplace):
+    if reference:
+        return KernelPlan(op.index, op.kind, "reference", isa, inplace=inplace,
+                          why={"variant": "the reference fixed-point arithmetic was asked for"})
+    return KernelPlan(op.index, op.kind, "table", isa, inplace=inplace,
+                      why={"variant": "every int8 input's result tabulated at generation time"})
+
+
 def softmax_c(layer):
     p = layer.p
-    variant = "reference" if layer.reference else "table"
-    fn = layer.kernel("activations_s8.c.j2", "softmax_s8", kind="SOFTMAX", variant=variant, outer=p["outer"],
+    variant = layer.kernel_plan.variant
+    fn = layer.kernel("activations_s8.c.j2", "softmax_s8", kind="SOFTMAX", outer=p["outer"],
                       depth=_enum("softmax depth", p["depth"]), multiplier=p["input_multiplier"],
                       left_shift=p["input_left_shift"], diff_min=max(p["diff_min"], -INT8_SPAN))
     if variant == "table":
@@ -122,8 +131,8 @@ def softmax_c(layer):
 
 def sigmoid_like_c(layer):
     op, p = layer.op, layer.p
-    variant = "reference" if layer.reference else "table"
-    fn = layer.kernel("activations_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, variant=variant, size=p["size"],
+    variant = layer.kernel_plan.variant
+    fn = layer.kernel("activations_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, size=p["size"],
                       zero_point=p["input_zero_point"], radius=min(p["input_range_radius"], INT8_SPAN),
                       multiplier=p["input_multiplier"], left_shift=p["input_left_shift"])
     if variant == "table":
@@ -133,5 +142,5 @@ def sigmoid_like_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {data});"
 
 
-define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_inplace, templates=("activations_s8.c.j2",))
-define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, templates=("activations_s8.c.j2",))
+define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
+define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))

@@ -6,7 +6,10 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.model.quant import activation_range, quantize_multipliers
 from codegen.ops import define, per_tensor_quantized
-from codegen.ops.requant import requant_consts, requant_vars
+from codegen.lower.kernel_plan import KernelPlan
+from codegen.lower.thresholds import (CHANNEL_QUAD, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
+                                      MAX_FUNCTION_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, VECTOR_BYTES)
+from codegen.ops.requant import requant_consts, requant_vars, short_requant
 
 
 def out_size(padding: str, size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -110,48 +113,60 @@ def _conv_inplace(op) -> bool:
     return _pointwise(op) and op.outputs[0].shape[3] <= op.inputs[0].shape[3]
 
 
-IM2COL_MAX_BYTES = 2048  # larger windows use the generic kernel rather than grow the arena
-
-
-def _conv_variant(op, reference: bool) -> str:
+def _conv_variant(op, reference: bool) -> tuple[str, str]:
     if reference:
-        return "reference"
+        return "reference", "the reference loop nest was asked for"
     if _pointwise(op):
-        return "1x1"
+        return "1x1", "a 1x1 window without padding: the input rows are the dot products' rows"
     _, k_h, k_w, in_c = op.inputs[1].shape
-    return "im2col" if k_h * k_w * in_c <= IM2COL_MAX_BYTES else "generic"
+    if k_h * k_w * in_c <= IM2COL_MAX_BYTES:
+        return "im2col", f"a window of {k_h * k_w * in_c} B (<= {IM2COL_MAX_BYTES}) is gathered into scratch"
+    return "generic", f"a window over {IM2COL_MAX_BYTES} B: scratch-free, taps clipped per pixel"
 
 
-Q15_UNROLL_MAX = 64  # the DSP path's halfword dot products are fully unrolled up to this row length
-
-
-def _conv_block(op, variant: str) -> int:
-    """Output pixels per block in 1x1 and im2col: three where the DSP path's dot product is fully
-    unrolled (three pixels' accumulators then fit the core's registers), else two."""
+def conv_2d_plan(op, isa, reference, inplace):
+    variant, why_variant = _conv_variant(op, reference)
+    why = {"variant": why_variant}
+    if variant not in ("1x1", "im2col"):
+        return KernelPlan(op.index, op.kind, variant, isa, inplace=inplace, why=why, options={})
     k = int(np.prod(op.inputs[1].shape[1:]))
-    return 3 if variant in ("1x1", "im2col") and k % 4 == 0 and k <= Q15_UNROLL_MAX else 2
-
-
-def _conv_scratch(op, inplace, reference):
-    variant = _conv_variant(op, reference)
-    nb = _conv_block(op, variant)
-    if variant == "im2col":  # a block of output pixels' windows
-        return nb * int(np.prod(op.inputs[1].shape[1:]))
-    return nb * op.outputs[0].shape[3] if inplace else 0  # 1x1 in place: a block of output pixels
+    out_c = op.outputs[0].shape[3]
+    w = op.inputs[1].data
+    # the DSP extension's halfword path: a block's inputs widened once to halfword pairs in scratch
+    q15 = isa == "dsp" and k % Q15_STEP == 0 and k <= Q15_MAX_ROW
+    unrolled = q15 and k <= Q15_UNROLL_MAX
+    nb = 3 if unrolled else 2
+    steps = "all" if unrolled else 2 if k % (2 * Q15_STEP) == 0 else 1
+    quads = out_c >= CHANNEL_QUAD and (isa == "portable" or (isa == "mve" and short_requant(op.params, out_c, w)))
+    if q15:
+        why["pixels"] = (f"rows of {k} <= {Q15_UNROLL_MAX}: unrolled, three pixels' accumulators fit the registers"
+                         if unrolled else "two pixels: a looped row needs registers for its pointers")
+        why["halfwords"] = f"K % {Q15_STEP} == 0 and K <= {Q15_MAX_ROW}: inputs widened to halfwords once per block"
+    else:
+        why["pixels"] = "two pixels share every weight load"
+    why["channels"] = ("four channels share every input load" if quads
+                       else "two channels per pass (the halfword dot product)" if q15 else "two channels per pass")
+    if isa == "mve" and out_c >= CHANNEL_QUAD and not quads:
+        why["channels"] = "two channels: the four-lane requantization is not proven exact for this layer"
+    block = nb * (k if variant == "im2col" else out_c if inplace else 0)  # windows, or the in-place output block
+    q_at = (block + 3) // 4 * 4
+    scratch = q_at + nb * k * 2 if q15 else block
+    unroll = (f"full ({k // Q15_STEP} steps)" if steps == "all" else f"{steps} steps per pass") if q15 else "4 MACs per pass"
+    return KernelPlan(op.index, op.kind, variant, isa, pixels=nb, channels=4 if quads else 2, unroll=unroll,
+                      unroll_budget=MAX_FUNCTION_LINES, weights="OHWI int8", scratch=scratch, inplace=inplace,
+                      why=why, options={"nb": nb, "q15": q15, "steps": steps, "quads": quads, "q_at": q_at,
+                                        "whole_vectors": k % VECTOR_BYTES == 0})
 
 
 def conv_2d_c(layer):
-    op = layer.op
+    op, plan = layer.op, layer.kernel_plan
     w = op.inputs[1].data
-    variant = _conv_variant(op, layer.reference)
-    folded = variant in ("1x1", "im2col")  # bias + input_offset * sum(w): no offset add per MAC
+    folded = plan.variant in ("1x1", "im2col")  # bias + input_offset * sum(w): no offset add per MAC
     rq = requant_consts(layer, w.shape[0], w, folded)
-    fn = layer.kernel("conv_s8.c.j2", f"conv_s8_{variant}", variant=variant, inplace=layer.inplace,
-                      nb=_conv_block(op, variant), q15_unroll_max=Q15_UNROLL_MAX, **rq, **_geometry(op),
-                      **requant_vars(layer.p))
+    fn = layer.kernel("conv_s8.c.j2", f"conv_s8_{plan.variant}", inplace=layer.inplace,
+                      **rq, **_geometry(op), **requant_vars(layer.p))
     weights = layer.const("weights", w, "int8_t")
-    scratch = layer.scratch() if layer.inplace or variant == "im2col" else "(int8_t *)0"
-    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {layer.scratch()});"
 
 
 def _dw_inplace(op) -> bool:
@@ -161,15 +176,6 @@ def _dw_inplace(op) -> bool:
             and (g["out_h"], g["out_w"]) == (g["in_h"], g["in_w"]))
 
 
-def _dw_scratch(op, inplace, reference):
-    """The fast kernel's ring of padded window rows (in place or not); none for the reference loop nest."""
-    if reference:
-        return 0
-    g = _geometry(op)
-    width = (g["out_w"] - 1) * g["s_w"] + (g["k_w"] - 1) * g["d_w"] + 1
-    return ((g["k_h"] - 1) * g["d_h"] + 1) * width * g["in_c"]
-
-
 def _dw_group(op) -> int:
     """Output channels computed together: the M outputs of one input channel (each input tap
     loaded once for all), or (multiplier 1) up to 4 adjacent channels."""
@@ -177,34 +183,63 @@ def _dw_group(op) -> int:
     return m if m > 1 else next(g for g in (4, 2, 1) if c % g == 0)
 
 
-def depthwise_conv_2d_c(layer):
-    op = layer.op
-    w = op.inputs[1].data
-    variant = "reference" if layer.reference else "fast"
+def depthwise_conv_2d_plan(op, isa, reference, inplace):
+    if reference:
+        return KernelPlan(op.index, op.kind, "reference", isa, weights="1HWC int8", inplace=inplace,
+                          why={"variant": "the reference loop nest was asked for"}, options={})
+    geo, m = _geometry(op), op.params["depth_multiplier"]
     g = _dw_group(op)
-    quad = not layer.reference and g == 4 and layer.p["depth_multiplier"] == 1
-    pairs = not layer.reference and g > 1 and g % 2 == 0 and layer.p["depth_multiplier"] > 1  # smlad over tap pairs
-    geometry = _geometry(op)
+    quad = g == CHANNEL_QUAD and m == 1
+    pairs = g > 1 and g % 2 == 0 and m > 1  # smlad over tap pairs
     # a row's taps at adjacent bytes, read a word (four taps) at a time: pairs (0, 2), (1, 3) per quad
-    tap_quads = pairs and geometry["in_c"] * geometry["d_w"] == 1 and geometry["k_w"] % 4 == 0
+    tap_quads = pairs and geo["in_c"] * geo["d_w"] == 1 and geo["k_w"] % 4 == 0
+    taps = geo["k_h"] * geo["k_w"]
+    unrolled = taps <= DW_UNROLL_MAX_TAPS
+    mve = isa == "mve"
+    rq_fast = short_requant(op.params, op.outputs[0].shape[3], np.moveaxis(op.inputs[1].data[0], -1, 0))
+    mvp = mve and pairs and g % CHANNEL_QUAD == 0  # Helium tap pairs: gathered weights, four lanes a vector
+    width = (geo["out_w"] - 1) * geo["s_w"] + (geo["k_w"] - 1) * geo["d_w"] + 1
+    ring = ((geo["k_h"] - 1) * geo["d_h"] + 1) * width * geo["in_c"]
+    layout = ("[C/4][K_H][K_W][4] int16" if quad else "[C/G][K_H][K_W/2][G][2] int16 (tap pairs)" if pairs
+              else f"[C/{g}][K_H][K_W][{g}] int8")
+    why = {"variant": "input offset folded into the bias; the window's rows padded in a ring in scratch",
+           "channels": (f"{g} channels of one input word (smla<x><y>)" if quad and isa == "dsp" else
+                        "one int32x4 vector" if quad and mve else
+                        f"the {m} outputs of one input channel, taps in pairs" if pairs else f"{g} adjacent channels"),
+           "unroll": f"{taps} taps {'<=' if unrolled else '>'} {DW_UNROLL_MAX_TAPS}"}
+    pixel_pairs = quad and mve and rq_fast
+    if pixel_pairs:
+        why["pixels"] = "two neighbouring pixels share each tap's weight vector"
+    return KernelPlan(op.index, op.kind, "fast", isa, pixels=2 if pixel_pairs else 1, channels=g,
+                      unroll="all taps" if unrolled else "one window row", unroll_budget=MAX_FUNCTION_LINES,
+                      weights=layout, scratch=ring, inplace=inplace, why=why,
+                      options={"g": g, "quad": quad, "pairs": pairs, "tap_quads": tap_quads, "unrolled": unrolled,
+                               "mvp": mvp, "mve_vec": mve and (quad or mvp), "mve_pixel_pairs": pixel_pairs,
+                               "ldrd_max_offset": LDRD_MAX_OFFSET})
+
+
+def depthwise_conv_2d_c(layer):
+    op, plan = layer.op, layer.kernel_plan
+    w = op.inputs[1].data
     rq = requant_consts(layer, w.shape[3], np.moveaxis(w[0], -1, 0), folded=not layer.reference)
-    fn = layer.kernel("depthwise_conv_s8.c.j2", f"depthwise_conv_s8_{variant}", variant=variant,
-                      inplace=layer.inplace, **rq, mult_c=layer.p["depth_multiplier"], g=g,
-                      quad=quad, pairs=pairs, tap_quads=tap_quads, **geometry,
+    opts = plan.options
+    quad, pairs = opts.get("quad", False), opts.get("pairs", False)
+    fn = layer.kernel("depthwise_conv_s8.c.j2", f"depthwise_conv_s8_{plan.variant}",
+                      inplace=layer.inplace, **rq, mult_c=layer.p["depth_multiplier"], **_geometry(op),
                       **requant_vars(layer.p))
-    if not layer.reference:  # [groups][K_H][K_W][G]: each group's taps contiguous
+    if plan.variant == "fast":  # [groups][K_H][K_W][G]: each group's taps contiguous
+        g = opts["g"]
         k_h, k_w, c = w.shape[1:]
         w = w[0].reshape(k_h, k_w, c // g, g).transpose(2, 0, 1, 3)  # c: output channels
     if pairs:  # taps in pairs along a row (a zero tap pads odd widths), int16, per lane one word (its two taps)
         w = np.pad(w, ((0, 0), (0, 0), (0, w.shape[2] % 2), (0, 0)))  # [groups][K_H][KWP][G]
         c, k_h, kwp, m = w.shape
-        if tap_quads:
+        if opts["tap_quads"]:
             w = w[:, :, [4 * (t // 4) + (0, 2, 1, 3)[t % 4] for t in range(kwp)]]
         w = w.reshape(c, k_h, kwp // 2, 2, m).transpose(0, 1, 2, 4, 3)
     weights = layer.const("weights", w, "int16_t" if quad or pairs else "int8_t")  # int16: the MACs' width
-    scratch = "(int8_t *)0" if layer.reference else layer.scratch()
-    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {scratch});"
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {layer.scratch()});"
 
 
-define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, scratch=_conv_scratch, templates=("conv_s8.c.j2",))
-define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, scratch=_dw_scratch, templates=("depthwise_conv_s8.c.j2",))
+define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2",))
+define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2",))

@@ -5,6 +5,8 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.ops import define
 from codegen.ops.conv import requant_params
+from codegen.lower.kernel_plan import KernelPlan
+from codegen.lower.thresholds import CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, MAX_FUNCTION_LINES
 from codegen.ops.requant import requant_consts, requant_vars
 
 
@@ -25,15 +27,31 @@ def fully_connected_params(op):
     return {**params, "batches": x.size // w.shape[1], "depth": w.shape[1], "units": w.shape[0]}
 
 
+def fully_connected_plan(op, isa, reference, inplace):
+    if reference:
+        return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8",
+                          why={"variant": "the reference loop nest was asked for"}, options={})
+    p = op.params
+    short = p["depth"] <= FC_UNROLL_MAX_DEPTH
+    quads = p["units"] >= CHANNEL_QUAD and (isa == "mve" or not short)
+    why = {"variant": "input offset folded into the bias: plain int8 dot products",
+           "channels": ("four units per pass: each input serves four dot products" if quads else
+                        f"two units per pass (depth {p['depth']} <= {FC_UNROLL_MAX_DEPTH}: fully unrolled)" if short
+                        else "two units per pass"),
+           "unroll": f"depth {p['depth']} {'<=' if short else '>'} {FC_UNROLL_MAX_DEPTH}"}
+    return KernelPlan(op.index, op.kind, "fast", isa, channels=4 if quads else 2,
+                      unroll="full (two units)" if short else "loop", unroll_budget=MAX_FUNCTION_LINES,
+                      weights="[units][depth] int8", why=why, options={"quads": quads, "unrolled": short})
+
+
 def fully_connected_c(layer):
-    p, w = layer.p, layer.op.inputs[1].data
-    variant = "reference" if layer.reference else "fast"
+    p, w, plan = layer.p, layer.op.inputs[1].data, layer.kernel_plan
     rq = requant_consts(layer, p["units"], w, folded=not layer.reference)
-    fn = layer.kernel("fully_connected_s8.c.j2", f"fully_connected_s8_{variant}", variant=variant,
+    fn = layer.kernel("fully_connected_s8.c.j2", f"fully_connected_s8_{plan.variant}",
                       **rq, batches=p["batches"], depth=p["depth"], units=p["units"],
                       **requant_vars(p))
     weights = layer.const("weights", w, "int8_t")
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']});"
 
 
-define("FULLY_CONNECTED", arity=(2, 3), derive=fully_connected_params, emit=fully_connected_c, macs=_fc_macs, templates=("fully_connected_s8.c.j2",))
+define("FULLY_CONNECTED", arity=(2, 3), derive=fully_connected_params, emit=fully_connected_c, macs=_fc_macs, plan=fully_connected_plan, templates=("fully_connected_s8.c.j2",))

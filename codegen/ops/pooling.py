@@ -4,6 +4,8 @@ import numpy as np
 
 from codegen.errors import MlcError
 from codegen.model.quant import activation_range
+from codegen.lower.kernel_plan import KernelPlan
+from codegen.lower.thresholds import MAX_HALFWORD_WINDOW
 from codegen.ops import define, per_tensor_quantized
 from codegen.ops.conv import window_geometry
 
@@ -32,7 +34,19 @@ def _inplace(op) -> bool:
     return c == c_out and bool(np.all(first >= oy * out_w + ox))
 
 
-MAX_HALFWORD_WINDOW = 256  # |sum| <= 128 * 256 fits a halfword: the fast average sums in sxtab16 halves
+def pool_2d_plan(op, isa, reference, inplace):
+    p, c = op.params, op.inputs[0].shape[3]
+    window = p["filter_h"] * p["filter_w"]
+    fast = (not reference and isa != "portable" and op.kind == "AVERAGE_POOL_2D" and c % 4 == 0
+            and window <= MAX_HALFWORD_WINDOW)
+    if fast:
+        why = f"four channels per word, summed in halfwords (window {window} <= {MAX_HALFWORD_WINDOW})"
+    else:
+        why = ("the reference loop nest was asked for" if reference else "no DSP extension" if isa == "portable"
+               else "the channel loop: nothing to gain" if op.kind == "MAX_POOL_2D"
+               else f"{c} channels or a window of {window}: no halfword sums")
+    return KernelPlan(op.index, op.kind, "fast" if fast else "reference", isa, channels=4 if fast else 1,
+                      inplace=inplace, why={"variant": why}, options={})
 
 
 def pool_2d_c(layer):
@@ -40,14 +54,11 @@ def pool_2d_c(layer):
     _, in_h, in_w, c = op.inputs[0].shape
     _, out_h, out_w, _ = op.outputs[0].shape
     base = "avg_pool_s8" if op.kind == "AVERAGE_POOL_2D" else "max_pool_s8"
-    fast = (not layer.reference and op.kind == "AVERAGE_POOL_2D" and c % 4 == 0
-            and p["filter_h"] * p["filter_w"] <= MAX_HALFWORD_WINDOW)
-    variant = "fast" if fast else "reference"
-    fn = layer.kernel("pooling_s8.c.j2", base, kind=op.kind, variant=variant, in_h=in_h, in_w=in_w, c=c,
+    fn = layer.kernel("pooling_s8.c.j2", base, kind=op.kind, in_h=in_h, in_w=in_w, c=c,
                       out_h=out_h, out_w=out_w,
                       f_h=p["filter_h"], f_w=p["filter_w"], s_h=p["stride_h"], s_w=p["stride_w"],
                       p_h=p["pad_h"], p_w=p["pad_w"], act_min=p["act_min"], act_max=p["act_max"])
     return f"{fn}({layer.inp(0)}, {layer.out(0)});"
 
 
-define("AVERAGE_POOL_2D", "MAX_POOL_2D", arity=(1, 1), derive=pool_2d_params, emit=pool_2d_c, inplace=_inplace, templates=("pooling_s8.c.j2",))
+define("AVERAGE_POOL_2D", "MAX_POOL_2D", arity=(1, 1), derive=pool_2d_params, emit=pool_2d_c, inplace=_inplace, plan=pool_2d_plan, templates=("pooling_s8.c.j2",))

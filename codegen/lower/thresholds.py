@@ -1,0 +1,29 @@
+"""Every number that decides how a kernel is built, in one place. The op definitions' plan hooks
+(codegen/ops) read them; the templates only render what a plan says."""
+
+# Requantization
+FAST_LIMIT = 1 << 30  # mlc_requantize_rs (mlc_port.h) is exact while |acc| and |addend| stay below this
+
+# CONV_2D
+IM2COL_MAX_BYTES = 2048  # windows larger than this use the scratch-free generic kernel rather than grow the arena
+Q15_MAX_ROW = 256  # the DSP path widens a block's inputs to halfwords (in scratch) for rows up to this length:
+#                    past it the widening no longer pays for the arena it takes (3 pixels * 2 B per input)
+Q15_UNROLL_MAX = 64  # the DSP path's halfword dot products are fully unrolled up to this row length; three
+#                      pixels' accumulators then fit the core's registers, so blocks are three pixels
+Q15_STEP = 4  # the halfword dot product consumes 4 int8 inputs (two words of halfword pairs) per step
+VECTOR_BYTES = 16  # one Helium int8 vector: rows that are whole vectors run a pixel at a time (no tail to share)
+CHANNEL_QUAD = 4  # channels per pass in the four-channel loops (one int32x4 vector on Helium)
+
+# DEPTHWISE_CONV_2D
+DW_UNROLL_MAX_TAPS = 16  # windows of at most this many taps are unrolled (a 4x4 window; larger ones loop over rows)
+LDRD_MAX_OFFSET = 1024  # ldrd's immediate offset reaches under 1 kB; farther weights take two word loads
+
+# FULLY_CONNECTED
+FC_UNROLL_MAX_DEPTH = 32  # rows up to this depth: two units per pass, fully unrolled (no loop to run);
+#                           longer rows: four units per pass (each input word unpacked once for four)
+
+# AVERAGE_POOL_2D
+MAX_HALFWORD_WINDOW = 256  # |sum| <= 128 * 256 fits a halfword: the fast average sums in sxtab16 halves
+
+# Code size
+MAX_FUNCTION_LINES = 300  # the longest generated function a reader should face: unrolling stops before it
