@@ -37,7 +37,7 @@ def test_converter_model_bit_exact(path):
 def test_converter_model_every_layer(path):
     graph = load(path)
     x = inputs_with_extremes(graph, 4, seed=7)
-    bad = [m for m in reference.compare(graph, x, sim=run_all(graph, x)) if not m.ok]
+    bad = [m for m in reference.compare(graph, x, run_all(graph, x)) if not m.ok]
     assert not bad, f"first differing layer: {bad[0]}"
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from codegen.model import tflm as reference
 from codegen.ops import load
-from hostsim import run
+from hostsim import run, run_all
 
 MODELS = Path(__file__).parents[2] / "shared" / "models"
 NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model"]
@@ -39,7 +39,8 @@ def test_outputs_bit_exact(model):
 
 def test_every_intermediate_bit_exact(model):
     path, graph = model
-    layers = reference.compare(graph, _inputs(graph, 4, seed=2), path)
+    x = _inputs(graph, 4, seed=2)
+    layers = reference.compare(graph, x, run_all(graph, x), path)
     assert len(layers) == len(graph.ops)
     first = next((m for m in layers if not m.ok), None)
     assert first is None, (f"{path.name}: layer {first.op_index} ({first.kind}) -> '{first.tensor}' differs on "

@@ -1,4 +1,5 @@
 """`mlc boards`: list the known boards."""
+import dataclasses
 import json
 
 from codegen.targets.boards import DEFAULT_BOARD, all_boards
@@ -18,7 +19,7 @@ def _size(n: int) -> str:
 def run(args) -> int:
     boards = all_boards()
     if args.json:
-        print(json.dumps([b.data for b in boards.values()], indent=2))
+        print(json.dumps([dataclasses.asdict(b) for b in boards.values()], indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -27,8 +28,8 @@ def run(args) -> int:
     for col in ("board", "name", "core", "clock", "flash", "RAM", "emulated"):
         table.add_column(col, justify="right" if col in ("clock", "flash", "RAM") else "left")
     for b in boards.values():
-        core = b.core + ("+FPU" if b.data.get("fpu") else "") + ("+MVE" if b.data.get("mve") else "")
-        emu = b.emulator["kind"] + " " + b.emulator.get("machine", b.emulator.get("mcu", "")) if b.emulated else "no"
+        core = b.core + ("+FPU" if b.fpu else "") + ("+MVE" if b.mve else "")
+        emu = f"{b.emulator.kind} {b.emulator.machine or b.emulator.mcu}" if b.emulated else "no"
         table.add_row(b.id + ("*" if b.id == DEFAULT_BOARD else ""), b.name, core, f"{b.clock_hz / 1e6:g} MHz",
                       _size(b.flash_bytes), _size(b.ram_bytes), emu)
     Console(width=140).print(table)

@@ -1,6 +1,7 @@
 """`mlc build MODEL --board B [--app classify] [-o DIR]`: render a PlatformIO project and build it."""
 from pathlib import Path
 
+from codegen.csyntax import identifier_from
 from codegen.targets.boards import DEFAULT_BOARD, get_board
 from codegen.errors import MlcError
 
@@ -23,19 +24,8 @@ def add_arguments(parser):
                         "(works offline for real boards; leaves out the board framework's own code)")
 
 
-def read_labels(path):
-    if not path:
-        return None
-    try:
-        return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-    except OSError as err:
-        raise MlcError(f"{path}: cannot read labels ({err.strerror})") from None
-
-
 def default_dir(model, board_id: str) -> Path:
-    from codegen.targets.project import model_name
-
-    return Path("mlc-build") / f"{model_name(model)}-{board_id}"
+    return Path("mlc-build") / f"{identifier_from(Path(model).stem)}-{board_id}"
 
 
 def read_demo_inputs(model, path):
@@ -65,7 +55,7 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
     if not compile_:
         return project, None
     if not quiet:
-        print(f"building {project.dir} for {board.id} ({board.platformio['platform']}) ...", flush=True)
+        print(f"building {project.dir} for {board.id} ({board.platformio.platform}) ...", flush=True)
     return project, build_project(project)
 
 
@@ -77,13 +67,13 @@ def run(args) -> int:
             raise MlcError(f"{args.model}: no such model file")
         board = get_board(args.board)
         report = fit_check(args.model, board, args.output or default_dir(args.model, board.id), args.name,
-                           read_labels(args.labels))
+                           args.labels)
         print(f"fit check for {board.id} ({' '.join(board.machine_flags())}): fits")
         for line in report.lines():
             print(line)
         print("(app + model + mlc runtime; the board framework's own code comes on top)")
         return 0
-    project, report = build(args.model, args.board, args.output, args.app, args.name, read_labels(args.labels),
+    project, report = build(args.model, args.board, args.output, args.app, args.name, args.labels,
                             compile_=not args.no_build, demo=read_demo_inputs(args.model, args.demo_inputs))
     print(f"project: {project.dir}")
     if report:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from codegen.targets.boards import Board, get_board
+from codegen.csyntax import check_identifier, identifier_from
 from codegen.errors import MlcError
 
 PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"  # a host program: QEMU loads it
@@ -120,7 +121,7 @@ def memory_figures(symbols: dict, elf: Path, board: Board, name: str) -> tuple[i
     """(flash, RAM, arena) bytes from the symbols of mlc's linker script and the model's arena."""
     etext, data_start, data_end, bss_end = (_need(symbols, s, elf)[0] for s in
                                             ("__etext", "__data_start__", "__data_end__", "__bss_end__"))
-    flash_origin = int(board.data.get("memory", {}).get("flash_origin", "0"), 16)
+    flash_origin = int(board.memory.flash_origin, 16)
     arena = _need(symbols, f"{name}_arena", elf)[1]
     return etext - flash_origin + (data_end - data_start), bss_end - data_start, arena
 
@@ -179,15 +180,15 @@ def layer_table(model) -> list[tuple[int, str, int]]:
 def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=()) -> BenchResult:
     """Build the bench firmware for the board, run it and count; out_dir keeps the project (else a temp dir).
     cflags are appended to the build flags (e.g. ["-O2"] to try another optimisation level)."""
-    from codegen.targets.project import build_project, model_name
+    from codegen.targets.project import build_project
 
     model = Path(model)
     if not model.is_file():
         raise MlcError(f"{model}: no such model file")
     board = get_board(board_id)
-    if not board.emulated or board.emulator.get("kind") != "qemu":
+    if not board.emulated or board.emulator.kind != "qemu":
         raise MlcError(f"{board.id}: mlc bench counts instructions in QEMU; pick a qemu-* board (`mlc boards`)")
-    name = name or model_name(model)
+    name = check_identifier(name) if name else identifier_from(model.stem)
     with tempfile.TemporaryDirectory(prefix="mlc-bench-") as tmp:
         where = Path(out_dir) if out_dir else Path(tmp) / "project"
         project = render_bench_project(model, board, where, name, cflags)

@@ -64,15 +64,15 @@ def command(board: Board, elf: Path, tcp_port: int | None) -> list[str]:
     emu = board.emulator
     if not emu:
         raise MlcError(f"{board.id} is a real board: use `mlc flash` and `mlc monitor --port /dev/ttyACM0`")
-    if emu["kind"] == "qemu":
+    if emu.kind == "qemu":
         qemu = _need("qemu-system-arm", "qemu-system-arm")
         serial = (f"tcp:127.0.0.1:{tcp_port},server=on,wait=on,nodelay=on" if tcp_port else "stdio")
-        return [qemu, "-M", emu["machine"], "-display", "none", "-monitor", "none", "-nodefaults",
+        return [qemu, "-M", emu.machine, "-display", "none", "-monitor", "none", "-nodefaults",
                 "-kernel", str(elf), "-serial", serial]
-    if emu["kind"] == "simavr":
-        return [str(simavr_harness()), "--mcu", emu["mcu"], "--freq", str(board.clock_hz),
+    if emu.kind == "simavr":
+        return [str(simavr_harness()), "--mcu", emu.mcu, "--freq", str(board.clock_hz),
                 *(["--tcp", str(tcp_port)] if tcp_port else []), str(elf)]
-    raise MlcError(f"boards/{board.id}.json: unknown emulator '{emu['kind']}'")
+    raise MlcError(f"boards/{board.id}.json: unknown emulator '{emu.kind}'")
 
 
 class Emulator:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from codegen.errors import MlcError
+from codegen.targets.boards import CYCLE_COUNTERS
 
 PROTOCOL_VERSION = 1
 SYNC0, SYNC1 = 0xA5, 0x5A
@@ -24,7 +25,6 @@ MSG_INFO = 0x81
 MSG_RESULT = 0x82
 MSG_ERROR = 0xEE
 ERRORS = {1: "bad CRC", 2: "bad length", 3: "unknown message type", 4: "the model's invoke failed"}
-CYCLE_COUNTERS = {0: "none", 1: "dwt", 2: "timer1"}
 RESULT_HEADER_BYTES = 4
 INFO_HEADER_BYTES = 6
 INFO_TIMEOUT_S = 0.5
@@ -319,7 +319,7 @@ class Device:
         p = self.request(MSG_INFO_REQUEST, b"", MSG_INFO, attempt_timeout=INFO_TIMEOUT_S).payload
         if len(p) < INFO_HEADER_BYTES:
             raise DeviceError(f"{self.url}: short INFO answer")
-        return DeviceInfo(p[0], CYCLE_COUNTERS.get(p[1], "none"), p[2] | (p[3] << 8), p[4] | (p[5] << 8),
+        return DeviceInfo(p[0], CYCLE_COUNTERS[p[1]] if p[1] < len(CYCLE_COUNTERS) else "none", p[2] | (p[3] << 8), p[4] | (p[5] << 8),
                           p[INFO_HEADER_BYTES:].decode("ascii", errors="replace"))
 
     def invoke(self, input_bytes: bytes) -> tuple[bytes, int | None]:

@@ -17,13 +17,10 @@ from codegen.csyntax import c_array_body, c_type, check_identifier, identifier_f
 from codegen.lower.layer import Layer, Unit, offset_name
 from codegen.errors import MlcError
 from codegen.lower.kernel_plan import ISAS
+from codegen.model.labels import read_labels
 from codegen.ops import definition, kernel_plan, require_supported
 
 SHARED_HEADERS = ("mlc_port.h", "mlc_fixedpoint.h")
-# TFLM's arena head for the reference models (../shared/models/README.md), for the printed comparison;
-# keyed by file stem and checked against the model's MACs, so that a renamed other model gets none
-TFLM_ARENA_HEAD = {"hello_world_int8": 32, "micro_speech_quantized": 5968, "kws_ref_model": 16000, "ad01_int8": 768}
-_REFERENCE_MACS = {"hello_world_int8": 288, "micro_speech_quantized": 336000, "kws_ref_model": 2656768, "ad01_int8": 264192}
 
 
 @dataclass
@@ -36,7 +33,6 @@ class Result:
     input_bytes: int
     output_bytes: int
     macs: int
-    tflm_arena_head: int | None = None
     inplace_layers: list = field(default_factory=list)
     aliased_layers: list = field(default_factory=list)
 
@@ -46,10 +42,6 @@ class Result:
                  f"{len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
                  f"  weights {self.weight_bytes:>8,} B  (flash)",
                  f"  input   {self.input_bytes:>8,} B, output {self.output_bytes:,} B: the caller's buffers, outside the arena"]
-        total = self.arena_bytes + self.input_bytes + self.output_bytes
-        if self.tflm_arena_head is not None:
-            lines.append(f"  TFLM arena head {self.tflm_arena_head:,} B (counts input and output); "
-                         f"mlc arena + input + output = {total:,} B")
         return "\n".join(lines)
 
 
@@ -73,14 +65,6 @@ def _c_string(text: str) -> str:
         else:
             out.append(f"\\{byte:03o}")
     return '"' + "".join(out) + '"'
-
-
-def _read_labels(path) -> list:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise MlcError(f"{path}: cannot read the labels ({err.strerror})") from None
-    return [line.strip() for line in lines if line.strip()]
 
 
 def _shape(t) -> str:
@@ -137,7 +121,6 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
     result = Result(name=name, out_dir=Path(), files=sorted(files), arena_bytes=plan.arena_bytes,
                     weight_bytes=unit.weight_bytes(), input_bytes=graph.inputs[0].nbytes,
                     output_bytes=graph.outputs[0].nbytes, macs=macs,
-                    tflm_arena_head=_tflm_arena_head(graph, macs),
                     inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased))
     return files, result
 
@@ -153,11 +136,6 @@ def _arena_offsets(graph, plan, name: str) -> list:
     for index, (offset, size) in sorted(plan.scratch.items()):
         offsets.append((f"{name}_L{index}_SCRATCH", offset, f"layer {index} kernel scratch, {size} B"))
     return offsets
-
-
-def _tflm_arena_head(graph, macs: int) -> int | None:
-    stem = Path(graph.path).stem
-    return TFLM_ARENA_HEAD.get(stem) if _REFERENCE_MACS.get(stem) == macs else None
 
 
 def _version() -> str:
@@ -206,7 +184,7 @@ def generate(model_path, out_dir, name: str | None = None, labels=None, referenc
 def generate_graph(graph, out_dir, name: str, labels=None, reference: bool = False, isa: str | None = None) -> Result:
     """generate() for an already loaded (or edited) graph."""
     name = check_identifier(name)
-    label_list = _read_labels(labels) if isinstance(labels, (str, os.PathLike)) else list(labels or [])
+    label_list = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else list(labels or [])
     if label_list and len(label_list) != graph.outputs[0].size:
         raise MlcError(f"{labels}: {len(label_list)} labels for {graph.outputs[0].size} output values; "
                        "give one label per output value")

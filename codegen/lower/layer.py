@@ -3,19 +3,12 @@ kernels, includes) and the Layer (one op: its pointers in the arena, its scratch
 from __future__ import annotations
 
 import numpy as np
-import jinja2
 
-from codegen.assets import asset_dir
+from codegen.assets import templates
 from codegen.csyntax import c_type
 from codegen.lower.kernel_plan import ISAS
 
 _PLACEHOLDER = "MLC_KERNEL_FN"
-
-
-def kernel_env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(asset_dir("templates"))),
-                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                              keep_trailing_newline=True)
 
 
 class Unit:
@@ -25,7 +18,7 @@ class Unit:
         self.name = name
         self.reference = reference
         self.isas = (isa,) if isa else ISAS  # no core given: a portable library holds every ISA's kernels
-        self.env = kernel_env()
+        self.env = templates()
         self.consts = []  # (symbol, ctype, values)
         self._const_keys = {}
         self.kernels = []  # rendered function text, in first-use order

@@ -47,9 +47,25 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
 
 
 def requantize(acc, multiplier, shift, output_offset, act_min, act_max):
-    """The int32 accumulator -> int8 output step every weighted layer ends with."""
-    out = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset
-    return np.clip(out, act_min, act_max).astype(np.int8)
+    """The int32 accumulator -> int8 output step every weighted layer ends with (multiplier and shift
+    per output channel along the last axis, or scalars): multiply_by_quantized_multiplier, the output
+    offset and the clamp, the twin of mlc_requantize in mlc_fixedpoint.h.
+
+    Computed with shifts where multiply_by_quantized_multiplier divides, the same numbers several times
+    faster: SaturatingRoundingDoublingHighMul(a, m) is (a*m + 2^30) >> 31 for any a when m != INT32_MIN
+    (its negative nudge 1 - 2^30 and the truncating division fold into that floor), and
+    RoundingDivideByPOT(v, e) is (v + 2^(e-1) - (v < 0)) >> e for e >= 1."""
+    multiplier, shift = _i64(multiplier), _i64(shift)
+    if np.any(multiplier == INT32_MIN):  # never a TFLite multiplier, but the C twin accepts it
+        out = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset
+        return np.clip(out, act_min, act_max).astype(np.int8)
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    v = _i64(acc)
+    if np.any(left):  # wraps in int32, as TFLM's x * (1 << left)
+        v = wrap32(v << left)
+    v = (v * multiplier + (1 << 30)) >> 31
+    v = (v + np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0) - ((v >> 63) & (right > 0))) >> right
+    return np.clip(v + output_offset, act_min, act_max).astype(np.int8)
 
 
 # --- gemmlowp FixedPoint math (fixedpoint.h), for SOFTMAX, LOGISTIC and TANH -----------------------

@@ -97,12 +97,9 @@ class LayerMatch:
         return self.matching == self.total
 
 
-def compare(graph, x: np.ndarray, model=None, sim: dict | None = None) -> list:
-    """Run hostsim (unless its run_all values are given as `sim`) and TFLM on the stacked inputs x;
-    one LayerMatch per layer, in graph order."""
-    from hostsim import run_all
-
-    sim = sim if sim is not None else run_all(graph, x)
+def compare(graph, x: np.ndarray, sim: dict, model=None) -> list:
+    """Run TFLM on the stacked inputs x and hold every layer's output against `sim`, hostsim's run_all
+    values for the same inputs; one LayerMatch per layer, in graph order."""
     x = np.asarray(x).reshape(-1, *graph.inputs[0].shape[1:])
     produced = [t for op in graph.ops for t in op.outputs]
     ref = run(model or graph.path, x, tensors=[t.index for t in produced]).tensors

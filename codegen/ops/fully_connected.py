@@ -1,6 +1,5 @@
 """FULLY_CONNECTED: per-tensor or per-channel int8 weights (TFLM's FullyConnectedParamsQuantized);
 the C kernel's fast variant folds the input offset into the bias at generation time."""
-import numpy as np
 
 from codegen.errors import MlcError
 from codegen.ops import define

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.assets import asset_dir
-from codegen.targets.boards import Board
+from codegen.assets import asset_dir, templates
+from codegen.csyntax import check_identifier, identifier_from
+from codegen.targets.boards import CYCLE_COUNTERS, Board
 from codegen.errors import MlcError
 
 
@@ -30,7 +31,6 @@ DEMO_PERIOD_MS = 1000
 DEMO_SEED = 0
 # Stack reserved by the linker script of the bare-metal boards (capped at an eighth of RAM).
 STACK_BYTES = 16 * 1024
-CYCLE_COUNTER_IDS = {"none": 0, "dwt": 1, "timer1": 2}  # MLC_COUNTER_* in firmware/common/mlc_protocol.h
 COMMON_RUNTIME = ["mlc_protocol.c", "mlc_protocol.h", "mlc_hal.h", "mlc_text.c", "mlc_text.h", "mlc_dwt.h", "mlc_cycles.c"]
 RUNTIME_FILES = {
     "baremetal-cortex-m": [("common", f) for f in COMMON_RUNTIME]
@@ -68,19 +68,6 @@ class SizeReport:
         return [f"{what:5} {used:>9,} / {total:>9,} bytes ({100 * used / total:5.1f}%)"
                 for what, used, total in (("flash", self.flash_used, self.flash_total),
                                           ("RAM", self.ram_used, self.ram_total))]
-
-
-def model_name(model_path) -> str:
-    """A C identifier from the model's file name (hello_world_int8.tflite -> hello_world_int8)."""
-    name = re.sub(r"\W", "_", Path(model_path).stem).lower()
-    return name if re.match(r"[a-z_]", name) else f"m_{name}"
-
-
-def _jinja():
-    import jinja2
-
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(asset_dir("templates"))),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
 def read_library_macros(lib_dir: Path, name: str) -> dict:
@@ -125,10 +112,10 @@ def precheck_fit(model_path, board: Board, macros: dict) -> None:
 
 
 def build_flags(board: Board) -> list[str]:
-    flags = [f"-D MLC_CYCLE_COUNTER={CYCLE_COUNTER_IDS[board.data.get('cycle_counter', 'none')]}",
-             f"-D MLC_BAUD={board.serial['baud']}"]
+    flags = [f"-D MLC_CYCLE_COUNTER={CYCLE_COUNTERS.index(board.cycle_counter)}",
+             f"-D MLC_BAUD={board.serial.baud}"]
     if board.runtime == "baremetal-cortex-m":
-        flags += [f"-D MLC_UART_BASE={board.serial['base']}u", f"-D MLC_CLOCK_HZ={board.clock_hz}u"]
+        flags += [f"-D MLC_UART_BASE={board.serial.base}u", f"-D MLC_CLOCK_HZ={board.clock_hz}u"]
     return flags
 
 
@@ -136,21 +123,19 @@ def pio_board_manifest(board: Board) -> dict:
     """The PlatformIO board manifest of an emulated board, for the mlc_emulated platform's builder."""
     build = {"arch": "avr" if board.is_avr else "arm", "machine_flags": board.machine_flags(),
              "cpu": board.core, "mcu": board.mcu.split()[0].lower(), "f_cpu": f"{board.clock_hz}L",
-             "mlc_board": board.id, "optimize": board.data.get("optimize", "-Os")}
-    if board.platformio.get("framework") == "arduino":
+             "mlc_board": board.id, "optimize": board.optimize}
+    if board.platformio.framework == "arduino":
         build.update(core="arduino", variant="standard")
-    return {"build": build, "frameworks": [board.platformio["framework"]] if board.platformio.get("framework") else [],
+    return {"build": build, "frameworks": [board.platformio.framework] if board.platformio.framework else [],
             "name": board.name, "upload": {"maximum_size": board.flash_bytes, "maximum_ram_size": board.ram_bytes,
-                                           "protocol": board.emulator["kind"]},
-            "url": "https://www.qemu.org" if board.emulator["kind"] == "qemu" else "https://github.com/buserror/simavr",
+                                           "protocol": board.emulator.kind},
+            "url": "https://www.qemu.org" if board.emulator.kind == "qemu" else "https://github.com/buserror/simavr",
             "vendor": "mlc (emulated)"}
 
 
 def linker_script(board: Board, env) -> str:
-    memory = board.data.get("memory", {})
     return env.get_template("platformio/link.ld.j2").render(
-        board=board, flash_origin=memory.get("flash_origin", "0x00000000"),
-        ram_origin=memory.get("ram_origin", "0x20000000"), stack_bytes=min(STACK_BYTES, board.ram_bytes // 8))
+        board=board, flash_origin=board.memory.flash_origin, ram_origin=board.memory.ram_origin, stack_bytes=min(STACK_BYTES, board.ram_bytes // 8))
 
 
 def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
@@ -172,7 +157,7 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
         raise MlcError(f"unknown app '{app}'; available: {', '.join(APPS)}")
     if board.runtime not in RUNTIME_FILES:
         raise MlcError(f"boards/{board.id}.json: unknown runtime '{board.runtime}'")
-    name = name or model_name(model_path)
+    name = check_identifier(name) if name else identifier_from(Path(model_path).stem)
     out = Path(out_dir)
     lib_dir = out / "lib" / name
     if lib_dir.exists():
@@ -184,7 +169,7 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
     macros = read_library_macros(lib_dir, name)
     precheck_fit(model_path, board, macros)
 
-    env = _jinja()
+    env = templates()
     src = out / "src"
     runtime_dir = src / "mlc"
     if src.exists():
@@ -206,7 +191,7 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
             ldscript = LDSCRIPT
             (out / LDSCRIPT).write_text(linker_script(board, env))
     else:
-        platform = board.platformio["platform"]
+        platform = board.platformio.platform
     (out / "platformio.ini").write_text(env.get_template("platformio/platformio.ini.j2").render(
         name=name, board=board, platform=platform, ldscript=ldscript, build_flags=build_flags(board) + list(extra_build_flags)))
     (out / "mlc.json").write_text(json.dumps({"model": str(Path(model_path).resolve()), "board": board.id,
@@ -260,7 +245,7 @@ def fit_check(model_path, board: Board, out_dir, name: str | None = None, labels
            f"-I{project.dir / 'lib' / project.name}", f"-I{work}", "-o", str(work / "firmware.elf"),
            *map(str, sources), "-Wl,--gc-sections"]
     if not board.is_avr:
-        (work / LDSCRIPT).write_text(linker_script(board, _jinja()))
+        (work / LDSCRIPT).write_text(linker_script(board, templates()))
         cmd += ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(work / LDSCRIPT)]
     cmd += ["-lm"]
     result = subprocess.run(cmd, capture_output=True, text=True)
@@ -308,7 +293,7 @@ def build_project(project: Project) -> SizeReport:
                                f"{region}, the board has {total:,}; pick a bigger board")
         if "HTTPClientError" in output or "Could not find the package" in output or "UnknownPlatform" in output:
             raise MlcError(f"{project.board.id}: PlatformIO could not download platform "
-                           f"'{project.board.platformio['platform']}' (offline?); see {log}. "
+                           f"'{project.board.platformio.platform}' (offline?); see {log}. "
                            f"`mlc build --fit-check` checks the fit with the system cross compiler instead")
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise MlcError(f"building {project.dir} failed (full log in {log}):\n{tail}")
