@@ -10,14 +10,19 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write the library into")
     parser.add_argument("--name", help="C prefix for every symbol (default: the model file's stem as a C identifier)")
     parser.add_argument("--labels", metavar="FILE", help="class labels, one per line, compiled in as NAME_labels[]")
+    parser.add_argument("--board", help="only this board's core's kernel paths (default: a portable library with "
+                                        "every path under #if MLC_MVE / MLC_DSP; see `mlc boards`)")
     parser.add_argument("--reference-kernels", action="store_true",
                         help="use the plain reference loop nests (for debugging; larger arena, slower)")
 
 
 def run(args) -> int:
     from codegen.lower.generate import generate
+    from codegen.lower.kernel_plan import isa_of
+    from codegen.targets.boards import get_board
 
+    isa = isa_of(get_board(args.board)) if args.board else None
     result = generate(args.model, Path(args.output), name=args.name, labels=args.labels,
-                      reference=args.reference_kernels)
+                      reference=args.reference_kernels, isa=isa)
     print(result.summary())
     return 0

@@ -1,5 +1,7 @@
 """`mlc inspect MODEL.tflite [--json]`: the per-layer summary of a model (see codegen.model.summary for
-the JSON keys). Unsupported ops are listed with the reason; inspecting still succeeds."""
+the JSON keys). Unsupported ops are listed with the reason; inspecting still succeeds.
+`--plan [--board B]`: each layer's KernelPlan (codegen/lower/kernel_plan.py) instead: for the board's
+core, or without a board for each ISA of the portable library."""
 import json
 
 from codegen.ops import supported_ops
@@ -13,10 +15,51 @@ HELP = "Show a model's layers: shapes, int8 quantization, parameter bytes, MACs,
 def add_arguments(parser):
     parser.add_argument("model", help="the .tflite model")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON (keys: see codegen/model/summary.py)")
+    parser.add_argument("--plan", action="store_true", help="print each layer's kernel plan: variant, ISA path, blocking, "
+                                                            "unrolling, weight layout, scratch, and why")
+    parser.add_argument("--board", help="with --plan: the plans for this board's core (default: every ISA of a portable library)")
+
+
+def plans(graph, board_id=None) -> list:
+    """Every layer's KernelPlan summaries (dicts), in layer order, ISA by ISA."""
+    from codegen.lower.generate import plan_layers
+    from codegen.lower.kernel_plan import isa_of
+    from codegen.ops import require_supported
+    from codegen.targets.boards import get_board
+
+    require_supported(graph)
+    isa = isa_of(get_board(board_id)) if board_id else None
+    memory = plan_layers(graph, isa=isa)
+    return [p.summary() for index in sorted(memory.kernels) for p in memory.kernels[index].values()]
+
+
+def _plan_table(rows):
+    from rich.table import Table
+
+    t = Table(title="kernel plans")
+    for col, justify in [("layer", "right"), ("op", "left"), ("variant", "left"), ("isa", "left"), ("pixels", "right"),
+                         ("channels", "right"), ("unroll", "left"), ("weights", "left"), ("scratch B", "right"),
+                         ("in place", "left"), ("why", "left")]:
+        t.add_column(col, justify=justify)
+    for r in rows:
+        why = "; ".join(f"{k}: {v}" for k, v in r["why"].items())
+        t.add_row(str(r["index"]), r["kind"], r["variant"] or "-", r["isa"], str(r["pixels"]), str(r["channels"]),
+                  r["unroll"], r["weights"], f"{r['scratch']:,}", "yes" if r["inplace"] else "", why)
+    return t
 
 
 def run(args) -> int:
-    summary = summarize(load(args.model))
+    graph = load(args.model)
+    if args.plan or args.board:
+        rows = plans(graph, args.board)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            from rich.console import Console
+
+            Console(width=None if Console().is_terminal else 200).print(_plan_table(rows))
+        return 0
+    summary = summarize(graph)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 
 # instruction sets, in the order a portable library tests them (#if MLC_MVE ... #elif MLC_DSP ... #else)
 ISAS = ("mve", "dsp", "portable")
-_ISA_OF_CORE = {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m33": "dsp", "cortex-m55": "mve"}
 
 
-def isa_of_core(core: str) -> str:
-    """The kernels a core runs: the DSP extension (SMLAD and friends), Helium (MVE), or portable C."""
-    return _ISA_OF_CORE.get(core, "portable")
+def isa_of(board) -> str:
+    """The kernels a board's core runs (boards/*.json "dsp", "mve"): Helium (MVE), the DSP extension
+    (SMLAD and friends), or portable C."""
+    return "mve" if board.mve else "dsp" if board.dsp else "portable"
 
 
 @dataclass(frozen=True)

@@ -86,12 +86,12 @@ def read_library_macros(lib_dir: Path, name: str) -> dict:
     return macros
 
 
-def generate_library(model_path, lib_dir: Path, name: str, labels=None, core: str | None = None) -> None:
-    """The model's library with only `core`'s kernel paths (all of them without a core)."""
+def generate_library(model_path, lib_dir: Path, name: str, labels=None, board: Board | None = None) -> None:
+    """The model's library with only `board`'s kernel paths (all of them without a board)."""
     from codegen.lower.generate import generate
-    from codegen.lower.kernel_plan import isa_of_core
+    from codegen.lower.kernel_plan import isa_of
 
-    generate(str(model_path), str(lib_dir), name=name, labels=labels, isa=isa_of_core(core) if core else None)
+    generate(str(model_path), str(lib_dir), name=name, labels=labels, isa=isa_of(board) if board else None)
 
 
 def precheck_fit(model_path, board: Board, macros: dict) -> None:
@@ -165,7 +165,7 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
     if library_dir:
         shutil.copytree(library_dir, lib_dir)
     else:  # writes nothing unless the whole library renders (an unsupported model leaves no folder)
-        generate_library(model_path, lib_dir, name, labels, core=board.core)
+        generate_library(model_path, lib_dir, name, labels, board=board)
     macros = read_library_macros(lib_dir, name)
     precheck_fit(model_path, board, macros)
 

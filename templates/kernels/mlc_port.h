@@ -139,6 +139,22 @@ MLC_SMLA_XY(tt, 1, 1)
 #define MLC_DSP 0
 #endif
 
+/* One step of the DSP conv's halfword dot products (dot_q15 in templates/kernels/dot_s8.j2), as two
+ * macros so that an unrolled row is a line per pixel and step: MLC_Q15_WEIGHTS declares the next four
+ * weights of two channels (at wp + wo and wp + n + wo) unpacked to halfword pairs (ae, ao, be, bo);
+ * MLC_Q15_PIXEL multiplies them by one pixel's four inputs (two words of halfword pairs at byte offset
+ * off from xp, one ldrd) into acc0 (channel 0) and acc1 (channel 1). */
+#define MLC_Q15_WEIGHTS(wp, n, wo)                                                             \
+    const uint32_t aw = mlc_load32((wp) + (wo)), bw = mlc_load32((wp) + (n) + (wo));           \
+    const uint32_t ae = mlc_sxtb16(aw), ao = mlc_sxtb16_ror8(aw), be = mlc_sxtb16(bw), bo = mlc_sxtb16_ror8(bw)
+#define MLC_Q15_PIXEL(xp, off, acc0, acc1)                                                     \
+    do {                                                                                       \
+        uint32_t xe, xo;                                                                       \
+        MLC_LDRD(xe, xo, xp, off);                                                             \
+        (acc0) = mlc_smlad(xo, ao, mlc_smlad(xe, ae, acc0));                                   \
+        (acc1) = mlc_smlad(xo, bo, mlc_smlad(xe, be, acc1));                                   \
+    } while (0)
+
 /* Helium (MVE, Cortex-M55/M85): 16 int8 lanes per vector. Kernels use it under `#if MLC_MVE`, ahead of
  * the DSP path (MLC_DSP stays 1 on these cores for the code MVE does not cover): vmladavaq_s8 adds 16
  * int8 products to a 32-bit accumulator, exactly like the scalar sum (it wraps the same); a row's tail is
