@@ -3,13 +3,15 @@ hostsim, and single-layer models shaped to reach each fast path (depthwise quads
 ring of padded rows, in place, at the requantization's bounds; 1x1 and im2col in blocks of two or three
 pixels, with and without the halfword expansion, odd channel and pixel counts; FC four units at a time;
 average pooling in halfwords), exact with and without the DSP path; test_mve.py runs them on the M55.
-A second test checks each model's generated C for the line only its path has."""
+A second test checks that each model's kernel plan takes the path, and that its C has the line only that
+path has."""
 import numpy as np
 import pytest
 
 from c_harness import check_model, compile_c
 from codegen.assets import asset_dir
-from codegen.ops.requant import FAST_LIMIT, fast_addend
+from codegen.lower.thresholds import FAST_LIMIT
+from codegen.ops.requant import fast_addend
 from codegen.model import fixedpoint as fp
 from tflite_builder import ModelBuilder
 
@@ -160,32 +162,42 @@ MODELS = {
     "fc-four-units-128-four-steps": lambda: _fc_model(128, 6),
 }
 
-# a line only the path's code has, for each model above that exists to reach that path
+# the path each model above exists to reach: its ISA, what the last layer's KernelPlan says (plan fields
+# or template options), and a line only that path's C has
 REACHES = {
-    "dw-mult4-tap-quads": "one tap quad's loads at a time",
-    "dw-mult2-tap-quads-8-wide": "one tap quad's loads at a time",
-    "dw-mult64-far-weights": "mlc_load32((const int8_t *)(wk + 574))",  # past ldrd's reach
-    "conv-1x1-q15-looped": "for (; xp < q + 72 / 2; xp += 4",
-    "conv-1x1-q15-looped-single-step": "for (; xp < q + 68 / 2; xp += 2",
-    "conv-im2col-kws-like": "MLC_LDRD(xe, xo, xp, 232);",  # pixel 2 of 3, the last of 10 unrolled steps
-    "conv-1x1-whole-vectors": "/* pixel 1 alone */",
-    "conv-1x1-three-pixels-and-one": "a20 = a00, a21 = a01",
-    "conv-im2col-per-tensor": "a20 = a00, a21 = a01",
-    "avgpool-halfwords-same-borders": "halfword sums of channels",
-    "avgpool-halfwords-256-window": "halfword sums of channels",
-    "fc-four-units-33": "four units per pass",
-    "fc-four-units-104": "four units per pass",
-    "fc-four-units-70": "four units per pass",
-    "fc-four-units-128-four-steps": "d + 15 < 128; d += 16",
+    "dw-mult4-tap-quads": ("dsp", {"tap_quads": True}, "one tap quad's loads at a time"),
+    "dw-mult2-tap-quads-8-wide": ("dsp", {"tap_quads": True}, "one tap quad's loads at a time"),
+    "dw-mult64-far-weights": ("dsp", {"pairs": True}, "mlc_load32((const int8_t *)(wk + 574))"),  # past ldrd's reach
+    "dw-quad-3x3-in-place": ("mve", {"quad": True, "pixels": 2}, "vb0 = va0"),
+    "conv-1x1-q15-looped": ("dsp", {"q15": True, "steps": 2}, "for (; xp < q + 72 / 2; xp += 4"),
+    "conv-1x1-q15-looped-single-step": ("dsp", {"q15": True, "steps": 1}, "for (; xp < q + 68 / 2; xp += 2"),
+    "conv-im2col-kws-like": ("dsp", {"q15": True, "steps": "all", "pixels": 3},  # pixel 2 of 3, the last of 10 steps
+                             "MLC_Q15_PIXEL(xp, 232, a20, a21);"),
+    "conv-1x1-whole-vectors": ("mve", {"quads": True, "whole_vectors": True}, "/* pixel 1 alone */"),
+    "conv-1x1-three-pixels-and-one": ("dsp", {"pixels": 3}, "a20 = a00, a21 = a01"),
+    "conv-im2col-per-tensor": ("dsp", {"pixels": 3}, "a20 = a00, a21 = a01"),
+    "conv-1x1-unaligned-depth": ("portable", {"quads": True, "channels": 4}, "dot products"),
+    "avgpool-halfwords-same-borders": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
+    "avgpool-halfwords-256-window": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
+    "avgpool-odd-channels-reference": ("dsp", {"variant": "reference"}, "AVERAGE_POOL_2D reference"),
+    "fc-four-units-33": ("dsp", {"quads": True}, "four units per pass"),
+    "fc-four-units-104": ("dsp", {"quads": True}, "four units per pass"),
+    "fc-four-units-70": ("portable", {"quads": True}, "four units per pass"),
+    "fc-four-units-128-four-steps": ("dsp", {"quads": True}, "d + 15 < 128; d += 16"),
 }
 
 
 @pytest.mark.parametrize("name", REACHES)
 def test_models_reach_their_fast_paths(name, tmp_path):
     from c_harness import generate_lib
+    from codegen.lower.generate import plan_layers
 
-    result, _ = generate_lib(MODELS[name](), tmp_path, name="f")
-    assert REACHES[name] in (result.out_dir / "f.c").read_text()
+    isa, expect, line = REACHES[name]
+    result, graph = generate_lib(MODELS[name](), tmp_path, name="f", isa=isa)
+    plan = plan_layers(graph, isa=isa).kernels[graph.ops[-1].index][isa]
+    got = {key: getattr(plan, key) if hasattr(plan, key) else plan.options[key] for key in expect}
+    assert got == expect, plan.why
+    assert line in (result.out_dir / "f.c").read_text()
 
 
 @pytest.mark.parametrize("defines", [(), ("MLC_DSP_EMULATE",)], ids=["portable", "dsp-emulated"])

@@ -1,0 +1,80 @@
+"""Generated C that reads like hand-written C: a library for one core holds only that core's kernel
+paths (no MLC_MVE / MLC_DSP in NAME.c), a portable library puts each ISA's whole function under one
+#if (no conditionals inside functions), no preprocessor block is empty, and for one core no function of
+the reference models is longer than the code-size budget."""
+import re
+from pathlib import Path
+
+import pytest
+
+from codegen.lower.generate import render
+from codegen.lower.kernel_plan import ISAS
+from codegen.lower.thresholds import MAX_FUNCTION_LINES
+from codegen.ops import load
+from test_kernels_fast import MODELS as KERNEL_MODELS
+
+REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "models"
+REFERENCE_MODELS = ["kws_ref_model", "micro_speech_quantized", "ad01_int8", "hello_world_int8"]
+DIRECTIVE = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif|else|endif)\b(.*)")
+
+
+def _source(graph, isa):
+    files, _ = render(graph, "m", [], isa=isa)
+    return files["m.c"]
+
+
+def _functions(c: str) -> list:
+    """(lines, name) of every function definition (from its signature to its closing brace at column 0)."""
+    out, start, name = [], None, None
+    for i, line in enumerate(c.splitlines()):
+        m = re.match(r"^(MLC_NOINLINE )?static (?!const)[^=;]*?(\w+)\(", line)
+        if m and start is None and not line.rstrip().endswith(";"):
+            start, name = i, m.group(2)
+        if start is not None and line == "}":
+            out.append((i - start + 1, name))
+            start = None
+    return out
+
+
+def _check_preprocessor(c: str, isa):
+    lines = c.splitlines()
+    isa_blocks = []  # per open #if: does it choose an ISA?
+    for i, line in enumerate(lines):
+        d = DIRECTIVE.match(line)
+        if not d:
+            continue
+        kind = d.group(1)
+        if kind in ("if", "ifdef", "ifndef"):
+            isa_blocks.append("MLC_MVE" in line or "MLC_DSP" in line)
+        chooses_isa = isa_blocks[-1]
+        if kind == "endif":
+            isa_blocks.pop()
+        else:  # something between a directive and the next
+            nxt = DIRECTIVE.match(lines[i + 1])
+            assert not nxt or nxt.group(1) in ("if", "ifdef", "ifndef"), f"empty block at line {i + 1}: {line!r}"
+        if chooses_isa:
+            assert isa is None, f"a library for {isa} tests {line.strip()!r}"
+            if kind != "endif":  # around whole functions: the kernel's header comment follows
+                assert lines[i + 1].startswith("/* "), f"line {i + 1}: {line!r} inside a function"
+    assert not isa_blocks
+    if isa is not None:
+        assert "MLC_MVE" not in c and "MLC_DSP" not in c
+
+
+@pytest.mark.parametrize("isa", [*ISAS, None], ids=[*ISAS, "portable-library"])
+@pytest.mark.parametrize("model", REFERENCE_MODELS)
+def test_reference_models(model, isa):
+    c = _source(load(REFERENCE / f"{model}.tflite"), isa)
+    _check_preprocessor(c, isa)
+    if isa is not None:
+        longest = max(_functions(c))
+        assert longest[0] <= MAX_FUNCTION_LINES, longest
+
+
+@pytest.mark.parametrize("name", KERNEL_MODELS)
+def test_single_op_models(name, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(KERNEL_MODELS[name]())
+    graph = load(path)
+    for isa in [*ISAS, None]:
+        _check_preprocessor(_source(graph, isa), isa)
