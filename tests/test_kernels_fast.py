@@ -176,7 +176,7 @@ REACHES = {
     "conv-1x1-whole-vectors": ("mve", {"quads": True, "whole_vectors": True}, "/* pixel 1 alone */"),
     "conv-1x1-three-pixels-and-one": ("dsp", {"pixels": 3}, "a20 = a00, a21 = a01"),
     "conv-im2col-per-tensor": ("dsp", {"pixels": 3}, "a20 = a00, a21 = a01"),
-    "conv-1x1-unaligned-depth": ("portable", {"quads": True, "channels": 4}, "dot products"),
+    "conv-1x1-unaligned-depth": ("portable", {"quads": True, "channels": 4}, "each input byte loaded once serves four products"),
     "avgpool-halfwords-same-borders": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
     "avgpool-halfwords-256-window": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
     "avgpool-odd-channels-reference": ("dsp", {"variant": "reference"}, "AVERAGE_POOL_2D reference"),

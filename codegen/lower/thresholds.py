@@ -26,4 +26,6 @@ FC_UNROLL_MAX_DEPTH = 32  # rows up to this depth: two units per pass, fully unr
 MAX_HALFWORD_WINDOW = 256  # |sum| <= 128 * 256 fits a halfword: the fast average sums in sxtab16 halves
 
 # Code size
-MAX_FUNCTION_LINES = 300  # the longest generated function a reader should face: unrolling stops before it
+MAX_FUNCTION_LINES = 300  # the longest generated function a reader should face (tests/test_generate_c_shape.py)
+MAX_UNROLLED_LINES = 160  # an unrolled dot product or window takes at most this many lines of C: with the rest of
+#                           its kernel (up to about 130 lines) the function stays under MAX_FUNCTION_LINES

@@ -8,7 +8,7 @@ from codegen.model.quant import activation_range, quantize_multipliers
 from codegen.ops import define, per_tensor_quantized
 from codegen.lower.kernel_plan import KernelPlan
 from codegen.lower.thresholds import (CHANNEL_QUAD, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
-                                      MAX_FUNCTION_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, VECTOR_BYTES)
+                                      MAX_UNROLLED_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, VECTOR_BYTES)
 from codegen.ops.requant import requant_consts, requant_vars, short_requant
 
 
@@ -134,7 +134,9 @@ def conv_2d_plan(op, isa, reference, inplace):
     w = op.inputs[1].data
     # the DSP extension's halfword path: a block's inputs widened once to halfword pairs in scratch
     q15 = isa == "dsp" and k % Q15_STEP == 0 and k <= Q15_MAX_ROW
-    unrolled = q15 and k <= Q15_UNROLL_MAX
+    # fully unrolled, a step is 4 lines and one per pixel (dot_q15 in dot_s8.j2), three pixels
+    unrolled_lines = k // Q15_STEP * (4 + 3)
+    unrolled = q15 and k <= Q15_UNROLL_MAX and unrolled_lines <= MAX_UNROLLED_LINES
     nb = 3 if unrolled else 2
     steps = "all" if unrolled else 2 if k % (2 * Q15_STEP) == 0 else 1
     quads = out_c >= CHANNEL_QUAD and (isa == "portable" or (isa == "mve" and short_requant(op.params, out_c, w)))
@@ -156,9 +158,10 @@ def conv_2d_plan(op, isa, reference, inplace):
     scratch = block if q_at is None else q_at + nb * k * 2
     if q15:
         why["halfwords"] += "; in scratch" if q_at is not None else "; on the stack (the arena costs instructions)"
-    unroll = (f"full ({k // Q15_STEP} steps)" if steps == "all" else f"{steps} steps per pass") if q15 else "4 MACs per pass"
+    unroll = ((f"full ({k // Q15_STEP} steps, {unrolled_lines} lines)" if steps == "all" else f"{steps} steps per pass")
+              if q15 else "4 MACs per pass")
     return KernelPlan(op.index, op.kind, variant, isa, pixels=nb, channels=4 if quads else 2, unroll=unroll,
-                      unroll_budget=MAX_FUNCTION_LINES, weights="OHWI int8", scratch=scratch, inplace=inplace,
+                      unroll_budget=MAX_UNROLLED_LINES, weights="OHWI int8", scratch=scratch, inplace=inplace,
                       why=why, options={"nb": nb, "q15": q15, "steps": steps, "quads": quads, "q_at": q_at,
                                         "whole_vectors": k % VECTOR_BYTES == 0})
 
@@ -199,10 +202,15 @@ def depthwise_conv_2d_plan(op, isa, reference, inplace):
     # a row's taps at adjacent bytes, read a word (four taps) at a time: pairs (0, 2), (1, 3) per quad
     tap_quads = pairs and geo["in_c"] * geo["d_w"] == 1 and geo["k_w"] % 4 == 0
     taps = geo["k_h"] * geo["k_w"]
-    unrolled = taps <= DW_UNROLL_MAX_TAPS
     mve = isa == "mve"
     rq_fast = short_requant(op.params, op.outputs[0].shape[3], np.moveaxis(op.inputs[1].data[0], -1, 0))
     mvp = mve and pairs and g % CHANNEL_QUAD == 0  # Helium tap pairs: gathered weights, four lanes a vector
+    # lines a tap takes in depthwise_conv_s8.c.j2 (a pair of taps, halved, when paired); Helium quads render
+    # the window twice (pixel pairs, then the last pixel)
+    tap_lines = (({"dsp": 12, "mve": 10}.get(isa, g) if quad else
+                  (3 + 3 * g // 4 if mvp else 5 + 3 * g if isa != "portable" else 4 + 2 * g) / 2 if pairs else 3 + g))
+    unrolled_lines = round(taps * tap_lines)
+    unrolled = taps <= DW_UNROLL_MAX_TAPS and unrolled_lines <= MAX_UNROLLED_LINES
     width = (geo["out_w"] - 1) * geo["s_w"] + (geo["k_w"] - 1) * geo["d_w"] + 1
     ring = ((geo["k_h"] - 1) * geo["d_h"] + 1) * width * geo["in_c"]
     layout = ("[C/4][K_H][K_W][4] int16" if quad else "[C/G][K_H][K_W/2][G][2] int16 (tap pairs)" if pairs
@@ -211,12 +219,13 @@ def depthwise_conv_2d_plan(op, isa, reference, inplace):
            "channels": (f"{g} channels of one input word (smla<x><y>)" if quad and isa == "dsp" else
                         "one int32x4 vector" if quad and mve else
                         f"the {m} outputs of one input channel, taps in pairs" if pairs else f"{g} adjacent channels"),
-           "unroll": f"{taps} taps {'<=' if unrolled else '>'} {DW_UNROLL_MAX_TAPS}"}
+           "unroll": (f"{taps} taps <= {DW_UNROLL_MAX_TAPS}, about {unrolled_lines} lines <= {MAX_UNROLLED_LINES}"
+                      if unrolled else f"{taps} taps, about {unrolled_lines} lines unrolled: over the budget")}
     pixel_pairs = quad and mve and rq_fast
     if pixel_pairs:
         why["pixels"] = "two neighbouring pixels share each tap's weight vector"
     return KernelPlan(op.index, op.kind, "fast", isa, pixels=2 if pixel_pairs else 1, channels=g,
-                      unroll="all taps" if unrolled else "one window row", unroll_budget=MAX_FUNCTION_LINES,
+                      unroll="all taps" if unrolled else "one window row", unroll_budget=MAX_UNROLLED_LINES,
                       weights=layout, scratch=ring, inplace=inplace, why=why,
                       options={"g": g, "quad": quad, "pairs": pairs, "tap_quads": tap_quads, "unrolled": unrolled,
                                "mvp": mvp, "mve_vec": mve and (quad or mvp), "mve_pixel_pairs": pixel_pairs,

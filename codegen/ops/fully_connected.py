@@ -5,7 +5,7 @@ from codegen.errors import MlcError
 from codegen.ops import define
 from codegen.ops.conv import requant_params
 from codegen.lower.kernel_plan import KernelPlan
-from codegen.lower.thresholds import CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, MAX_FUNCTION_LINES
+from codegen.lower.thresholds import CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, MAX_UNROLLED_LINES, VECTOR_BYTES
 from codegen.ops.requant import requant_consts, requant_vars
 
 
@@ -31,15 +31,19 @@ def fully_connected_plan(op, isa, reference, inplace):
         return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8",
                           why={"variant": "the reference loop nest was asked for"}, options={})
     p = op.params
-    short = p["depth"] <= FC_UNROLL_MAX_DEPTH
+    d = p["depth"]
+    # lines of dot2_unrolled (dot_s8.j2): a DSP step of 4 bytes is 12, a Helium vector 6, a scalar byte 2
+    unrolled_lines = {"dsp": d // 4 * 12 + d % 4 * 2, "mve": -(-d // VECTOR_BYTES) * 6}.get(isa, 2 * d)
+    short = d <= FC_UNROLL_MAX_DEPTH and unrolled_lines <= MAX_UNROLLED_LINES
     quads = p["units"] >= CHANNEL_QUAD and (isa == "mve" or not short)
     why = {"variant": "input offset folded into the bias: plain int8 dot products",
            "channels": ("four units per pass: each input serves four dot products" if quads else
                         f"two units per pass (depth {p['depth']} <= {FC_UNROLL_MAX_DEPTH}: fully unrolled)" if short
                         else "two units per pass"),
-           "unroll": f"depth {p['depth']} {'<=' if short else '>'} {FC_UNROLL_MAX_DEPTH}"}
+           "unroll": (f"depth {d} <= {FC_UNROLL_MAX_DEPTH}, {unrolled_lines} lines <= {MAX_UNROLLED_LINES}" if short
+                      else f"depth {d} > {FC_UNROLL_MAX_DEPTH}: a loop")}
     return KernelPlan(op.index, op.kind, "fast", isa, channels=4 if quads else 2,
-                      unroll="full (two units)" if short else "loop", unroll_budget=MAX_FUNCTION_LINES,
+                      unroll=f"full ({unrolled_lines} lines)" if short else "loop", unroll_budget=MAX_UNROLLED_LINES,
                       weights="[units][depth] int8", why=why, options={"quads": quads, "unrolled": short})
 
 

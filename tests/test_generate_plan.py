@@ -1,0 +1,57 @@
+"""`mlc inspect --plan`: every layer's KernelPlan, for one board's core or for each ISA of a portable
+library; the memory planner's scratch and the generated library agree with the plans."""
+import json
+from pathlib import Path
+
+from codegen.cli import main
+from codegen.lower.generate import plan_layers, render
+from codegen.lower.kernel_plan import ISAS
+from codegen.lower.thresholds import MAX_UNROLLED_LINES, Q15_UNROLL_MAX
+from codegen.ops import load
+
+KWS = Path(__file__).parents[2] / "shared" / "models" / "kws_ref_model.tflite"
+
+
+def _plans(capsys, *args) -> list:
+    assert main(["inspect", "--plan", "--json", str(KWS), *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_board_plans(capsys):
+    rows = _plans(capsys, "--board", "qemu-cortex-m4")
+    assert {r["isa"] for r in rows} == {"dsp"}
+    first = rows[0]  # the 10x4 conv: windows of 40 B gathered, three pixels, the row unrolled
+    assert (first["kind"], first["variant"], first["pixels"], first["channels"]) == ("CONV_2D", "im2col", 3, 2)
+    assert first["unroll"].startswith("full (10 steps") and first["unroll_budget"] == MAX_UNROLLED_LINES
+    assert set(first["why"]) >= {"variant", "pixels", "halfwords", "channels"}
+    pointwise = rows[2]  # 1x1, in place, its output block and halfword inputs in the arena
+    assert pointwise["variant"] == "1x1" and pointwise["inplace"] and pointwise["scratch"] == 3 * 64 + 3 * 64 * 2
+    assert 64 <= Q15_UNROLL_MAX
+    helium = _plans(capsys, "--board", "qemu-cortex-m55")
+    assert {r["isa"] for r in helium} == {"mve"} and helium[2]["channels"] == 4
+
+
+def test_portable_library_plans(capsys):
+    rows = _plans(capsys)
+    graph = load(KWS)
+    coded = [op for op in graph.ops if op.kind != "RESHAPE"]
+    assert [r["isa"] for r in rows] == list(ISAS) * len(coded)
+    plan = plan_layers(graph)
+    for op in coded:  # the arena holds the largest scratch any ISA's kernel asks for
+        need = max(p.scratch for p in plan.kernels[op.index].values())
+        assert plan.scratch.get(op.index, (0, 0))[1] == (need + 3) // 4 * 4
+
+
+def test_table(capsys):
+    assert main(["inspect", "--plan", str(KWS), "--board", "qemu-cortex-m3"]) == 0
+    out = capsys.readouterr().out
+    assert "kernel plans" in out and "portable" in out and "im2col" in out
+
+
+def test_arena_of_the_board_libraries():
+    """The DSP 1x1 conv's halfword inputs come from the arena; kws's arena does not grow (the
+    depthwise ring is larger)."""
+    graph = load(KWS)
+    for isa in (*ISAS, None):
+        _, result = render(graph, "m", [], isa=isa)
+        assert result.arena_bytes == 9344
