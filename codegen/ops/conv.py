@@ -132,7 +132,7 @@ def conv_2d_plan(op, isa, reference, inplace):
     k = int(np.prod(op.inputs[1].shape[1:]))
     out_c = op.outputs[0].shape[3]
     w = op.inputs[1].data
-    # the DSP extension's halfword path: a block's inputs widened once to halfword pairs in scratch
+    # the DSP extension's halfword path: a block's inputs widened once to halfword pairs
     q15 = isa == "dsp" and k % Q15_STEP == 0 and k <= Q15_MAX_ROW
     # fully unrolled, a step is 4 lines and one per pixel (dot_q15 in dot_s8.j2), three pixels
     unrolled_lines = k // Q15_STEP * (4 + 3)
@@ -194,7 +194,8 @@ def _dw_group(op) -> int:
 def depthwise_conv_2d_plan(op, isa, reference, inplace):
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, weights="1HWC int8", inplace=inplace,
-                          why={"variant": "the reference loop nest was asked for"}, options={})
+                          why={"variant": "the reference loop nest was asked for"},
+                          options={"quad": False, "pairs": False})
     geo, m = _geometry(op), op.params["depth_multiplier"]
     g = _dw_group(op)
     quad = g == CHANNEL_QUAD and m == 1
