@@ -25,8 +25,10 @@ REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model
 TFLM_ARENA = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "tflm_arena.json").read_text())["models"]
 
 
-# kernel variants: optimized (scalar on the host), the Cortex-M DSP path (emulated in C), reference loop nests
-VARIANTS = {"optimized": ({}, ()), "dsp-emulated": ({}, ("MLC_DSP_EMULATE",)), "reference-kernels": ({"reference": True}, ())}
+# kernel variants: the portable library (its portable C on the host, its DSP path emulated in C), a library
+# for DSP cores only (emulated), reference loop nests
+VARIANTS = {"optimized": ({}, ()), "dsp-emulated": ({}, ("MLC_DSP_EMULATE",)),
+            "dsp-only": ({"isa": "dsp"}, ("MLC_DSP_EMULATE",)), "reference-kernels": ({"reference": True}, ())}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

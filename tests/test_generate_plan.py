@@ -55,3 +55,10 @@ def test_arena_of_the_board_libraries():
     for isa in (*ISAS, None):
         _, result = render(graph, "m", [], isa=isa)
         assert result.arena_bytes == 9344
+
+
+def test_generate_for_a_board(tmp_path, capsys):
+    """mlc generate --board: only that core's kernels (here Helium: no MLC_DSP or MLC_MVE tests left)."""
+    assert main(["generate", str(KWS), "-o", str(tmp_path), "--board", "qemu-cortex-m55"]) == 0
+    c = (tmp_path / "kws_ref_model.c").read_text()
+    assert "vmladavaq_s8" in c and "mlc_smlad" not in c and "MLC_MVE" not in c and "MLC_DSP" not in c
