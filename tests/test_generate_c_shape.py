@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from codegen.lower.generate import render
-from codegen.lower.kernel_plan import ISAS
-from codegen.lower.thresholds import MAX_FUNCTION_LINES
+from codegen.ops.kernel_plan import ISAS
+from codegen.ops.thresholds import MAX_FUNCTION_LINES
 from codegen.ops import load
 from test_kernels_fast import MODELS as KERNEL_MODELS
 

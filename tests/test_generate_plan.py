@@ -5,8 +5,8 @@ from pathlib import Path
 
 from codegen.cli import main
 from codegen.lower.generate import plan_layers, render
-from codegen.lower.kernel_plan import ISAS
-from codegen.lower.thresholds import MAX_UNROLLED_LINES, Q15_UNROLL_MAX
+from codegen.ops.kernel_plan import ISAS
+from codegen.ops.thresholds import MAX_UNROLLED_LINES, Q15_UNROLL_MAX
 from codegen.ops import load
 
 KWS = Path(__file__).parents[2] / "shared" / "models" / "kws_ref_model.tflite"

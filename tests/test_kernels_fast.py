@@ -10,7 +10,7 @@ import pytest
 
 from c_harness import check_model, compile_c
 from codegen.assets import asset_dir
-from codegen.lower.thresholds import FAST_LIMIT
+from codegen.ops.thresholds import FAST_LIMIT
 from codegen.ops.requant import fast_addend
 from codegen.model import fixedpoint as fp
 from tflite_builder import ModelBuilder

@@ -18,7 +18,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     from codegen.lower.generate import generate
-    from codegen.lower.kernel_plan import isa_of
+    from codegen.ops.kernel_plan import isa_of
     from codegen.targets.boards import get_board
 
     isa = isa_of(get_board(args.board)) if args.board else None

@@ -1,6 +1,6 @@
 """`mlc inspect MODEL.tflite [--json]`: the per-layer summary of a model (see codegen.model.summary for
 the JSON keys). Unsupported ops are listed with the reason; inspecting still succeeds.
-`--plan [--board B]`: each layer's KernelPlan (codegen/lower/kernel_plan.py) instead: for the board's
+`--plan [--board B]`: each layer's KernelPlan (codegen/ops/kernel_plan.py) instead: for the board's
 core, or without a board for each ISA of the portable library."""
 import json
 
@@ -23,7 +23,7 @@ def add_arguments(parser):
 def plans(graph, board_id=None) -> list:
     """Every layer's KernelPlan summaries (dicts), in layer order, ISA by ISA."""
     from codegen.lower.generate import plan_layers
-    from codegen.lower.kernel_plan import isa_of
+    from codegen.ops.kernel_plan import isa_of
     from codegen.ops import require_supported
     from codegen.targets.boards import get_board
 

@@ -16,9 +16,9 @@ from codegen.assets import asset_dir
 from codegen.csyntax import c_array_body, c_type, check_identifier, identifier_from
 from codegen.lower.layer import Layer, Unit, offset_name
 from codegen.errors import MlcError
-from codegen.lower.kernel_plan import ISAS
+from codegen.ops.kernel_plan import ISAS
 from codegen.model.labels import read_labels
-from codegen.ops import definition, kernel_plan, require_supported
+from codegen.ops import definition, plan_kernel, require_supported
 
 SHARED_HEADERS = ("mlc_port.h", "mlc_fixedpoint.h")
 
@@ -83,7 +83,7 @@ def plan_layers(graph, reference: bool = False, isa: str | None = None):
     (isa None) for each of a portable library's."""
     isas = (isa,) if isa else ISAS
     return memory_plan.plan(graph, definition, reference=reference,
-                            kernel_plans=lambda op, inplace: {i: kernel_plan(op, i, reference, inplace) for i in isas})
+                            kernel_plans=lambda op, inplace: {i: plan_kernel(op, i, reference, inplace) for i in isas})
 
 
 def render(graph, name: str, labels: list, reference: bool = False, isa: str | None = None) -> tuple[dict, Result]:
@@ -173,7 +173,7 @@ def generate(model_path, out_dir, name: str | None = None, labels=None, referenc
              isa: str | None = None) -> Result:
     """Generate the C library for `model_path` into `out_dir`. `labels`: a file (one label a line) or a
     list of strings. `reference=True` uses the plain reference loop nests (no in-place layers).
-    `isa` (codegen.lower.kernel_plan.ISAS): only that core's kernel paths; None: all of them."""
+    `isa` (codegen.ops.kernel_plan.ISAS): only that core's kernel paths; None: all of them."""
     from codegen.ops import load
 
     graph = load(model_path)

@@ -6,7 +6,7 @@ import numpy as np
 
 from codegen.assets import templates
 from codegen.csyntax import c_type
-from codegen.lower.kernel_plan import ISAS
+from codegen.ops.kernel_plan import ISAS
 
 _PLACEHOLDER = "MLC_KERNEL_FN"
 

@@ -100,11 +100,11 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
     {isa: KernelPlan}: a layer's scratch is the most any of its plans needs (a portable library holds
     every ISA's kernel in one arena layout); by default the portable library's plans."""
     if kernel_plans is None:
-        from codegen.lower.kernel_plan import ISAS
-        from codegen.ops import kernel_plan
+        from codegen.ops.kernel_plan import ISAS
+        from codegen.ops import plan_kernel
 
         def kernel_plans(op, inplace):
-            return {isa: kernel_plan(op, isa, reference, inplace) for isa in ISAS}
+            return {isa: plan_kernel(op, isa, reference, inplace) for isa in ISAS}
     ops = graph.ops
     ins = {t.index for t in graph.inputs}
     outs = {t.index for t in graph.outputs}

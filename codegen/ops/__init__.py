@@ -3,7 +3,7 @@
 Each family module (FAMILIES) calls `define(...)` once per op kind with its arity, its parameter
 derivation (`derive(op) -> dict`: the integer multipliers, shifts, offsets, clamps and geometry that
 hostsim and the generated C both read), its MAC count, its kernel plan (`plan(op, isa, reference,
-inplace) -> codegen.lower.kernel_plan.KernelPlan`: variant, blocking, unrolling, weight layout,
+inplace) -> codegen.ops.kernel_plan.KernelPlan`: variant, blocking, unrolling, weight layout,
 scratch bytes; the memory planner and the emitter both read it), its C emitter (`emit(layer) -> str`,
 the statement(s) in NAME_invoke) and the memory planner's hooks (in place, alias). hostsim's
 numpy kernels (hostsim/kernels/<family>.py, the same family names) register per kind, and
@@ -131,9 +131,9 @@ def per_tensor_quantized(op, tensor, dtypes=("int8",)) -> None:
 
 
 
-def kernel_plan(op, isa: str, reference: bool = False, inplace: bool = False):
-    """The op's KernelPlan for one instruction set (codegen.lower.kernel_plan.ISAS)."""
-    from codegen.lower.kernel_plan import default_plan
+def plan_kernel(op, isa: str, reference: bool = False, inplace: bool = False):
+    """The op's KernelPlan for one instruction set (codegen.ops.kernel_plan.ISAS)."""
+    from codegen.ops.kernel_plan import default_plan
 
     make = definition(op.kind).plan or default_plan
     return make(op, isa, reference, inplace)

@@ -12,7 +12,7 @@ the output, SOFTMAX a 1 KB table of exp() per input difference (no exp() left at
 import numpy as np
 
 from codegen.errors import MlcError
-from codegen.lower.kernel_plan import KernelPlan
+from codegen.ops.kernel_plan import KernelPlan
 from codegen.model.fixedpoint import (exp_on_negative_values, fixed_logistic, fixed_tanh, multiply_by_quantized_multiplier,
                                       rounding_divide_by_pot, saturating_rounding_doubling_high_mul, wrap32)
 from codegen.model.quant import calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling

@@ -6,8 +6,8 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.model.quant import activation_range, quantize_multipliers
 from codegen.ops import define, per_tensor_quantized
-from codegen.lower.kernel_plan import KernelPlan
-from codegen.lower.thresholds import (CHANNEL_QUAD, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
+from codegen.ops.kernel_plan import KernelPlan
+from codegen.ops.thresholds import (CHANNEL_QUAD, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
                                       MAX_UNROLLED_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, VECTOR_BYTES)
 from codegen.ops.requant import requant_consts, requant_vars, short_requant
 

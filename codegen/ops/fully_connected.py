@@ -4,8 +4,8 @@ the C kernel's fast variant folds the input offset into the bias at generation t
 from codegen.errors import MlcError
 from codegen.ops import define
 from codegen.ops.conv import requant_params
-from codegen.lower.kernel_plan import KernelPlan
-from codegen.lower.thresholds import CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, MAX_UNROLLED_LINES, VECTOR_BYTES
+from codegen.ops.kernel_plan import KernelPlan
+from codegen.ops.thresholds import CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, MAX_UNROLLED_LINES, VECTOR_BYTES
 from codegen.ops.requant import requant_consts, requant_vars
 
 

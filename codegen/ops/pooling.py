@@ -4,8 +4,8 @@ import numpy as np
 
 from codegen.errors import MlcError
 from codegen.model.quant import activation_range
-from codegen.lower.kernel_plan import KernelPlan
-from codegen.lower.thresholds import MAX_HALFWORD_WINDOW
+from codegen.ops.kernel_plan import KernelPlan
+from codegen.ops.thresholds import MAX_HALFWORD_WINDOW
 from codegen.ops import define, per_tensor_quantized
 from codegen.ops.conv import window_geometry
 

@@ -1,7 +1,7 @@
 """Flash constants shared by the weighted layers: bias, per-channel multipliers and shifts."""
 import numpy as np
 
-from codegen.lower.thresholds import FAST_LIMIT
+from codegen.ops.thresholds import FAST_LIMIT
 
 
 def fast_addend(shift, output_offset):

@@ -89,7 +89,7 @@ def read_library_macros(lib_dir: Path, name: str) -> dict:
 def generate_library(model_path, lib_dir: Path, name: str, labels=None, board: Board | None = None) -> None:
     """The model's library with only `board`'s kernel paths (all of them without a board)."""
     from codegen.lower.generate import generate
-    from codegen.lower.kernel_plan import isa_of
+    from codegen.ops.kernel_plan import isa_of
 
     generate(str(model_path), str(lib_dir), name=name, labels=labels, isa=isa_of(board) if board else None)
 
