@@ -46,3 +46,19 @@ def radices(n: int) -> list[tuple[int, int]]:
         n //= p
         out.append((p, n))
     return out
+
+
+def input_order(n: int) -> np.ndarray:
+    """kf_work's reading order for an n-point complex FFT: slot i of the first stage takes input order[i]."""
+    order, stages = np.empty(n, np.int64), radices(n)
+
+    def work(out: int, first: int, fstride: int, level: int) -> None:
+        p, m = stages[level]
+        for q in range(p):
+            if m == 1:
+                order[out + q] = first + q * fstride
+            else:
+                work(out + q * m, first + q * fstride, fstride * p, level + 1)
+
+    work(0, 0, 1, 0)
+    return order

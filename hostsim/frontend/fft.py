@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from codegen.frontend.tables import Q15_ONE, radices, super_twiddles, twiddles
+from codegen.frontend.tables import Q15_ONE, input_order, radices, super_twiddles, twiddles
 
 
 def wrap16(x: np.ndarray) -> np.ndarray:
@@ -71,25 +71,12 @@ def _cmul(ar, ai, br, bi):
 
 @lru_cache(maxsize=None)
 def _plan(n: int):
-    """The digit-reversed order kf_work reads its input in, and (radix, m, fstride, twiddle indices) per
-    stage from the innermost (applied first) out."""
-    order = np.empty(n, np.int64)
-    stages = radices(n)
-
-    def work(out: int, first: int, fstride: int, level: int) -> None:
-        p, m = stages[level]
-        for q in range(p):
-            if m == 1:
-                order[out + q] = first + q * fstride
-            else:
-                work(out + q * m, first + q * fstride, fstride * p, level + 1)
-
-    work(0, 0, 1, 0)
+    """(radix, m, fstride, twiddle indices per leg) per stage, from the innermost (applied first) out."""
     plan = []
-    for p, m in reversed(stages):
+    for p, m in reversed(radices(n)):
         fstride = n // (p * m)
         plan.append((p, m, fstride, [q * np.arange(m) * fstride for q in range(p)]))
-    return order, plan
+    return plan
 
 
 def _butterflies(re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, tw_index, tw: np.ndarray):
@@ -118,10 +105,9 @@ def _butterflies(re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, t
 def cfft_q15(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """kiss_fft (forward, FIXED_POINT 16) of complex int16 frames (..., n), n a power of two."""
     n = re.shape[-1]
-    order, plan = _plan(n)
-    tw = twiddles(n).astype(np.int64)
+    order, tw = input_order(n), twiddles(n).astype(np.int64)
     re, im = np.asarray(re, np.int64)[..., order], np.asarray(im, np.int64)[..., order]
-    for p, m, fstride, tw_index in plan:
+    for p, m, fstride, tw_index in _plan(n):
         re, im = _butterflies(re, im, p, m, fstride, tw_index, tw)
     return re, im
 
