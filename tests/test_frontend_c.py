@@ -113,3 +113,67 @@ def test_cross_compiles_without_warnings(fe, tmp_path, cc, flags):
     proc = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", *flags, "-c", str(tmp_path / f"{NAME}.c"),
                            "-o", str(tmp_path / "fe.o")], capture_output=True, text=True)
     assert proc.returncode == 0 and not proc.stderr, proc.stderr
+
+
+FW = Path(__file__).parent / "frontend_fw"
+QEMU_BOARDS = ("qemu-cortex-m4", "qemu-cortex-m3")
+
+
+def qemu_subset(fe) -> np.ndarray:
+    """The yes clip, then every 40th corpus frame plus each corpus frame holding a -32768 (the MaxAbs16 trap)."""
+    corpus_x = np.concatenate([frames(audio, fe, STEP) for _, audio in corpus()])
+    picked = (np.arange(len(corpus_x)) % 40 == 0) | (corpus_x == -32768).any(axis=1)
+    return np.concatenate([frames(read_wav(WAVS["yes"]), fe, STEP), corpus_x[picked]])
+
+
+def build_firmware(fe, board, x: np.ndarray, out: Path, result: Path) -> Path:
+    generate(fe, out, NAME)
+    rows = ",\n".join("{" + ", ".join(map(str, row)) + "}" for row in x)
+    (out / "frames.h").write_text(f"#define FE_TEST_FRAMES {len(x)}\n#define FE_TEST_OUTPUT \"{result}\"\n"
+                                  f"static const int16_t fe_test_frames[FE_TEST_FRAMES][{x.shape[1]}] = {{\n{rows}\n}};\n")
+    elf = out / "fe.elf"
+    compile_c([FW / "main.c", out / f"{NAME}.c"], elf, include_dirs=[out], cc="arm-none-eabi-gcc",
+              cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", *board.machine_flags(), board.optimize,
+                      "-ffreestanding", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+                      f"-T{FW / 'link.ld'}", "-Wl,--gc-sections", "-ffunction-sections", "-fdata-sections"])
+    return elf
+
+
+@pytest.fixture(scope="module", params=QEMU_BOARDS)
+def on_qemu(request, fe, tmp_path_factory):
+    from codegen.device import bench
+    from codegen.targets.boards import get_board
+
+    if not (have("arm-none-eabi-gcc") and have("qemu-system-arm")):
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
+    board = get_board(request.param)
+    out = tmp_path_factory.mktemp(request.param)
+    x = qemu_subset(fe)
+    result = out / "features.bin"
+    elf = build_firmware(fe, board, x, out, result)
+    symbols = bench.read_symbols(elf, board)
+    (entry, _), (run_at, run_size) = symbols[f"{NAME}_process"], symbols["fe_bench_run"]
+    config = f"buckets 1\nstart {entry:#x}\nstop {run_at:#x} {run_at + run_size:#x}\n"
+    counts = [run[0] for run in bench.count(board, elf, config, out, timeout=300)]
+    features = np.fromfile(result, np.int8).reshape(len(x), -1)
+    return board, x, features, np.array(counts), symbols
+
+
+def test_device_features_equal_hostsim(fe, on_qemu):
+    board, x, features, counts, _ = on_qemu
+    want = run(fe, x).features
+    same = (features == want).all(axis=1)
+    assert same.all(), f"{board.id}: frame {np.argmin(same)} of {len(x)} differs from hostsim"
+    assert len(counts) == len(x)
+
+
+def test_instructions_per_frame(fe, on_qemu, record_property):
+    board, x, _, counts, symbols = on_qemu
+    yes = counts[:49]
+    record_property("instructions", {"board": board.id, "frames": len(counts), "min": int(counts.min()),
+                                     "median": int(np.median(counts)), "max": int(counts.max()),
+                                     "yes clip mean": float(yes.mean())})
+    print(f"{board.id}: {len(counts)} frames, instructions per frame min {counts.min():,} median "
+          f"{int(np.median(counts)):,} max {counts.max():,}; yes clip mean {yes.mean():,.0f}")
+    if board.id == "qemu-cortex-m4":
+        assert counts.max() < 92_000  # a straightforward port's figure (issue 12)
