@@ -134,7 +134,7 @@ def build_firmware(fe, board, x: np.ndarray, out: Path, result: Path) -> Path:
     elf = out / "fe.elf"
     compile_c([FW / "main.c", out / f"{NAME}.c"], elf, include_dirs=[out], cc="arm-none-eabi-gcc",
               cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", *board.machine_flags(), board.optimize,
-                      "-ffreestanding", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+                      "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
                       f"-T{FW / 'link.ld'}", "-Wl,--gc-sections", "-ffunction-sections", "-fdata-sections"])
     return elf
 
