@@ -2,6 +2,6 @@
 parameter record (params.py), the fixed-point tables its arithmetic needs (tables.py), and the fused C
 rendered from templates/frontend (emit.py). hostsim.frontend is its numpy twin."""
 from codegen.frontend.params import Frontend
-from codegen.frontend.recognise import is_frontend, load, recognise
+from codegen.frontend.recognise import load, recognise
 
-__all__ = ["Frontend", "is_frontend", "load", "recognise"]
+__all__ = ["Frontend", "load", "recognise"]

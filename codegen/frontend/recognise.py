@@ -311,11 +311,6 @@ HANDLERS = {
 STAGES = ("window", "fft_length", "energy", "filter_bank", "spectral_subtraction", "pcan", "log")
 
 
-def is_frontend(graph: Graph) -> bool:
-    """Whether the graph looks like a Signal-op front end (its first op is SignalWindow)."""
-    return bool(graph.ops) and graph.ops[0].kind == "CUSTOM:SignalWindow"
-
-
 def recognise(graph: Graph) -> Frontend:
     """The Frontend record of a graph read by codegen.model.tflite.read; MlcError names what mlc cannot fuse."""
     path = graph.path
