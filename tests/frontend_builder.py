@@ -76,9 +76,10 @@ def options_of(fe) -> dict:
                 glue=tuple((s.op, s.constant) for s in fe.steps))
 
 
-class _Graph:
+class Graph:
     def __init__(self):
         self.tensors, self.buffers, self.ops = [], [b""], []
+        self.inputs, self.outputs = [0], None  # the model's inputs and outputs (default: the last tensor)
 
     def tensor(self, shape, dtype, data=None, name=None) -> int:
         buffer = 0
@@ -147,7 +148,7 @@ class _Graph:
             codes.append(tflite.OperatorCodeEnd(fb))
         tensor_vec = offsets(tflite.SubGraphStartTensorsVector, tensors)
         op_vec = offsets(tflite.SubGraphStartOperatorsVector, operators)
-        ins, outs = ivec([0]), ivec([len(self.tensors) - 1])
+        ins, outs = ivec(self.inputs), ivec(self.outputs or [len(self.tensors) - 1])
         tflite.SubGraphStart(fb)
         tflite.SubGraphAddTensors(fb, tensor_vec)
         tflite.SubGraphAddInputs(fb, ins)
@@ -171,7 +172,7 @@ def preprocessor(frame_length=480, fft_length=512, channels=40, window=None, shi
                  glue=MICRO_SPEECH_GLUE, rfft_type=7, extra_options=None) -> bytes:
     """The front end graph's .tflite bytes; anything not given is designed for the given sizes.
     extra_options {op kind: {key: value}} adds or overrides custom options (to make refused variants)."""
-    g = _Graph()
+    g = Graph()
     design = filter_bank_tables(fft_length, channels)
     energy = energy or design[:2]
     keep = keep or energy
