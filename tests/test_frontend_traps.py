@@ -159,6 +159,9 @@ def test_c_helpers_equal_hostsim_on_crafted_values(fe, tmp_path):
     xs = np.array([0, 1, 3, 65535 ** 2, 65535 ** 2 + 65535, 65535 ** 2 + 65536, (1 << 32) - 1, 1 << 32, (1 << 64) - 1,
                    0xFFFFFFFF ** 2 + 0xFFFFFFFF, *(RNG.integers(0, 1 << 63, 80, dtype=np.int64) >> RNG.integers(0, 63, 80))],
                   np.uint64)
+    squares = np.arange(0, 65536, 7, dtype=np.uint64) ** 2  # Newton's root below 2^32: squares and their neighbours
+    xs = np.concatenate([xs, squares, squares + 1, squares - 1, squares + np.arange(squares.size, dtype=np.uint64) % 131,
+                         RNG.integers(0, 1 << 32, 20000, dtype=np.uint64)])
     ys = np.concatenate([U32_EDGES, RNG.integers(0, 1 << 32, xs.size - U32_EDGES.size, dtype=np.uint64)]).astype(np.uint32)
     records = np.zeros(xs.size, dtype=[("x", "<u8"), ("y", "<u4")])
     records["x"], records["y"] = xs, ys
