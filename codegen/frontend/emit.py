@@ -17,7 +17,7 @@ from codegen.csyntax import c_array_body, check_identifier
 from codegen.errors import MlcError
 from codegen.frontend.params import Frontend
 from codegen.frontend.recognise import STAGE_OUTPUTS
-from codegen.frontend.tables import LOG_COEFF, LOG_LUT, input_order, radices, super_twiddles, twiddles
+from codegen.frontend.tables import LOG_COEFF, LOG_LUT, input_order, stage_twiddles, super_twiddles
 
 # What NAME_DEBUG_DUMP reports, in stage-number order (the scaled frame is never stored: the auto scale's
 # shift happens as the FFT loads its input; the energy is that of the live bins only).
@@ -68,7 +68,7 @@ def render(fe: Frontend, name: str) -> Rendered:
     n = fe.fft_length // 2
     lo, hi = fe.live_bins
     starts, widths, firsts = _bands(fe)
-    stages = [(p, m, n // (p * m)) for p, m in reversed(radices(n))]
+    stage_table, stages = stage_twiddles(n)
     spectrum_offset = -(-max(2 * fe.fft_length, 4 * hi) // 4) * 4
     channel_bytes = 3 * 4 * fe.num_channels + 2 * fe.num_channels
     scratch = spectrum_offset + max(4 * (n + 1), -(-channel_bytes // 4) * 4)
@@ -79,7 +79,7 @@ def render(fe: Frontend, name: str) -> Rendered:
         channels=fe.num_channels, live=(lo, hi), spectrum_offset=spectrum_offset, scratch_bytes=scratch,
         state_bytes=fe.state_bytes, window=c_array_body(fe.window.weights, "int16_t"),
         window_shift=fe.window.shift, order=c_array_body(input_order(n), "uint16_t"),
-        twiddles=_cpx_body(twiddles(n)), super_twiddles=_cpx_body(super_twiddles(n)),
+        twiddles=_cpx_body(stage_table), n_twiddles=len(stage_table), super_twiddles=_cpx_body(super_twiddles(n)),
         band_start=c_array_body(starts, "uint16_t"), band_width=c_array_body(widths, "uint16_t"),
         band_weight=c_array_body(firsts, "uint16_t"), n_weights=max(fb.weights.size, 1),
         weights=c_array_body(fb.weights if fb.weights.size else [0], "uint16_t"),

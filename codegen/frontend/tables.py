@@ -62,3 +62,16 @@ def input_order(n: int) -> np.ndarray:
 
     work(0, 0, 1, 0)
     return order
+
+
+def stage_twiddles(n: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """The twiddles each stage of the n-point complex FFT reads, in the order it reads them: for stage (p, m,
+    fstride) and k < m, w[q * k * fstride] for q = 1 .. p - 1 (the same values as kissfft's one table, laid
+    out so a butterfly walks one pointer). Returns (all of them (count, 2) int16, [(p, m, fstride, first row)]
+    innermost stage first)."""
+    table, rows, stages = twiddles(n), [], []
+    for p, m in reversed(radices(n)):
+        fstride = n // (p * m)
+        stages.append((p, m, fstride, len(rows)))
+        rows += [table[q * k * fstride] for k in range(m) for q in range(1, p)]
+    return np.array(rows, np.int16), stages
