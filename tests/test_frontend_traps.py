@@ -176,3 +176,44 @@ def test_c_helpers_equal_hostsim_on_crafted_values(fe, tmp_path):
     assert np.array_equal(got[:, 0], sqrt.astype(np.int64))
     assert np.array_equal(got[:, 1], gain)
     assert np.array_equal(np.minimum(got[:, 2], 32767), logs.astype(np.int64))
+
+
+FFT_MAIN = r"""
+#include <stdio.h>
+#include "rfft_q15.c"
+
+/* stdin: (int32 bits, FE_FFT int16 samples) records; stdout: FE_N + 1 bins per record. */
+int main(void)
+{
+    static int16_t x[FE_FFT];
+    static fe_cpx y[FE_N + 1];
+    int32_t bits;
+    while (fread(&bits, 4, 1, stdin) == 1 && fread(x, sizeof x, 1, stdin) == 1) {
+        fe_rfft_q15(x, bits, y);
+        fwrite(y, sizeof y, 1, stdout);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("fft_length", [16, 64, 512, 1024])
+def test_c_rfft_alone_equals_hostsim(fft_length, tmp_path):
+    """templates/frontend/rfft_q15.c.j2 rendered on its own (as another app would include it)."""
+    from codegen.assets import templates
+    from codegen.frontend.emit import rfft_values
+    from hostsim.frontend.fft import wrap16
+
+    (tmp_path / "rfft_q15.c").write_text(templates().get_template("frontend/rfft_q15.c.j2").render(**rfft_values(fft_length)))
+    (tmp_path / "main.c").write_text(FFT_MAIN)
+    exe = compile_c([tmp_path / "main.c"], tmp_path / "rfft", include_dirs=[tmp_path], cflags=HOST_CFLAGS)
+    n = fft_length
+    x = np.array([np.full(n, -32768), np.tile([32767, -32768], n // 2), *RNG.integers(-32768, 32768, (20, n))], np.int16)
+    bits = RNG.integers(0, 16, len(x)).astype(np.int32)
+    bits[:2] = 0
+    records = b"".join(np.int32(b).tobytes() + row.tobytes() for b, row in zip(bits, x))
+    proc = subprocess.run([str(exe)], input=records, capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    got = np.frombuffer(proc.stdout, np.int16).reshape(len(x), n // 2 + 1, 2)
+    re, im = rfft_q15(wrap16(x.astype(np.int64) << bits[:, None].astype(np.int64)), n)
+    assert np.array_equal(got[..., 0], re) and np.array_equal(got[..., 1], im)

@@ -16,16 +16,14 @@ from codegen.assets import templates
 from codegen.csyntax import c_array_body, check_identifier
 from codegen.errors import MlcError
 from codegen.frontend.params import Frontend
-from codegen.frontend.recognise import STAGE_OUTPUTS
 from codegen.frontend.tables import LOG_COEFF, LOG_LUT, input_order, stage_twiddles, super_twiddles
 
-# What NAME_DEBUG_DUMP reports, in stage-number order (the scaled frame is never stored: the auto scale's
+# What NAME_DEBUG_DUMP reports, in stage-number order, named as hostsim.frontend's stages (the scaled frame is never stored: the auto scale's
 # shift happens as the FFT loads its input; the energy is that of the live bins only).
 DUMP_STAGES = ("windowed", "scale bits", "spectrum", "energy", "filter bank", "square root", "subtracted",
                "noise estimate", "pcan", "log", "features")
 GLUE_C = {"MUL": "v = v * {c};", "ADD": "v = v + {c};", "SUB": "v = v - {c};", "DIV": "v = v / {c};",
           "MINIMUM": "v = v < {c} ? v : {c};", "MAXIMUM": "v = v > {c} ? v : {c};"}
-assert set(DUMP_STAGES) <= set(STAGE_OUTPUTS)
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,14 @@ def _cpx_body(pairs: np.ndarray) -> str:
     return ",\n".join("    " + ", ".join(items[k:k + 8]) for k in range(0, len(items), 8))
 
 
+def rfft_values(fft_length: int) -> dict:
+    """What templates/frontend/rfft_q15.c.j2 (the fixed-point real FFT, included by a C template) needs."""
+    n = fft_length // 2
+    stage_table, stages = stage_twiddles(n)
+    return dict(fft_length=fft_length, order=c_array_body(input_order(n), "uint16_t"), twiddles=_cpx_body(stage_table),
+                n_twiddles=len(stage_table), super_twiddles=_cpx_body(super_twiddles(n)), stages=stages)
+
+
 def render(fe: Frontend, name: str) -> Rendered:
     check_identifier(name)
     fb = fe.filter_bank
@@ -68,26 +74,23 @@ def render(fe: Frontend, name: str) -> Rendered:
     n = fe.fft_length // 2
     lo, hi = fe.live_bins
     starts, widths, firsts = _bands(fe)
-    stage_table, stages = stage_twiddles(n)
     spectrum_offset = -(-max(2 * fe.fft_length, 4 * hi) // 4) * 4
     channel_bytes = 3 * 4 * fe.num_channels + 2 * fe.num_channels
     scratch = spectrum_offset + max(4 * (n + 1), -(-channel_bytes // 4) * 4)
     lut = fe.pcan.gain_lut
     ss = fe.spectral_subtraction
     values = dict(
-        name=name, source=Path(fe.path).name, frame_length=fe.frame_length, fft_length=fe.fft_length,
+        **rfft_values(fe.fft_length), name=name, source=Path(fe.path).name, frame_length=fe.frame_length,
         channels=fe.num_channels, live=(lo, hi), spectrum_offset=spectrum_offset, scratch_bytes=scratch,
         state_bytes=fe.state_bytes, window=c_array_body(fe.window.weights, "int16_t"),
-        window_shift=fe.window.shift, order=c_array_body(input_order(n), "uint16_t"),
-        twiddles=_cpx_body(stage_table), n_twiddles=len(stage_table), super_twiddles=_cpx_body(super_twiddles(n)),
-        band_start=c_array_body(starts, "uint16_t"), band_width=c_array_body(widths, "uint16_t"),
-        band_weight=c_array_body(firsts, "uint16_t"), n_weights=max(fb.weights.size, 1),
+        window_shift=fe.window.shift, band_start=c_array_body(starts, "uint16_t"),
+        band_width=c_array_body(widths, "uint16_t"), band_weight=c_array_body(firsts, "uint16_t"), n_weights=max(fb.weights.size, 1),
         weights=c_array_body(fb.weights if fb.weights.size else [0], "uint16_t"),
         unweights=c_array_body(fb.unweights if fb.unweights.size else [0], "uint16_t"),
         pcan_lut=c_array_body(lut, "int16_t"), pcan_lut_size=lut.size, pcan_snr_shift=fe.pcan.snr_shift,
         log_lut=c_array_body(LOG_LUT, "uint16_t"), log_lut_size=len(LOG_LUT), log_coeff=LOG_COEFF,
         log_output_scale=fe.log.output_scale, log_correction_bits=fe.log.input_correction_bits,
-        ss=ss, steps=[GLUE_C[s.op].format(c=s.constant) for s in fe.steps], stages=stages,
+        ss=ss, steps=[GLUE_C[s.op].format(c=s.constant) for s in fe.steps],
         dump_stages=DUMP_STAGES)
     env = templates()
     files = {f"{name}.h": env.get_template("frontend/frontend.h.j2").render(**values),
