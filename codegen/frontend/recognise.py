@@ -9,6 +9,8 @@ flexbuffer map, so a stage's option set must be exactly the expected one.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from codegen.errors import MlcError
 from codegen.frontend.params import (FilterBank, Frontend, Log, Pcan, SpectralSubtraction, Step, Window,
                                      frozen)
@@ -37,10 +39,10 @@ OPTIONS = {
 }
 
 
-def truncating_div(a: int, b: int) -> int:
-    """C's integer division (rounds toward zero), as TFLM's int32 DIV does."""
-    q = abs(a) // abs(b)
-    return q if (a < 0) == (b < 0) else -q
+def truncating_div(a, b: int):
+    """C's integer division (rounds toward zero), as TFLM's int32 DIV does; a is an int or an int64 array."""
+    q = np.abs(a) // abs(b)
+    return np.where((np.asarray(a) < 0) == (b < 0), q, -q)
 
 
 class _Refused(Exception):
@@ -289,7 +291,7 @@ class _Walk:
         if op.kind == "DIV":
             _check(c != 0, "division by zero")
         ends = {"MUL": lambda v: v * c, "ADD": lambda v: v + c, "SUB": lambda v: v - c,
-                "DIV": lambda v: truncating_div(v, c),
+                "DIV": lambda v: int(truncating_div(v, c)),
                 "MINIMUM": lambda v: min(v, c), "MAXIMUM": lambda v: max(v, c)}[op.kind]
         lo, hi = sorted((ends(lo), ends(hi)))
         _check(INT32[0] <= lo and hi <= INT32[1], f"the values reach [{lo}, {hi}], beyond int32")

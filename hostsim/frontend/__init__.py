@@ -169,10 +169,10 @@ def log(fe: Frontend, x: np.ndarray) -> np.ndarray:
 
 
 def glue(fe: Frontend, x: np.ndarray) -> list:
-    """The int32 ops after the log (x * 256 + 333) / 666 - 128, clamped, in TFLM's micro_speech front end),
-    one array per step."""
+    """The int32 ops after the log ((x * 256 + 333) / 666 - 128, clamped, in TFLM's micro_speech front end), one
+    array per step (the recogniser has checked that none overflows int32)."""
     ops = {"MUL": np.multiply, "ADD": np.add, "SUB": np.subtract, "MINIMUM": np.minimum, "MAXIMUM": np.maximum,
-           "DIV": lambda v, c: np.frompyfunc(truncating_div, 2, 1)(v, c).astype(np.int64)}
+           "DIV": truncating_div}
     values, v = [], np.asarray(x, np.int64)
     for step in fe.steps:
         v = ops[step.op](v, step.constant)
