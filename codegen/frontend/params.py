@@ -32,17 +32,6 @@ class FilterBank:
     weight_starts: np.ndarray  # int16 (num_channels + 1,): its first weight
     widths: np.ndarray  # int16 (num_channels + 1,): bins in the band
 
-    def matrices(self, spectrum: int) -> tuple[np.ndarray, np.ndarray]:
-        """(weight, unweight) as dense (num_channels + 1, spectrum) int64 matrices: band i's weights
-        into channel i, its unweights into channel i + 1 (the band TFLM accumulates both at once)."""
-        w = np.zeros((self.num_channels + 1, spectrum), np.int64)
-        u = np.zeros_like(w)
-        for band in range(self.num_channels + 1):
-            f, s, n = int(self.frequency_starts[band]), int(self.weight_starts[band]), int(self.widths[band])
-            w[band, f:f + n] = self.weights[s:s + n]
-            u[band, f:f + n] = self.unweights[s:s + n]
-        return w, u
-
 
 @dataclass(frozen=True)
 class SpectralSubtraction:

@@ -78,12 +78,22 @@ def keep(fe: Frontend, e: np.ndarray) -> np.ndarray:
 
 def filter_bank(fe: Frontend, e: np.ndarray) -> np.ndarray:
     """SignalFilterBank: uint64 sums of weighted bins; channel i gets band i's weights and band i - 1's
-    unweights (TFLM's carry), band 0's weights are dropped with its work area's first slot."""
-    w, u = fe.filter_bank.matrices(e.shape[-1])
-    e = e.astype(np.uint64)
-    weighted = e @ w.T.astype(np.uint64)  # int16 weights widen to uint64 modulo 2^64, as in C
-    unweighted = e @ u.T.astype(np.uint64)
-    return weighted[..., 1:] + unweighted[..., :-1]
+    unweights (TFLM's carry), band 0's weights are dropped with its work area's first slot. A band's sum is the
+    difference of two prefix sums over all bands' taps (exact modulo 2^64, as TFLM's uint64 accumulators)."""
+    fb = fe.filter_bank
+    spans = list(zip(fb.frequency_starts.tolist(), fb.weight_starts.tolist(), fb.widths.tolist()))
+    bins = np.array([f + j for f, _, n in spans for j in range(n)], np.int64)
+    taps = np.array([s + j for _, s, n in spans for j in range(n)], np.int64)
+    ends = np.cumsum([n for _, _, n in spans])
+    starts = ends - fb.widths
+    e = np.asarray(e, np.uint64)[..., bins]
+
+    def band_sums(weights: np.ndarray) -> np.ndarray:
+        terms = e * weights[taps].astype(np.int64).astype(np.uint64)  # int16 widens to uint64 modulo 2^64, as in C
+        prefix = np.concatenate([np.zeros((*e.shape[:-1], 1), np.uint64), np.cumsum(terms, axis=-1, dtype=np.uint64)], -1)
+        return prefix[..., ends] - prefix[..., starts]
+
+    return band_sums(fb.weights)[..., 1:] + band_sums(fb.unweights)[..., :-1]
 
 
 def _isqrt(x: np.ndarray) -> np.ndarray:

@@ -6,8 +6,9 @@
 rfft_q15 is kissfft v130 in FIXED_POINT 16 as TFLM builds it: the fft_length-point real FFT as an
 fft_length / 2-point complex FFT (radix 4 stages, then one radix 2 when needed) and kiss_fftr's split.
 Every butterfly first divides its inputs by its radix by multiplying with 32767 / radix and rounding
-((x * (32767 / p) + 2^14) >> 15), so the output is about DFT(x) / fft_length (RFFT_SCALE_BITS = log2
-fft_length bits below the input's scale); sums wrap in int16 as kissfft's do. Values are held in int64
+((x * (32767 / p) + 2^14) >> 15), so the output is about DFT(x) / fft_length: log2(fft_length) bits
+below the input's scale, which the auto scale's shift makes up for. Sums wrap in int16 as kissfft's do.
+Values are held in int32 (kissfft's products and their sums fit: |a.r * b.r - a.i * b.i| + 2^14 < 2^31)
 and wrapped explicitly wherever kissfft stores to an int16.
 """
 from __future__ import annotations
@@ -20,8 +21,9 @@ from codegen.frontend.tables import Q15_ONE, input_order, radices, super_twiddle
 
 
 def wrap16(x: np.ndarray) -> np.ndarray:
-    """A store to int16: two's complement wrap-around."""
-    return ((x + 32768) & 0xFFFF) - 32768
+    """A store to int16: two's complement wrap-around (numpy's cast wraps), kept in x's dtype."""
+    x = np.asarray(x)
+    return x.astype(np.int16).astype(x.dtype)
 
 
 def msb32(x: np.ndarray) -> np.ndarray:
@@ -105,8 +107,8 @@ def _butterflies(re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, t
 def cfft_q15(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """kiss_fft (forward, FIXED_POINT 16) of complex int16 frames (..., n), n a power of two."""
     n = re.shape[-1]
-    order, tw = input_order(n), twiddles(n).astype(np.int64)
-    re, im = np.asarray(re, np.int64)[..., order], np.asarray(im, np.int64)[..., order]
+    order, tw = input_order(n), twiddles(n).astype(np.int32)
+    re, im = np.asarray(re, np.int32)[..., order], np.asarray(im, np.int32)[..., order]
     for p, m, fstride, tw_index in _plan(n):
         re, im = _butterflies(re, im, p, m, fstride, tw_index, tw)
     return re, im
@@ -115,14 +117,14 @@ def cfft_q15(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def rfft_q15(frames: np.ndarray, fft_length: int) -> tuple[np.ndarray, np.ndarray]:
     """kiss_fftr of int16 frames (..., L), L <= fft_length, zero-padded as SignalRfft does: (re, im) int16
     (..., fft_length // 2 + 1), about DFT / fft_length."""
-    frames = np.asarray(frames, np.int64)
+    frames = np.asarray(frames, np.int32)
     pad = fft_length - frames.shape[-1]
     if pad < 0 or fft_length < 4 or fft_length & (fft_length - 1):
         raise ValueError(f"fft_length {fft_length} must be a power of two >= 4 and >= the frame ({frames.shape[-1]})")
-    x = np.concatenate([frames, np.zeros((*frames.shape[:-1], pad), np.int64)], axis=-1)
+    x = np.concatenate([frames, np.zeros((*frames.shape[:-1], pad), np.int32)], axis=-1)
     n = fft_length // 2
     zr, zi = cfft_q15(x[..., 0::2], x[..., 1::2])
-    out_r = np.zeros((*x.shape[:-1], n + 1), np.int64)
+    out_r = np.zeros((*x.shape[:-1], n + 1), np.int32)
     out_i = np.zeros_like(out_r)
     dc_r, dc_i = _fixdiv(zr[..., 0], 2), _fixdiv(zi[..., 0], 2)
     out_r[..., 0], out_r[..., n] = wrap16(dc_r + dc_i), wrap16(dc_r - dc_i)
@@ -131,7 +133,7 @@ def rfft_q15(frames: np.ndarray, fft_length: int) -> tuple[np.ndarray, np.ndarra
     fnk_r, fnk_i = _fixdiv(zr[..., n - k], 2), _fixdiv(wrap16(-zi[..., n - k]), 2)
     f1_r, f1_i = wrap16(fk_r + fnk_r), wrap16(fk_i + fnk_i)
     f2_r, f2_i = wrap16(fk_r - fnk_r), wrap16(fk_i - fnk_i)
-    stw = super_twiddles(n).astype(np.int64)
+    stw = super_twiddles(n).astype(np.int32)
     tw_r, tw_i = _cmul(f2_r, f2_i, stw[k - 1, 0], stw[k - 1, 1])
     out_r[..., k], out_i[..., k] = (f1_r + tw_r) >> 1, (f1_i + tw_i) >> 1
     out_r[..., n - k], out_i[..., n - k] = (f1_r - tw_r) >> 1, (tw_i - f1_i) >> 1  # k = n/2: this one wins
