@@ -2,7 +2,7 @@
 
     fe = codegen.frontend.load("audio_preprocessor_int8.tflite")
     state = State.fresh(fe)                     # the noise estimate, zero as TFLM's Prepare leaves it
-    result = run(fe, frames(audio, fe), state)  # (N, 40) int8 features; state moves on N frames
+    result = run(fe, frames(audio, fe, 320), state)  # (N, 40) int8 features; state moves on N frames
     result.stages["filter bank"]                # every stage's output, stacked, named as fe.tensors
 
 Every stage is one small function over a stack of frames. Only the spectral subtraction's noise estimate
@@ -77,7 +77,7 @@ def keep(fe: Frontend, e: np.ndarray) -> np.ndarray:
 
 
 def filter_bank(fe: Frontend, e: np.ndarray) -> np.ndarray:
-    """SignalFilterBank: uint64 sums of weighted bins; channel i gets band i's weights and band i - 1's
+    """SignalFilterBank: uint64 sums of weighted bins; channel c gets band c + 1's weights and band c's
     unweights (TFLM's carry), band 0's weights are dropped with its work area's first slot. A band's sum is the
     difference of two prefix sums over all bands' taps (exact modulo 2^64, as TFLM's uint64 accumulators)."""
     fb = fe.filter_bank
