@@ -73,8 +73,9 @@ def corpus_frames(fe):
 
 def test_corpus_equals_tflm_on_every_frame(fe, corpus_frames):
     clips, x = corpus_frames
-    if have_speech():
-        assert len(x) >= 10_000
+    if not have_speech():  # a failure in CI (tests/conftest.py), where scripts/bootstrap installs both
+        pytest.skip("the speech corpus needs espeak-ng and sox: apt-get install espeak-ng sox")
+    assert len(x) >= 10_000
     got = run(fe, x)  # one stream: the noise estimate is never reset
     want = tflm_frontend(PREPROCESSOR, x, dict(fe.tensors))
     assert_same_stages(fe, got.stages, want, f"corpus of {len(clips)} clips")
