@@ -19,8 +19,8 @@ from codegen.tflite_import import load
 from strategies import (conv_2d_models, depthwise_conv_2d_models, fully_connected_models, pool_models,
                         reshape_models)
 from tflite_builder import ModelBuilder
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"]
 
 

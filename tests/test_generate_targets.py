@@ -11,8 +11,8 @@ from c_harness import compile_c, have, supported_prefix
 from codegen.generate import generate_graph
 from codegen.tflite_import import load
 from hostsim.runner import run
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"]
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Os"]
 ARM_CPUS = ["cortex-m0plus", "cortex-m4", "cortex-m7"]

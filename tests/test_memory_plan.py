@@ -1,7 +1,5 @@
 """The arena planner: live buffers never overlap, the multi-ordering search beats a single ordering,
 in-place and aliasing decisions hold on the reference models."""
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,8 +9,7 @@ from codegen import memory_plan
 from codegen.emit import emitter
 from codegen.memory_plan import ORDERINGS, Buffer, best_placement, place
 from codegen.tflite_import import load
-
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+from paths import MODELS
 
 
 def assert_no_live_overlap(buffers):

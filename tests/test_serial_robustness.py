@@ -5,7 +5,6 @@ import csv
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ from codegen.commands.verify import verify_on_device
 from codegen.emulator import Emulator
 from codegen.serial_protocol import MSG_RESULT, Device, encode_frame
 from codegen.tflite_import import load
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 BOARD = "qemu-cortex-m4"
 
 
