@@ -11,8 +11,8 @@ import pytest
 from codegen.boards import DEFAULT_BOARD, Board, all_boards, get_board
 from codegen.errors import MlcError
 from codegen.project import fit_check, render_project
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REAL = ["nano33ble", "uno", "pico", "nucleo_f446re", "nucleo_l4r5zi", "teensy41"]
 EMULATED = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55", "uno-sim"]
 REPO = Path(__file__).resolve().parents[1]
@@ -102,6 +102,16 @@ def test_real_board_compiles_and_fits(board_id, model, tmp_path):
     for flag in board.machine_flags():
         assert flag in log.splitlines()[0]
     assert 0 < report.flash_used <= board.flash_bytes and 0 < report.ram_used <= board.ram_bytes
+    # The stack is measured on the QEMU board with the same core, at the real board's -Os; the M0+ has none.
+    twin = {"cortex-m4": "qemu-cortex-m4", "cortex-m7": "qemu-cortex-m7"}.get(board.core)
+    if board.is_avr:
+        assert report.stack is None and report.ram_parts["stack"] == 0
+    elif twin:
+        assert report.stack.how.startswith(f"measured on {twin} at -Os") and report.stack.measured > 0
+    else:
+        assert report.stack.measured is None and report.stack.reserved == min(16384, board.ram_bytes // 8)
+        assert report.stack.how == f"no emulated board has a {board.core} to measure on"
+    assert sum(report.ram_parts.values()) == report.ram_used
 
 
 def test_linker_rejects_what_does_not_fit(tmp_path):

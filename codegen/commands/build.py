@@ -61,7 +61,7 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
         raise MlcError(f"{model}: no such model file")
     board = get_board(board_id)
     project = render_project(model, board, out_dir or default_dir(model, board_id), app=app, name=name,
-                             labels=labels, demo=demo)
+                             labels=labels, demo=demo, measure_stack=compile_)
     if not compile_:
         return project, None
     if not quiet:
