@@ -5,3 +5,5 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parent / "data"
 MODELS = DATA / "models"
 TESTDATA = MODELS / "testdata"
+# Instruction budgets per model and board, for tests/test_budgets.py and benchmarks/bench_models.py.
+BUDGETS = Path(__file__).resolve().parents[1] / "benchmarks" / "budgets.json"
