@@ -2,6 +2,7 @@
 report flash and RAM used against the board's capacity."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -68,8 +69,8 @@ class StackPlan:
     def note(self) -> str:
         if self.measured is None:
             return f"{self.reserved:,} B default reservation ({self.how})"
-        return (f"{self.measured:,} B peak of one inference ({self.how}) + {APP_STACK_MARGIN:,} B app margin, "
-                "to a multiple of 8")
+        return (f"{self.measured:,} B peak of one inference ({self.how}), rounded up to 8 B, "
+                f"+ {APP_STACK_MARGIN:,} B app margin")
 
 
 @dataclass
@@ -103,7 +104,8 @@ class SizeReport:
             lines.append(f"      = arena {p['arena']:,} + I/O buffers {p['io']:,} + stack {p['stack']:,} "
                          f"+ runtime {p['runtime']:,}")
             lines.append(f"      stack: {self.stack.note()}" if self.stack else
-                         "      stack: none reserved by mlc (it takes the RAM left above data and bss; not measured)")
+                         "      stack: not reserved by mlc; it grows down from the top of RAM into what data and bss "
+                         "leave (not measured)")
         return lines
 
 
@@ -213,6 +215,10 @@ def plan_stack(model_path, board: Board, lib_dir: Path, name: str, measure: bool
         return StackPlan(default, None, f"no emulated board has a {board.core} to measure on")
     if not measure:
         return StackPlan(default, None, "not measured: the project was only rendered")
+    missing = [what for what, found in (("QEMU", shutil.which("qemu-system-arm")),
+                                        ("PlatformIO", importlib.util.find_spec("platformio"))) if not found]
+    if missing and twin is not board:  # a fit check works without them; a build for a QEMU board needs both
+        return StackPlan(default, None, f"not measured: {' and '.join(missing)} not installed")
     cflags = [] if twin is board else [board.data.get("optimize") or "-Os"]
     peak, cached = measure_stack(model_path, twin, lib_dir, name, cflags)
     where = f"measured on {twin.id}" + (f" at {cflags[0]}" if cflags else "") + (", cached" if cached else "")

@@ -71,6 +71,7 @@ def _elf(tmp_path):
     return elf
 
 
+@pytest.mark.device
 def test_plugin_counts_hand_written_code_exactly(tmp_path):
     board = get_board(M4)
     elf = _elf(tmp_path)
@@ -90,6 +91,7 @@ def hello(tmp_path_factory):
     return bench.bench(HELLO, M4, out_dir=out, name="HELLO"), out
 
 
+@pytest.mark.device
 def test_model_figures_add_up(hello):
     from codegen.generate import render
     from codegen.tflite_import import load
@@ -105,6 +107,7 @@ def test_model_figures_add_up(hello):
     assert result.flash_bytes > 0 and result.ram_bytes >= result.arena_bytes
 
 
+@pytest.mark.device
 def test_stack_is_measured_below_the_reservation(hello):
     """The bench firmware's stack is all the RAM data and bss leave: the peak must be inside it, and the
     invoke's part of it must be more than a return address and less than what the app's frames add."""
@@ -116,6 +119,7 @@ def test_stack_is_measured_below_the_reservation(hello):
     assert result.stack_bytes + result.app_stack_bytes < region
 
 
+@pytest.mark.device
 def test_layer_text_comes_from_the_kernels_each_layer_calls(hello):
     result, project = hello
     symbols = bench.read_symbols(project / ".pio" / "build" / M4 / "firmware.elf", get_board(M4))
@@ -144,6 +148,7 @@ def test_layer_kernels_of_a_shared_function_and_a_layer_without_code():
     assert bench.layer_kernels(source, "m", 3) == [["m_conv_s8_1x1_0"], [], ["m_conv_s8_1x1_0", "m_softmax_s8_0"]]
 
 
+@pytest.mark.device
 def test_same_elf_counts_the_same(hello):
     result, project = hello
     board = get_board(M4)
@@ -156,6 +161,7 @@ def test_same_elf_counts_the_same(hello):
     assert bench.stack_figures(uart, elf) == (result.stack_bytes, result.app_stack_bytes)
 
 
+@pytest.mark.device
 def test_cli_json(tmp_path, capsys):
     pytest.importorskip("platformio")
     assert main(["bench", str(HELLO), "--board", M4, "--json", "-o", str(tmp_path / "p")]) == 0

@@ -86,6 +86,7 @@ def test_real_board_platformio_ini_is_the_hand_written_one(board_id, tmp_path):
     assert (tmp_path / "lib" / "hello_world_int8" / "hello_world_int8.h").is_file()
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("board_id", REAL)
 @pytest.mark.parametrize("model", ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"])
 def test_real_board_compiles_and_fits(board_id, model, tmp_path):
@@ -114,6 +115,7 @@ def test_real_board_compiles_and_fits(board_id, model, tmp_path):
     assert sum(report.ram_parts.values()) == report.ram_used
 
 
+@pytest.mark.device
 def test_linker_rejects_what_does_not_fit(tmp_path):
     """Weights that pass the early check but code that overflows a tiny flash: the link fails with numbers."""
     data = dict(get_board("nucleo_f446re").data, id="tiny", flash_bytes=2048)
@@ -127,6 +129,7 @@ def test_model_too_big_fails_before_compiling():
     assert "does not fit uno: its weights need 270,880 bytes of flash, the board has 32,256" in r.stderr
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("board_id, level", [("qemu-cortex-m4", "-O2"), ("uno-sim", "-Os")])
 def test_emulated_boards_build_at_their_optimisation_level(board_id, level, tmp_path):
     """Speed is measured on the emulated Cortex-M boards at -O2 (as the TFLM anchors were); the Uno keeps

@@ -91,6 +91,7 @@ int main(void)
 """
 
 
+@pytest.mark.device
 @pytest.mark.skipif(not (have("avr-gcc") and have("simavr")), reason="avr-gcc or simavr not installed")
 def test_hello_world_runs_on_atmega328p(libraries, tmp_path):
     lib = libraries["hello_world_int8"].parent

@@ -114,6 +114,7 @@ def hello_m4(tmp_path_factory):
     return project
 
 
+@pytest.mark.device
 def test_verify_survives_garbage_dropped_bytes_and_disconnects(hello_m4):
     graph = load(MODELS / "hello_world_int8.tflite")
     x = random_inputs(graph, 50, seed=3)
@@ -181,6 +182,7 @@ def test_monitor_keeps_every_valid_prediction(tmp_path):
     assert len(rows) == 8 and rows[2]["cycles"] == "123456" and rows[0]["cycles"] == ""
 
 
+@pytest.mark.device
 def test_monitor_follows_real_firmware_through_a_reset(hello_m4):
     """Demo predictions from the firmware; the emulator is restarted (a device reset) on the same port."""
     board = get_board(BOARD)
