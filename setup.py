@@ -1,10 +1,12 @@
 """Package layout: code packages are found; the top-level data folders install inside `codegen`
-(codegen.assets finds them there, or beside the package in a checkout)."""
+(codegen.assets finds them there, or beside the package in a checkout); the host programs' sources
+(the PlatformIO platform, the QEMU plugin, the simavr harness) sit in the packages that build them."""
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 DATA = {"codegen.templates": "templates", "codegen.firmware": "firmware", "codegen.boards": "boards"}
+HOST_TOOLS = {"codegen.targets": ["platformio/**/*"], "codegen.device": ["qemu_plugin/*", "simavr/*"]}
 SKIP = {"__pycache__", ".pio"}
 
 
@@ -22,6 +24,6 @@ def data_subpackages() -> list:
 setup(
     packages=find_packages(include=["codegen", "codegen.*", "hostsim", "hostsim.*"]) + list(DATA) + data_subpackages(),
     package_dir=DATA,
-    package_data={package: ["**/*"] for package in DATA},
+    package_data={**{package: ["**/*"] for package in DATA}, **HOST_TOOLS},
     exclude_package_data={package: ["**/__pycache__/*", "**/.pio/**"] for package in DATA},
 )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codegen.bench import bench  # noqa: E402
+from codegen.device.bench import bench  # noqa: E402
 from codegen.errors import MlcError  # noqa: E402
 from tests.paths import BUDGETS, MODELS  # noqa: E402
 

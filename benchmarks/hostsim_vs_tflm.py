@@ -41,8 +41,8 @@ def _best(fn, repeats: int) -> float:
 def bench(path: Path, n: int, single: int, repeats: int) -> dict:
     import numpy as np
 
-    from codegen import reference
-    from codegen.tflite_import import load
+    from codegen.model import tflm as reference
+    from codegen.ops import load
     from hostsim import run
 
     graph = load(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.errors import MlcError
-from codegen.params import require_supported
+from codegen.ops import require_supported
 from hostsim.kernels import load
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.arrays import random_inputs  # noqa: F401 (the generated-C tests take their inputs from here)
+from codegen.model.arrays import random_inputs  # noqa: F401 (the generated-C tests take their inputs from here)
 
 HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fno-omit-frame-pointer",
                "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
@@ -59,9 +59,9 @@ def compile_c(sources, exe: Path, include_dirs=(), defines=(), cflags=HOST_CFLAG
 
 
 def generate_lib(model, out_dir: Path, name: str = "m", **kwargs):
-    """Generate the library for a model path or .tflite bytes; returns (codegen.generate.Result, graph)."""
-    from codegen.generate import generate
-    from codegen.tflite_import import load
+    """Generate the library for a model path or .tflite bytes; returns (codegen.lower.generate.Result, graph)."""
+    from codegen.lower.generate import generate
+    from codegen.ops import load
 
     out_dir = Path(out_dir)
     if isinstance(model, (bytes, bytearray)):
@@ -121,7 +121,7 @@ def compare(graph, exe: Path, inputs: np.ndarray) -> int:
 
 
 def check_model(model, work: Path, n: int = 100, name: str = "m", seed: int = 0, defines=(), **kwargs) -> int:
-    """Generate (kwargs go to codegen.generate.generate), build with sanitizers (and `defines`),
+    """Generate (kwargs go to codegen.lower.generate.generate), build with sanitizers (and `defines`),
     compare N random inputs."""
     result, graph = generate_lib(model, Path(work) / name, name=name, **kwargs)
     exe = build_harness(result.out_dir, name, defines)
@@ -130,20 +130,11 @@ def check_model(model, work: Path, n: int = 100, name: str = "m", seed: int = 0,
 
 def check_graph(graph, work: Path, n: int = 100, name: str = "m", seed: int = 0, defines=(), **kwargs) -> int:
     """check_model for a loaded graph (e.g. one cut short with truncate())."""
-    from codegen.generate import generate_graph
+    from codegen.lower.generate import generate_graph
 
     result = generate_graph(graph, Path(work) / name, name=name, **kwargs)
     exe = build_harness(result.out_dir, name, defines)
     return compare(graph, exe, random_inputs(graph, n, seed))
-
-
-def supported_prefix(graph):
-    """The graph up to (not including) its first layer without a C emitter yet; the whole graph
-    once every layer has one. Lets the reference-model tests run while families are being written."""
-    from codegen.emit import emitter
-
-    missing = [op.index for op in graph.ops if emitter(op.kind) is None]
-    return truncate(graph, missing[0]) if missing else graph
 
 
 def truncate(graph, n_ops: int):

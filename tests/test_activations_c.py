@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from c_harness import build_harness, compare, generate_lib, random_inputs
-from hostsim import fixedpoint as fp
+from codegen.model import fixedpoint as fp
 from tflite_builder import ModelBuilder
 from paths import MODELS
 

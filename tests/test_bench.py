@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from codegen import bench
-from codegen.boards import get_board
+from codegen.device import bench
+from codegen.targets.boards import get_board
 from codegen.cli import main
 from codegen.errors import MlcError
 from paths import MODELS
@@ -93,8 +93,8 @@ def hello(tmp_path_factory):
 
 @pytest.mark.device
 def test_model_figures_add_up(hello):
-    from codegen.generate import render
-    from codegen.tflite_import import load
+    from codegen.lower.generate import render
+    from codegen.ops import load
 
     result, _ = hello
     graph = load(str(HELLO))

@@ -1,5 +1,6 @@
 """Board data, `mlc boards`, the platformio.ini a real board gets, and the real boards' compile + fit check
 (app + generated model library built with each board's compiler flags and linked against its flash/RAM)."""
+import dataclasses
 import json
 import re
 import subprocess
@@ -8,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from codegen.boards import DEFAULT_BOARD, Board, all_boards, get_board
+from codegen.targets.boards import DEFAULT_BOARD, all_boards, get_board, load_board
 from codegen.errors import MlcError
-from codegen.project import fit_check, render_project
+from codegen.device.bench import plan_stack
+from codegen.targets.project import fit_check, render_project
 from paths import MODELS
 
 REAL = ["nano33ble", "uno", "pico", "nucleo_f446re", "nucleo_l4r5zi", "teensy41"]
@@ -29,14 +31,39 @@ def test_every_required_board_is_there_with_its_facts():
     for b in boards.values():
         assert b.flash_bytes > 0 and b.ram_bytes > 0 and b.clock_hz > 0
         assert b.core in ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "avr")
-        assert {"platform", "board", "framework"} <= set(b.platformio)
-        assert b.serial["baud"] == 115200
+        assert b.platformio.platform and b.platformio.board
+        assert b.serial.baud == 115200
         assert b.emulated == (b.id in EMULATED)
-    machines = {b: get_board(b).emulator.get("machine") for b in EMULATED[:5]}
+    machines = {b: get_board(b).emulator.machine for b in EMULATED[:5]}
     assert machines == {"qemu-cortex-m3": "mps2-an385", "qemu-cortex-m4": "mps2-an386", "qemu-cortex-m7": "mps2-an500",
                         "qemu-cortex-m33": "mps2-an505", "qemu-cortex-m55": "mps3-an547"}
     assert get_board("nano33ble").sensors["microphone"]["part"] == "MP34DT05"
-    assert get_board("uno-sim").emulator["kind"] == "simavr"
+    assert get_board("uno-sim").emulator.kind == "simavr"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"flash_bytes": "1 MB"}, r"flash_bytes is \"1 MB\"; expected int"),
+    ({"ram_bytes": 0}, r"ram_bytes must be positive"),
+    ({"runtime": "zephyr"}, r"runtime 'zephyr' is not one of baremetal-cortex-m, arduino"),
+    ({"cycle_counter": "systick"}, r"cycle_counter 'systick' is not one of none, dwt, timer1"),
+    ({"serial": {"baud": 115200}}, r"serial: missing key 'driver'"),
+    ({"clock": 64000000}, r"unknown key clock"),
+    ({"id": "other"}, r"id 'other' differs from the file name"),
+])
+def test_board_files_are_validated_when_loaded(tmp_path, change, message):
+    data = dataclasses.asdict(get_board("nano33ble"))
+    data.update(change)
+    path = tmp_path / "nano33ble.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(MlcError, match=message):
+        load_board(path)
+
+
+def test_a_board_file_round_trips_through_its_schema(tmp_path):
+    for board in all_boards().values():
+        path = tmp_path / f"{board.id}.json"
+        path.write_text(json.dumps(dataclasses.asdict(board)))
+        assert load_board(path) == board
 
 
 def test_compiler_flags_follow_core_and_fpu():
@@ -92,7 +119,7 @@ def test_real_board_platformio_ini_is_the_hand_written_one(board_id, tmp_path):
 def test_real_board_compiles_and_fits(board_id, model, tmp_path):
     board = get_board(board_id)
     try:
-        report = fit_check(MODELS / f"{model}.tflite", board, tmp_path)
+        report = fit_check(MODELS / f"{model}.tflite", board, tmp_path, stack_plan=plan_stack)
     except MlcError as err:
         # Only the Uno is too small, and it must say so with the numbers.
         assert board_id == "uno" and model != "hello_world_int8", err
@@ -115,12 +142,11 @@ def test_real_board_compiles_and_fits(board_id, model, tmp_path):
     assert sum(report.ram_parts.values()) == report.ram_used
 
 
-@pytest.mark.device
 def test_linker_rejects_what_does_not_fit(tmp_path):
     """Weights that pass the early check but code that overflows a tiny flash: the link fails with numbers."""
-    data = dict(get_board("nucleo_f446re").data, id="tiny", flash_bytes=2048)
+    tiny = dataclasses.replace(get_board("nucleo_f446re"), id="tiny", flash_bytes=2048)
     with pytest.raises(MlcError, match=r"does not fit tiny: FLASH overflowed by [\d,]+ bytes \(needs [\d,]+ of 2,048\)"):
-        fit_check(MODELS / "hello_world_int8.tflite", Board("tiny", data), tmp_path)
+        fit_check(MODELS / "hello_world_int8.tflite", tiny, tmp_path)
 
 
 def test_model_too_big_fails_before_compiling():
@@ -134,7 +160,7 @@ def test_model_too_big_fails_before_compiling():
 def test_emulated_boards_build_at_their_optimisation_level(board_id, level, tmp_path):
     """Speed is measured on the emulated Cortex-M boards at -O2 (as the TFLM anchors were); the Uno keeps
     -Os for its 32 KB of flash. PlatformIO's verbose build shows the flags each file was compiled with."""
-    from codegen.toolchain import run_pio
+    from codegen.targets.toolchain import run_pio
 
     render_project(MODELS / "hello_world_int8.tflite", get_board(board_id), tmp_path)
     manifest = json.loads((tmp_path / "boards" / f"{board_id}.json").read_text())

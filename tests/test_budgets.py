@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from codegen.bench import bench, compiler_version
-from codegen.boards import get_board
+from codegen.device.bench import bench, compiler_version
+from codegen.targets.boards import get_board
 from paths import BUDGETS, MODELS
 
 DATA = json.loads(BUDGETS.read_text())

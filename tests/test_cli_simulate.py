@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from tflite_builder import ModelBuilder, quantize_symmetric
 
-from codegen import reference
+from codegen.model import tflm as reference
 from codegen.cli import main
 from hostsim.kernels import load as load_kernels
 from paths import MODELS

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import reference
-from codegen.arrays import random_inputs
-from codegen.tflite_import import load
+from codegen.model import tflm as reference
+from codegen.model.arrays import random_inputs
+from codegen.ops import load
 from hostsim import run, run_all
 
 MODELS = Path(__file__).parent / "models"
@@ -37,7 +37,7 @@ def test_converter_model_bit_exact(path):
 def test_converter_model_every_layer(path):
     graph = load(path)
     x = inputs_with_extremes(graph, 4, seed=7)
-    bad = [m for m in reference.compare(graph, x, sim=run_all(graph, x)) if not m.ok]
+    bad = [m for m in reference.compare(graph, x, run_all(graph, x)) if not m.ok]
     assert not bad, f"first differing layer: {bad[0]}"
 
 

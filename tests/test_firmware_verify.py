@@ -6,14 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.boards import get_board
-from codegen.commands.build import build
-from codegen.arrays import random_inputs
-from codegen.commands.verify import verify_on_device
-from codegen.emulator import Emulator
+from codegen.targets.boards import get_board
+from codegen.cli.build import build
+from codegen.model.arrays import random_inputs
+from codegen.cli.verify import verify_on_device
+from codegen.device.emulator import Emulator
 from codegen.errors import MlcError
-from codegen.serial_protocol import Device
-from codegen.tflite_import import load
+from codegen.device.protocol import Device
+from codegen.ops import load
 from hostsim import run as hostsim_run
 from paths import MODELS
 
@@ -116,8 +116,8 @@ def test_mlc_run_serves_the_uart_and_stops_on_ctrl_c_or_kill(board, stop, tmp_pa
     import sys
     import time
 
-    from codegen.commands.monitor import monitor
-    from codegen.emulator import free_port
+    from codegen.cli.monitor import monitor
+    from codegen.device.emulator import free_port
 
     project, _ = built("hello_world_int8", board, tmp_path_factory)
     port = free_port()
@@ -146,8 +146,8 @@ def test_mlc_run_serves_the_uart_and_stops_on_ctrl_c_or_kill(board, stop, tmp_pa
 def test_demo_inputs_are_what_the_app_reports(tmp_path):
     """`mlc build --demo-inputs`: the firmware cycles through the given inputs, and the classes it reports
     while no host talks to it are hostsim's classes for those inputs, with the model's labels."""
-    from codegen.commands.build import read_demo_inputs
-    from codegen.commands.monitor import monitor
+    from codegen.cli.build import read_demo_inputs
+    from codegen.cli.monitor import monitor
 
     example = Path(__file__).resolve().parents[1] / "examples" / "vibration"
     model = example / "model.tflite"
@@ -162,7 +162,7 @@ def test_demo_inputs_are_what_the_app_reports(tmp_path):
 
 
 def test_demo_inputs_of_the_wrong_shape_are_refused(tmp_path):
-    from codegen.commands.build import read_demo_inputs
+    from codegen.cli.build import read_demo_inputs
 
     bad = tmp_path / "x.npy"
     np.save(bad, np.zeros((2, 5), np.int8))

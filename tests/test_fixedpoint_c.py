@@ -5,7 +5,7 @@ import pytest
 
 from c_harness import compile_c
 from codegen.assets import asset_dir
-from hostsim import fixedpoint as fp
+from codegen.model import fixedpoint as fp
 
 PROGRAM = r"""
 #include <stdio.h>

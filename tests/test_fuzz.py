@@ -12,8 +12,8 @@ import pytest
 import tflite
 
 from codegen.errors import MlcError
-from codegen.summary import summarize
-from codegen.tflite_import import load
+from codegen.model.summary import summarize
+from codegen.ops import load
 from hostsim import run
 from paths import MODELS
 

@@ -1,6 +1,7 @@
 """`mlc generate` end to end: the generated C (host gcc, ASan/UBSan) is byte-exact with hostsim on
 the reference models and on random single-op models, with optimized and with reference kernels;
 the arena beats TFLM's; bad input fails cleanly."""
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -10,18 +11,18 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from c_harness import (build_harness, check_graph, check_model, compile_c, compare, random_inputs,
-                       run_harness, supported_prefix)
+from c_harness import build_harness, check_graph, check_model, compile_c, compare, random_inputs, run_harness
 from codegen.cli import main as mlc
 from codegen.errors import MlcError
-from codegen.generate import TFLM_ARENA_HEAD, generate, generate_graph, render
-from codegen.tflite_import import load
+from codegen.lower.generate import generate, generate_graph, render
+from codegen.ops import load
 from strategies import (conv_2d_models, depthwise_conv_2d_models, fully_connected_models, pool_models,
                         reshape_models)
 from tflite_builder import ModelBuilder
 from paths import MODELS
 
 REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"]
+TFLM_ARENA = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "tflm_arena.json").read_text())["models"]
 
 
 # kernel variants: optimized (scalar on the host), the Cortex-M DSP path (emulated in C), reference loop nests
@@ -31,7 +32,7 @@ VARIANTS = {"optimized": ({}, ()), "dsp-emulated": ({}, ("MLC_DSP_EMULATE",)), "
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("model", REFERENCE_MODELS)
 def test_reference_model_bit_exact(model, variant, tmp_path):
-    graph = supported_prefix(load(MODELS / f"{model}.tflite"))
+    graph = load(MODELS / f"{model}.tflite")
     kwargs, defines = VARIANTS[variant]
     assert check_graph(graph, tmp_path, n=100, name=model, seed=7, defines=defines, **kwargs) == 100
 
@@ -66,9 +67,9 @@ def test_reference_model_matches_tflm(model, tmp_path):
 
 @pytest.mark.parametrize("model", REFERENCE_MODELS)
 def test_arena_within_tflm_head(model):
-    graph = supported_prefix(load(MODELS / f"{model}.tflite"))
+    graph = load(MODELS / f"{model}.tflite")
     _, result = render(graph, model, [])
-    assert result.arena_bytes <= TFLM_ARENA_HEAD[model]
+    assert result.arena_bytes <= TFLM_ARENA[model]["head"]
     if model == "kws_ref_model":
         assert result.arena_bytes <= 10_000 and len(result.inplace_layers) == 9
 
@@ -100,7 +101,7 @@ def test_single_op_models(op, data, tmp_path_factory):
 @given(case=conv_2d_models())
 def test_conv_generic_kernel(case, tmp_path_factory):
     """The scratch-free generic convolution (used for windows above IM2COL_MAX_BYTES) is exact too."""
-    from codegen.emit import conv
+    from codegen.ops import conv
 
     assume(all(t.shape and t.shape[0] == 1 for t in case.inputs + case.outputs))
     saved, conv.IM2COL_MAX_BYTES = conv.IM2COL_MAX_BYTES, 0
@@ -203,7 +204,7 @@ def test_debug_dump_names_first_differing_layer(tmp_path):
 def test_header_contract_and_labels(tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("silence\nunknown\nyès\nno \"quoted\"??/\n", encoding="utf-8")
-    graph = supported_prefix(load(MODELS / "micro_speech_quantized.tflite"))
+    graph = load(MODELS / "micro_speech_quantized.tflite")
     generate_graph(graph, tmp_path / "ms", name="ms", labels=labels)
     (tmp_path / "main.c").write_text(r"""
 #include <stdio.h>

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import strategies as S
-from codegen import reference
+from codegen.model import tflm as reference
 from codegen.errors import MlcError
-from codegen.fold import fold
-from codegen.params import prepare
-from codegen.tflite_import import parse
+from codegen.model.fold import fold
+from codegen.ops import prepare
+from codegen.model.tflite import parse
 from hostsim import run, run_all
 from hostsim.kernels import load as load_kernels
 from tflite_builder import ModelBuilder, quantize_symmetric, run_tflm
@@ -267,7 +267,7 @@ def test_multi_op_models_every_intermediate_bit_exact(make):
         x = np.concatenate([rng.integers(-128, 128, shape), np.full(shape, -128), np.full(shape, 127)]).astype(np.int8)
     out = run(graph, x)
     assert out.dtype == graph.outputs[0].dtype == ("float32" if t.dtype == "float32" else "int8")
-    layers = reference.compare(graph, x, data, sim=run_all(graph, x))
+    layers = reference.compare(graph, x, run_all(graph, x), data)
     bad = [f"layer {m.op_index} ({m.kind}) {m.total - m.matching}/{m.total}" for m in layers if not m.ok]
     assert len(layers) == len(graph.ops) and not bad, bad
     want = reference.run(data, x).outputs[0].reshape(out.shape)
@@ -290,7 +290,7 @@ def test_converter_models_every_intermediate_bit_exact(path):
     rng = np.random.default_rng(5)
     shape = (8, *t.shape[1:])
     x = rng.uniform(-3, 3, shape).astype(np.float32) if t.dtype == "float32" else rng.integers(-128, 128, shape).astype(np.int8)
-    layers = reference.compare(graph, x, path)
+    layers = reference.compare(graph, x, run_all(graph, x), path)
     bad = [f"layer {m.op_index} ({m.kind}) {m.total - m.matching}/{m.total}" for m in layers if not m.ok]
     assert not bad, f"{path.name}: {bad}"
 

@@ -9,8 +9,8 @@ import pytest
 
 from c_harness import check_model, compile_c
 from codegen.assets import asset_dir
-from codegen.emit.requant import FAST_LIMIT, fast_addend
-from hostsim import fixedpoint as fp
+from codegen.ops.requant import FAST_LIMIT, fast_addend
+from codegen.model import fixedpoint as fp
 from tflite_builder import ModelBuilder
 
 PROGRAM = r"""

@@ -4,11 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from c_harness import supported_prefix
-from codegen import memory_plan
-from codegen.emit import emitter
-from codegen.memory_plan import ORDERINGS, Buffer, best_placement, place
-from codegen.tflite_import import load
+from codegen.lower import memory_plan
+from codegen.ops import definition
+from codegen.lower.memory_plan import ORDERINGS, Buffer, best_placement, place
+from codegen.ops import load
 from paths import MODELS
 
 
@@ -53,8 +52,8 @@ def test_search_beats_size_order():
 
 @pytest.mark.parametrize("model", ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"])
 def test_reference_model_plans(model):
-    graph = supported_prefix(load(MODELS / f"{model}.tflite"))
-    plan = memory_plan.plan(graph, emitter)
+    graph = load(MODELS / f"{model}.tflite")
+    plan = memory_plan.plan(graph, definition)
     assert_no_live_overlap(plan.buffers)
     assert plan.arena_bytes == max((b.offset + b.size for b in plan.buffers), default=0)
     for op in graph.ops:  # every tensor an op touches has a home; the caller's input is never written
@@ -71,7 +70,7 @@ def test_reference_model_plans(model):
 
 
 def test_reference_kernels_never_in_place():
-    graph = supported_prefix(load(MODELS / "kws_ref_model.tflite"))
-    plan = memory_plan.plan(graph, emitter, reference=True)
+    graph = load(MODELS / "kws_ref_model.tflite")
+    plan = memory_plan.plan(graph, definition, reference=True)
     assert plan.inplace == set() and plan.scratch == {}
     assert_no_live_overlap(plan.buffers)

@@ -11,13 +11,13 @@ import subprocess
 import pytest
 
 from c_harness import check_model
-from codegen.boards import get_board
-from codegen.commands.build import build
-from codegen.arrays import random_inputs
-from codegen.commands.verify import verify_on_device
-from codegen.emulator import Emulator
-from codegen.serial_protocol import Device
-from codegen.tflite_import import load
+from codegen.targets.boards import get_board
+from codegen.cli.build import build
+from codegen.model.arrays import random_inputs
+from codegen.cli.verify import verify_on_device
+from codegen.device.emulator import Emulator
+from codegen.device.protocol import Device
+from codegen.ops import load
 from test_kernels_fast import MODELS as KERNEL_MODELS, _conv_model, _dw_model, _fc_model
 
 BOARD = "qemu-cortex-m55"

@@ -3,9 +3,9 @@ plus the all -128 and all 127 extremes, and every intermediate tensor on a few i
 import numpy as np
 import pytest
 
-from codegen import reference
-from codegen.tflite_import import load
-from hostsim import run
+from codegen.model import tflm as reference
+from codegen.ops import load
+from hostsim import run, run_all
 from paths import MODELS
 
 NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model"]
@@ -37,7 +37,8 @@ def test_outputs_bit_exact(model):
 
 def test_every_intermediate_bit_exact(model):
     path, graph = model
-    layers = reference.compare(graph, _inputs(graph, 4, seed=2), path)
+    x = _inputs(graph, 4, seed=2)
+    layers = reference.compare(graph, x, run_all(graph, x), path)
     assert len(layers) == len(graph.ops)
     first = next((m for m in layers if not m.ok), None)
     assert first is None, (f"{path.name}: layer {first.op_index} ({first.kind}) -> '{first.tensor}' differs on "
@@ -46,7 +47,7 @@ def test_every_intermediate_bit_exact(model):
 
 def test_fast_requantize_equals_fixedpoint():
     """The weighted kernels' shift-based requantize (hostsim.kernels.conv) against fixedpoint's."""
-    from hostsim.fixedpoint import requantize as reference_requantize
+    from codegen.model.fixedpoint import requantize as reference_requantize
     from hostsim.kernels.conv import requantize
 
     rng = np.random.default_rng(3)

@@ -1,12 +1,13 @@
 """The serial protocol: Python framing and decoder, and the firmware's C receiver fed the same streams."""
 import random
+import re
 import shutil
 import subprocess
 
 import pytest
 
 from codegen.assets import asset_dir
-from codegen.serial_protocol import (MSG_ERROR, MSG_INVOKE_REQUEST, MSG_RESULT, Frame, Prediction, Ready,
+from codegen.device.protocol import (MSG_ERROR, MSG_INVOKE_REQUEST, MSG_RESULT, Frame, Prediction, Ready,
                                      StreamDecoder, TextLine, crc16, encode_frame, parse_line)
 
 PRED_LINE = b"PRED n=3 index=2 label=yes score=0.8711 cycles=none src=demo\r\n"
@@ -120,7 +121,19 @@ def test_c_receiver_agrees_with_python(c_receiver, seed):
     assert len(c_errors) <= dec.bad_frames
 
 
-def test_error_frame_constant_matches_firmware():
+def test_the_c_header_and_the_python_protocol_agree():
+    """Every number both sides of the protocol must share, read from mlc_protocol.h."""
+    from codegen.device import protocol as py
+    from codegen.targets.boards import CYCLE_COUNTERS
+
     header = (asset_dir("firmware") / "common" / "mlc_protocol.h").read_text()
-    assert f"MLC_MSG_ERROR = 0x{MSG_ERROR:02X}" in header
-    assert f"MLC_MSG_RESULT = 0x{MSG_RESULT:02X}" in header
+    c = {name: int(value, 0) for name, value in re.findall(r"\b(MLC_[A-Z0-9_]+)\s*(?:=|\s)\s*(0x[0-9A-Fa-f]+|\d+)u?l?\b", header)}
+    assert {name[len("MLC_MSG_"):]: value for name, value in c.items() if name.startswith("MLC_MSG_")} == \
+        {name[len("MSG_"):]: getattr(py, name) for name in dir(py) if name.startswith("MSG_")}
+    assert sorted(value for name, value in c.items() if name.startswith("MLC_ERR_")) == sorted(py.ERRORS)
+    assert [c[f"MLC_COUNTER_{name.upper()}"] for name in CYCLE_COUNTERS] == list(range(len(CYCLE_COUNTERS)))
+    assert (c["MLC_PROTOCOL_VERSION"], c["MLC_SYNC0"], c["MLC_SYNC1"], c["MLC_HEADER_BYTES"], c["MLC_CRC_BYTES"],
+            c["MLC_CRC_INIT"], c["MLC_CYCLES_NONE"]) == \
+        (py.PROTOCOL_VERSION, py.SYNC0, py.SYNC1, py.HEADER_BYTES, py.CRC_BYTES, py.CRC_INIT, py.CYCLES_NONE)
+
+

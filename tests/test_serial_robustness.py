@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from codegen.boards import get_board
-from codegen.commands.build import build
-from codegen.commands.monitor import monitor
-from codegen.arrays import random_inputs
-from codegen.commands.verify import verify_on_device
-from codegen.emulator import Emulator
-from codegen.serial_protocol import MSG_RESULT, Device, encode_frame
-from codegen.tflite_import import load
+from codegen.targets.boards import get_board
+from codegen.cli.build import build
+from codegen.cli.monitor import monitor
+from codegen.model.arrays import random_inputs
+from codegen.cli.verify import verify_on_device
+from codegen.device.emulator import Emulator
+from codegen.device.protocol import MSG_RESULT, Device, encode_frame
+from codegen.ops import load
 from paths import MODELS
 
 BOARD = "qemu-cortex-m4"

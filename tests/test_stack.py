@@ -3,10 +3,9 @@ with the bench firmware on the board, or on a QEMU board with the same core) plu
 figure is cached by the library's content, and the printed RAM parts add up to the ELF's RAM."""
 import pytest
 
-from codegen import project as proj
-from codegen.bench import read_symbols
-from codegen.commands.build import build
-from codegen.project import APP_STACK_MARGIN
+from codegen.cli.build import build
+from codegen.targets import project as proj
+from codegen.targets.project import APP_STACK_MARGIN, read_symbols
 from paths import MODELS
 
 pytestmark = pytest.mark.device

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import strategies as S
-from codegen.params.conv import out_size
+from codegen.ops.conv import out_size
 from tflite_builder import ModelBuilder, dequantize, quantize_symmetric, run_tflm
 
 pytest.importorskip("tflite_micro")

@@ -53,7 +53,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``output(t)``; ``finish() -> bytes``
 * Helpers: ``quantize_symmetric(w, axis=None) -> (int8 array, scales)``,
   ``quantize(x_float, scale, zero_point, dtype="int8")``, ``dequantize(q, scale, zero_point)``,
-  ``out_size(padding, size, kernel, stride, dilation)`` (codegen.params.conv's),
+  ``out_size(padding, size, kernel, stride, dilation)`` (codegen.ops.conv's),
   ``run_tflm(model_bytes, inputs, preserve_all=False) -> list of outputs`` (and
   ``tflm_interpreter(model_bytes, preserve_all=False)``).
 * ``FIXED_OUTPUT_QUANT``: {op: (scale, zero_point)} for SOFTMAX/LOGISTIC/TANH.
@@ -68,7 +68,7 @@ import flatbuffers
 import numpy as np
 import tflite
 
-from codegen.params.conv import out_size
+from codegen.ops.conv import out_size
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 _NP_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
@@ -113,8 +113,8 @@ def quantize_symmetric(w, axis=None, bits=8):
 
 
 def tflm_interpreter(model: bytes, preserve_all=False, arena_size=None):
-    """TFLM's interpreter, made the one way mlc makes it (codegen.reference)."""
-    from codegen.reference import interpreter
+    """TFLM's interpreter, made the one way mlc makes it (codegen.model.tflm)."""
+    from codegen.model.tflm import interpreter
 
     return interpreter(bytes(model), preserve_all=preserve_all, arena_size=arena_size)
 

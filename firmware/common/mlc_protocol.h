@@ -1,4 +1,4 @@
-/* mlc serial protocol: the framing every board speaks (codegen/serial_protocol.py is the host side).
+/* mlc serial protocol: the framing every board speaks (codegen/device/protocol.py is the host side).
  *
  * frame = SYNC0 SYNC1 TYPE SEQ LEN_LO LEN_HI PAYLOAD[LEN] CRC_LO CRC_HI
  * CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) over TYPE..PAYLOAD. Text lines (ASCII only, so they never

@@ -5,8 +5,9 @@ so a whole stack of inputs runs in one vectorised pass.
 """
 import importlib
 
+from codegen.ops import FAMILIES  # the same families as the op definitions
+
 KERNELS = {}
-FAMILIES = ["conv", "fully_connected", "pooling", "elementwise", "activations", "tensor_ops"]
 
 
 def kernel(*kinds):

@@ -10,6 +10,7 @@ import functools
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from codegen.model import fixedpoint
 from hostsim.kernels import kernel
 
 _PRODUCT_MAX = 255 * 128  # |x + input_offset| * |w| for int8 x and w
@@ -44,41 +45,16 @@ def windows(xp, p, kh, kw, out_hw) -> np.ndarray:
 
 
 def requantize(acc, p) -> np.ndarray:
-    """fixedpoint.requantize(acc + bias, ...) per output channel (the last axis), computed with shifts
-    where fixedpoint divides: the same numbers, several times faster.
-
-    SaturatingRoundingDoublingHighMul(a, m) is (a*m + 2^30) >> 31 for any a when m != INT32_MIN (its
-    negative nudge 1 - 2^30 and the truncating division fold into that floor), and
-    RoundingDivideByPOT(v, e) is (v + 2^(e-1) - (v < 0)) >> e for e >= 1.
-    """
-    shift = np.asarray(p["shift"], np.int64)
-    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
-    half = np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0)
-    rounds = (right > 0).astype(np.int64)
-    mult, bias = np.asarray(p["multiplier"], np.int64), np.asarray(p["bias"], np.int64)
+    """A weighted layer's output from its accumulators (output channels along the last axis): the bias,
+    then fixedpoint.requantize, a few chunks at a time so the int64 temporaries stay in cache."""
     channels = acc.shape[-1]
     flat = acc.reshape(-1, channels)
     out = np.empty(flat.shape, np.int8)
+    bias = np.asarray(p["bias"], np.int64)
     step = max(1, _CHUNK // channels)
-    for start in range(0, len(flat), step):  # a handful of chunks per layer, not a loop per element
-        v = flat[start:start + step].astype(np.int64)
-        v += bias
-        if left.any():  # wraps in int32, as fixedpoint.multiply_by_quantized_multiplier
-            v <<= left
-            v += 1 << 31
-            v &= 0xFFFFFFFF
-            v -= 1 << 31
-        v *= mult
-        v += 1 << 30
-        v >>= 31
-        negative = v >> 63
-        negative &= rounds
-        v += half
-        v -= negative
-        v >>= right
-        v += p["output_offset"]
-        np.clip(v, p["act_min"], p["act_max"], out=v)
-        out[start:start + step] = v
+    for start in range(0, len(flat), step):
+        out[start:start + step] = fixedpoint.requantize(flat[start:start + step] + bias, p["multiplier"], p["shift"],
+                                                        p["output_offset"], p["act_min"], p["act_max"])
     return out.reshape(acc.shape)
 
 

@@ -2,7 +2,7 @@
 (the same index mapping as TFLM's NdArrayDesc broadcast loops)."""
 import numpy as np
 
-from hostsim.fixedpoint import multiply_by_quantized_multiplier, requantize
+from codegen.model.fixedpoint import multiply_by_quantized_multiplier, requantize
 from hostsim.kernels import kernel
 from hostsim.kernels.tensor_ops import full, stacked
 

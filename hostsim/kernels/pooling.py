@@ -2,7 +2,7 @@
 input (padding is not counted), the average rounds half away from zero."""
 import numpy as np
 
-from hostsim.fixedpoint import trunc_div
+from codegen.model.fixedpoint import trunc_div
 from hostsim.kernels import kernel
 from hostsim.kernels.conv import padded, windows
 

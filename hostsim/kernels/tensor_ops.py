@@ -7,7 +7,7 @@ of 1, else (N, *shape). `full` turns either into (N, *shape), so kernels index t
 """
 import numpy as np
 
-from hostsim.fixedpoint import multiply_by_quantized_multiplier, round_half_away
+from codegen.model.fixedpoint import multiply_by_quantized_multiplier, round_half_away
 from hostsim.kernels import kernel
 
 

@@ -1,6 +1,7 @@
 /* mlc_fixedpoint.h: TFLite's fixed-point requantization (gemmlowp semantics), the C twin of
- * hostsim/fixedpoint.py: same names with an mlc_ prefix, same results bit for bit
- * (tests/test_fixedpoint_c.py). Integer only, int32_t everywhere (int is 16 bits on AVR). */
+ * codegen/model/fixedpoint.py: same names with an mlc_ prefix, same results bit for bit
+ * (tests/test_fixedpoint_c.py). Integer only, int32_t everywhere (int is 16 bits on AVR), but for
+ * mlc_round_float, the float -> integer step of QUANTIZE at a float input. */
 #ifndef MLC_FIXEDPOINT_H
 #define MLC_FIXEDPOINT_H
 
@@ -16,6 +17,25 @@
 MLC_ALWAYS_INLINE int32_t mlc_clamp(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* v rounded half away from zero (TFLite's std::round), saturated to +-2^20: beyond any int8 or int16
+ * value plus its zero point, and within float's exact integers; NaN gives -2^20. */
+static inline int32_t mlc_round_float(float v)
+{
+    int32_t r;
+    if (!(v > -1048576.0f)) {
+        v = -1048576.0f;
+    } else if (v > 1048576.0f) {
+        v = 1048576.0f;
+    }
+    r = (int32_t)v; /* truncates; the fraction v - r is exact in float */
+    if (v - (float)r >= 0.5f) {
+        r += 1;
+    } else if (v - (float)r <= -0.5f) {
+        r -= 1;
+    }
+    return r;
 }
 
 /* round(a * b / 2^31), saturating the one overflow case INT32_MIN * INT32_MIN. */

@@ -174,7 +174,7 @@ static inline uint32_t mlc_load32(const int8_t *p)
     return v;
 }
 
-/* Layer boundaries for `mlc bench` (codegen/bench.py): with MLC_BENCH_MARKS, an assembler label before each
+/* Layer boundaries for `mlc bench` (codegen/device/bench.py): with MLC_BENCH_MARKS, an assembler label before each
  * layer (no instruction; found by address in the ELF's symbol table); otherwise nothing. */
 #if defined(MLC_BENCH_MARKS) && defined(__GNUC__) && defined(__arm__)
 #define MLC_LAYER_MARK(model, layer) __asm__ volatile("mlc_mark_" #model "_" #layer ":" ::: "memory")

@@ -1,0 +1,86 @@
+"""`mlc build MODEL --board B [--app classify] [-o DIR]`: render a PlatformIO project and build it."""
+from pathlib import Path
+
+from codegen.csyntax import identifier_from
+from codegen.targets.boards import DEFAULT_BOARD, get_board
+from codegen.errors import MlcError
+
+NAME = "build"
+HELP = "Render a PlatformIO project (app + generated model library) for a board and build it."
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="the .tflite model")
+    parser.add_argument("--board", "-b", default=DEFAULT_BOARD, help=f"board id from `mlc boards` (default {DEFAULT_BOARD})")
+    parser.add_argument("--app", default="classify", help="firmware app (default classify)")
+    parser.add_argument("--output", "-o", help="project folder (default mlc-build/NAME-BOARD)")
+    parser.add_argument("--name", help="C name of the model (default from the file name)")
+    parser.add_argument("--labels", help="text file with one class label per line")
+    parser.add_argument("--demo-inputs", metavar="X.npy", help="inputs (stacked like `mlc simulate`'s) that the app "
+                        "runs and reports while no host talks to it (default: a few random inputs)")
+    parser.add_argument("--no-build", action="store_true", help="only render the project")
+    parser.add_argument("--fit-check", action="store_true", help="instead of PlatformIO, compile and link the app and "
+                        "model with the system cross compiler and the board's flags against its flash and RAM "
+                        "(works offline for real boards; leaves out the board framework's own code)")
+
+
+def default_dir(model, board_id: str) -> Path:
+    return Path("mlc-build") / f"{identifier_from(Path(model).stem)}-{board_id}"
+
+
+def read_demo_inputs(model, path):
+    """A stack of valid model inputs from X.npy, checked against the model like `mlc simulate` checks them."""
+    if not path:
+        return None
+    from codegen.model.arrays import read_input
+    from codegen.ops import load
+    from hostsim.runner import stack_inputs
+
+    try:
+        return stack_inputs(load(model), read_input(path))
+    except MlcError as err:
+        raise MlcError(f"{path}: {err}") from None
+
+
+def build(model, board_id, out_dir=None, app="classify", name=None, labels=None, compile_=True, quiet=False,
+          demo=None):
+    """Render and (unless compile_ is False) build; returns (project, size report or None)."""
+    from codegen.device.bench import plan_stack
+    from codegen.targets.project import build_project, render_project, unmeasured_stack
+
+    if not Path(model).is_file():
+        raise MlcError(f"{model}: no such model file")
+    board = get_board(board_id)
+    project = render_project(model, board, out_dir or default_dir(model, board_id), app=app, name=name,
+                             labels=labels, demo=demo,
+                             stack_plan=plan_stack if compile_ else unmeasured_stack)
+    if not compile_:
+        return project, None
+    if not quiet:
+        print(f"building {project.dir} for {board.id} ({board.platformio.platform}) ...", flush=True)
+    return project, build_project(project)
+
+
+def run(args) -> int:
+    if args.fit_check:
+        from codegen.device.bench import plan_stack
+        from codegen.targets.project import fit_check
+
+        if not Path(args.model).is_file():
+            raise MlcError(f"{args.model}: no such model file")
+        board = get_board(args.board)
+        report = fit_check(args.model, board, args.output or default_dir(args.model, board.id), args.name,
+                           args.labels, stack_plan=plan_stack)
+        print(f"fit check for {board.id} ({' '.join(board.machine_flags())}): fits")
+        for line in report.lines():
+            print(line)
+        print("(app + model + mlc runtime; the board framework's own code comes on top)")
+        return 0
+    project, report = build(args.model, args.board, args.output, args.app, args.name, args.labels,
+                            compile_=not args.no_build, demo=read_demo_inputs(args.model, args.demo_inputs))
+    print(f"project: {project.dir}")
+    if report:
+        print(f"firmware: {project.elf}")
+        for line in report.lines():
+            print(line)
+    return 0

@@ -1,0 +1,23 @@
+"""`mlc generate`: write the model as a self-contained C99 library."""
+from pathlib import Path
+
+NAME = "generate"
+HELP = "Generate a self-contained C99 library (NAME.h, NAME.c) for an int8 .tflite model."
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="the int8 .tflite model")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write the library into")
+    parser.add_argument("--name", help="C prefix for every symbol (default: the model file's stem as a C identifier)")
+    parser.add_argument("--labels", metavar="FILE", help="class labels, one per line, compiled in as NAME_labels[]")
+    parser.add_argument("--reference-kernels", action="store_true",
+                        help="use the plain reference loop nests (for debugging; larger arena, slower)")
+
+
+def run(args) -> int:
+    from codegen.lower.generate import generate
+
+    result = generate(args.model, Path(args.output), name=args.name, labels=args.labels,
+                      reference=args.reference_kernels)
+    print(result.summary())
+    return 0

@@ -1,0 +1,20 @@
+"""`mlc run DIR [--tcp PORT]`: run an emulated board's firmware, UART on the terminal or a TCP port."""
+from codegen.errors import MlcError
+
+NAME = "run"
+HELP = "Run a built project on its emulated board with the UART on this terminal (or a TCP port); Ctrl-C stops."
+
+
+def add_arguments(parser):
+    parser.add_argument("project", help="project folder made by `mlc build`")
+    parser.add_argument("--tcp", type=int, metavar="PORT", help="serve the UART on 127.0.0.1:PORT for `mlc monitor`/`mlc verify`")
+
+
+def run(args) -> int:
+    from codegen.device.emulator import run_foreground
+    from codegen.targets.project import load_project
+
+    project = load_project(args.project)
+    if not project.board.emulated:
+        raise MlcError(f"{project.board.id} is a real board: `mlc flash {args.project}`, then `mlc monitor --port ...`")
+    return run_foreground(project.board, project.elf, args.tcp)

@@ -1,0 +1,65 @@
+"""`mlc simulate MODEL.tflite --input X.npy --output Y.npy [--compare]`: run hostsim.
+
+X holds N inputs stacked on a leading axis, (N, *input_shape[1:]), or one input of exactly the
+model's input shape; its dtype is the model input's. Y is stacked the same way. --compare also runs
+TFLM's interpreter on every input and reports, layer by layer, on how many inputs the outputs match;
+any mismatch exits with status 1.
+"""
+from codegen.model.arrays import check_output, read_input, write
+from codegen.errors import MlcError
+from codegen.ops import require_supported
+from codegen.ops import load
+
+NAME = "simulate"
+HELP = "Run a model in mlc's bit-exact host simulator on inputs from a .npy file."
+
+
+def add_arguments(parser):
+    parser.add_argument("model", help="the .tflite model")
+    parser.add_argument("--input", "-i", required=True, help="X.npy: inputs stacked on a leading axis (N, ...)")
+    parser.add_argument("--output", "-o", required=True, help="Y.npy to write: outputs stacked the same way")
+    parser.add_argument("--compare", action="store_true", help="also run TFLM (pip install tflite-micro) and compare every layer")
+
+
+def _report(layers, n: int) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if Console().is_terminal else 140)
+    table = Table(title=f"hostsim vs TFLM on {n} input(s)")
+    for col in ("#", "op", "output", "matching", "max |diff|"):
+        table.add_column(col, justify="right" if col in ("#", "matching", "max |diff|") else "left",
+                         max_width=60 if col == "output" else None, overflow="ellipsis")
+    for m in layers:
+        style = "" if m.ok else "red"
+        table.add_row(str(m.op_index), m.kind, m.tensor, f"{m.matching}/{m.total}", f"{m.max_abs_diff:g}", style=style)
+    console.print(table)
+    first = next((m for m in layers if not m.ok), None)
+    if first is None:
+        console.print(f"bit-exact: all {n} input(s) match TFLM in every layer")
+        return 0
+    console.print(f"MISMATCH: first differing layer is {first.op_index} ({first.kind}) -> '{first.tensor}': "
+                  f"{first.total - first.matching}/{first.total} input(s) differ, max |diff| {first.max_abs_diff:g}",
+                  highlight=False)
+    return 1
+
+
+def run(args) -> int:
+    from hostsim import run_all
+
+    graph = load(args.model)
+    require_supported(graph)
+    x = read_input(args.input)
+    check_output(args.output)
+    try:
+        values = run_all(graph, x)
+    except MlcError as err:  # the model is supported, so what is left is the input's shape or dtype
+        raise MlcError(f"{args.input}: {err}") from None
+    y = values[graph.outputs[0].index]
+    write(args.output, y)
+    print(f"{args.output}: {len(y)} output(s) of shape {tuple(y.shape[1:])} {y.dtype}")
+    if not args.compare:
+        return 0
+    from codegen.model import tflm as reference
+
+    return _report(reference.compare(graph, values[graph.inputs[0].index], sim=values), len(y))

@@ -1,0 +1,57 @@
+"""C syntax for generated libraries: the NAME prefix (a valid, non-reserved C identifier), C types
+and literals."""
+import re
+
+import numpy as np
+
+from codegen.errors import MlcError
+
+C_KEYWORDS = frozenset("""
+auto break case char const continue default do double else enum extern float for goto if inline int
+long register restrict return short signed sizeof static struct switch typedef union unsigned void
+volatile while _Alignas _Alignof _Atomic _Bool _Complex _Generic _Imaginary _Noreturn _Static_assert
+_Thread_local bool true false asm
+""".split())
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_identifier(name: str) -> str:
+    """Accept `name` as a C prefix or raise MlcError saying why not."""
+    if not _IDENT.match(name or ""):
+        raise MlcError(f"--name '{name}' is not a C identifier (letters, digits and _, not starting with a digit)")
+    if name in C_KEYWORDS:
+        raise MlcError(f"--name '{name}' is a C keyword; choose another name")
+    if name.startswith("__") or re.match(r"_[A-Z]", name):
+        raise MlcError(f"--name '{name}' is reserved for the C implementation (leading __ or _ and a capital)")
+    return name
+
+
+def identifier_from(stem: str) -> str:
+    """A valid C identifier made from a file stem: other characters become _, a leading digit gets m_."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", stem).strip("_") or "model"
+    if name[0].isdigit():
+        name = "m_" + name
+    if name in C_KEYWORDS:
+        name += "_model"
+    return check_identifier(name)
+
+
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+
+
+def c_type(dtype: str) -> str:
+    return C_TYPES[dtype]
+
+
+def c_literal(value, ctype: str) -> str:
+    if ctype == "float":
+        return f"{float(np.float32(value))!r}f".replace("inff", "INFINITY")
+    v = int(value)
+    if ctype == "int32_t" and v == -(1 << 31):
+        return "INT32_MIN"
+    return str(v)
+
+
+def c_array_body(values, ctype: str, per_line: int = 16) -> str:
+    items = [c_literal(v, ctype) for v in np.ravel(values)]
+    return ",\n".join("    " + ", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))

@@ -1,0 +1,182 @@
+"""`mlc generate`: a .tflite model -> a self-contained C99 library (NAME.h, NAME.c and two shared
+headers) in a folder. The folder is written in a temporary sibling and moved into place, so a
+failure leaves nothing half-written."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from codegen.lower import memory_plan
+from codegen.assets import asset_dir
+from codegen.csyntax import c_array_body, c_type, check_identifier, identifier_from
+from codegen.lower.layer import Layer, Unit, offset_name
+from codegen.errors import MlcError
+from codegen.model.labels import read_labels
+from codegen.ops import definition, require_supported
+
+SHARED_HEADERS = ("mlc_port.h", "mlc_fixedpoint.h")
+
+
+@dataclass
+class Result:
+    name: str
+    out_dir: Path
+    files: list
+    arena_bytes: int
+    weight_bytes: int
+    input_bytes: int
+    output_bytes: int
+    macs: int
+    inplace_layers: list = field(default_factory=list)
+    aliased_layers: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"{self.name}: wrote {', '.join(self.files)} to {self.out_dir}",
+                 f"  arena   {self.arena_bytes:>8,} B  (intermediates + kernel scratch; "
+                 f"{len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
+                 f"  weights {self.weight_bytes:>8,} B  (flash)",
+                 f"  input   {self.input_bytes:>8,} B, output {self.output_bytes:,} B: the caller's buffers, outside the arena"]
+        return "\n".join(lines)
+
+
+def _io(t, role: str) -> dict:
+    quantized = t.quant is not None and not t.quant.per_channel
+    scale = f"{float(np.float32(t.quant.s))!r}f" if quantized else None
+    return {"role": role, "tensor_name": t.name.replace("*/", "* /"), "bytes": t.nbytes, "count": t.size,
+            "shape": list(t.shape) or [1], "dtype": t.dtype, "ctype": c_type(t.dtype), "quantized": quantized,
+            "scale": scale, "zero_point": t.quant.zp if quantized else 0}
+
+
+def _c_string(text: str) -> str:
+    """A C99 string literal: printable ASCII as is, everything else (UTF-8 bytes) as octal escapes."""
+    out = []
+    for byte in text.encode("utf-8"):
+        ch = chr(byte)
+        if ch in '"\\?':  # ? too: no trigraphs
+            out.append("\\" + ch)
+        elif 32 <= byte < 127:
+            out.append(ch)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _shape(t) -> str:
+    return "x".join(map(str, t.shape)) or "scalar"
+
+
+def _layer_comment(op, plan) -> str:
+    ins = ", ".join(_shape(t) for t in op.inputs if t is not None and not t.is_const)
+    how = " (aliased, no code)" if op.index in plan.aliased else (" (in place)" if op.index in plan.inplace else "")
+    macs = f", {op.macs:,} MACs" if op.macs else ""
+    return f"{op.kind} {ins} -> {_shape(op.outputs[0])}{macs}{how}"
+
+
+def render(graph, name: str, labels: list, reference: bool = False) -> tuple[dict, Result]:
+    """All generated files as {filename: text}, plus the figures."""
+    require_supported(graph)
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise MlcError(f"{graph.path}: models with {len(graph.inputs)} inputs and {len(graph.outputs)} outputs "
+                       "are not supported; mlc generates single-input, single-output models")
+    plan = memory_plan.plan(graph, definition, reference=reference)
+    unit = Unit(name, reference=reference)
+    layers = []
+    for op in graph.ops:
+        layer = Layer(unit, op, plan)
+        y = op.outputs[0]
+        code = [] if op.index in plan.aliased else definition(op.kind).emit(layer).splitlines()
+        layers.append({"index": op.index, "comment": _layer_comment(op, plan), "code": code,
+                       "result": layer.result(0), "result_bytes": y.nbytes})
+    offsets = _arena_offsets(graph, plan, name)
+    consts = [(sym, ctype, int(v.size), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
+    macs = sum(op.macs for op in graph.ops)
+    ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
+           "model_file_literal": _c_string(Path(graph.path).name),
+           "layer_count": len(graph.ops), "macs": macs, "weight_bytes": unit.weight_bytes(),
+           "arena_bytes": plan.arena_bytes, "input": _io(graph.inputs[0], "INPUT"),
+           "output": _io(graph.outputs[0], "OUTPUT"), "labels": [_c_string(s) for s in labels],
+           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts,
+           "kernels": unit.kernels, "layers": layers,
+           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0)}
+    env = unit.env
+    files = {f"{name}.h": env.get_template("model/model.h.j2").render(**ctx),
+             f"{name}.c": env.get_template("model/model.c.j2").render(**ctx)}
+    for header in SHARED_HEADERS + tuple(unit.includes):
+        files[header] = (asset_dir("templates") / "kernels" / header).read_text()
+    result = Result(name=name, out_dir=Path(), files=sorted(files), arena_bytes=plan.arena_bytes,
+                    weight_bytes=unit.weight_bytes(), input_bytes=graph.inputs[0].nbytes,
+                    output_bytes=graph.outputs[0].nbytes, macs=macs,
+                    inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased))
+    return files, result
+
+
+def _arena_offsets(graph, plan, name: str) -> list:
+    """(enum symbol, byte offset, comment) for every arena tensor and kernel scratch."""
+    offsets = []
+    for t in graph.tensors:
+        loc = plan.locations.get(t.index)
+        if loc is not None and loc.base == "arena" and not t.is_const:
+            label = t.name if len(t.name) <= 60 else t.name[:28] + "..." + t.name[-29:]
+            offsets.append((offset_name(name, t), loc.offset, f"'{label}' {_shape(t)} {t.dtype}".replace("*/", "* /")))
+    for index, (offset, size) in sorted(plan.scratch.items()):
+        offsets.append((f"{name}_L{index}_SCRATCH", offset, f"layer {index} kernel scratch, {size} B"))
+    return offsets
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("mlc")
+    except Exception:  # running from a checkout that is not installed
+        return "dev"
+
+
+def write_atomically(files: dict, out_dir: Path) -> None:
+    """Write into a temporary sibling folder, then move it into place (replacing our own files only)."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as err:
+        raise MlcError(f"{out_dir}: cannot write there ({err.strerror}); choose another -o") from None
+    try:
+        for filename, text in files.items():
+            (tmp / filename).write_text(text)
+        if not out_dir.exists():
+            os.replace(tmp, out_dir)
+            return
+        if not out_dir.is_dir():
+            raise MlcError(f"{out_dir} exists and is not a folder; choose another -o")
+        for filename in files:  # an existing folder keeps its other files; ours are replaced one by one
+            os.replace(tmp / filename, out_dir / filename)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def generate(model_path, out_dir, name: str | None = None, labels=None, reference: bool = False) -> Result:
+    """Generate the C library for `model_path` into `out_dir`. `labels`: a file (one label a line) or a
+    list of strings. `reference=True` uses the plain reference loop nests (no in-place layers)."""
+    from codegen.ops import load
+
+    graph = load(model_path)
+    return generate_graph(graph, out_dir, name=name if name is not None else identifier_from(Path(model_path).stem),
+                          labels=labels, reference=reference)
+
+
+def generate_graph(graph, out_dir, name: str, labels=None, reference: bool = False) -> Result:
+    """generate() for an already loaded (or edited) graph."""
+    name = check_identifier(name)
+    label_list = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else list(labels or [])
+    if label_list and len(label_list) != graph.outputs[0].size:
+        raise MlcError(f"{labels}: {len(label_list)} labels for {graph.outputs[0].size} output values; "
+                       "give one label per output value")
+    files, result = render(graph, name, label_list, reference=reference)
+    write_atomically(files, Path(out_dir))
+    result.out_dir = Path(out_dir)
+    return result

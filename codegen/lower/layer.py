@@ -1,0 +1,102 @@
+"""What an emitter works with: the Unit (one generated library: flash constants, specialised
+kernels, includes) and the Layer (one op: its pointers in the arena, its scratch, its constants)."""
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.assets import templates
+from codegen.csyntax import c_type
+
+_PLACEHOLDER = "MLC_KERNEL_FN"
+
+
+class Unit:
+    """The state of one generated library while its layers are emitted."""
+
+    def __init__(self, name: str, reference: bool = False):
+        self.name = name
+        self.reference = reference
+        self.env = templates()
+        self.consts = []  # (symbol, ctype, values)
+        self._const_keys = {}
+        self.kernels = []  # rendered function text, in first-use order
+        self._kernel_names = {}  # rendered text (with placeholder) -> function name
+        self._kernel_count = {}
+        self.includes = []  # extra headers from templates/kernels/ to copy and #include
+
+    def const(self, symbol: str, values, ctype: str) -> str:
+        """A `static const` flash array; identical contents share one symbol."""
+        values = np.ascontiguousarray(values)
+        key = (ctype, values.shape, values.tobytes())
+        if key not in self._const_keys:
+            self._const_keys[key] = symbol
+            self.consts.append((symbol, ctype, values))
+        return self._const_keys[key]
+
+    def kernel(self, template: str, base: str, **variables) -> str:
+        """Render templates/kernels/<template> into a static function; identical renderings share one.
+        The template names its function {{ fn }}; the result is NAME_<base>_<n>."""
+        text = self.env.get_template(f"kernels/{template}").render(fn=_PLACEHOLDER, **variables)
+        if text not in self._kernel_names:
+            n = self._kernel_count.get(base, 0)
+            self._kernel_count[base] = n + 1
+            fn = f"{self.name}_{base}_{n}"
+            self._kernel_names[text] = fn
+            self.kernels.append(text.replace(_PLACEHOLDER, fn))
+        return self._kernel_names[text]
+
+    def include(self, header: str) -> None:
+        if header not in self.includes:
+            self.includes.append(header)
+
+    def weight_bytes(self) -> int:
+        return sum(int(v.size) * np.dtype({"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16,
+                                           "int32_t": np.int32, "float": np.float32}[c]).itemsize
+                   for _, c, v in self.consts)
+
+
+class Layer:
+    """One op as its emitter sees it."""
+
+    def __init__(self, unit: Unit, op, plan):
+        self.unit, self.op, self.p = unit, op, op.params
+        self.plan = plan
+        self.inplace = op.index in plan.inplace
+        self.reference = unit.reference
+
+    def _ptr(self, tensor, writable: bool) -> str:
+        ctype = c_type(tensor.dtype)
+        loc = self.plan.locations[tensor.index]
+        const = "" if writable else "const "
+        if loc.base == "arena":
+            return f"{self.unit.name}_AT({const}{ctype}, {offset_name(self.unit.name, tensor)})"
+        var = "input" if loc.base == "input" else "output"  # NAME_invoke's parameters
+        return f"({const}{ctype} *){var}"
+
+    def inp(self, i: int = 0) -> str:
+        """Pointer expression (const) to the op's i-th input; constants become flash arrays."""
+        t = self.op.inputs[i]
+        if t.is_const:
+            return self.const(f"in{i}", t.data, c_type(t.dtype))
+        return self._ptr(t, writable=False)
+
+    def out(self, i: int = 0) -> str:
+        return self._ptr(self.op.outputs[i], writable=True)
+
+    def result(self, i: int = 0) -> str:
+        """Read-only pointer to the op's i-th output (for the debug dump)."""
+        return self._ptr(self.op.outputs[i], writable=False)
+
+    def scratch(self) -> str:
+        """Pointer to this layer's scratch (the size its emitter's scratch hook asked for)."""
+        return f"{self.unit.name}_AT(int8_t, {self.unit.name}_L{self.op.index}_SCRATCH)"
+
+    def const(self, suffix: str, values, ctype: str) -> str:
+        return self.unit.const(f"{self.unit.name}_l{self.op.index}_{suffix}", values, ctype)
+
+    def kernel(self, template: str, base: str, **variables) -> str:
+        return self.unit.kernel(template, base, **variables)
+
+
+def offset_name(name: str, tensor) -> str:
+    return f"{name}_T{tensor.index}_OFFSET"

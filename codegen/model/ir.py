@@ -1,0 +1,81 @@
+"""The one graph IR that hostsim, the memory planner and the C emitter all consume.
+
+Tensors carry static shapes and TFLite-style quantization; ops carry their TFLite options plus
+`params`: the integer parameters (multipliers, shifts, offsets, clamps, padding) derived once by
+codegen.ops so that the simulator and the generated C use the very same numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Quant:
+    """Affine quantization: real = scale * (q - zero_point), per tensor or per channel along `axis`."""
+
+    scale: np.ndarray  # float32, shape (n,)
+    zero_point: np.ndarray  # int64, shape (n,)
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scale.size > 1
+
+    @property
+    def zp(self) -> int:
+        """The zero point of a per-tensor quantized tensor."""
+        return int(self.zero_point[0])
+
+    @property
+    def s(self) -> float:
+        """The scale of a per-tensor quantized tensor (as float32, like TFLite keeps it)."""
+        return self.scale[0]
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    shape: tuple
+    dtype: str  # numpy dtype name: int8, int16, int32, float32, ...
+    quant: Quant | None = None
+    data: np.ndarray | None = None  # constant tensors (weights, biases, shapes)
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Op:
+    index: int
+    kind: str  # TFLite builtin name, e.g. CONV_2D
+    inputs: list  # Tensor or None (optional inputs)
+    outputs: list
+    options: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    macs: int = 0  # multiply-accumulates of one inference, set with params by codegen.ops.prepare
+
+
+@dataclass
+class Graph:
+    name: str
+    path: str
+    tensors: list
+    ops: list
+    inputs: list
+    outputs: list
+    unsupported: list = field(default_factory=list)  # (op index, kind, reason)
+
+    def consumers(self, tensor: Tensor) -> list:
+        return [op for op in self.ops if any(t is tensor for t in op.inputs)]

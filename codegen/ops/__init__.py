@@ -1,0 +1,129 @@
+"""One definition per operator family: everything mlc knows about an op, in one place.
+
+Each family module (FAMILIES) calls `define(...)` once per op kind with its arity, its parameter
+derivation (`derive(op) -> dict`: the integer multipliers, shifts, offsets, clamps and geometry that
+hostsim and the generated C both read), its MAC count, its C emitter (`emit(layer) -> str`, the
+statement(s) in NAME_invoke) and the memory planner's hooks (in place, scratch, alias). hostsim's
+numpy kernels (hostsim/kernels/<family>.py, the same family names) register per kind, and
+tests/test_op_registry.py checks that every defined op has every part.
+
+Ops with no definition are unsupported: `prepare` records them on the graph (with the reason) so
+that `mlc inspect` can list them, and simulation or code generation refuses the model naming the op.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from codegen.errors import MlcError
+
+FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops")
+
+
+@dataclass(frozen=True)
+class OpDef:
+    kind: str
+    family: str
+    derive: Callable  # (op) -> params dict
+    emit: Callable  # (codegen.lower.layer.Layer) -> C statement(s)
+    arity: tuple = (1, 1)  # (required, most) inputs; optional inputs (bias, PADV2's constant) come last
+    macs: Callable | None = None  # (op) -> multiply-accumulates of one inference
+    inplace: Callable | None = None  # (op) -> bool: output may overwrite input 0
+    scratch: Callable | None = None  # (op, inplace: bool, reference: bool) -> bytes of kernel scratch
+    alias: bool = False  # output is the input's bytes unchanged (RESHAPE): zero-copy
+    templates: tuple = ()  # templates/kernels/ files the emitter renders
+
+
+_OPS: dict = {}
+
+
+def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, scratch=None, alias=False, templates=()):
+    family = emit.__module__.rsplit(".", 1)[-1]
+    for kind in kinds:
+        if kind in _OPS:
+            raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
+        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, scratch, alias, tuple(templates))
+
+
+def registry() -> dict:
+    """{kind: OpDef} of every supported op."""
+    for family in FAMILIES:
+        importlib.import_module(f"codegen.ops.{family}")
+    return _OPS
+
+
+def definition(kind: str) -> OpDef | None:
+    return registry().get(kind)
+
+
+def supported_ops() -> list:
+    return sorted(registry())
+
+
+def macs(op) -> int:
+    d = definition(op.kind)
+    return int(d.macs(op)) if d is not None and d.macs is not None else 0
+
+
+def load(path):
+    """Read a .tflite model (codegen.model.tflite) and derive every op's parameters: the graph each
+    command loads once and passes down."""
+    from codegen.model.tflite import read
+
+    graph = read(path)
+    prepare(graph)
+    return graph
+
+
+def prepare(graph) -> None:
+    """Fill op.params for every op; collect the unsupported ones on graph.unsupported."""
+    ops = registry()
+    graph.unsupported = []
+    for op in graph.ops:
+        d = ops.get(op.kind)
+        if d is None:
+            graph.unsupported.append((op.index, op.kind, f"{op.kind} is not supported (supported: {', '.join(sorted(ops))})"))
+            continue
+        try:
+            _check_structure(op, d.arity)
+            op.params = d.derive(op)
+            op.macs = macs(op)
+        except MlcError as err:
+            graph.unsupported.append((op.index, op.kind, str(err)))
+        except (IndexError, KeyError, ValueError, ZeroDivisionError, OverflowError) as err:  # corrupt models
+            graph.unsupported.append((op.index, op.kind, f"malformed layer ({type(err).__name__}: {err})"))
+
+
+def _check_structure(op, arity) -> None:
+    """Arity and the batch-of-one layout every kernel assumes (hostsim stacks inputs on a new leading axis)."""
+    least, most = arity
+    present = [t for t in op.inputs[:least] if t is not None]
+    if len(present) < least or len(op.inputs) > most or len(op.outputs) != 1:
+        raise MlcError(f"malformed layer: {len(op.inputs)} inputs and {len(op.outputs)} outputs "
+                       f"({op.kind} takes {least}..{most} inputs and 1 output)")
+    for t in [op.inputs[0], op.outputs[0]]:
+        if not t.is_const and (not t.shape or t.shape[0] != 1):
+            raise MlcError(f"tensor '{t.name}' has shape {t.shape}; mlc needs a leading batch dimension of 1 "
+                           "(convert the model with batch size 1)")
+
+
+def require_supported(graph) -> None:
+    if graph.unsupported:
+        index, kind, reason = graph.unsupported[0]
+        more = f" (and {len(graph.unsupported) - 1} more)" if len(graph.unsupported) > 1 else ""
+        raise MlcError(f"{graph.path}: layer {index} ({kind}): {reason}{more}")
+
+
+def per_tensor_quantized(op, tensor, dtypes=("int8",)) -> None:
+    """Activations in the integer path: per-tensor quantized, of one of `dtypes`, with a zero point
+    the dtype can hold (a larger one only comes from a corrupt model)."""
+    if tensor.dtype not in dtypes or tensor.quant is None or tensor.quant.per_channel:
+        raise MlcError(f"tensor '{tensor.name}' is {tensor.dtype}{'' if tensor.quant else ' without quantization'}; "
+                       f"{op.kind} needs per-tensor quantized {' or '.join(dtypes)} activations")
+    info = np.iinfo(tensor.dtype)
+    if not info.min <= tensor.quant.zp <= info.max:
+        raise MlcError(f"tensor '{tensor.name}' has zero point {tensor.quant.zp}, outside {tensor.dtype}; the model is corrupt")
+

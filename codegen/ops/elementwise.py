@@ -1,0 +1,98 @@
+"""ADD and MUL on int8 with numpy broadcasting, as TFLM's CalculateOpDataAdd / CalculateOpDataMul.
+
+Besides the requantization numbers, the params carry each input's element strides over the output
+shape (0 along broadcast axes, TFLM's NdArrayDesc); the C emitter collapses them to as few loops as
+the layout allows, so the kernel needs no shape logic.
+"""
+import numpy as np
+
+from codegen.errors import MlcError
+from codegen.model.quant import activation_range, add_rescale, quantize_multiplier
+from codegen.ops import define, per_tensor_quantized
+
+
+MAX_RANK = {"ADD": 6, "MUL": 4}  # TFLM's BroadcastAdd6DSlow / BroadcastMul4DSlow
+
+
+def broadcast_strides(shape, out_shape) -> list:
+    """Element strides of a row-major tensor of `shape` read at every index of `out_shape`."""
+    shape = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    strides, step = [], 1
+    for dim in reversed(shape):
+        strides.append(step if dim > 1 else 0)
+        step *= dim
+    return strides[::-1]
+
+
+def _binary(op) -> dict:
+    a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    for t in (a, b, out):
+        per_tensor_quantized(op, t)
+    try:
+        shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
+    except ValueError:
+        raise MlcError(f"input shapes {a.shape} and {b.shape} do not broadcast") from None
+    if shape != tuple(out.shape):
+        raise MlcError(f"output '{out.name}' has shape {out.shape}, the inputs broadcast to {shape}")
+    broadcast = tuple(a.shape) != tuple(b.shape)
+    if broadcast and len(shape) > MAX_RANK[op.kind]:
+        raise MlcError(f"broadcasting {op.kind} of rank {len(shape)} is not supported (TFLM stops at {MAX_RANK[op.kind]})")
+    act_min, act_max = activation_range(op.options.get("activation", "NONE"), out.quant.s, out.quant.zp)
+    return {"input1_offset": -a.quant.zp, "input2_offset": -b.quant.zp, "output_offset": out.quant.zp,
+            "act_min": act_min, "act_max": act_max, "broadcast": broadcast, "out_shape": list(shape),
+            "input1_strides": broadcast_strides(a.shape, shape), "input2_strides": broadcast_strides(b.shape, shape)}
+
+
+def add_params(op):
+    params = _binary(op)
+    a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    try:
+        return {**params, **add_rescale(a.quant.s, b.quant.s, out.quant.s)}
+    except ValueError as err:
+        raise MlcError(f"output '{out.name}' scale {out.quant.s:g} is too small for the inputs' ({err})") from None
+
+
+def mul_params(op):
+    params = _binary(op)
+    a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    real = float(np.float64(a.quant.s) * np.float64(b.quant.s) / np.float64(out.quant.s))
+    multiplier, shift = quantize_multiplier(real)
+    return {**params, "output_multiplier": multiplier, "output_shift": shift}
+
+
+def collapse(dims, *strides) -> tuple:
+    """Drop size-1 axes and merge neighbours that every input walks contiguously (or not at all)."""
+    kept = [(d, [s[i] for s in strides]) for i, d in enumerate(dims) if d > 1] or [(1, [0] * len(strides))]
+    merged = [kept[0]]
+    for d, s in kept[1:]:
+        outer_d, outer_s = merged[-1]
+        if all(so == si * d for so, si in zip(outer_s, s)):
+            merged[-1] = (outer_d * d, s)
+        else:
+            merged.append((d, s))
+    return [d for d, _ in merged], *([s[k] for _, s in merged] for k in range(len(strides)))
+
+
+def _inplace(op):
+    """Output element i is written after input 1's element i is read: fine unless in1 is broadcast."""
+    return tuple(op.inputs[0].shape) == tuple(op.outputs[0].shape)
+
+
+def binary_c(layer):
+    op, p = layer.op, layer.p
+    dims, s1, s2 = collapse(p["out_shape"], p["input1_strides"], p["input2_strides"])
+    if op.kind == "ADD":
+        q = [p["input1_multiplier"], p["input1_shift"], p["input2_multiplier"], p["input2_shift"],
+             p["output_multiplier"], p["output_shift"]]
+    else:
+        q = [p["output_multiplier"], p["output_shift"]]
+    fn = layer.kernel("elementwise_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, dims=dims, s1=s1, s2=s2,
+                      const1=op.inputs[0].is_const, const2=op.inputs[1].is_const, left_shift=p.get("left_shift", 0),
+                      in1_offset=p["input1_offset"], in2_offset=p["input2_offset"], out_offset=p["output_offset"],
+                      act_min=p["act_min"], act_max=p["act_max"])
+    qs = layer.const("q", np.array(q, np.int32), "int32_t")
+    return f"{fn}({layer.inp(0)}, {layer.inp(1)}, {layer.out(0)}, {qs});"
+
+
+define("ADD", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
+define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op.outputs[0].size, inplace=_inplace, templates=("elementwise_s8.c.j2",))
