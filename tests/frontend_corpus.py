@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+from paths import MODELS, TESTDATA
+
 PREPROCESSOR = MODELS / "audio_preprocessor_int8.tflite"
 MICRO_SPEECH = MODELS / "micro_speech_quantized.tflite"
-WAVS = {name: MODELS / "testdata" / f"{name}_1000ms.wav" for name in ("yes", "no", "silence", "noise")}
+WAVS = {name: TESTDATA / f"{name}_1000ms.wav" for name in ("yes", "no", "silence", "noise")}
 RATE = 16000
 FRAME, STEP = 480, 320
 VOICES = ("en-us", "en-gb", "en-us+f3", "en+m7", "en-gb-scotland+f5", "en-029")

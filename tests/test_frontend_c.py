@@ -1,7 +1,6 @@
 """The generated C front end equals hostsim.frontend stage by stage on every frame of the corpus and of TFLM's
 clips (compiled for the host with -fsanitize=address,undefined), compiles warning-free for Cortex-M and AVR,
 and on qemu-cortex-m4 and -m3 gives the same features, with exact instruction counts per frame."""
-import shutil
 import subprocess
 from pathlib import Path
 
