@@ -153,11 +153,13 @@ def on_qemu(request, fe, tmp_path_factory):
     symbols = bench.read_symbols(elf, board)
     (entry, _), (run_at, run_size) = symbols[f"{NAME}_process"], symbols["fe_bench_run"]
     config = f"buckets 1\nstart {entry:#x}\nstop {run_at:#x} {run_at + run_size:#x}\n"
-    counts = [run[0] for run in bench.count(board, elf, config, out, timeout=300)]
+    runs, _ = bench.count(board, elf, config, out, timeout=300)
+    counts = [run[0] for run in runs]
     features = np.fromfile(result, np.int8).reshape(len(x), -1)
     return board, x, features, np.array(counts), symbols
 
 
+@pytest.mark.device
 def test_device_features_equal_hostsim(fe, on_qemu):
     board, x, features, counts, _ = on_qemu
     want = run(fe, x).features
@@ -166,6 +168,7 @@ def test_device_features_equal_hostsim(fe, on_qemu):
     assert len(counts) == len(x)
 
 
+@pytest.mark.device
 def test_instructions_per_frame(fe, on_qemu, record_property):
     board, x, _, counts, symbols = on_qemu
     yes = counts[:49]
