@@ -3,7 +3,6 @@ paths (no MLC_MVE / MLC_DSP in NAME.c), a portable library puts each ISA's whole
 #if (no conditionals inside functions), no preprocessor block is empty, and for one core no function of
 the reference models is longer than the code-size budget."""
 import re
-from pathlib import Path
 
 import pytest
 
@@ -11,9 +10,9 @@ from codegen.lower.generate import render
 from codegen.ops.kernel_plan import ISAS
 from codegen.ops.thresholds import MAX_FUNCTION_LINES
 from codegen.ops import load
+from paths import MODELS as REFERENCE
 from test_kernels_fast import MODELS as KERNEL_MODELS
 
-REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "models"
 REFERENCE_MODELS = ["kws_ref_model", "micro_speech_quantized", "ad01_int8", "hello_world_int8"]
 DIRECTIVE = re.compile(r"^\s*#\s*(if|ifdef|ifndef|elif|else|endif)\b(.*)")
 

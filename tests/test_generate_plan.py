@@ -1,7 +1,6 @@
 """`mlc inspect --plan`: every layer's KernelPlan, for one board's core or for each ISA of a portable
 library; the memory planner's scratch and the generated library agree with the plans."""
 import json
-from pathlib import Path
 
 from codegen.cli import main
 from codegen.lower.generate import plan_layers, render
@@ -9,7 +8,9 @@ from codegen.ops.kernel_plan import ISAS
 from codegen.ops.thresholds import MAX_UNROLLED_LINES, Q15_UNROLL_MAX
 from codegen.ops import load
 
-KWS = Path(__file__).parents[2] / "shared" / "models" / "kws_ref_model.tflite"
+from paths import MODELS
+
+KWS = MODELS / "kws_ref_model.tflite"
 
 
 def _plans(capsys, *args) -> list:
