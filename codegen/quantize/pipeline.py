@@ -15,7 +15,33 @@ from codegen.quantize.int8 import quantize_graph
 MIN_SAMPLES = 16
 
 
-def load_float(path) -> Graph:
+@dataclass
+class FloatModel:
+    graph: Graph  # NHWC, cleaned up
+    nchw_input: bool = False  # an ONNX model's 4-D input: its data comes NCHW and is transposed to NHWC
+
+    def inputs(self, x: np.ndarray, what: str = "calibration data") -> np.ndarray:
+        """x as the float graph's stacked float32 inputs (N, *input_shape[1:]), checked: one-line errors for
+        wrong shape, dtype or values."""
+        t = self.graph.inputs[0]
+        x = np.asarray(x)
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise MlcError(f"{what} is {x.dtype}; it must be float32 values of the model's float input")
+        want = tuple(t.shape[1:])
+        if self.nchw_input:
+            want = (want[2], want[0], want[1])
+        layout = " (NCHW, as the ONNX model takes it)" if self.nchw_input else ""
+        if x.ndim == len(want) and x.shape == want:
+            x = x[None]
+        if x.shape[1:] != want:
+            raise MlcError(f"{what} has shape {x.shape}; model input '{t.name}' needs (N, {', '.join(map(str, want))}){layout}")
+        x = x.astype(np.float32)
+        if not np.all(np.isfinite(x)):
+            raise MlcError(f"{what} holds NaN or infinite values")
+        return x.transpose(0, 2, 3, 1) if self.nchw_input else x
+
+
+def load_float(path) -> FloatModel:
     """The float graph of a .tflite or ONNX model, cleaned up (codegen.quantize.cleanup)."""
     path = str(path)
     if not Path(path).is_file():
@@ -24,34 +50,17 @@ def load_float(path) -> Graph:
     if suffix == ".tflite":
         from codegen.model.tflite import read
 
-        graph = read(path, float_model=True)
+        model = FloatModel(read(path, float_model=True))
     elif suffix == ".onnx":
         from codegen.quantize.onnx_import import read
 
-        graph = read(path)
+        model = FloatModel(*read(path))
     else:
         raise MlcError(f"{path}: the quantizer takes a float .tflite or an .onnx model")
-    cleanup.clean(graph)
-    return graph
-
-
-def check_calibration(graph: Graph, x: np.ndarray, what: str = "calibration data") -> np.ndarray:
-    """x as stacked float32 inputs (N, *input_shape[1:]); one-line errors for wrong shape, dtype, count, values."""
-    if len(graph.inputs) != 1:
-        raise MlcError(f"{graph.path}: models with {len(graph.inputs)} inputs are not supported yet")
-    t = graph.inputs[0]
-    x = np.asarray(x)
-    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
-        raise MlcError(f"{what} is {x.dtype}; it must be float32 values of the model's float input")
-    want = tuple(t.shape[1:])
-    if x.ndim == len(want) and x.shape == want:
-        x = x[None]
-    if x.shape[1:] != want:
-        raise MlcError(f"{what} has shape {x.shape}; model input '{t.name}' needs (N, {', '.join(map(str, want))})")
-    x = x.astype(np.float32)
-    if not np.all(np.isfinite(x)):
-        raise MlcError(f"{what} holds NaN or infinite values")
-    return x
+    if len(model.graph.inputs) != 1:
+        raise MlcError(f"{path}: models with {len(model.graph.inputs)} inputs are not supported yet")
+    cleanup.clean(model.graph)
+    return model
 
 
 @dataclass
@@ -62,9 +71,10 @@ class Result:
     values: dict  # id(float tensor) -> float calibration values
 
 
-def quantize(graph: Graph, calib: np.ndarray, method: str | None = None, float_io: bool = False,
+def quantize(model: FloatModel, calib: np.ndarray, method: str | None = None, float_io: bool = False,
              bias_correction: bool = True) -> Result:
-    x = check_calibration(graph, calib)
+    graph = model.graph
+    x = model.inputs(calib)
     if len(x) < MIN_SAMPLES:
         raise MlcError(f"calibration data has {len(x)} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
     method = method or ranges.DEFAULT_METHOD
