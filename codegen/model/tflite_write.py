@@ -165,7 +165,7 @@ class Writer:
 def _options_table(kind: str, options: dict) -> tuple | None:
     """IR options (snake_case, as the reader makes them) as a schema table: (TableName, {FieldName: value})."""
     name = OPTIONS_TABLES.get(kind)
-    if name is None:
+    if name is None or not options:  # no table: the op's defaults (as the converter leaves some RESHAPEs)
         return None
     fields = {}
     for key, value in options.items():
