@@ -62,7 +62,7 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
 
 
 def run(args) -> int:
-    if args.calib or Path(args.model).suffix.lower() == ".onnx":  # a float model: `mlc quantize` it first
+    if args.calib or Path(args.model).suffix.lower() in (".onnx", ".keras", ".h5"):  # a float model: quantize it first
         if not args.calib:
             raise MlcError(f"{args.model}: a float model needs --calib X.npy to be quantized")
         output = default_output(args.model)

@@ -1,6 +1,7 @@
 """`mlc quantize MODEL --calib X.npy [-o OUT.tflite] [--method M] [--eval X.npy [--labels Y.npy]] [--float-io]`:
-post-training quantization of a float .tflite or ONNX model into a TFLite int8 model, checked in hostsim
-and reported layer by layer against the float model (SQNR)."""
+post-training quantization of a float .tflite, ONNX or Keras (.keras, .h5; needs TensorFlow) model into a
+TFLite int8 model, checked in hostsim and reported layer by layer against the float model (SQNR). An ONNX
+model's 4-D input data comes NCHW, as the ONNX model takes it; the int8 model's input is NHWC."""
 import json
 from pathlib import Path
 
@@ -11,11 +12,11 @@ from codegen.model.arrays import read_input
 from codegen.quantize import ranges, report
 
 NAME = "quantize"
-HELP = "Quantize a float .tflite or ONNX model to a TFLite int8 model with calibration data."
+HELP = "Quantize a float .tflite, ONNX or Keras model to a TFLite int8 model with calibration data."
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="a float32 .tflite or an ONNX model (opset 13 or later)")
+    parser.add_argument("model", help="a float32 .tflite, an ONNX model (opset 13 or later; NCHW input data) or a Keras .keras/.h5")
     add_calibration_arguments(parser, required=True)
     parser.add_argument("--output", "-o", help="the int8 .tflite to write (default MODEL_int8.tflite beside MODEL)")
     parser.add_argument("--eval", metavar="X.npy", help="float inputs to report on (default: the calibration data)")

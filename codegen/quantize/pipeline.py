@@ -42,7 +42,7 @@ class FloatModel:
 
 
 def load_float(path) -> FloatModel:
-    """The float graph of a .tflite or ONNX model, cleaned up (codegen.quantize.cleanup)."""
+    """The float graph of a .tflite, ONNX or Keras model, cleaned up (codegen.quantize.cleanup)."""
     path = str(path)
     if not Path(path).is_file():
         raise MlcError(f"{path}: no such model file")
@@ -55,8 +55,12 @@ def load_float(path) -> FloatModel:
         from codegen.quantize.onnx_import import read
 
         model = FloatModel(*read(path))
+    elif suffix in (".keras", ".h5"):
+        from codegen.quantize.keras_import import read
+
+        model = FloatModel(read(path))
     else:
-        raise MlcError(f"{path}: the quantizer takes a float .tflite or an .onnx model")
+        raise MlcError(f"{path}: the quantizer takes a float .tflite, an .onnx or a Keras .keras/.h5 model")
     if len(model.graph.inputs) != 1:
         raise MlcError(f"{path}: models with {len(model.graph.inputs)} inputs are not supported yet")
     cleanup.clean(model.graph)

@@ -1,0 +1,247 @@
+"""mlc's post-training quantizer against TensorFlow's converter and onnxruntime, same calibration samples.
+
+    python benchmarks/quantizer.py [--calib 200] [--seed 0]
+
+Needs the bench-quantizer extra (pip install ".[bench-quantizer]": tensorflow-cpu, torch, onnx,
+onnxruntime, scikit-learn). Tasks:
+- digits: a small CNN (conv-BN-ReLU x2, depthwise-separable block, dense) on scikit-learn's 8x8 digits,
+  trained here in PyTorch and exported to ONNX; scored by test accuracy. TF's converter gets the same
+  network as a Keras model carrying the same (BatchNorm-folded) weights.
+- ad01: MLPerf Tiny's float anomaly-detection autoencoder (../shared/models/ad01_fp32.tflite, the Keras
+  model rebuilt from its weights for TF's converter); scored by the AUC of the reconstruction error
+  on synthetic "normal" log-mel frames of one machine (a fixed spectral envelope, level jitter, 1 dB
+  noise) against perturbed ones (a tonal bump over 4 mel bins). No ONNX export of it here.
+For each: float, TF full-integer PTQ (run in TFLM), onnxruntime quantize_static (QDQ, per-channel,
+MinMax) where an ONNX model exists, and mlc (MSE ranges with bias correction; also plain min/max), with
+output SQNR against float and top-1 agreement with float. Prints one markdown table.
+"""
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from codegen.model import tflm  # noqa: E402
+from codegen.ops import load  # noqa: E402
+from codegen.quantize import executor  # noqa: E402
+from codegen.quantize.pipeline import load_float, quantize  # noqa: E402
+from codegen.quantize.report import sqnr_db  # noqa: E402
+from hostsim import run as hostsim_run  # noqa: E402
+
+MODELS = ROOT.parent / "shared" / "models"
+
+
+def _args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calib", type=int, default=200, help="calibration samples (the same for every quantizer)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+# ----------------------------------------------------------------------------- tasks
+def digits_task(tmp: Path, seed: int, n_calib: int):
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    torch.manual_seed(seed)
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]  # NCHW
+    x_train, x_test, y_train, y_test = train_test_split(x, digits.target, test_size=0.3, random_state=seed)
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                        nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.BatchNorm2d(16), nn.ReLU6(),
+                        nn.Conv2d(16, 32, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(32 * 4 * 4, 10), nn.Softmax(dim=1))
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    for _ in range(40):
+        perm = torch.randperm(len(xt))
+        for i in range(0, len(xt), 64):
+            idx = perm[i:i + 64]
+            loss = nn.functional.nll_loss(torch.log(net(xt[idx]) + 1e-9), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    path = tmp / "digits_cnn.onnx"
+    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), opset_version=13, dynamo=False)
+    rng = np.random.default_rng(seed)
+    calib = x_train[rng.choice(len(x_train), n_calib, replace=False)]
+    return dict(name="digits CNN", path=path, calib=calib, x=x_test, labels=y_test, metric="accuracy")
+
+
+def _ad01_frames(rng, n, anomalous):
+    """Log-mel frames (5 x 128 bins, dB-like) of one "machine": a fixed spectral envelope, a level that varies
+    per sample and 1 dB of noise; anomalous ones carry a 4-bin tonal bump of 8-16 dB in all 5 frames."""
+    bins = np.linspace(0, 1, 128)
+    envelope = -20 - 15 * bins + 3 * np.cos(3 * np.pi * bins) + 2 * np.cos(7 * np.pi * bins)
+    x = envelope + rng.normal(0, 1.5, (n, 1, 1)) + rng.normal(0, 1.0, (n, 5, 128))
+    if anomalous:
+        for i in range(n):
+            lo = rng.integers(0, 124)
+            x[i, :, lo:lo + 4] += rng.uniform(8, 16)
+    return x.reshape(n, 640).astype(np.float32)
+
+
+def ad01_task(tmp: Path, seed: int, n_calib: int):
+    rng = np.random.default_rng(seed)
+    normal, anomalous = _ad01_frames(rng, 500, False), _ad01_frames(rng, 500, True)
+    return dict(name="ad01 autoencoder", path=MODELS / "ad01_fp32.tflite", calib=_ad01_frames(rng, n_calib, False),
+                x=np.concatenate([normal, anomalous]), labels=np.r_[np.zeros(500), np.ones(500)].astype(int), metric="AUC")
+
+
+# ----------------------------------------------------------------------------- scoring
+def _auc(scores, labels):
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(labels, scores)
+
+
+def _score(task, x_model, y):
+    """Accuracy, or AUC of the reconstruction error, of outputs y on the task's evaluation inputs."""
+    if task["metric"] == "accuracy":
+        return float(np.mean(y.argmax(1) == task["labels"]))
+    return _auc(np.mean((y - x_model.reshape(len(y), -1)) ** 2, axis=1), task["labels"])
+
+
+def _row(task, quantizer, x_model, y_float, y):
+    y = y.reshape(y_float.shape)
+    row = dict(model=task["name"], quantizer=quantizer, score=_score(task, x_model, y),
+               sqnr=None if y is y_float else sqnr_db(y_float, y))
+    row["top1"] = float(np.mean(y.argmax(1) == y_float.argmax(1))) if task["metric"] == "accuracy" else None
+    return row
+
+
+def _dequant(t, q):
+    return (q.astype(np.float64) - t["quantization"][1]) * t["quantization"][0]
+
+
+# ----------------------------------------------------------------------------- the quantizers
+def keras_model(graph):
+    """The float graph (NHWC, BatchNorm folded) as a Keras model carrying its weights."""
+    import tensorflow as tf
+
+    layers = tf.keras.layers
+    x = inputs = tf.keras.Input(graph.inputs[0].shape[1:], batch_size=1)
+    acts = {"NONE": None, "RELU": "relu", "RELU6": tf.nn.relu6}
+    for op in graph.ops:
+        o, w = op.options, op.inputs[1].data if len(op.inputs) > 1 and op.inputs[1] is not None else None
+        act = acts[o.get("activation", "NONE")]
+        if op.kind == "CONV_2D":
+            layer = layers.Conv2D(w.shape[0], w.shape[1:3], (o["stride_h"], o["stride_w"]), o["padding"].lower(),
+                                  dilation_rate=(o["dilation_h_factor"], o["dilation_w_factor"]), activation=act)
+            x = layer(x)
+            layer.set_weights([w.transpose(1, 2, 3, 0), op.inputs[2].data])
+        elif op.kind == "DEPTHWISE_CONV_2D":
+            layer = layers.DepthwiseConv2D(w.shape[1:3], (o["stride_h"], o["stride_w"]), o["padding"].lower(),
+                                           depth_multiplier=o["depth_multiplier"], activation=act)
+            x = layer(x)
+            layer.set_weights([w.reshape(*w.shape[1:3], -1, o["depth_multiplier"]), op.inputs[2].data])
+        elif op.kind == "FULLY_CONNECTED":
+            layer = layers.Dense(w.shape[0], activation=act)
+            x = layer(x)
+            layer.set_weights([w.T, op.inputs[2].data])
+        elif op.kind == "MAX_POOL_2D":
+            x = layers.MaxPool2D((o["filter_height"], o["filter_width"]), (o["stride_h"], o["stride_w"]), o["padding"].lower())(x)
+        elif op.kind == "RESHAPE":
+            x = layers.Flatten()(x)
+        elif op.kind == "SOFTMAX":
+            x = layers.Softmax()(x)
+        else:
+            raise SystemExit(f"keras_model: {op.kind} not handled")
+    return tf.keras.Model(inputs, x)
+
+
+def tf_ptq(graph, calib_nhwc, x_nhwc, tmp):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model(graph))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([c[None]] for c in calib_nhwc)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    path = tmp / "tf_ptq.tflite"
+    path.write_bytes(converter.convert())
+    g = load(path)
+    t, out = g.inputs[0], g.outputs[0]
+    q = np.clip(np.round(x_nhwc / t.quant.s) + t.quant.zp, -128, 127).astype(np.int8)
+    y = tflm.run(path, q).outputs[0]
+    return (y.astype(np.float64) - out.quant.zp) * out.quant.s
+
+
+def ort_ptq(onnx_path, calib_nchw, x_nchw, tmp):
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre, out = tmp / "ort_pre.onnx", tmp / "ort_int8.onnx"
+    quant_pre_process(str(onnx_path), str(pre))
+    name = ort.InferenceSession(str(pre)).get_inputs()[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.samples = iter(calib_nchw)
+
+        def get_next(self):
+            c = next(self.samples, None)
+            return None if c is None else {name: c[None]}
+
+    quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, {name: x_nchw[i:i + 1]})[0] for i in range(len(x_nchw))])
+
+
+def mlc_ptq(path, calib, x, tmp, method):
+    model = load_float(path)
+    result = quantize(model, calib, method)
+    out = tmp / f"mlc_{method}.tflite"
+    out.write_bytes(result.model)
+    g = load(out)
+    t, o = g.inputs[0], g.outputs[0]
+    xm = model.inputs(x, "evaluation data")
+    q = hostsim_run(g, np.clip(np.round(xm / t.quant.s) + t.quant.zp, -128, 127).astype(np.int8))
+    # hostsim equals TFLM byte for byte (tests/test_quantize.py); checked here on a few inputs too
+    head = np.clip(np.round(xm[:8] / t.quant.s) + t.quant.zp, -128, 127).astype(np.int8)
+    assert np.array_equal(tflm.run(out, head).outputs[0].reshape(q[:8].shape), q[:8])
+    return (q.astype(np.float64) - o.quant.zp) * o.quant.s, model
+
+
+def main() -> int:
+    args = _args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for task in (digits_task(tmp, args.seed, args.calib), ad01_task(tmp, args.seed, args.calib)):
+            model = load_float(task["path"])
+            x_model, calib_model = model.inputs(task["x"]), model.inputs(task["calib"])
+            y_float = executor.run(model.graph, x_model).astype(np.float64)
+            y_float = y_float.reshape(len(y_float), -1)
+            rows.append(_row(task, "float", x_model, y_float, y_float))
+            rows.append(_row(task, "TF converter PTQ (TFLM)", x_model, y_float, tf_ptq(model.graph, calib_model, x_model, tmp)))
+            if str(task["path"]).endswith(".onnx"):
+                rows.append(_row(task, "onnxruntime QDQ per-channel MinMax", x_model, y_float,
+                                 ort_ptq(task["path"], task["calib"], task["x"], tmp)))
+            for method in ("minmax", "mse"):
+                y, _ = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method)
+                rows.append(_row(task, f"mlc ({method}, bias correction)", x_model, y_float, y))
+    print("| model | quantizer | accuracy / AUC | output SQNR dB | top-1 agreement |")
+    print("|---|---|---:|---:|---:|")
+    for r in rows:
+        score = f"{100 * r['score']:.2f} %" if "CNN" in r["model"] else f"{r['score']:.4f}"
+        sqnr = "" if r["sqnr"] is None or r["quantizer"] == "float" else f"{r['sqnr']:.1f}"
+        top1 = "" if r["top1"] is None else f"{100 * r['top1']:.1f} %"
+        print(f"| {r['model']} | {r['quantizer']} | {score} | {sqnr} | {top1} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
