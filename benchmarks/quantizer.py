@@ -4,16 +4,19 @@
 
 Needs the bench-quantizer extra (pip install ".[bench-quantizer]": tensorflow-cpu, torch, onnx,
 onnxruntime, scikit-learn). Tasks:
-- digits: a small CNN (conv-BN-ReLU x2, depthwise-separable block, dense) on scikit-learn's 8x8 digits,
+- digits: a small CNN (conv-BN-ReLU, a depthwise-separable block, max pool, conv, dense) on scikit-learn's 8x8 digits,
   trained here in PyTorch and exported to ONNX; scored by test accuracy. TF's converter gets the same
   network as a Keras model carrying the same (BatchNorm-folded) weights.
+- residual CNN: two residual blocks (conv-BN-ReLU-conv-BN + skip, ReLU), global average pooling, dense, on
+  32x32 RGB images of four shapes drawn here; trained in PyTorch, ONNX export, Keras for TF as above.
 - ad01: MLPerf Tiny's float anomaly-detection autoencoder (../shared/models/ad01_fp32.tflite, the Keras
   model rebuilt from its weights for TF's converter); scored by the AUC of the reconstruction error
   on synthetic "normal" log-mel frames of one machine (a fixed spectral envelope, level jitter, 1 dB
   noise) against perturbed ones (a tonal bump over 4 mel bins). No ONNX export of it here.
 For each: float, TF full-integer PTQ (run in TFLM), onnxruntime quantize_static (QDQ, per-channel,
-MinMax) where an ONNX model exists, and mlc (MSE ranges with bias correction; also plain min/max), with
-output SQNR against float and top-1 agreement with float. Prints one markdown table.
+MinMax) where an ONNX model exists, and mlc (MSE ranges with bias correction, its default; also without
+bias correction, and min/max ranges; and from the same network saved as .keras), with output SQNR
+against float and top-1 agreement with float. Prints one markdown table.
 """
 import argparse
 import os
@@ -98,6 +101,61 @@ def ad01_task(tmp: Path, seed: int, n_calib: int):
                 x=np.concatenate([normal, anomalous]), labels=np.r_[np.zeros(500), np.ones(500)].astype(int), metric="AUC")
 
 
+def _shapes(rng, n):
+    """32x32 RGB images of four shapes (disc, square, triangle, cross) of random size, place and colour on a
+    noisy background."""
+    yy, xx = np.mgrid[:32, :32]
+    labels = rng.integers(0, 4, n)
+    images = rng.normal(0.2, 0.1, (n, 3, 32, 32))
+    for i, label in enumerate(labels):
+        cy, cx, r = rng.uniform(10, 22), rng.uniform(10, 22), rng.uniform(5, 9)
+        dy, dx = yy - cy, xx - cx
+        mask = [dy ** 2 + dx ** 2 < r ** 2, (abs(dy) < r * 0.8) & (abs(dx) < r * 0.8),
+                (dy < r * 0.7) & (dy > -r) & (abs(dx) < (dy + r) * 0.6), (abs(dy) < r / 4) | (abs(dx) < r / 4)][label]
+        if label == 3:
+            mask &= (abs(dy) < r) & (abs(dx) < r)
+        images[i][:, mask] = rng.uniform(0.5, 1.0, (3, 1))
+    return images.astype(np.float32), labels
+
+
+def residual_task(tmp: Path, seed: int, n_calib: int):
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x_train, y_train = _shapes(rng, 3000)
+    x_test, y_test = _shapes(rng, 600)
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+                                      nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c))
+
+        def forward(self, x):
+            return torch.relu(x + self.body(x))
+
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), Block(16),
+                        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(), Block(32),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 4), nn.Softmax(dim=1))
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    for _ in range(8):
+        perm = torch.randperm(len(xt))
+        for i in range(0, len(xt), 64):
+            idx = perm[i:i + 64]
+            loss = nn.functional.nll_loss(torch.log(net(xt[idx]) + 1e-9), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    path = tmp / "residual_cnn.onnx"
+    torch.onnx.export(net, torch.zeros(1, 3, 32, 32), str(path), opset_version=13, dynamo=False)
+    calib = x_train[rng.choice(len(x_train), n_calib, replace=False)]
+    return dict(name="residual CNN", path=path, calib=calib, x=x_test, labels=y_test, metric="accuracy")
+
+
 # ----------------------------------------------------------------------------- scoring
 def _auc(scores, labels):
     from sklearn.metrics import roc_auc_score
@@ -120,44 +178,49 @@ def _row(task, quantizer, x_model, y_float, y):
     return row
 
 
-def _dequant(t, q):
-    return (q.astype(np.float64) - t["quantization"][1]) * t["quantization"][0]
-
-
-# ----------------------------------------------------------------------------- the quantizers
 def keras_model(graph):
     """The float graph (NHWC, BatchNorm folded) as a Keras model carrying its weights."""
     import tensorflow as tf
 
     layers = tf.keras.layers
-    x = inputs = tf.keras.Input(graph.inputs[0].shape[1:], batch_size=1)
+    inputs = tf.keras.Input(graph.inputs[0].shape[1:], batch_size=1)
+    values = {id(graph.inputs[0]): inputs}
     acts = {"NONE": None, "RELU": "relu", "RELU6": tf.nn.relu6}
     for op in graph.ops:
-        o, w = op.options, op.inputs[1].data if len(op.inputs) > 1 and op.inputs[1] is not None else None
+        o, x = op.options, values[id(op.inputs[0])]
+        w = op.inputs[1].data if len(op.inputs) > 1 and op.inputs[1] is not None and op.inputs[1].is_const else None
         act = acts[o.get("activation", "NONE")]
         if op.kind == "CONV_2D":
             layer = layers.Conv2D(w.shape[0], w.shape[1:3], (o["stride_h"], o["stride_w"]), o["padding"].lower(),
                                   dilation_rate=(o["dilation_h_factor"], o["dilation_w_factor"]), activation=act)
-            x = layer(x)
+            y = layer(x)
             layer.set_weights([w.transpose(1, 2, 3, 0), op.inputs[2].data])
         elif op.kind == "DEPTHWISE_CONV_2D":
             layer = layers.DepthwiseConv2D(w.shape[1:3], (o["stride_h"], o["stride_w"]), o["padding"].lower(),
                                            depth_multiplier=o["depth_multiplier"], activation=act)
-            x = layer(x)
+            y = layer(x)
             layer.set_weights([w.reshape(*w.shape[1:3], -1, o["depth_multiplier"]), op.inputs[2].data])
         elif op.kind == "FULLY_CONNECTED":
             layer = layers.Dense(w.shape[0], activation=act)
-            x = layer(x)
+            y = layer(x)
             layer.set_weights([w.T, op.inputs[2].data])
         elif op.kind == "MAX_POOL_2D":
-            x = layers.MaxPool2D((o["filter_height"], o["filter_width"]), (o["stride_h"], o["stride_w"]), o["padding"].lower())(x)
+            y = layers.MaxPool2D((o["filter_height"], o["filter_width"]), (o["stride_h"], o["stride_w"]), o["padding"].lower())(x)
+        elif op.kind == "ADD":
+            y = layers.Add()([x, values[id(op.inputs[1])]])
+            y = layers.Activation(act)(y) if act else y
+        elif op.kind == "PAD":
+            y = layers.ZeroPadding2D([tuple(int(v) for v in p) for p in op.inputs[1].data[1:3]])(x)
+        elif op.kind == "MEAN":
+            y = layers.GlobalAveragePooling2D(keepdims=bool(o.get("keep_dims")))(x)
         elif op.kind == "RESHAPE":
-            x = layers.Flatten()(x)
+            y = layers.Flatten()(x)
         elif op.kind == "SOFTMAX":
-            x = layers.Softmax()(x)
+            y = layers.Softmax()(x)
         else:
             raise SystemExit(f"keras_model: {op.kind} not handled")
-    return tf.keras.Model(inputs, x)
+        values[id(op.outputs[0])] = y
+    return tf.keras.Model(inputs, values[id(graph.outputs[0])])
 
 
 def tf_ptq(graph, calib_nhwc, x_nhwc, tmp):
@@ -200,10 +263,10 @@ def ort_ptq(onnx_path, calib_nchw, x_nchw, tmp):
     return np.concatenate([session.run(None, {name: x_nchw[i:i + 1]})[0] for i in range(len(x_nchw))])
 
 
-def mlc_ptq(path, calib, x, tmp, method):
+def mlc_ptq(path, calib, x, tmp, method, bias_correction=True):
     model = load_float(path)
-    result = quantize(model, calib, method)
-    out = tmp / f"mlc_{method}.tflite"
+    result = quantize(model, calib, method, bias_correction=bias_correction)
+    out = tmp / f"mlc_{method}_{bias_correction}.tflite"
     out.write_bytes(result.model)
     g = load(out)
     t, o = g.inputs[0], g.outputs[0]
@@ -212,7 +275,7 @@ def mlc_ptq(path, calib, x, tmp, method):
     # hostsim equals TFLM byte for byte (tests/test_quantize.py); checked here on a few inputs too
     head = np.clip(np.round(xm[:8] / t.quant.s) + t.quant.zp, -128, 127).astype(np.int8)
     assert np.array_equal(tflm.run(out, head).outputs[0].reshape(q[:8].shape), q[:8])
-    return (q.astype(np.float64) - o.quant.zp) * o.quant.s, model
+    return (q.astype(np.float64) - o.quant.zp) * o.quant.s
 
 
 def main() -> int:
@@ -220,7 +283,9 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for task in (digits_task(tmp, args.seed, args.calib), ad01_task(tmp, args.seed, args.calib)):
+        tasks = (digits_task(tmp, args.seed, args.calib), residual_task(tmp, args.seed, args.calib),
+                 ad01_task(tmp, args.seed, args.calib))
+        for task in tasks:
             model = load_float(task["path"])
             x_model, calib_model = model.inputs(task["x"]), model.inputs(task["calib"])
             y_float = executor.run(model.graph, x_model).astype(np.float64)
@@ -230,13 +295,18 @@ def main() -> int:
             if str(task["path"]).endswith(".onnx"):
                 rows.append(_row(task, "onnxruntime QDQ per-channel MinMax", x_model, y_float,
                                  ort_ptq(task["path"], task["calib"], task["x"], tmp)))
-            for method in ("minmax", "mse"):
-                y, _ = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method)
-                rows.append(_row(task, f"mlc ({method}, bias correction)", x_model, y_float, y))
+            for method, correct in (("mse", False), ("minmax", True), ("mse", True)):
+                y = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method, correct)
+                rows.append(_row(task, f"mlc ({method}{', bias correction' if correct else ''})", x_model, y_float, y))
+            if str(task["path"]).endswith(".onnx"):  # the same network and weights given to mlc as Keras
+                keras_path = tmp / "model.keras"
+                keras_model(model.graph).save(keras_path)
+                rows.append(_row(task, "mlc (mse, bias correction) from Keras", x_model, y_float,
+                                 mlc_ptq(keras_path, calib_model, x_model, tmp, "mse")))
     print("| model | quantizer | accuracy / AUC | output SQNR dB | top-1 agreement |")
     print("|---|---|---:|---:|---:|")
     for r in rows:
-        score = f"{100 * r['score']:.2f} %" if "CNN" in r["model"] else f"{r['score']:.4f}"
+        score = f"{r['score']:.4f}" if r["model"].startswith("ad01") else f"{100 * r['score']:.2f} %"
         sqnr = "" if r["sqnr"] is None or r["quantizer"] == "float" else f"{r['sqnr']:.1f}"
         top1 = "" if r["top1"] is None else f"{100 * r['top1']:.1f} %"
         print(f"| {r['model']} | {r['quantizer']} | {score} | {sqnr} | {top1} |")

@@ -178,3 +178,36 @@ def test_bad_models(tmp_path, capsys):
                 (1, 2, 4, 4), (1, 3, 4, 4))
     assert "NaN or infinite" in _error(capsys, ["quantize", str(nan), "--calib", calib])
     assert "float-only model" in _error(capsys, ["build", str(MODELS / "ad01_fp32.tflite"), "--no-build", "-o", str(tmp_path / "b")])
+
+
+def test_residual_concat_pad_pool_gates_bit_exact(tmp_path):
+    """ADD of two activations (a residual), CONCATENATION, explicit PAD, AVERAGE_POOL_2D, a convolution with
+    padding TFLite's SAME cannot express, LOGISTIC x TANH, MEAN and a dense layer."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["r1", "c2"], ["s"], name="residual"),
+        helper.make_node("Relu", ["s"], ["r2"], name="relu2"),
+        helper.make_node("Concat", ["r2", "r1"], ["cat"], name="cat", axis=1),
+        helper.make_node("Pad", ["cat", "pads"], ["p"], name="pad", mode="constant"),
+        helper.make_node("AveragePool", ["p"], ["ap"], name="avg", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["ap", "w3", "b3"], ["c3"], name="conv3", kernel_shape=[3, 3], pads=[2, 2, 0, 0]),
+        helper.make_node("Sigmoid", ["c3"], ["sg"], name="sigmoid"),
+        helper.make_node("Tanh", ["c3"], ["th"], name="tanh"),
+        helper.make_node("Mul", ["sg", "th"], ["gate"], name="gate"),
+        helper.make_node("ReduceMean", ["gate"], ["m"], name="mean", axes=[2, 3], keepdims=0),
+        helper.make_node("Gemm", ["m", "w4", "b4"], ["y"], name="fc", transB=1),
+    ]
+    inits = [_init("w1", (4, 3, 3, 3)), _init("b1", (4,)), _init("w2", (4, 4, 3, 3)), _init("b2", (4,)),
+             numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+             _init("w3", (6, 8, 3, 3)), _init("b3", (6,)), _init("w4", (5, 6)), _init("b4", (5,))]
+    path = _save(tmp_path / "m.onnx", nodes, inits, (1, 3, 8, 8), (1, 5))
+    graph = _float_matches_onnx(path, (1, 3, 8, 8))
+    assert [op.kind for op in graph.ops] == ["CONV_2D", "CONV_2D", "ADD", "CONCATENATION", "PAD", "AVERAGE_POOL_2D", "PAD",
+                                             "CONV_2D", "LOGISTIC", "TANH", "MUL", "MEAN", "FULLY_CONNECTED"]
+    out = tmp_path / "m_int8.tflite"
+    out.write_bytes(quantize(load_float(path), RNG.standard_normal((64, 3, 8, 8))).model)
+    int8 = _bit_exact(out)
+    cat = next(op for op in int8.ops if op.kind == "CONCATENATION")
+    assert all((t.quant.s, t.quant.zp) == (cat.outputs[0].quant.s, cat.outputs[0].quant.zp) for t in cat.inputs)

@@ -40,9 +40,12 @@ def _remove(graph: Graph, op: Op) -> None:
 def _per_channel_constant(op: Op, channels: int):
     """The constant operand of a binary op when it broadcasts along the last axis only, as (channels,)."""
     const = [t for t in op.inputs if t.is_const]
-    if len(const) != 1 or const[0].size not in (1, channels) or const[0].data.ndim and const[0].data.shape[-1] not in (1, channels):
+    if len(const) != 1:
         return None
-    return np.broadcast_to(const[0].data.reshape(-1), (channels,)).astype(np.float32)
+    data = const[0].data
+    if data.size == 1 or (data.size == channels and data.shape[-1] == channels):
+        return np.broadcast_to(data.reshape(-1), (channels,)).astype(np.float32)
+    return None
 
 
 def fold_affine(graph: Graph) -> bool:
