@@ -14,9 +14,10 @@ onnxruntime, scikit-learn). Tasks:
   on synthetic "normal" log-mel frames of one machine (a fixed spectral envelope, level jitter, 1 dB
   noise) against perturbed ones (a tonal bump over 4 mel bins). No ONNX export of it here.
 For each: float, TF full-integer PTQ (run in TFLM), onnxruntime quantize_static (QDQ, per-channel,
-MinMax) where an ONNX model exists, and mlc (MSE ranges with bias correction, its default; also without
+MinMax) where an ONNX model exists, and mlc (its default: auto ranges, bias correction; also without
 bias correction, and min/max ranges; and from the same network saved as .keras), with output SQNR
-against float and top-1 agreement with float. Prints one markdown table.
+against float (for classifiers also of the logits, the SOFTMAX input: the softmax output's fixed 1/256
+step caps its SQNR) and top-1 agreement with float. Prints one markdown table.
 """
 import argparse
 import os
@@ -35,7 +36,7 @@ from codegen.ops import load  # noqa: E402
 from codegen.quantize import executor  # noqa: E402
 from codegen.quantize.pipeline import load_float, quantize  # noqa: E402
 from codegen.quantize.report import sqnr_db  # noqa: E402
-from hostsim import run as hostsim_run  # noqa: E402
+from hostsim import run_all as hostsim_run_all  # noqa: E402
 
 MODELS = ROOT.parent / "shared" / "models"
 
@@ -48,6 +49,27 @@ def _args():
 
 
 # ----------------------------------------------------------------------------- tasks
+def _train_and_export(net, x, y, epochs, path):
+    """Adam on the softmax output's log-likelihood, batches of 64, one thread (the same weights on every
+    run); then the ONNX export (opset 13, batch of one)."""
+    import torch
+
+    torch.set_num_threads(1)
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(epochs):
+        perm = torch.randperm(len(xt))
+        for i in range(0, len(xt), 64):
+            idx = perm[i:i + 64]
+            loss = torch.nn.functional.nll_loss(torch.log(net(xt[idx]) + 1e-9), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    torch.onnx.export(net, torch.zeros(1, *x.shape[1:]), str(path), opset_version=13, dynamo=False)
+    return path
+
+
 def digits_task(tmp: Path, seed: int, n_calib: int):
     import torch
     from sklearn.datasets import load_digits
@@ -63,19 +85,7 @@ def digits_task(tmp: Path, seed: int, n_calib: int):
                         nn.Conv2d(16, 32, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
                         nn.Flatten(), nn.Linear(32 * 4 * 4, 10), nn.Softmax(dim=1))
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    for _ in range(40):
-        perm = torch.randperm(len(xt))
-        for i in range(0, len(xt), 64):
-            idx = perm[i:i + 64]
-            loss = nn.functional.nll_loss(torch.log(net(xt[idx]) + 1e-9), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    path = tmp / "digits_cnn.onnx"
-    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), opset_version=13, dynamo=False)
+    path = _train_and_export(net, x_train, y_train, 40, tmp / "digits_cnn.onnx")
     rng = np.random.default_rng(seed)
     calib = x_train[rng.choice(len(x_train), n_calib, replace=False)]
     return dict(name="digits CNN", path=path, calib=calib, x=x_test, labels=y_test, metric="accuracy")
@@ -139,19 +149,7 @@ def residual_task(tmp: Path, seed: int, n_calib: int):
     net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), Block(16),
                         nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(), Block(32),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 4), nn.Softmax(dim=1))
-    opt = torch.optim.Adam(net.parameters(), 3e-3)
-    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    for _ in range(8):
-        perm = torch.randperm(len(xt))
-        for i in range(0, len(xt), 64):
-            idx = perm[i:i + 64]
-            loss = nn.functional.nll_loss(torch.log(net(xt[idx]) + 1e-9), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    path = tmp / "residual_cnn.onnx"
-    torch.onnx.export(net, torch.zeros(1, 3, 32, 32), str(path), opset_version=13, dynamo=False)
+    path = _train_and_export(net, x_train, y_train, 8, tmp / "residual_cnn.onnx")
     calib = x_train[rng.choice(len(x_train), n_calib, replace=False)]
     return dict(name="residual CNN", path=path, calib=calib, x=x_test, labels=y_test, metric="accuracy")
 
@@ -170,14 +168,29 @@ def _score(task, x_model, y):
     return _auc(np.mean((y - x_model.reshape(len(y), -1)) ** 2, axis=1), task["labels"])
 
 
-def _row(task, quantizer, x_model, y_float, y):
+def _row(task, quantizer, x_model, reference, result):
+    """reference and result: (output, logits or None), logits being the input of a classifier's SOFTMAX."""
+    (y_float, logits_float), (y, logits) = reference, result
     y = y.reshape(y_float.shape)
-    row = dict(model=task["name"], quantizer=quantizer, score=_score(task, x_model, y),
-               sqnr=None if y is y_float else sqnr_db(y_float, y))
+    row = dict(model=task["name"], quantizer=quantizer, score=_score(task, x_model, y), sqnr=sqnr_db(y_float, y),
+               logit_sqnr=None if logits is None else sqnr_db(logits_float, logits.reshape(logits_float.shape)))
     row["top1"] = float(np.mean(y.argmax(1) == y_float.argmax(1))) if task["metric"] == "accuracy" else None
     return row
 
 
+def _softmax_input(graph):
+    return next((op.inputs[0] for op in graph.ops if op.kind == "SOFTMAX"), None)
+
+
+def _dequantize(t, q):
+    return (q.astype(np.float64) - t.quant.zp) * float(t.quant.s)
+
+
+def _quantize_input(t, x):
+    return np.clip(np.round(x / t.quant.s) + t.quant.zp, -128, 127).astype(np.int8)
+
+
+# ----------------------------------------------------------------------------- the quantizers
 def keras_model(graph):
     """The float graph (NHWC, BatchNorm folded) as a Keras model carrying its weights."""
     import tensorflow as tf
@@ -234,19 +247,26 @@ def tf_ptq(graph, calib_nhwc, x_nhwc, tmp):
     path = tmp / "tf_ptq.tflite"
     path.write_bytes(converter.convert())
     g = load(path)
-    t, out = g.inputs[0], g.outputs[0]
-    q = np.clip(np.round(x_nhwc / t.quant.s) + t.quant.zp, -128, 127).astype(np.int8)
-    y = tflm.run(path, q).outputs[0]
-    return (y.astype(np.float64) - out.quant.zp) * out.quant.s
+    logits = _softmax_input(g)
+    run = tflm.run(path, _quantize_input(g.inputs[0], x_nhwc), tensors=[logits.index] if logits else ())
+    return _dequantize(g.outputs[0], run.outputs[0]), logits and _dequantize(logits, run.tensors[logits.index])
 
 
 def ort_ptq(onnx_path, calib_nchw, x_nchw, tmp):
+    """onnxruntime's static QDQ quantization; a classifier's logits made a second output first, so that they
+    can be compared too (they are quantized like any other activation)."""
+    import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     pre, out = tmp / "ort_pre.onnx", tmp / "ort_int8.onnx"
-    quant_pre_process(str(onnx_path), str(pre))
+    model = onnx.load(str(onnx_path))
+    softmax = next((node for node in model.graph.node if node.op_type == "Softmax"), None)
+    if softmax is not None:
+        model.graph.output.append(onnx.helper.make_tensor_value_info(softmax.input[0], onnx.TensorProto.FLOAT, None))
+    onnx.save(model, str(tmp / "ort_float.onnx"))
+    quant_pre_process(str(tmp / "ort_float.onnx"), str(pre))
     name = ort.InferenceSession(str(pre)).get_inputs()[0].name
 
     class Reader(CalibrationDataReader):
@@ -260,7 +280,8 @@ def ort_ptq(onnx_path, calib_nchw, x_nchw, tmp):
     quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {name: x_nchw[i:i + 1]})[0] for i in range(len(x_nchw))])
+    results = [session.run(None, {name: x_nchw[i:i + 1]}) for i in range(len(x_nchw))]
+    return tuple(np.concatenate([r[k] for r in results]) if k < len(results[0]) else None for k in (0, 1))
 
 
 def mlc_ptq(path, calib, x, tmp, method, bias_correction=True):
@@ -269,13 +290,13 @@ def mlc_ptq(path, calib, x, tmp, method, bias_correction=True):
     out = tmp / f"mlc_{method}_{bias_correction}.tflite"
     out.write_bytes(result.model)
     g = load(out)
-    t, o = g.inputs[0], g.outputs[0]
-    xm = model.inputs(x, "evaluation data")
-    q = hostsim_run(g, np.clip(np.round(xm / t.quant.s) + t.quant.zp, -128, 127).astype(np.int8))
+    xq = _quantize_input(g.inputs[0], model.inputs(x, "evaluation data"))
+    values = hostsim_run_all(g, xq)
+    q = values[g.outputs[0].index]
     # hostsim equals TFLM byte for byte (tests/test_quantize.py); checked here on a few inputs too
-    head = np.clip(np.round(xm[:8] / t.quant.s) + t.quant.zp, -128, 127).astype(np.int8)
-    assert np.array_equal(tflm.run(out, head).outputs[0].reshape(q[:8].shape), q[:8])
-    return (q.astype(np.float64) - o.quant.zp) * o.quant.s
+    assert np.array_equal(tflm.run(out, xq[:8]).outputs[0].reshape(q[:8].shape), q[:8])
+    logits = _softmax_input(g)
+    return _dequantize(g.outputs[0], q), logits and _dequantize(logits, values[logits.index])
 
 
 def main() -> int:
@@ -288,28 +309,32 @@ def main() -> int:
         for task in tasks:
             model = load_float(task["path"])
             x_model, calib_model = model.inputs(task["x"]), model.inputs(task["calib"])
-            y_float = executor.run(model.graph, x_model).astype(np.float64)
-            y_float = y_float.reshape(len(y_float), -1)
-            rows.append(_row(task, "float", x_model, y_float, y_float))
-            rows.append(_row(task, "TF converter PTQ (TFLM)", x_model, y_float, tf_ptq(model.graph, calib_model, x_model, tmp)))
+            values = executor.run_all(model.graph, x_model)
+            y_float = values[id(model.graph.outputs[0])].astype(np.float64)
+            logits = _softmax_input(model.graph)
+            ref = (y_float.reshape(len(y_float), -1), logits and values[id(logits)].astype(np.float64))
+            rows.append(_row(task, "float", x_model, ref, ref))
+            rows.append(_row(task, "TF converter PTQ (TFLM)", x_model, ref, tf_ptq(model.graph, calib_model, x_model, tmp)))
             if str(task["path"]).endswith(".onnx"):
-                rows.append(_row(task, "onnxruntime QDQ per-channel MinMax", x_model, y_float,
+                rows.append(_row(task, "onnxruntime QDQ per-channel MinMax", x_model, ref,
                                  ort_ptq(task["path"], task["calib"], task["x"], tmp)))
-            for method, correct in (("mse", False), ("minmax", True), ("mse", True)):
-                y = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method, correct)
-                rows.append(_row(task, f"mlc ({method}{', bias correction' if correct else ''})", x_model, y_float, y))
+            for method, correct in (("auto", False), ("minmax", True), ("auto", True)):
+                result = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method, correct)
+                rows.append(_row(task, f"mlc ({method}{', bias correction' if correct else ''})", x_model, ref, result))
             if str(task["path"]).endswith(".onnx"):  # the same network and weights given to mlc as Keras
                 keras_path = tmp / "model.keras"
                 keras_model(model.graph).save(keras_path)
-                rows.append(_row(task, "mlc (mse, bias correction) from Keras", x_model, y_float,
-                                 mlc_ptq(keras_path, calib_model, x_model, tmp, "mse")))
-    print("| model | quantizer | accuracy / AUC | output SQNR dB | top-1 agreement |")
-    print("|---|---|---:|---:|---:|")
+                rows.append(_row(task, "mlc (auto, bias correction) from Keras", x_model, ref,
+                                 mlc_ptq(keras_path, calib_model, x_model, tmp, "auto")))
+    print("| model | quantizer | accuracy / AUC | output SQNR dB | logits SQNR dB | top-1 agreement |")
+    print("|---|---|---:|---:|---:|---:|")
     for r in rows:
         score = f"{r['score']:.4f}" if r["model"].startswith("ad01") else f"{100 * r['score']:.2f} %"
-        sqnr = "" if r["sqnr"] is None or r["quantizer"] == "float" else f"{r['sqnr']:.1f}"
+        quantized = r["quantizer"] != "float"
+        sqnr = f"{r['sqnr']:.1f}" if quantized else ""
+        logit_sqnr = f"{r['logit_sqnr']:.1f}" if quantized and r["logit_sqnr"] is not None else ""
         top1 = "" if r["top1"] is None else f"{100 * r['top1']:.1f} %"
-        print(f"| {r['model']} | {r['quantizer']} | {score} | {sqnr} | {top1} |")
+        print(f"| {r['model']} | {r['quantizer']} | {score} | {sqnr} | {logit_sqnr} | {top1} |")
     return 0
 
 

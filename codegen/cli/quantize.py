@@ -27,8 +27,9 @@ def add_arguments(parser):
 def add_calibration_arguments(parser, required: bool):
     parser.add_argument("--calib", metavar="X.npy", required=required,
                         help="float calibration inputs stacked (N, *input_shape[1:]), a few hundred samples")
-    parser.add_argument("--method", choices=sorted(ranges.METHODS), default=ranges.DEFAULT_METHOD,
-                        help=f"activation range estimator (default {ranges.DEFAULT_METHOD}: MSE-optimal clipping per tensor)")
+    parser.add_argument("--method", choices=ranges.CHOICES, default=ranges.DEFAULT_METHOD,
+                        help="activation range estimator (default auto: MSE-optimal clipping, but min/max for the "
+                             "model's input and outputs and SOFTMAX inputs)")
     parser.add_argument("--float-io", action="store_true", help="keep float32 input and output (QUANTIZE/DEQUANTIZE at the edges)")
 
 

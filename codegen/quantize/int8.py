@@ -5,7 +5,8 @@ along axis 3); bias int32 at input scale x weight scale. Activations: asymmetric
 the calibrated range, except where the spec fixes it (SOFTMAX, LOGISTIC, TANH outputs) or ties it to
 another tensor (pooling, reshapes, PAD and MEAN keep their input's; CONCATENATION's inputs share its
 output's, since TFLM's int8 kernel copies bytes). Bias correction folds each weighted layer's mean
-output error from weight rounding, measured on the calibration inputs, back into its bias.
+output error per channel back into its bias: the error of its rounded weights and of the quantized
+layers before it (the int8 graph simulated in float, layer by layer, on the calibration inputs).
 """
 from __future__ import annotations
 
@@ -44,9 +45,13 @@ def _groups(graph: Graph) -> dict:
 
 
 def activation_quant(graph: Graph, values: dict, method: str) -> dict:
-    """id of every activation tensor -> (scale, zero point), from the calibration values by `method`."""
+    """id of every activation tensor -> (scale, zero point), from the calibration values by `method`; "auto"
+    clips hidden activations by MSE but keeps the min/max range of the model's input and outputs and of
+    SOFTMAX inputs, where a clipped large value (the winning logit) changes the answer."""
     groups = _groups(graph)
     fixed = {groups[id(op.outputs[0])]: FIXED_OUTPUT[op.kind] for op in graph.ops if op.kind in FIXED_OUTPUT}
+    unclipped = {groups[id(op.inputs[0])] for op in graph.ops if op.kind == "SOFTMAX"} | {
+        groups[id(t)] for t in graph.inputs + graph.outputs}
     members = {}
     for tid, root in groups.items():
         members.setdefault(root, []).append(tid)
@@ -59,7 +64,8 @@ def activation_quant(graph: Graph, values: dict, method: str) -> dict:
         if not np.all(np.isfinite(data)):
             name = next(t.name for t in graph.tensors if id(t) in tids)
             raise MlcError(f"tensor '{name}' takes NaN or infinite values on the calibration data")
-        chosen[root] = ranges.affine(*ranges.METHODS[method](data))
+        estimator = method if method != "auto" else "minmax" if root in unclipped else "mse"
+        chosen[root] = ranges.affine(*ranges.METHODS[estimator](data))
     return {tid: chosen[root] for tid, root in groups.items()}
 
 
@@ -80,12 +86,30 @@ def _dequantized(q, scales, axis):
     return q.astype(np.float32) * scales.reshape(shape)
 
 
-def _bias_correction(op: Op, x: np.ndarray, w: np.ndarray, w_dq: np.ndarray) -> np.ndarray:
-    """Mean output error per channel that rounding the weights adds, on the calibration inputs x."""
+def _bias_correction(op: Op, x: np.ndarray, w: np.ndarray, x_q: np.ndarray, w_dq: np.ndarray) -> np.ndarray:
+    """Mean output error per channel of the int8 layer (quantized input x_q and weights w_dq) against the
+    float one (x, w) on the calibration data, before bias and activation."""
     plain = Op(index=op.index, kind=op.kind, inputs=op.inputs, outputs=op.outputs,
                options={**op.options, "activation": "NONE"})
-    err = executor.run_op(plain, [x, w_dq]) - executor.run_op(plain, [x, w])
+    err = executor.run_op(plain, [x_q, w_dq]) - executor.run_op(plain, [x, w])
     return err.reshape(-1, err.shape[-1]).mean(axis=0)
+
+
+def _real(t: Tensor, fake: dict) -> np.ndarray:
+    """The real values an int8-graph tensor holds: activations from the fake-quantized pass, constants dequantized."""
+    if not t.is_const:
+        return fake[id(t)]
+    if t.quant is None:
+        return t.data
+    shape = [1] * t.data.ndim
+    if t.quant.per_channel:
+        shape[t.quant.axis] = -1
+    return (t.data.astype(np.float32) - t.quant.zero_point.reshape(shape)) * t.quant.scale.reshape(shape)
+
+
+def _fake_quantize(y: np.ndarray, quant: Quant) -> np.ndarray:
+    s, zp = float(quant.s), quant.zp
+    return ((np.clip(np.round(y / s) + zp, -128, 127) - zp) * s).astype(np.float32)
 
 
 class _Builder:
@@ -111,6 +135,7 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
     b = _Builder(graph)
     new = {}
     ops = []
+    fake = {}  # id(int8-graph tensor) -> its values in a float simulation of the int8 graph, for bias correction
     for t in graph.inputs:
         q = _per_tensor(*act[id(t)])
         if float_io:
@@ -120,6 +145,7 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
             new[("float", id(t))] = f
         else:
             new[id(t)] = b.tensor(t, "int8", q)
+        fake[id(new[id(t)])] = _fake_quantize(values[id(t)], q)
     for op in graph.ops:
         ins = []
         axis = WEIGHT_AXIS.get(op.kind)
@@ -145,7 +171,8 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
             bias = op.inputs[2].data if len(op.inputs) > 2 and op.inputs[2] is not None else np.zeros(channels, np.float32)
             wq = ins[1]
             if bias_correction:
-                bias = bias - _bias_correction(op, values[id(op.inputs[0])], w, _dequantized(wq.data, wq.quant.scale, axis))
+                bias = bias - _bias_correction(op, values[id(op.inputs[0])], w, fake[id(ins[0])],
+                                               _dequantized(wq.data, wq.quant.scale, axis))
             bias_scale = np.float64(ins[0].quant.s) * wq.quant.scale.astype(np.float64)
             bq = np.clip(np.round(bias / bias_scale), -(2 ** 31 - 1), 2 ** 31 - 1).astype(np.int32)
             like = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] is not None else op.inputs[1]
@@ -157,6 +184,9 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
         new[id(out)] = b.tensor(out, "int8", _per_tensor(*act[id(out)]))
         options = {k: v for k, v in op.options.items() if k not in ("asymmetric_quantize_inputs", "quantized_bias_type")}
         ops.append(Op(index=0, kind=op.kind, inputs=ins, outputs=[new[id(out)]], options=options))
+        if bias_correction:
+            y = executor.run_op(ops[-1], [_real(t, fake) for t in ins if t is not None])
+            fake[id(new[id(out)])] = _fake_quantize(y, new[id(out)].quant)
     outputs = []
     for t in graph.outputs:
         if float_io:

@@ -82,8 +82,8 @@ def quantize(model: FloatModel, calib: np.ndarray, method: str | None = None, fl
     if len(x) < MIN_SAMPLES:
         raise MlcError(f"calibration data has {len(x)} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
     method = method or ranges.DEFAULT_METHOD
-    if method not in ranges.METHODS:
-        raise MlcError(f"unknown calibration method '{method}' (choose from {', '.join(ranges.METHODS)})")
+    if method not in ranges.CHOICES:
+        raise MlcError(f"unknown calibration method '{method}' (choose from {', '.join(ranges.CHOICES)})")
     values = executor.run_all(graph, x)
     int8 = quantize_graph(graph, values, method, float_io, bias_correction)
     return Result(graph, int8, write_graph(int8, f"mlc quantize ({method})"), values)

@@ -3,7 +3,7 @@
 minmax takes the extremes; percentile clips to the 0.01st / 99.99th percentiles; mse searches the
 clipping range (both ends shrunk independently) that minimises the squared quantization error on the
 values' histogram, with the min/max range among the candidates, so it is never worse than minmax on
-that error.
+that error. The default, auto, is decided per tensor in codegen.quantize.int8.
 """
 from __future__ import annotations
 
@@ -58,7 +58,9 @@ def mse(x: np.ndarray) -> tuple[float, float]:
 
 
 METHODS = {"minmax": minmax, "percentile": percentile, "mse": mse}
-DEFAULT_METHOD = "mse"
+# auto: mse for hidden activations, minmax where clipping changes the answer (see codegen.quantize.int8)
+CHOICES = ("auto", *METHODS)
+DEFAULT_METHOD = "auto"
 
 
 def quant_error(x: np.ndarray, lo: float, hi: float) -> float:
