@@ -14,11 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.paths import MODELS  # noqa: E402
+
 
 def _args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model"])
-    parser.add_argument("--models-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "models"))
+    parser.add_argument("--models-dir", default=str(MODELS))
     parser.add_argument("--n", type=int, default=512, help="inputs per stacked run")
     parser.add_argument("--single", type=int, default=100, help="inputs timed one per call (hostsim single, TFLM)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many timings")
@@ -69,7 +72,6 @@ def main() -> int:
     if args.blas_threads:  # must be set before numpy loads its BLAS
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = args.blas_threads
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from rich.console import Console
     from rich.table import Table
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from c_harness import build_harness, compare, generate_lib, random_inputs
 from codegen.model import fixedpoint as fp
 from tflite_builder import ModelBuilder
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 VARIANTS = {"table": False, "reference": True}  # name -> generate(reference=...)
 
 KERNELS = Path(__file__).resolve().parents[1] / "templates" / "kernels"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tflite_builder import ModelBuilder, quantize_symmetric
+from paths import MODELS
 
 REPO = Path(__file__).parents[1]
-MODELS = REPO.parent / "shared" / "models"
 KWS = MODELS / "kws_ref_model.tflite"
 
 

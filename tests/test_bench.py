@@ -1,5 +1,5 @@
-"""`mlc bench`: the QEMU counting plugin is exact on hand-written code, repeatable on the same ELF, and the
-per-layer figures of a real model add up to the total."""
+"""`mlc bench`: the QEMU counting plugin is exact on hand-written code, repeatable on the same ELF, the
+per-layer figures of a real model add up to the total, and the peak stack and per-layer .text are measured."""
 import json
 import shutil
 import subprocess
@@ -11,8 +11,8 @@ from codegen.device import bench
 from codegen.targets.boards import get_board
 from codegen.cli import main
 from codegen.errors import MlcError
+from paths import MODELS
 
-MODELS = Path(__file__).parents[2] / "shared" / "models"
 HELLO = MODELS / "hello_world_int8.tflite"
 M4 = "qemu-cortex-m4"
 TOOLS = ("gcc", "arm-none-eabi-gcc", "qemu-system-arm")
@@ -71,6 +71,7 @@ def _elf(tmp_path):
     return elf
 
 
+@pytest.mark.device
 def test_plugin_counts_hand_written_code_exactly(tmp_path):
     board = get_board(M4)
     elf = _elf(tmp_path)
@@ -78,9 +79,9 @@ def test_plugin_counts_hand_written_code_exactly(tmp_path):
     (work, _), (reset, _), (mid, _), (marker, _) = (sym[s] for s in ("work", "reset", "mid", "marker"))
     config = (f"buckets 3\nstart {work:#x}\nstop {reset:#x} {work:#x}\nmark {mid:#x} 1\n"
               f"step {marker:#x}\nskip {marker:#x} {marker + 4:#x}\n")
-    runs = bench.count(board, elf, config, tmp_path, timeout=30)
-    assert runs == [[42, 22, 12, 8], [42, 22, 12, 8]]
-    assert bench.count(board, elf, config, tmp_path, timeout=30) == runs  # same ELF, same numbers
+    runs, uart = bench.count(board, elf, config, tmp_path, timeout=30)
+    assert runs == [[42, 22, 12, 8], [42, 22, 12, 8]] and uart == ""
+    assert bench.count(board, elf, config, tmp_path, timeout=30)[0] == runs  # same ELF, same numbers
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,7 @@ def hello(tmp_path_factory):
     return bench.bench(HELLO, M4, out_dir=out, name="HELLO"), out
 
 
+@pytest.mark.device
 def test_model_figures_add_up(hello):
     from codegen.lower.generate import render
     from codegen.ops import load
@@ -105,23 +107,68 @@ def test_model_figures_add_up(hello):
     assert result.flash_bytes > 0 and result.ram_bytes >= result.arena_bytes
 
 
+@pytest.mark.device
+def test_stack_is_measured_below_the_reservation(hello):
+    """The bench firmware's stack is all the RAM data and bss leave: the peak must be inside it, and the
+    invoke's part of it must be more than a return address and less than what the app's frames add."""
+    result, project = hello
+    board = get_board(M4)
+    symbols = bench.read_symbols(project / ".pio" / "build" / M4 / "firmware.elf", board)
+    region = symbols["__stack_top__"][0] - symbols["__stack_bottom__"][0]
+    assert 8 < result.stack_bytes < 1024 and 0 < result.app_stack_bytes < 256
+    assert result.stack_bytes + result.app_stack_bytes < region
+
+
+@pytest.mark.device
+def test_layer_text_comes_from_the_kernels_each_layer_calls(hello):
+    result, project = hello
+    symbols = bench.read_symbols(project / ".pio" / "build" / M4 / "firmware.elf", get_board(M4))
+    assert [layer.kernels for layer in result.layers] == \
+        [[f"HELLO_fully_connected_s8_fast_{i}"] for i in range(3)]
+    for layer in result.layers:
+        clones = [size for sym, (_, size) in symbols.items() if sym.split(".")[0] == layer.kernels[0]]
+        assert clones and layer.text_bytes == sum(clones) > 0
+    assert result.kernel_text_bytes == sum(layer.text_bytes for layer in result.layers)
+    assert result.invoke_text_bytes == symbols["HELLO_invoke"][1] > 0
+
+
+def test_layer_kernels_of_a_shared_function_and_a_layer_without_code():
+    source = """int m_invoke(const void *input, void *output)
+{
+    MLC_LAYER_MARK(m, 0);
+    m_conv_s8_1x1_0(m_AT(int8_t, m_T1_OFFSET), x);
+    m_DUMP(0, m_AT(const int8_t, m_T1_OFFSET), 8);
+    MLC_LAYER_MARK(m, 1);
+    /* layer 1: RESHAPE (aliased, no code) */
+    MLC_LAYER_MARK(m, 2);
+    m_conv_s8_1x1_0(a, b); m_softmax_s8_0(b, c);
+    MLC_LAYER_MARK(m, end);
+    return 0;
+}"""
+    assert bench.layer_kernels(source, "m", 3) == [["m_conv_s8_1x1_0"], [], ["m_conv_s8_1x1_0", "m_softmax_s8_0"]]
+
+
+@pytest.mark.device
 def test_same_elf_counts_the_same(hello):
     result, project = hello
     board = get_board(M4)
     elf = project / ".pio" / "build" / M4 / "firmware.elf"
     symbols = bench.read_symbols(elf, board)
     config, _ = bench.plugin_config(symbols, elf, "HELLO", len(result.layers))
-    first = bench.count(board, elf, config, project)
-    assert first == bench.count(board, elf, config, project)
+    first, uart = bench.count(board, elf, config, project)
+    assert (first, uart) == bench.count(board, elf, config, project)
     assert first[0][0] == result.instructions
+    assert bench.stack_figures(uart, elf) == (result.stack_bytes, result.app_stack_bytes)
 
 
+@pytest.mark.device
 def test_cli_json(tmp_path, capsys):
     pytest.importorskip("platformio")
     assert main(["bench", str(HELLO), "--board", M4, "--json", "-o", str(tmp_path / "p")]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) >= {"instructions", "macs", "flash_bytes", "ram_bytes", "arena_bytes", "layers"}
-    assert [set(layer) for layer in data["layers"]] == [{"index", "op", "macs", "instructions"}] * 3
+    assert set(data) >= {"instructions", "macs", "flash_bytes", "ram_bytes", "arena_bytes", "stack_bytes", "layers"}
+    assert data["stack_bytes"] > 0
+    assert [set(layer) for layer in data["layers"]] == [{"index", "op", "macs", "instructions", "text_bytes", "kernels"}] * 3
     assert data["instructions"] >= sum(layer["instructions"] for layer in data["layers"])
 
 
@@ -137,3 +184,11 @@ def test_label_marks_of_layers_without_code_count_nothing():
     assert buckets == 5
     assert [line for line in config.splitlines() if line.startswith("mark")] == \
         ["mark 0x104 1", "mark 0x110 3", "mark 0x120 4"]
+
+
+def test_a_missing_or_overflowed_stack_figure_is_an_error():
+    assert bench.stack_figures("noise\r\nMLC STACK invoke=120 app=48 free=4000\r\n", Path("f.elf")) == (120, 48)
+    with pytest.raises(MlcError, match="no MLC STACK line"):
+        bench.stack_figures("MLC READY\n", Path("f.elf"))
+    with pytest.raises(MlcError, match="overflowed"):
+        bench.stack_figures("MLC STACK invoke=120 app=48 free=0\n", Path("f.elf"))

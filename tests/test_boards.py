@@ -11,9 +11,10 @@ import pytest
 
 from codegen.targets.boards import DEFAULT_BOARD, all_boards, get_board, load_board
 from codegen.errors import MlcError
+from codegen.device.bench import plan_stack
 from codegen.targets.project import fit_check, render_project
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REAL = ["nano33ble", "uno", "pico", "nucleo_f446re", "nucleo_l4r5zi", "teensy41"]
 EMULATED = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55", "uno-sim"]
 REPO = Path(__file__).resolve().parents[1]
@@ -112,12 +113,13 @@ def test_real_board_platformio_ini_is_the_hand_written_one(board_id, tmp_path):
     assert (tmp_path / "lib" / "hello_world_int8" / "hello_world_int8.h").is_file()
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("board_id", REAL)
 @pytest.mark.parametrize("model", ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"])
 def test_real_board_compiles_and_fits(board_id, model, tmp_path):
     board = get_board(board_id)
     try:
-        report = fit_check(MODELS / f"{model}.tflite", board, tmp_path)
+        report = fit_check(MODELS / f"{model}.tflite", board, tmp_path, stack_plan=plan_stack)
     except MlcError as err:
         # Only the Uno is too small, and it must say so with the numbers.
         assert board_id == "uno" and model != "hello_world_int8", err
@@ -128,6 +130,16 @@ def test_real_board_compiles_and_fits(board_id, model, tmp_path):
     for flag in board.machine_flags():
         assert flag in log.splitlines()[0]
     assert 0 < report.flash_used <= board.flash_bytes and 0 < report.ram_used <= board.ram_bytes
+    # The stack is measured on the QEMU board with the same core, at the real board's -Os; the M0+ has none.
+    twin = {"cortex-m4": "qemu-cortex-m4", "cortex-m7": "qemu-cortex-m7"}.get(board.core)
+    if board.is_avr:
+        assert report.stack is None and report.ram_parts["stack"] == 0
+    elif twin:
+        assert report.stack.how.startswith(f"measured on {twin} at -Os") and report.stack.measured > 0
+    else:
+        assert report.stack.measured is None and report.stack.reserved == min(16384, board.ram_bytes // 8)
+        assert report.stack.how == f"no emulated board has a {board.core} to measure on"
+    assert sum(report.ram_parts.values()) == report.ram_used
 
 
 def test_linker_rejects_what_does_not_fit(tmp_path):
@@ -143,6 +155,7 @@ def test_model_too_big_fails_before_compiling():
     assert "does not fit uno: its weights need 270,880 bytes of flash, the board has 32,256" in r.stderr
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("board_id, level", [("qemu-cortex-m4", "-O2"), ("uno-sim", "-Os")])
 def test_emulated_boards_build_at_their_optimisation_level(board_id, level, tmp_path):
     """Speed is measured on the emulated Cortex-M boards at -O2 (as the TFLM anchors were); the Uno keeps

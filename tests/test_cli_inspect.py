@@ -7,9 +7,9 @@ import pytest
 import tflite
 
 from codegen.cli import main
+from paths import MODELS
 
-MODELS = Path(__file__).parents[2] / "shared" / "models"
-# MACs of one inference, as published with the models (shared/models/README.md).
+# MACs of one inference, as published with the models (tests/data/models/README.md).
 MACS = {"hello_world_int8": 288, "micro_speech_quantized": 336_000, "kws_ref_model": 2_656_768, "ad01_int8": 264_192}
 KEYS = {"model", "name", "inputs", "outputs", "layers", "totals", "unsupported"}
 LAYER_KEYS = {"index", "op", "inputs", "outputs", "weights", "param_bytes", "macs", "activation_bytes", "supported"}
@@ -75,7 +75,7 @@ def test_inspect_into_a_closed_pipe_is_quiet():
     import subprocess
     import sys
 
-    model = Path(__file__).resolve().parents[2] / "shared" / "models" / "kws_ref_model.tflite"
+    model = MODELS / "kws_ref_model.tflite"
     proc = subprocess.Popen([sys.executable, "-m", "codegen", "inspect", "--json", str(model)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
     proc.stdout.close()

@@ -1,6 +1,5 @@
 """`mlc simulate`: Y.npy equals TFLM's outputs; --compare reports per layer and fails on a mismatch."""
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,8 @@ from tflite_builder import ModelBuilder, quantize_symmetric
 from codegen.model import tflm as reference
 from codegen.cli import main
 from hostsim.kernels import load as load_kernels
+from paths import MODELS
 
-MODELS = Path(__file__).parents[2] / "shared" / "models"
 KWS = MODELS / "kws_ref_model.tflite"
 pytest.importorskip("tflite_micro")
 

@@ -15,8 +15,9 @@ from codegen.errors import MlcError
 from codegen.device.protocol import Device
 from codegen.ops import load
 from hostsim import run as hostsim_run
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+pytestmark = pytest.mark.device
 QEMU_BOARDS = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55"]
 # audio_preprocessor_int8 needs TFLM's Signal ops, which mlc does not support: it must be refused (below).
 QEMU_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"]

@@ -15,11 +15,11 @@ from codegen.errors import MlcError
 from codegen.model.summary import summarize
 from codegen.ops import load
 from hostsim import run
+from paths import MODELS
 
 # A numpy warning here means arithmetic on garbage (e.g. an inexact sum): mlc must refuse the model instead.
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
-MODELS = Path(__file__).parents[2] / "shared" / "models"
 NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model"]
 KINDS = ["bitflip", "truncate", "overwrite", "zero"]
 PER_KIND = 60  # 4 models x 4 kinds x 60 = 960 mutated files

@@ -19,8 +19,8 @@ from codegen.ops import load
 from strategies import (conv_2d_models, depthwise_conv_2d_models, fully_connected_models, pool_models,
                         reshape_models)
 from tflite_builder import ModelBuilder
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"]
 TFLM_ARENA = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "tflm_arena.json").read_text())["models"]
 
@@ -82,6 +82,7 @@ OP_STRATEGIES = {"CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_
                  "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models, "RESHAPE": reshape_models}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("op", OP_STRATEGIES)
 @SETTINGS
 @given(data=st.data())
@@ -155,6 +156,7 @@ def test_in_place_chain_and_aliases(tmp_path):
     assert check_model(model, tmp_path, n=100, name="chain") == 100
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(["AVERAGE_POOL_2D", "MAX_POOL_2D"]), h=st.integers(1, 7), w=st.integers(1, 7),
        c=st.integers(1, 5), f=st.tuples(st.integers(1, 3), st.integers(1, 3)),

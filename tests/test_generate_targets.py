@@ -11,8 +11,8 @@ from c_harness import compile_c, have
 from codegen.lower.generate import generate_graph
 from codegen.ops import load
 from hostsim.runner import run
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"]
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Os"]
 ARM_CPUS = ["cortex-m0plus", "cortex-m4", "cortex-m7"]
@@ -91,6 +91,7 @@ int main(void)
 """
 
 
+@pytest.mark.device
 @pytest.mark.skipif(not (have("avr-gcc") and have("simavr")), reason="avr-gcc or simavr not installed")
 def test_hello_world_runs_on_atmega328p(libraries, tmp_path):
     lib = libraries["hello_world_int8"].parent

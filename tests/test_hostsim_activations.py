@@ -4,7 +4,6 @@ int8 value for LOGISTIC/TANH), the variants mlc refuses, and the two reference m
 SOFTMAX (outputs and every intermediate tensor)."""
 import os
 import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +16,10 @@ from codegen.errors import MlcError
 from codegen.ops import load
 from hostsim import run, run_all
 from tflite_builder import ModelBuilder, run_tflm
+from paths import MODELS
 
 pytest.importorskip("tflite_micro")
 
-MODELS = Path(__file__).parents[2] / "shared" / "models"
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 # float32 scales spread over powers of two, so multipliers and shifts take all their forms.
 pot_scales = st.floats(-28.0, 12.0).map(lambda e: float(np.float32(2.0 ** e)))

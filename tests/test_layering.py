@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["codegen.errors", "codegen.assets", "codegen.csyntax", "codegen.model", "codegen.ops", "codegen.quantize", "hostsim",
+STAGES = ["codegen.errors", "codegen.assets", "codegen.csyntax", "codegen.model", "codegen.ops", "codegen.frontend", "codegen.quantize",
+          "hostsim",
           "codegen.lower", "codegen.targets", "codegen.device", "codegen.cli"]
 
 

@@ -1,7 +1,5 @@
 """The arena planner: live buffers never overlap, the multi-ordering search beats a single ordering,
 in-place and aliasing decisions hold on the reference models."""
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,8 +8,7 @@ from codegen.lower import memory_plan
 from codegen.ops import definition
 from codegen.lower.memory_plan import ORDERINGS, Buffer, best_placement, place
 from codegen.ops import load
-
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+from paths import MODELS
 
 
 def assert_no_live_overlap(buffers):

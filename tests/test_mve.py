@@ -45,6 +45,7 @@ MODELS = {
 }
 
 
+@pytest.mark.device
 @pytest.mark.parametrize("name", MODELS)
 def test_mve_kernel_on_m55(name, tmp_path):
     path = tmp_path / f"{name}.tflite"

@@ -1,15 +1,13 @@
 """Whole reference models, bit-exact against TFLM's interpreter: outputs on >= 100 random inputs
 plus the all -128 and all 127 extremes, and every intermediate tensor on a few inputs."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from codegen.model import tflm as reference
 from codegen.ops import load
 from hostsim import run, run_all
+from paths import MODELS
 
-MODELS = Path(__file__).parents[2] / "shared" / "models"
 NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model"]
 
 

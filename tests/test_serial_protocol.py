@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from codegen.assets import asset_dir
-from codegen.device.protocol import (MSG_ERROR, MSG_INVOKE_REQUEST, MSG_RESULT, Frame, Prediction, Ready,
+from codegen.device.protocol import (MSG_INVOKE_REQUEST, MSG_RESULT, Frame, Prediction, Ready,
                                      StreamDecoder, TextLine, crc16, encode_frame, parse_line)
 
 PRED_LINE = b"PRED n=3 index=2 label=yes score=0.8711 cycles=none src=demo\r\n"

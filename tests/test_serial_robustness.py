@@ -5,7 +5,6 @@ import csv
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ from codegen.cli.verify import verify_on_device
 from codegen.device.emulator import Emulator
 from codegen.device.protocol import MSG_RESULT, Device, encode_frame
 from codegen.ops import load
+from paths import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 BOARD = "qemu-cortex-m4"
 
 
@@ -115,6 +114,7 @@ def hello_m4(tmp_path_factory):
     return project
 
 
+@pytest.mark.device
 def test_verify_survives_garbage_dropped_bytes_and_disconnects(hello_m4):
     graph = load(MODELS / "hello_world_int8.tflite")
     x = random_inputs(graph, 50, seed=3)
@@ -182,6 +182,7 @@ def test_monitor_keeps_every_valid_prediction(tmp_path):
     assert len(rows) == 8 and rows[2]["cycles"] == "123456" and rows[0]["cycles"] == ""
 
 
+@pytest.mark.device
 def test_monitor_follows_real_firmware_through_a_reset(hello_m4):
     """Demo predictions from the firmware; the emulator is restarted (a device reset) on the same port."""
     board = get_board(BOARD)

@@ -47,13 +47,15 @@ def read_demo_inputs(model, path):
 def build(model, board_id, out_dir=None, app="classify", name=None, labels=None, compile_=True, quiet=False,
           demo=None):
     """Render and (unless compile_ is False) build; returns (project, size report or None)."""
-    from codegen.targets.project import build_project, render_project
+    from codegen.device.bench import plan_stack
+    from codegen.targets.project import build_project, render_project, unmeasured_stack
 
     if not Path(model).is_file():
         raise MlcError(f"{model}: no such model file")
     board = get_board(board_id)
     project = render_project(model, board, out_dir or default_dir(model, board_id), app=app, name=name,
-                             labels=labels, demo=demo)
+                             labels=labels, demo=demo,
+                             stack_plan=plan_stack if compile_ else unmeasured_stack)
     if not compile_:
         return project, None
     if not quiet:
@@ -70,13 +72,14 @@ def run(args) -> int:
         print(f"quantized: {output}")
         args.model = str(output)
     if args.fit_check:
+        from codegen.device.bench import plan_stack
         from codegen.targets.project import fit_check
 
         if not Path(args.model).is_file():
             raise MlcError(f"{args.model}: no such model file")
         board = get_board(args.board)
         report = fit_check(args.model, board, args.output or default_dir(args.model, board.id), args.name,
-                           args.labels)
+                           args.labels, stack_plan=plan_stack)
         print(f"fit check for {board.id} ({' '.join(board.machine_flags())}): fits")
         for line in report.lines():
             print(line)

@@ -7,12 +7,19 @@ NAME_invoke to its return into the bench app's mlc_bench_run (templates/app/benc
 apart by the zero-instruction assembler labels mlc_mark_NAME_<i> / mlc_mark_NAME_end that the model
 emits before each layer when built with MLC_BENCH_MARKS, found by address in the ELF's symbol table
 (nothing is added to the counts).
-The app runs the model twice on the same input with interrupts masked; both runs must count the same."""
+The app runs the model twice on the same input with interrupts masked; both runs must count the same.
+
+Peak stack: the bench linker script gives the stack all the RAM that data and bss leave; the app paints it
+before the runs and, after them, prints "MLC STACK invoke=N app=M free=F" on the UART (QEMU's stdout):
+N bytes were used below the SP at the call of NAME_invoke (what the model needs), M by the app's frames
+above it. The UART carries it because every board's app already drives it; semihosting only ends the run."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -20,7 +27,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from codegen.assets import asset_dir
 from codegen.targets.boards import Board, get_board
+from codegen.targets.project import read_symbols
 from codegen.csyntax import check_identifier, identifier_from
 from codegen.errors import MlcError
 
@@ -29,6 +38,7 @@ PLUGIN_SOURCES = ("mlccount.c", "mlc_qemu_plugin.h")
 APP = "bench"
 RUN_SYMBOL = "mlc_bench_run"
 RUN_TIMEOUT_S = 600.0
+STACK_LINE = re.compile(r"^MLC STACK invoke=(\d+) app=(\d+) free=(\d+)\r?$", re.M)
 
 
 @dataclass
@@ -37,6 +47,8 @@ class LayerCount:
     op: str
     macs: int
     instructions: int
+    text_bytes: int = 0  # .text of the kernel function(s) the layer calls (one function may serve several layers)
+    kernels: list = field(default_factory=list)
 
     @property
     def per_mac(self) -> float | None:
@@ -52,11 +64,16 @@ class BenchResult:
     flash_bytes: int
     ram_bytes: int
     arena_bytes: int
+    stack_bytes: int  # peak stack of one inference, below the SP at the call of NAME_invoke
+    app_stack_bytes: int  # the bench app's frames above that call
+    kernel_text_bytes: int = 0  # .text of every kernel function the model calls, each counted once
+    invoke_text_bytes: int = 0
     layers: list = field(default_factory=list)
     overhead: int = 0  # invoke's own prologue and epilogue
 
     def as_json(self) -> dict:
-        keys = ("instructions", "macs", "flash_bytes", "ram_bytes", "arena_bytes")
+        keys = ("instructions", "macs", "flash_bytes", "ram_bytes", "arena_bytes", "stack_bytes", "app_stack_bytes",
+                "kernel_text_bytes", "invoke_text_bytes")
         return {**{k: getattr(self, k) for k in keys},
                 "layers": [asdict(layer) for layer in self.layers],
                 "model": self.model, "board": self.board, "invoke_overhead": self.overhead}
@@ -66,10 +83,14 @@ class BenchResult:
                  f"{self.macs:,} MACs" + (f", {self.instructions / self.macs:.2f} per MAC" if self.macs else ""),
                  f"  flash {self.flash_bytes:,} B (text + rodata + data image), RAM {self.ram_bytes:,} B "
                  f"(data + bss, of which arena {self.arena_bytes:,} B; stack not included)",
-                 f"  {'layer':>5}  {'op':<18} {'MACs':>11} {'instructions':>13} {'per MAC':>8}"]
+                 f"  stack {self.stack_bytes:,} B at the peak of one inference (the bench app's own frames above it: "
+                 f"{self.app_stack_bytes:,} B)",
+                 f"  .text: kernels {self.kernel_text_bytes:,} B (each function once), invoke {self.invoke_text_bytes:,} B",
+                 f"  {'layer':>5}  {'op':<18} {'MACs':>11} {'instructions':>13} {'per MAC':>8} {'text B':>7}  kernel"]
         for layer in self.layers:
             per = f"{layer.per_mac:8.2f}" if layer.per_mac is not None else f"{'-':>8}"
-            lines.append(f"  {layer.index:>5}  {layer.op:<18} {layer.macs:>11,} {layer.instructions:>13,} {per}")
+            lines.append(f"  {layer.index:>5}  {layer.op:<18} {layer.macs:>11,} {layer.instructions:>13,} {per} "
+                         f"{layer.text_bytes:>7,}  {', '.join(layer.kernels) or '-'}")
         lines.append(f"  {'':>5}  {'invoke overhead':<18} {'':>11} {self.overhead:>13,}")
         return "\n".join(lines)
 
@@ -93,22 +114,6 @@ def plugin() -> Path:
         raise MlcError(f"building the QEMU counting plugin failed: {out.stderr.strip()[-400:]}")
     tmp.replace(lib)
     return lib
-
-
-def read_symbols(elf: Path, board: Board) -> dict:
-    """{name: (address with the Thumb bit cleared, size or 0)} of the ELF's defined symbols."""
-    out = subprocess.run([board.toolchain_prefix + "nm", "-S", "--defined-only", str(elf)],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise MlcError(f"{elf}: cannot read the symbol table ({out.stderr.strip()})")
-    symbols = {}
-    for line in out.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 4:
-            symbols[parts[3]] = (int(parts[0], 16) & ~1, int(parts[1], 16))
-        elif len(parts) == 3:
-            symbols.setdefault(parts[2], (int(parts[0], 16) & ~1, 0))
-    return symbols
 
 
 def _need(symbols: dict, name: str, elf: Path) -> tuple:
@@ -141,15 +146,11 @@ def plugin_config(symbols: dict, elf: Path, name: str, n_layers: int) -> tuple[s
     return "\n".join([f"buckets {buckets}"] + lines) + "\n", buckets
 
 
-def count(board: Board, elf: Path, config: str, workdir: Path, timeout: float = RUN_TIMEOUT_S) -> list[list[int]]:
-    """Run the firmware under QEMU with the plugin; one [total, bucket0, bucket1, ...] per measured run."""
+def run_firmware(board: Board, elf: Path, extra_args=(), timeout: float = RUN_TIMEOUT_S) -> str:
+    """Run a bench firmware to its semihosting exit under QEMU; returns what it printed on the UART."""
     from codegen.device.emulator import command
 
-    cfg, out = workdir / "mlccount.cfg", workdir / "mlccount.out"
-    cfg.write_text(f"out {out}\n" + config)
-    esc = lambda p: str(p).replace(",", ",,")  # noqa: E731 (QEMU option syntax doubles commas)
-    cmd = command(board, elf, None) + ["-semihosting-config", "enable=on,target=native",
-                                       "-plugin", f"{esc(plugin())},config={esc(cfg)}"]
+    cmd = command(board, elf, None) + ["-semihosting-config", "enable=on,target=native", *extra_args]
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -157,10 +158,116 @@ def count(board: Board, elf: Path, config: str, workdir: Path, timeout: float = 
     if proc.returncode != 0:
         why = "the model's invoke returned an error" if proc.returncode == 1 else proc.stderr.strip()[-300:]
         raise MlcError(f"{board.id}: the bench run failed (exit {proc.returncode}): {why}")
+    return proc.stdout
+
+
+def count(board: Board, elf: Path, config: str, workdir: Path, timeout: float = RUN_TIMEOUT_S) -> tuple[list, str]:
+    """Run the firmware under QEMU with the plugin: one [total, bucket0, bucket1, ...] per measured run, and
+    what the firmware printed on the UART."""
+    cfg, out = workdir / "mlccount.cfg", workdir / "mlccount.out"
+    cfg.write_text(f"out {out}\n" + config)
+    esc = lambda p: str(p).replace(",", ",,")  # noqa: E731 (QEMU option syntax doubles commas)
+    uart = run_firmware(board, elf, ["-plugin", f"{esc(plugin())},config={esc(cfg)}"], timeout)
     runs = [[int(v) for v in line.split()[1:]] for line in out.read_text().splitlines() if line.startswith("run ")]
     if not runs:
-        raise MlcError(f"{elf}: the plugin saw no complete inference ({proc.stderr.strip()[-200:]})")
-    return runs
+        raise MlcError(f"{elf}: the plugin saw no complete inference")
+    return runs, uart
+
+
+def stack_figures(uart: str, elf: Path) -> tuple[int, int]:
+    """(bytes below invoke's entry, bytes of the app's frames above it) from the bench app's MLC STACK line."""
+    m = STACK_LINE.search(uart)
+    if not m:
+        raise MlcError(f"{elf}: the bench firmware printed no MLC STACK line; was it built by `mlc bench`?")
+    invoke, app, free = map(int, m.groups())
+    if free == 0:
+        raise MlcError(f"{elf}: the inference used the whole free RAM as stack; the measurement overflowed")
+    return invoke, app
+
+
+KERNEL_CALL = r"\b({name}_\w+_\d+)\s*\("  # kernel instances are named NAME_<base>_<n>
+
+
+def layer_kernels(c_source: str, name: str, n_layers: int) -> list[list[str]]:
+    """The kernel functions each layer's code in NAME_invoke calls, from the generated NAME.c: the body is cut
+    at the layer marks MLC_LAYER_MARK(NAME, i)."""
+    start = c_source.find(f"int {name}_invoke(")
+    end = c_source.find(f"MLC_LAYER_MARK({name}, end);", start)
+    if start < 0 or end < 0:
+        raise MlcError(f"{name}.c: no {name}_invoke with layer marks in the generated source")
+    parts = re.split(rf"MLC_LAYER_MARK\({re.escape(name)}, (\d+)\);", c_source[start:end])
+    calls = {int(index): list(dict.fromkeys(re.findall(KERNEL_CALL.format(name=re.escape(name)), code)))
+             for index, code in zip(parts[1::2], parts[2::2])}
+    return [calls.get(i, []) for i in range(n_layers)]
+
+
+def text_sizes(symbols: dict) -> dict:
+    """Code bytes per C function: GCC's clones (f.constprop.0, f.part.0, ...) add to f."""
+    sizes = {}
+    for symbol, (_, size) in symbols.items():
+        base = symbol.split(".")[0]
+        sizes[base] = sizes.get(base, 0) + size
+    return sizes
+
+
+def compiler_version(board: Board) -> str:
+    """The cross compiler's full version, e.g. 12.2.1."""
+    cc = board.toolchain_prefix + "gcc"
+    try:
+        out = subprocess.run([cc, "-dumpfullversion"], capture_output=True, text=True)
+    except OSError:
+        raise MlcError(f"{cc} is not installed: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi") from None
+    return out.stdout.strip()
+
+
+# What the stack measurement depends on besides the library: the app that measures and the start-up code.
+STACK_SOURCES = (("templates", "app/bench/app.c.j2"), ("templates", "platformio/link.ld.j2"),
+                 ("firmware", "cortex-m/startup.c"))
+
+
+def measure_stack(model, board: Board, lib_dir: Path, name: str, cflags=()) -> tuple[int, bool]:
+    """(peak stack of one inference, whether it came from the cache) of an already generated library, measured
+    with the bench firmware on an emulated board. Cached in mlc's cache by the library's content, the board,
+    the flags, the compiler version and the bench app's sources, so a build measures each library once."""
+    from codegen.targets import project as proj
+    from codegen.targets.toolchain import cache_dir
+
+    digest = hashlib.sha256(json.dumps([board.id, list(cflags), compiler_version(board)]).encode())
+    for path in sorted(Path(lib_dir).iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for folder, rel in STACK_SOURCES:
+        digest.update((asset_dir(folder) / rel).read_bytes())
+    cached = cache_dir() / "stack" / f"{digest.hexdigest()[:24]}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())["invoke"], True
+    with tempfile.TemporaryDirectory(prefix="mlc-stack-") as tmp:
+        project = proj.render_project(model, board, Path(tmp) / "project", app=APP, name=name, library_dir=lib_dir,
+                                      extra_build_flags=cflags)
+        proj.build_project(project)
+        invoke, app = stack_figures(run_firmware(board, project.elf), project.elf)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp_file = cached.with_name(f"{cached.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp_file.write_text(json.dumps({"invoke": invoke, "app": app, "board": board.id, "cflags": list(cflags)}) + "\n")
+    tmp_file.replace(cached)
+    return invoke, False
+
+
+def plan_stack(model_path, board: Board, lib_dir: Path, name: str):
+    """The stack a project's linker script reserves for a generated library (codegen.targets.project's
+    APP_STACK_MARGIN says what comes on top of the measured peak); render_project's and fit_check's stack_plan."""
+    from codegen.targets import project as proj
+
+    twin = proj.stack_twin(board)
+    if twin is None:
+        return proj.default_stack(board, f"no emulated board has a {board.core} to measure on")
+    missing = [what for what, found in (("QEMU", shutil.which("qemu-system-arm")),
+                                        ("PlatformIO", importlib.util.find_spec("platformio"))) if not found]
+    if missing and twin is not board:  # a fit check works without them; a build for a QEMU board needs both
+        return proj.default_stack(board, f"not measured: {' and '.join(missing)} not installed")
+    cflags = [] if twin is board else [board.optimize]
+    peak, cached = measure_stack(model_path, twin, lib_dir, name, cflags)
+    where = f"measured on {twin.id}" + (f" at {cflags[0]}" if cflags else "") + (", cached" if cached else "")
+    return proj.measured_stack(peak, where)
 
 
 def render_bench_project(model, board: Board, out_dir: Path, name: str, cflags=()):
@@ -196,16 +303,22 @@ def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=()
         symbols = read_symbols(project.elf, board)
         layers = layer_table(model)
         config, buckets = plugin_config(symbols, project.elf, name, len(layers))
-        runs = count(board, project.elf, config, Path(tmp))
+        runs, uart = count(board, project.elf, config, Path(tmp))
+        stack, app_stack = stack_figures(uart, project.elf)
         flash, ram, arena = memory_figures(symbols, project.elf, board, name)
+        kernels = layer_kernels((project.dir / "lib" / name / f"{name}.c").read_text(), name, len(layers))
     if any(r != runs[0] for r in runs) or len(runs[0]) != buckets + 1:
         raise MlcError(f"{model.name} on {board.id}: the instruction counts differ between runs ({runs}); "
                        "the model's code path depends on state it keeps between inferences")
     total, per = runs[0][0], runs[0][1:]
     layer_counts, overhead = per[1:-1], per[0] + per[-1]
+    text = text_sizes(symbols)
     return BenchResult(model=model.name, board=board.id, instructions=total, macs=sum(m for _, _, m in layers),
-                       flash_bytes=flash, ram_bytes=ram, arena_bytes=arena, overhead=overhead,
-                       layers=[LayerCount(i, kind, macs, n) for (i, kind, macs), n in zip(layers, layer_counts)])
+                       flash_bytes=flash, ram_bytes=ram, arena_bytes=arena, stack_bytes=stack, app_stack_bytes=app_stack,
+                       kernel_text_bytes=sum(text.get(f, 0) for f in {f for fs in kernels for f in fs}),
+                       invoke_text_bytes=text.get(f"{name}_invoke", 0), overhead=overhead,
+                       layers=[LayerCount(i, kind, macs, n, sum(text.get(f, 0) for f in fs), fs)
+                               for (i, kind, macs), n, fs in zip(layers, layer_counts, kernels)])
 
 
 def to_json(result: BenchResult) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import tflite
+from flatbuffers import flexbuffers
 
 from codegen.errors import MlcError
 from codegen.model.fold import fold
@@ -33,6 +34,19 @@ MAX_ACTIVATION_BYTES = 16 << 20
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _read_custom_options(op) -> dict:
+    """A custom op's options: the flexbuffer map the converter stores in custom_options."""
+    if not op.CustomOptionsLength():
+        return {}
+    try:
+        value = flexbuffers.Loads(op.CustomOptionsAsNumpy().tobytes())
+    except Exception as err:  # the flexbuffer decoder fails in many ways on corrupt bytes
+        raise MlcError(f"custom options are not a readable flexbuffer ({type(err).__name__})") from None
+    if not isinstance(value, dict):
+        raise MlcError(f"custom options are a flexbuffer {type(value).__name__}, not a map")
+    return value
 
 
 def _read_options(op) -> dict:
@@ -157,7 +171,7 @@ def parse(data: bytes, path: str) -> Graph:
         ins = pick(op.InputsAsNumpy(), f"layer {i} ({kind})", optional=True) if op.InputsLength() else []
         outs = pick(op.OutputsAsNumpy(), f"layer {i} ({kind})") if op.OutputsLength() else []
         try:
-            options = _read_options(op)
+            options = _read_custom_options(op) if kind.startswith("CUSTOM:") else _read_options(op)
         except MlcError as err:
             raise MlcError(f"{path}: layer {i} ({kind}): {err}") from None
         ops.append(Op(index=i, kind=kind, inputs=ins, outputs=outs, options=options))

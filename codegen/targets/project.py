@@ -6,14 +6,14 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from codegen.assets import asset_dir, templates
 from codegen.csyntax import check_identifier, identifier_from
-from codegen.targets.boards import CYCLE_COUNTERS, Board
+from codegen.targets.boards import CYCLE_COUNTERS, Board, all_boards
 from codegen.errors import MlcError
 
 
@@ -29,8 +29,16 @@ DEMO_INPUT_COUNT = 4
 MAX_DEMO_INPUTS = 255  # the app indexes them with a uint8_t
 DEMO_PERIOD_MS = 1000
 DEMO_SEED = 0
-# Stack reserved by the linker script of the bare-metal boards (capped at an eighth of RAM).
-STACK_BYTES = 16 * 1024
+# The stack a linker script of mlc's reserves: the measured peak of one inference (`mlc bench`'s figure, on the
+# board itself or on an emulated board with the same core) plus APP_STACK_MARGIN for what runs beside it: the
+# classify app's own frames down to the call of invoke (start-up -> main -> poll -> request handling: 120 B on
+# qemu-cortex-m4 by GCC's -fstack-usage; its deepest path without the model, printing a prediction, 216 B)
+# and an interrupt taken at the inference's deepest point (SysTick: a 104 B exception frame with the FPU
+# state, its handler none), with room to spare for a user's changes to the app.
+APP_STACK_MARGIN = 1024
+# Where nothing can measure (no emulated board has the core, or measuring is off): the fixed reservation mlc
+# used before it measured, capped at an eighth of RAM; conservative for the reference models (kws needs < 1 KB).
+DEFAULT_STACK_BYTES = 16 * 1024
 COMMON_RUNTIME = ["mlc_protocol.c", "mlc_protocol.h", "mlc_hal.h", "mlc_text.c", "mlc_text.h", "mlc_dwt.h", "mlc_cycles.c"]
 RUNTIME_FILES = {
     "baremetal-cortex-m": [("common", f) for f in COMMON_RUNTIME]
@@ -42,7 +50,27 @@ PLATFORM_DIR = Path(__file__).parent / "platformio"  # the local PlatformIO plat
 # Sections that occupy flash / RAM in the ELF (`size -A`); .data is in both (stored in flash, copied to RAM).
 FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")
 RAM_SECTIONS = (".data", ".bss", ".noinit", ".stack")
+# The apps' buffers for the model's tensors and requests (NAME_input, ...), counted as RAM's I/O part.
+IO_BUFFERS = ("input", "output", "rx_buf")
 LIB_MACROS = ("INPUT_BYTES", "OUTPUT_BYTES", "ARENA_BYTES", "OUTPUT_COUNT", "LABEL_COUNT")
+
+
+@dataclass
+class StackPlan:
+    """The stack a linker script reserves and where the figure comes from."""
+    reserved: int
+    measured: int | None  # peak stack of one inference; None where it was not measured
+    how: str
+
+    @staticmethod
+    def from_json(data):
+        return StackPlan(**data) if data else None
+
+    def note(self) -> str:
+        if self.measured is None:
+            return f"{self.reserved:,} B default reservation ({self.how})"
+        return (f"{self.measured:,} B peak of one inference ({self.how}), rounded up to 8 B, "
+                f"+ {APP_STACK_MARGIN:,} B app margin")
 
 
 @dataclass
@@ -51,6 +79,7 @@ class Project:
     board: Board
     name: str
     macros: dict
+    stack: StackPlan | None = None
 
     @property
     def elf(self) -> Path:
@@ -63,11 +92,21 @@ class SizeReport:
     flash_total: int
     ram_used: int
     ram_total: int
+    ram_parts: dict | None = None  # {"arena", "io", "stack", "runtime"}: bytes that add up to ram_used
+    stack: StackPlan | None = None
 
     def lines(self) -> list[str]:
-        return [f"{what:5} {used:>9,} / {total:>9,} bytes ({100 * used / total:5.1f}%)"
-                for what, used, total in (("flash", self.flash_used, self.flash_total),
-                                          ("RAM", self.ram_used, self.ram_total))]
+        lines = [f"{what:5} {used:>9,} / {total:>9,} bytes ({100 * used / total:5.1f}%)"
+                 for what, used, total in (("flash", self.flash_used, self.flash_total),
+                                           ("RAM", self.ram_used, self.ram_total))]
+        if self.ram_parts:
+            p = self.ram_parts
+            lines.append(f"      = arena {p['arena']:,} + I/O buffers {p['io']:,} + stack {p['stack']:,} "
+                         f"+ runtime {p['runtime']:,}")
+            lines.append(f"      stack: {self.stack.note()}" if self.stack else
+                         "      stack: not reserved by mlc; it grows down from the top of RAM into what data and bss "
+                         "leave (not measured)")
+        return lines
 
 
 def read_library_macros(lib_dir: Path, name: str) -> dict:
@@ -131,9 +170,35 @@ def pio_board_manifest(board: Board) -> dict:
             "vendor": "mlc (emulated)"}
 
 
-def linker_script(board: Board, env) -> str:
+def linker_script(board: Board, env, stack: StackPlan | None) -> str:
+    """stack None: the bench firmware's script, whose stack is all the RAM that data and bss leave."""
     return env.get_template("platformio/link.ld.j2").render(
-        board=board, flash_origin=board.memory.flash_origin, ram_origin=board.memory.ram_origin, stack_bytes=min(STACK_BYTES, board.ram_bytes // 8))
+        board=board, flash_origin=board.memory.flash_origin, ram_origin=board.memory.ram_origin,
+        stack_bytes=stack.reserved if stack else None, stack_note=stack.note() if stack else "")
+
+
+def default_stack(board: Board, why: str) -> StackPlan:
+    return StackPlan(min(DEFAULT_STACK_BYTES, board.ram_bytes // 8), None, why)
+
+
+def measured_stack(peak: int, how: str) -> StackPlan:
+    return StackPlan(-(-peak // 8) * 8 + APP_STACK_MARGIN, peak, how)
+
+
+def stack_twin(board: Board) -> Board | None:
+    """The board that measures the stack for `board`: itself when QEMU emulates it, else a QEMU board with the
+    same core (measured with the board's own optimisation level), else none."""
+    def qemu(b):
+        return b.emulated and b.emulator.kind == "qemu"
+
+    if qemu(board):
+        return board
+    return next((b for b in all_boards().values() if qemu(b) and b.core == board.core), None)
+
+
+def unmeasured_stack(model_path, board: Board, lib_dir: Path, name: str) -> StackPlan:
+    """The stack planner of a project that is only rendered (codegen.device.bench.plan_stack measures)."""
+    return default_stack(board, "not measured: the project was only rendered")
 
 
 def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
@@ -147,10 +212,12 @@ def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
 
 
 def render_project(model_path, board: Board, out_dir, app: str = "classify", name: str | None = None,
-                   labels=None, library_dir=None, demo=None, extra_build_flags=()) -> Project:
+                   labels=None, library_dir=None, demo=None, extra_build_flags=(), stack_plan=unmeasured_stack) -> Project:
     """Write the PlatformIO project; library_dir copies an already generated model library instead;
     demo is a stack of model inputs for the app to show when no host talks to it; extra_build_flags
-    follow the board's own flags in platformio.ini."""
+    follow the board's own flags in platformio.ini. Boards that get mlc's linker script get the stack that
+    stack_plan(model_path, board, lib_dir, name) gives (the device layer's plan_stack measures it; by default
+    the default reservation); the bench app's stack is the rest of RAM."""
     if app not in APPS:
         raise MlcError(f"unknown app '{app}'; available: {', '.join(APPS)}")
     if board.runtime not in RUNTIME_FILES:
@@ -180,22 +247,23 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
         name=name, NAME=name.upper(), board=board, demo_period_ms=DEMO_PERIOD_MS,
         demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo)))
 
-    ldscript = None
+    ldscript = stack = None
     if board.emulated:
         platform = "symlink://" + str(PLATFORM_DIR.resolve())
         (out / "boards").mkdir(exist_ok=True)
         (out / "boards" / f"{board.id}.json").write_text(json.dumps(pio_board_manifest(board), indent=2) + "\n")
         if not board.is_avr:
             ldscript = LDSCRIPT
-            (out / LDSCRIPT).write_text(linker_script(board, env))
+            stack = None if app == "bench" else stack_plan(model_path, board, lib_dir, name)
+            (out / LDSCRIPT).write_text(linker_script(board, env, stack))
     else:
         platform = board.platformio.platform
     (out / "platformio.ini").write_text(env.get_template("platformio/platformio.ini.j2").render(
         name=name, board=board, platform=platform, ldscript=ldscript, build_flags=build_flags(board) + list(extra_build_flags)))
     (out / "mlc.json").write_text(json.dumps({"model": str(Path(model_path).resolve()), "board": board.id,
-                                              "name": name, "app": app, **{k.lower(): v for k, v in macros.items()}},
-                                             indent=2) + "\n")
-    return Project(out, board, name, macros)
+                                              "name": name, "app": app, **{k.lower(): v for k, v in macros.items()},
+                                              "stack": asdict(stack) if stack else None}, indent=2) + "\n")
+    return Project(out, board, name, macros, stack)
 
 
 def load_project(project_dir) -> Project:
@@ -208,7 +276,7 @@ def load_project(project_dir) -> Project:
     except (OSError, ValueError):
         raise MlcError(f"{project_dir}: not a project made by `mlc build` (no readable mlc.json)") from None
     macros = {k: meta[k.lower()] for k in LIB_MACROS}
-    return Project(Path(project_dir), get_board(meta["board"]), meta["name"], macros)
+    return Project(Path(project_dir), get_board(meta["board"]), meta["name"], macros, StackPlan.from_json(meta.get("stack")))
 
 
 FITCHECK_FILES = [("common", f) for f in COMMON_RUNTIME] + [("fitcheck", "mlc_hal_fitcheck.c"), ("cortex-m", "main.c")]
@@ -216,11 +284,13 @@ FITCHECK_ARM_FILES = [("cortex-m", "startup.c")]
 FITCHECK_CFLAGS = ["-std=c99", "-Os", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"]
 
 
-def fit_check(model_path, board: Board, out_dir, name: str | None = None, labels=None) -> SizeReport:
+def fit_check(model_path, board: Board, out_dir, name: str | None = None, labels=None,
+              stack_plan=unmeasured_stack) -> SizeReport:
     """Compile the model library and the classify app with the board's own compiler flags and link them
     against its flash and RAM, with the system cross compiler instead of PlatformIO (whose official
     platforms are downloaded from its registry). The serial port is a stand-in (firmware/fitcheck), and
-    the figures leave out the board framework's own code. Raises MlcError naming the overflow."""
+    the figures leave out the board framework's own code; stack_plan sizes the stack as in render_project.
+    Raises MlcError naming the overflow."""
     project = render_project(model_path, board, out_dir, name=name, labels=labels)
     firmware = asset_dir("firmware")
     work = project.dir / ".fitcheck"
@@ -242,8 +312,10 @@ def fit_check(model_path, board: Board, out_dir, name: str | None = None, labels
     cmd = [cc, *board.machine_flags(), *FITCHECK_CFLAGS, *defines, f"-I{runtime}", f"-I{project.dir / 'src'}",
            f"-I{project.dir / 'lib' / project.name}", f"-I{work}", "-o", str(work / "firmware.elf"),
            *map(str, sources), "-Wl,--gc-sections"]
+    stack = None
     if not board.is_avr:
-        (work / LDSCRIPT).write_text(linker_script(board, templates()))
+        stack = stack_plan(model_path, board, project.dir / "lib" / project.name, project.name)
+        (work / LDSCRIPT).write_text(linker_script(board, templates(), stack))
         cmd += ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(work / LDSCRIPT)]
     cmd += ["-lm"]
     result = subprocess.run(cmd, capture_output=True, text=True)
@@ -257,7 +329,7 @@ def fit_check(model_path, board: Board, out_dir, name: str | None = None, labels
                            f"(needs {total + over:,} of {total:,}); pick a bigger board")
         raise MlcError(f"fit check of {project.name} for {board.id} failed to compile (log in {work / 'build.log'}):\n"
                        + "\n".join(result.stderr.strip().splitlines()[-10:]))
-    report = elf_size(work / "firmware.elf", board)
+    report = elf_size(work / "firmware.elf", board, project.name, stack)
     if report.flash_used > report.flash_total or report.ram_used > report.ram_total:
         raise MlcError(f"{project.name} does not fit {board.id}: " + "; ".join(report.lines()))
     return report
@@ -295,10 +367,11 @@ def build_project(project: Project) -> SizeReport:
                            f"`mlc build --fit-check` checks the fit with the system cross compiler instead")
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise MlcError(f"building {project.dir} failed (full log in {log}):\n{tail}")
-    return elf_size(project.elf, project.board)
+    return elf_size(project.elf, project.board, project.name, project.stack)
 
 
-def elf_size(elf: Path, board: Board) -> SizeReport:
+def elf_size(elf: Path, board: Board, name: str | None = None, stack: StackPlan | None = None) -> SizeReport:
+    """Flash and RAM from the ELF's sections; with the model's name also RAM's parts (ram_breakdown)."""
     out = subprocess.run([board.toolchain_prefix + "size", "-A", "-d", str(elf)], capture_output=True, text=True)
     if out.returncode != 0:
         raise MlcError(f"{elf}: cannot read section sizes ({out.stderr.strip()})")
@@ -309,4 +382,31 @@ def elf_size(elf: Path, board: Board) -> SizeReport:
             sizes[parts[0]] = int(parts[1])
     flash = sum(v for k, v in sizes.items() if k in FLASH_SECTIONS)
     ram = sum(v for k, v in sizes.items() if k in RAM_SECTIONS)
-    return SizeReport(flash, board.flash_bytes, ram, board.ram_bytes)
+    parts = ram_breakdown(elf, board, name, sizes, ram) if name else None
+    return SizeReport(flash, board.flash_bytes, ram, board.ram_bytes, parts, stack)
+
+
+def read_symbols(elf: Path, board: Board) -> dict:
+    """{name: (address with the Thumb bit cleared, size or 0)} of the ELF's defined symbols."""
+    out = subprocess.run([board.toolchain_prefix + "nm", "-S", "--defined-only", str(elf)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise MlcError(f"{elf}: cannot read the symbol table ({out.stderr.strip()})")
+    symbols = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            symbols[parts[3]] = (int(parts[0], 16) & ~1, int(parts[1], 16))
+        elif len(parts) == 3:
+            symbols.setdefault(parts[2], (int(parts[0], 16) & ~1, 0))
+    return symbols
+
+
+def ram_breakdown(elf: Path, board: Board, name: str, sections: dict, ram: int) -> dict:
+    """RAM as arena + I/O buffers + stack + runtime, from the ELF: the arena and the app's buffers by their
+    symbols' sizes, the stack by its section; runtime is the rest of data + bss (app state, start-up, libc)."""
+    symbols = read_symbols(elf, board)
+    arena = symbols.get(f"{name}_arena", (0, 0))[1]
+    io = sum(symbols.get(f"{name}_{buffer}", (0, 0))[1] for buffer in IO_BUFFERS)
+    stack = sections.get(".stack", 0)
+    return {"arena": arena, "io": io, "stack": stack, "runtime": ram - arena - io - stack}
