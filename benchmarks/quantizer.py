@@ -9,7 +9,7 @@ onnxruntime, scikit-learn). Tasks:
   network as a Keras model carrying the same (BatchNorm-folded) weights.
 - residual CNN: two residual blocks (conv-BN-ReLU-conv-BN + skip, ReLU), global average pooling, dense, on
   32x32 RGB images of four shapes drawn here; trained in PyTorch, ONNX export, Keras for TF as above.
-- ad01: MLPerf Tiny's float anomaly-detection autoencoder (../shared/models/ad01_fp32.tflite, the Keras
+- ad01: MLPerf Tiny's float anomaly-detection autoencoder (tests/data/models/ad01_fp32.tflite, the Keras
   model rebuilt from its weights for TF's converter); scored by the AUC of the reconstruction error
   on synthetic "normal" log-mel frames of one machine (a fixed spectral envelope, level jitter, 1 dB
   noise) against perturbed ones (a tonal bump over 4 mel bins). No ONNX export of it here.
@@ -37,8 +37,8 @@ from codegen.quantize import executor  # noqa: E402
 from codegen.quantize.pipeline import load_float, quantize  # noqa: E402
 from codegen.quantize.report import sqnr_db  # noqa: E402
 from hostsim import run_all as hostsim_run_all  # noqa: E402
+from tests.paths import MODELS  # noqa: E402
 
-MODELS = ROOT.parent / "shared" / "models"
 
 
 def _args():

@@ -1,8 +1,6 @@
-"""mlc quantize end to end on small ONNX graphs made with onnx.helper and on MLPerf Tiny's float ad01:
+"""mlc quantize end to end on small ONNX graphs made with onnx.helper and on MLPerf Tiny's float ad01 (tests/data/models):
 the clean-up passes against onnxruntime (onnx's own reference evaluator gets BatchNormalization wrong), the int8 model in TFLM's interpreter against
 hostsim byte for byte, `mlc build` on an ONNX model, and bad input as one line with exit status 2."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -16,8 +14,8 @@ from codegen.ops import load  # noqa: E402
 from codegen.quantize import executor  # noqa: E402
 from codegen.quantize.pipeline import load_float, quantize  # noqa: E402
 from hostsim import run  # noqa: E402
+from paths import MODELS  # noqa: E402
 
-MODELS = Path(__file__).parents[2] / "shared" / "models"
 RNG = np.random.default_rng(0)
 
 

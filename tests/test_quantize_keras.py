@@ -1,10 +1,10 @@
 """A Keras model through `mlc quantize` (TensorFlow's converter makes the float .tflite): BatchNorm folded,
-the int8 model bit-exact between hostsim and TFLM. Marked slow: TensorFlow is an optional extra, and
-this test is out of the default run (pytest -m slow)."""
+the int8 model bit-exact between hostsim and TFLM. Marked extras: TensorFlow is an optional extra, and
+this test is out of the default run (pytest -m extras)."""
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.extras
 tf = pytest.importorskip("tensorflow", reason="TensorFlow (the bench-quantizer extra) is not installed")
 
 from codegen.model import tflm  # noqa: E402

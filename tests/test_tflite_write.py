@@ -1,13 +1,11 @@
 """The one .tflite writer: a model read by codegen.model.tflite, written back, reads back equal."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from codegen.model.tflite import parse, read
 from codegen.model.tflite_write import write_graph
+from paths import MODELS
 
-MODELS = Path(__file__).parents[2] / "shared" / "models"
 
 
 def _same(a, b):
