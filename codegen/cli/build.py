@@ -11,7 +11,7 @@ HELP = "Render a PlatformIO project (app + generated model library) for a board 
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="the int8 .tflite model; or a float .tflite / ONNX model with --calib")
+    parser.add_argument("model", help="the int8 .tflite model; or a float .tflite, ONNX or Keras model with --calib")
     parser.add_argument("--board", "-b", default=DEFAULT_BOARD, help=f"board id from `mlc boards` (default {DEFAULT_BOARD})")
     parser.add_argument("--app", default="classify", help="firmware app (default classify)")
     parser.add_argument("--output", "-o", help="project folder (default mlc-build/NAME-BOARD)")

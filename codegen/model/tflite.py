@@ -199,7 +199,10 @@ def read(path, float_model: bool = False) -> Graph:
         fold(graph)
     except MlcError as err:
         raise MlcError(f"{path}: {err}") from None
-    _check_float(graph) if float_model else _check_io(graph)
+    if float_model:
+        _check_float(graph)
+    else:
+        _check_io(graph)
     _check_dataflow(graph)
     return graph
 
