@@ -1,7 +1,7 @@
 """Write small int8 .tflite models in memory, for tests (no TensorFlow needed).
 
-The flatbuffer is written with the ``flatbuffers`` Builder and the generated
-``tflite`` schema functions (``tflite.TensorStart``, ``tflite.Conv2DOptionsAddStrideW``, ...).
+The flatbuffer is written by codegen.model.tflite_write (the ``flatbuffers`` Builder and the generated
+``tflite`` schema functions, ``tflite.TensorStart``, ``tflite.Conv2DOptionsAddStrideW``, ...).
 
 Quick start::
 
@@ -64,16 +64,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import flatbuffers
 import numpy as np
 import tflite
 
+from codegen.model.tflite_write import Writer
 from codegen.ops.conv import out_size
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 _NP_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
-_TFL_TYPES = {"int8": tflite.TensorType.INT8, "int16": tflite.TensorType.INT16,
-              "int32": tflite.TensorType.INT32, "float32": tflite.TensorType.FLOAT32}
 # Output quantization that TFLite's int8 spec imposes on these ops.
 FIXED_OUTPUT_QUANT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128),
                       "TANH": (1 / 128, 0)}
@@ -145,35 +143,16 @@ class T:
         return self.scale, self.zero_point
 
 
-@dataclass
-class _Op:
-    code: int
-    inputs: list
-    outputs: list
-    options: tuple | None  # (OptionsTableName, {FieldName: value})
-
-
-class ModelBuilder:
-    """Accumulates tensors/ops of one subgraph; ``finish()`` serializes the model."""
+class ModelBuilder(Writer):
+    """Accumulates tensors/ops of one subgraph; ``finish()`` (codegen.model.tflite_write) serializes it."""
 
     def __init__(self, description="mlc tests/tflite_builder"):
-        self.description = description
-        self._tensors: list[dict] = []
-        self._buffers: list[bytes] = [b""]  # buffer 0 is the empty sentinel
-        self._ops: list[_Op] = []
-        self._inputs: list[int] = []
-        self._outputs: list[int] = []
+        super().__init__(description)
 
     # -- tensor creation (the one place quantized tensors are made)
     def _tensor(self, shape, dtype, scale=None, zero_point=None, axis=None, data=None,
                 name=None) -> T:
         shape = [int(s) for s in shape]
-        buf = 0
-        if data is not None:
-            arr = np.asarray(data, _NP_DTYPES[dtype])
-            assert arr.size == int(np.prod(shape)), (arr.shape, shape)
-            self._buffers.append(arr.astype(arr.dtype.newbyteorder("<")).tobytes())
-            buf = len(self._buffers) - 1
         if scale is not None:
             if np.ndim(scale):
                 scale = np.asarray(scale, np.float32).ravel()
@@ -183,20 +162,17 @@ class ModelBuilder:
                 assert scale.size == shape[axis], "one scale per channel of the quantized axis"
             else:
                 scale, zero_point, axis = float(scale), int(zero_point or 0), None
-        idx = len(self._tensors)
-        self._tensors.append(dict(shape=shape, dtype=dtype, buffer=buf, scale=scale,
-                                  zero_point=zero_point, axis=axis,
-                                  name=name or f"t{idx}"))
+        idx = self.add_tensor(shape, dtype, scale, zero_point, axis, data, name)
         return T(idx, shape, dtype, scale, zero_point, axis)
 
     def input(self, shape, scale=1.0, zero_point=0, dtype="int8", name=None) -> T:
         q = (None, None) if dtype == "float32" else (scale, zero_point)
         t = self._tensor(shape, dtype, *q, name=name or f"input{len(self._inputs)}")
-        self._inputs.append(t.index)
+        self.add_input(t.index)
         return t
 
     def output(self, t: T):
-        self._outputs.append(t.index)
+        self.add_output(t.index)
         return t
 
     def const(self, values, dtype, scale=None, zero_point=None, axis=None, name=None) -> T:
@@ -214,9 +190,7 @@ class ModelBuilder:
         return self._tensor(shape, dtype, scale, zero_point, name=name)
 
     def _op(self, opname, inputs, out: T, options=None) -> T:
-        code = getattr(tflite.BuiltinOperator, opname)
-        self._ops.append(_Op(code, [-1 if i is None else i.index for i in inputs],
-                             [out.index], options))
+        self.add_op(opname, [-1 if i is None else i.index for i in inputs], [out.index], options)
         self._tensors[out.index]["name"] = f"{opname.lower()}_{len(self._ops) - 1}"
         return out
 
@@ -358,102 +332,3 @@ class ModelBuilder:
     def dequantize(self, x) -> T:
         return self._op("DEQUANTIZE", [x], self._tensor(x.shape, "float32"),
                         ("DequantizeOptions", {}))
-
-    # -- serialization
-    def finish(self) -> bytes:
-        assert self._inputs and self._outputs, "declare inputs and outputs"
-        fb = flatbuffers.Builder(1024)
-
-        def vec(start_fn, items, prepend):
-            start_fn(fb, len(items))
-            for it in reversed(items):
-                prepend(it)
-            return fb.EndVector()
-
-        def ivec(values, dtype=np.int32):
-            return fb.CreateNumpyVector(np.asarray(values, dtype).ravel())
-
-        def table(name, fields):
-            fields = {k: (ivec(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
-                      for k, v in fields.items()}
-            getattr(tflite, name + "Start")(fb)
-            for k, v in fields.items():
-                getattr(tflite, f"{name}Add{k}")(fb, v)
-            return getattr(tflite, name + "End")(fb)
-
-        # Buffers (data 16-byte aligned, as the converter does).
-        buffers = []
-        for data in self._buffers:
-            dvec = None
-            if data:
-                fb.StartVector(1, len(data), 16)
-                fb.head -= len(data)
-                fb.Bytes[fb.head:fb.head + len(data)] = data
-                fb.vectorNumElems = len(data)
-                dvec = fb.EndVector()
-            tflite.BufferStart(fb)
-            if dvec is not None:
-                tflite.BufferAddData(fb, dvec)
-            buffers.append(tflite.BufferEnd(fb))
-
-        tensors = []
-        for t in self._tensors:
-            quant = None
-            if t["scale"] is not None:
-                q = dict(Scale=fb.CreateNumpyVector(np.atleast_1d(t["scale"]).astype(np.float32)),
-                         ZeroPoint=fb.CreateNumpyVector(
-                             np.atleast_1d(t["zero_point"]).astype(np.int64)))
-                if t["axis"]:
-                    q["QuantizedDimension"] = t["axis"]
-                quant = table("QuantizationParameters", q)
-            name, shape = fb.CreateString(t["name"]), ivec(t["shape"])
-            tflite.TensorStart(fb)
-            tflite.TensorAddShape(fb, shape)
-            tflite.TensorAddType(fb, _TFL_TYPES[t["dtype"]])
-            tflite.TensorAddBuffer(fb, t["buffer"])
-            tflite.TensorAddName(fb, name)
-            if quant is not None:
-                tflite.TensorAddQuantization(fb, quant)
-            tensors.append(tflite.TensorEnd(fb))
-
-        codes = sorted({op.code for op in self._ops})
-        operators = []
-        for op in self._ops:
-            opts = table(*op.options) if op.options else None
-            ins, outs = ivec(op.inputs), ivec(op.outputs)
-            tflite.OperatorStart(fb)
-            tflite.OperatorAddOpcodeIndex(fb, codes.index(op.code))
-            tflite.OperatorAddInputs(fb, ins)
-            tflite.OperatorAddOutputs(fb, outs)
-            if opts is not None:
-                tflite.OperatorAddBuiltinOptionsType(fb, getattr(tflite.BuiltinOptions,
-                                                                 op.options[0]))
-                tflite.OperatorAddBuiltinOptions(fb, opts)
-            operators.append(tflite.OperatorEnd(fb))
-
-        sg_fields = dict(
-            Tensors=vec(tflite.SubGraphStartTensorsVector, tensors, fb.PrependUOffsetTRelative),
-            Inputs=ivec(self._inputs), Outputs=ivec(self._outputs),
-            Operators=vec(tflite.SubGraphStartOperatorsVector, operators,
-                          fb.PrependUOffsetTRelative),
-            Name=fb.CreateString("main"))
-        tflite.SubGraphStart(fb)
-        for k, v in sg_fields.items():
-            getattr(tflite, "SubGraphAdd" + k)(fb, v)
-        subgraph = tflite.SubGraphEnd(fb)
-
-        opcodes = [table("OperatorCode", dict(DeprecatedBuiltinCode=min(c, 127),
-                                              BuiltinCode=c, Version=1)) for c in codes]
-        m_fields = dict(
-            OperatorCodes=vec(tflite.ModelStartOperatorCodesVector, opcodes,
-                              fb.PrependUOffsetTRelative),
-            Subgraphs=vec(tflite.ModelStartSubgraphsVector, [subgraph],
-                          fb.PrependUOffsetTRelative),
-            Description=fb.CreateString(self.description),
-            Buffers=vec(tflite.ModelStartBuffersVector, buffers, fb.PrependUOffsetTRelative))
-        tflite.ModelStart(fb)
-        tflite.ModelAddVersion(fb, 3)
-        for k, v in m_fields.items():
-            getattr(tflite, "ModelAdd" + k)(fb, v)
-        fb.Finish(tflite.ModelEnd(fb), file_identifier=b"TFL3")
-        return bytes(fb.Output())

@@ -1,6 +1,7 @@
 """`mlc build MODEL --board B [--app classify] [-o DIR]`: render a PlatformIO project and build it."""
 from pathlib import Path
 
+from codegen.cli.quantize import add_calibration_arguments, default_output, quantize_file
 from codegen.csyntax import identifier_from
 from codegen.targets.boards import DEFAULT_BOARD, get_board
 from codegen.errors import MlcError
@@ -10,7 +11,7 @@ HELP = "Render a PlatformIO project (app + generated model library) for a board 
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="the .tflite model")
+    parser.add_argument("model", help="the int8 .tflite model; or a float .tflite, ONNX or Keras model with --calib")
     parser.add_argument("--board", "-b", default=DEFAULT_BOARD, help=f"board id from `mlc boards` (default {DEFAULT_BOARD})")
     parser.add_argument("--app", default="classify", help="firmware app (default classify)")
     parser.add_argument("--output", "-o", help="project folder (default mlc-build/NAME-BOARD)")
@@ -22,6 +23,7 @@ def add_arguments(parser):
     parser.add_argument("--fit-check", action="store_true", help="instead of PlatformIO, compile and link the app and "
                         "model with the system cross compiler and the board's flags against its flash and RAM "
                         "(works offline for real boards; leaves out the board framework's own code)")
+    add_calibration_arguments(parser, required=False)
 
 
 def default_dir(model, board_id: str) -> Path:
@@ -62,6 +64,13 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
 
 
 def run(args) -> int:
+    if args.calib or Path(args.model).suffix.lower() in (".onnx", ".keras", ".h5"):  # a float model: quantize it first
+        if not args.calib:
+            raise MlcError(f"{args.model}: a float model needs --calib X.npy to be quantized")
+        output = default_output(args.model)
+        quantize_file(args.model, args.calib, output, args.method, args.float_io)
+        print(f"quantized: {output}")
+        args.model = str(output)
     if args.fit_check:
         from codegen.device.bench import plan_stack
         from codegen.targets.project import fit_check

@@ -180,9 +180,10 @@ def parse(data: bytes, path: str) -> Graph:
     return Graph(name=Path(path).stem, path=str(path), tensors=tensors, ops=ops, inputs=inputs, outputs=outputs)
 
 
-def read(path) -> Graph:
+def read(path, float_model: bool = False) -> Graph:
     """Read and fold a .tflite model (codegen.ops.load also derives its parameters); every user-facing
-    problem raises MlcError naming the file."""
+    problem raises MlcError naming the file. float_model=True reads a float32 model for the quantizer
+    instead, and refuses quantized ones."""
     path = str(path)
     try:
         data = Path(path).read_bytes()
@@ -198,7 +199,10 @@ def read(path) -> Graph:
         fold(graph)
     except MlcError as err:
         raise MlcError(f"{path}: {err}") from None
-    _check_io(graph)
+    if float_model:
+        _check_float(graph)
+    else:
+        _check_io(graph)
     _check_dataflow(graph)
     return graph
 
@@ -242,3 +246,12 @@ def _check_io(graph: Graph) -> None:
         op = float_weights[0]
         raise MlcError(f"{graph.path}: layer {op.index} ({op.kind}) has float32 weights (a hybrid or float model); "
                        "convert with full-integer int8 quantization")
+
+
+def _check_float(graph: Graph) -> None:
+    if not graph.inputs or not graph.outputs:
+        raise MlcError(f"{graph.path}: the model has no inputs or no outputs")
+    quantized = next((t for t in graph.tensors if t.dtype != "float32" and not t.is_const), None)
+    if quantized is not None:
+        raise MlcError(f"{graph.path}: tensor '{quantized.name}' is {quantized.dtype}; the quantizer takes a float32 "
+                       "model (an int8 model goes straight to `mlc build`)")

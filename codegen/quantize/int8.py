@@ -1,0 +1,201 @@
+"""The int8 graph of a calibrated float graph, by TFLite's int8 quantization spec.
+
+Weights: symmetric int8 per output channel (CONV_2D and FULLY_CONNECTED along axis 0, DEPTHWISE_CONV_2D
+along axis 3); bias int32 at input scale x weight scale. Activations: asymmetric int8 per tensor from
+the calibrated range, except where the spec fixes it (SOFTMAX, LOGISTIC, TANH outputs) or ties it to
+another tensor (pooling, reshapes, PAD and MEAN keep their input's; CONCATENATION's inputs share its
+output's, since TFLM's int8 kernel copies bytes). Bias correction folds each weighted layer's mean
+output error per channel back into its bias: the error of its rounded weights and of the quantized
+layers before it (the int8 graph simulated in float, layer by layer, on the calibration inputs).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.errors import MlcError
+from codegen.model.ir import Graph, Op, Quant, Tensor
+from codegen.quantize import executor, ranges
+
+FIXED_OUTPUT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
+TIED_TO_INPUT = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "MEAN"}
+WEIGHT_AXIS = {"CONV_2D": 0, "FULLY_CONNECTED": 0, "DEPTHWISE_CONV_2D": 3}
+
+
+def _groups(graph: Graph) -> dict:
+    """Activation tensors that must share one quantization: id -> representative id (union-find)."""
+    parent = {}
+
+    def find(i):
+        while parent.setdefault(i, i) != i:
+            i = parent[i]
+        return i
+
+    for op in graph.ops:
+        out = id(op.outputs[0])
+        find(out)
+        if op.kind in TIED_TO_INPUT:
+            parent[find(out)] = find(id(op.inputs[0]))
+        elif op.kind == "CONCATENATION":
+            for t in op.inputs:
+                if not t.is_const:
+                    parent[find(id(t))] = find(out)
+    for t in graph.inputs:
+        find(id(t))
+    return {i: find(i) for i in parent}
+
+
+def activation_quant(graph: Graph, values: dict, method: str) -> dict:
+    """id of every activation tensor -> (scale, zero point), from the calibration values by `method`; "auto"
+    clips hidden activations by MSE but keeps the min/max range of the model's input and outputs and of
+    SOFTMAX inputs, where a clipped large value (the winning logit) changes the answer."""
+    groups = _groups(graph)
+    fixed = {groups[id(op.outputs[0])]: FIXED_OUTPUT[op.kind] for op in graph.ops if op.kind in FIXED_OUTPUT}
+    unclipped = {groups[id(op.inputs[0])] for op in graph.ops if op.kind == "SOFTMAX"} | {
+        groups[id(t)] for t in graph.inputs + graph.outputs}
+    members = {}
+    for tid, root in groups.items():
+        members.setdefault(root, []).append(tid)
+    chosen = {}
+    for root, tids in members.items():
+        if root in fixed:
+            chosen[root] = fixed[root]
+            continue
+        data = np.concatenate([values[t].ravel() for t in tids])
+        if not np.all(np.isfinite(data)):
+            name = next(t.name for t in graph.tensors if id(t) in tids)
+            raise MlcError(f"tensor '{name}' takes NaN or infinite values on the calibration data")
+        estimator = method if method != "auto" else "minmax" if root in unclipped else "mse"
+        chosen[root] = ranges.affine(*ranges.METHODS[estimator](data))
+    return {tid: chosen[root] for tid, root in groups.items()}
+
+
+def quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 per channel along axis (range -127..127): (int8 weights, float32 scales)."""
+    reduce = tuple(i for i in range(w.ndim) if i != axis)
+    peak = np.abs(w).max(axis=reduce)
+    scales = np.where(peak > 0, peak / 127, 1 / 127).astype(np.float32)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    q = np.clip(np.round(w / scales.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scales
+
+
+def _dequantized(q, scales, axis):
+    shape = [1] * q.ndim
+    shape[axis] = -1
+    return q.astype(np.float32) * scales.reshape(shape)
+
+
+def _bias_correction(op: Op, x: np.ndarray, w: np.ndarray, x_q: np.ndarray, w_dq: np.ndarray) -> np.ndarray:
+    """Mean output error per channel of the int8 layer (quantized input x_q and weights w_dq) against the
+    float one (x, w) on the calibration data, before bias and activation."""
+    plain = Op(index=op.index, kind=op.kind, inputs=op.inputs, outputs=op.outputs,
+               options={**op.options, "activation": "NONE"})
+    err = executor.run_op(plain, [x_q, w_dq]) - executor.run_op(plain, [x, w])
+    return err.reshape(-1, err.shape[-1]).mean(axis=0)
+
+
+def _real(t: Tensor, fake: dict) -> np.ndarray:
+    """The real values an int8-graph tensor holds: activations from the fake-quantized pass, constants dequantized."""
+    if not t.is_const:
+        return fake[id(t)]
+    if t.quant is None:
+        return t.data
+    shape = [1] * t.data.ndim
+    if t.quant.per_channel:
+        shape[t.quant.axis] = -1
+    return (t.data.astype(np.float32) - t.quant.zero_point.reshape(shape)) * t.quant.scale.reshape(shape)
+
+
+def _fake_quantize(y: np.ndarray, quant: Quant) -> np.ndarray:
+    s, zp = float(quant.s), quant.zp
+    return ((np.clip(np.round(y / s) + zp, -128, 127) - zp) * s).astype(np.float32)
+
+
+class _Builder:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.tensors = []
+
+    def tensor(self, like: Tensor, dtype: str, quant: Quant | None = None, data=None, shape=None, name=None) -> Tensor:
+        t = Tensor(index=len(self.tensors), name=name or like.name, shape=tuple(shape or like.shape), dtype=dtype,
+                   quant=quant, data=data)
+        self.tensors.append(t)
+        return t
+
+
+def _per_tensor(scale, zp) -> Quant:
+    return Quant(scale=np.array([scale], np.float32), zero_point=np.array([zp], np.int64))
+
+
+def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METHOD, float_io: bool = False,
+                   bias_correction: bool = True) -> Graph:
+    """The int8 graph of `graph`; values maps id(tensor) -> its stacked float calibration values."""
+    act = activation_quant(graph, values, method)
+    b = _Builder(graph)
+    new = {}
+    ops = []
+    fake = {}  # id(int8-graph tensor) -> its values in a float simulation of the int8 graph, for bias correction
+    for t in graph.inputs:
+        q = _per_tensor(*act[id(t)])
+        if float_io:
+            f = b.tensor(t, "float32")
+            new[id(t)] = b.tensor(t, "int8", q, name=f"{t.name}_int8")
+            ops.append(Op(index=0, kind="QUANTIZE", inputs=[f], outputs=[new[id(t)]]))
+            new[("float", id(t))] = f
+        else:
+            new[id(t)] = b.tensor(t, "int8", q)
+        fake[id(new[id(t)])] = _fake_quantize(values[id(t)], q)
+    for op in graph.ops:
+        ins = []
+        axis = WEIGHT_AXIS.get(op.kind)
+        for pos, t in enumerate(op.inputs):
+            if t is None:
+                ins.append(None)
+            elif not t.is_const:
+                ins.append(new[id(t)])
+            elif t.dtype != "float32":  # shapes, axes, paddings
+                ins.append(b.tensor(t, t.dtype, data=t.data))
+            elif axis is not None and pos == 1:
+                wq, ws = quantize_weights(t.data, axis)
+                ins.append(b.tensor(t, "int8", Quant(scale=ws, zero_point=np.zeros(ws.size, np.int64), axis=axis), wq))
+            elif axis is not None and pos == 2:
+                ins.append(None)  # the bias, made below from the weight scales
+            else:
+                scale, zp = act.get(id(op.outputs[0])) if op.kind == "CONCATENATION" else ranges.affine(*ranges.minmax(t.data))
+                q = np.clip(np.round(t.data / scale) + zp, -128, 127).astype(np.int8)
+                ins.append(b.tensor(t, "int8", _per_tensor(scale, zp), q))
+        if axis is not None:
+            w = op.inputs[1].data
+            channels = w.shape[axis]
+            bias = op.inputs[2].data if len(op.inputs) > 2 and op.inputs[2] is not None else np.zeros(channels, np.float32)
+            wq = ins[1]
+            if bias_correction:
+                bias = bias - _bias_correction(op, values[id(op.inputs[0])], w, fake[id(ins[0])],
+                                               _dequantized(wq.data, wq.quant.scale, axis))
+            bias_scale = np.float64(ins[0].quant.s) * wq.quant.scale.astype(np.float64)
+            bq = np.clip(np.round(bias / bias_scale), -(2 ** 31 - 1), 2 ** 31 - 1).astype(np.int32)
+            like = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] is not None else op.inputs[1]
+            name = like.name if like is not op.inputs[1] else f"{op.outputs[0].name}_bias"
+            ins = ins[:2] + [b.tensor(like, "int32", Quant(scale=bias_scale.astype(np.float32),
+                                                               zero_point=np.zeros(channels, np.int64)),
+                                      bq, shape=(channels,), name=name)]
+        out = op.outputs[0]
+        new[id(out)] = b.tensor(out, "int8", _per_tensor(*act[id(out)]))
+        options = {k: v for k, v in op.options.items() if k not in ("asymmetric_quantize_inputs", "quantized_bias_type")}
+        ops.append(Op(index=0, kind=op.kind, inputs=ins, outputs=[new[id(out)]], options=options))
+        if bias_correction:
+            y = executor.run_op(ops[-1], [_real(t, fake) for t in ins if t is not None])
+            fake[id(new[id(out)])] = _fake_quantize(y, new[id(out)].quant)
+    outputs = []
+    for t in graph.outputs:
+        if float_io:
+            f = b.tensor(t, "float32", name=f"{t.name}_float")
+            ops.append(Op(index=0, kind="DEQUANTIZE", inputs=[new[id(t)]], outputs=[f]))
+            outputs.append(f)
+        else:
+            outputs.append(new[id(t)])
+    inputs = [new[("float", id(t))] if float_io else new[id(t)] for t in graph.inputs]
+    for i, op in enumerate(ops):
+        op.index = i
+    return Graph(name=graph.name, path=graph.path, tensors=b.tensors, ops=ops, inputs=inputs, outputs=outputs)

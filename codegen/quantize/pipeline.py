@@ -1,0 +1,89 @@
+"""`mlc quantize` as a library: load a float model, clean it up, calibrate, write the int8 .tflite."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codegen.errors import MlcError
+from codegen.model.ir import Graph
+from codegen.model.tflite_write import write_graph
+from codegen.quantize import cleanup, executor, ranges
+from codegen.quantize.int8 import quantize_graph
+
+MIN_SAMPLES = 16
+
+
+@dataclass
+class FloatModel:
+    graph: Graph  # NHWC, cleaned up
+    nchw_input: bool = False  # an ONNX model's 4-D input: its data comes NCHW and is transposed to NHWC
+
+    def inputs(self, x: np.ndarray, what: str = "calibration data") -> np.ndarray:
+        """x as the float graph's stacked float32 inputs (N, *input_shape[1:]), checked: one-line errors for
+        wrong shape, dtype or values."""
+        t = self.graph.inputs[0]
+        x = np.asarray(x)
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise MlcError(f"{what} is {x.dtype}; it must be float32 values of the model's float input")
+        want = tuple(t.shape[1:])
+        if self.nchw_input:
+            want = (want[2], want[0], want[1])
+        layout = " (NCHW, as the ONNX model takes it)" if self.nchw_input else ""
+        if x.ndim == len(want) and x.shape == want:
+            x = x[None]
+        if x.shape[1:] != want:
+            raise MlcError(f"{what} has shape {x.shape}; model input '{t.name}' needs (N, {', '.join(map(str, want))}){layout}")
+        x = x.astype(np.float32)
+        if not np.all(np.isfinite(x)):
+            raise MlcError(f"{what} holds NaN or infinite values")
+        return x.transpose(0, 2, 3, 1) if self.nchw_input else x
+
+
+def load_float(path) -> FloatModel:
+    """The float graph of a .tflite, ONNX or Keras model, cleaned up (codegen.quantize.cleanup)."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise MlcError(f"{path}: no such model file")
+    suffix = Path(path).suffix.lower()
+    if suffix == ".tflite":
+        from codegen.model.tflite import read
+
+        model = FloatModel(read(path, float_model=True))
+    elif suffix == ".onnx":
+        from codegen.quantize.onnx_import import read
+
+        model = FloatModel(*read(path))
+    elif suffix in (".keras", ".h5"):
+        from codegen.quantize.keras_import import read
+
+        model = FloatModel(read(path))
+    else:
+        raise MlcError(f"{path}: the quantizer takes a float .tflite, an .onnx or a Keras .keras/.h5 model")
+    if len(model.graph.inputs) != 1:
+        raise MlcError(f"{path}: models with {len(model.graph.inputs)} inputs are not supported yet")
+    cleanup.clean(model.graph)
+    return model
+
+
+@dataclass
+class Result:
+    float_graph: Graph
+    int8_graph: Graph
+    model: bytes  # the .tflite flatbuffer
+    values: dict  # id(float tensor) -> float calibration values
+
+
+def quantize(model: FloatModel, calib: np.ndarray, method: str | None = None, float_io: bool = False,
+             bias_correction: bool = True) -> Result:
+    graph = model.graph
+    x = model.inputs(calib)
+    if len(x) < MIN_SAMPLES:
+        raise MlcError(f"calibration data has {len(x)} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
+    method = method or ranges.DEFAULT_METHOD
+    if method not in ranges.CHOICES:
+        raise MlcError(f"unknown calibration method '{method}' (choose from {', '.join(ranges.CHOICES)})")
+    values = executor.run_all(graph, x)
+    int8 = quantize_graph(graph, values, method, float_io, bias_correction)
+    return Result(graph, int8, write_graph(int8, f"mlc quantize ({method})"), values)
