@@ -1,6 +1,6 @@
 """A Keras model through `mlc quantize` (TensorFlow's converter makes the float .tflite): BatchNorm folded,
-the int8 model bit-exact between hostsim and TFLM. Marked extras: TensorFlow is an optional extra, and
-this test is out of the default run (pytest -m extras)."""
+the int8 model bit-exact between hostsim and TFLM. Marked extras: TensorFlow is an optional extra (train),
+which scripts/test installs; the quick loop can leave it out with -m "not extras"."""
 import numpy as np
 import pytest
 
