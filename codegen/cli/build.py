@@ -5,6 +5,7 @@ from codegen.cli.quantize import add_calibration_arguments, default_output, quan
 from codegen.csyntax import identifier_from
 from codegen.targets.boards import DEFAULT_BOARD, get_board
 from codegen.errors import MlcError
+from codegen.ops import graph_of
 
 NAME = "build"
 HELP = "Render a PlatformIO project (app + generated model library) for a board and build it."
@@ -30,30 +31,29 @@ def default_dir(model, board_id: str) -> Path:
     return Path("mlc-build") / f"{identifier_from(Path(model).stem)}-{board_id}"
 
 
-def read_demo_inputs(model, path):
+def read_demo_inputs(graph, path):
     """A stack of valid model inputs from X.npy, checked against the model like `mlc simulate` checks them."""
     if not path:
         return None
     from codegen.model.arrays import read_input
-    from codegen.ops import load
     from hostsim.runner import stack_inputs
 
     try:
-        return stack_inputs(load(model), read_input(path))
+        return stack_inputs(graph, read_input(path))
     except MlcError as err:
         raise MlcError(f"{path}: {err}") from None
 
 
 def build(model, board_id, out_dir=None, app="classify", name=None, labels=None, compile_=True, quiet=False,
           demo=None):
-    """Render and (unless compile_ is False) build; returns (project, size report or None)."""
+    """Render and (unless compile_ is False) build `model` (a prepared graph, or a .tflite path); returns
+    (project, size report or None)."""
     from codegen.device.bench import plan_stack
     from codegen.targets.project import build_project, render_project, unmeasured_stack
 
-    if not Path(model).is_file():
-        raise MlcError(f"{model}: no such model file")
+    graph = graph_of(model)
     board = get_board(board_id)
-    project = render_project(model, board, out_dir or default_dir(model, board_id), app=app, name=name,
+    project = render_project(graph, board, out_dir or default_dir(graph.path, board_id), app=app, name=name,
                              labels=labels, demo=demo,
                              stack_plan=plan_stack if compile_ else unmeasured_stack)
     if not compile_:
@@ -75,18 +75,17 @@ def run(args) -> int:
         from codegen.device.bench import plan_stack
         from codegen.targets.project import fit_check
 
-        if not Path(args.model).is_file():
-            raise MlcError(f"{args.model}: no such model file")
         board = get_board(args.board)
-        report = fit_check(args.model, board, args.output or default_dir(args.model, board.id), args.name,
+        report = fit_check(graph_of(args.model), board, args.output or default_dir(args.model, board.id), args.name,
                            args.labels, stack_plan=plan_stack)
         print(f"fit check for {board.id} ({' '.join(board.machine_flags())}): fits")
         for line in report.lines():
             print(line)
         print("(app + model + mlc runtime; the board framework's own code comes on top)")
         return 0
-    project, report = build(args.model, args.board, args.output, args.app, args.name, args.labels,
-                            compile_=not args.no_build, demo=read_demo_inputs(args.model, args.demo_inputs))
+    graph = graph_of(args.model)
+    project, report = build(graph, args.board, args.output, args.app, args.name, args.labels,
+                            compile_=not args.no_build, demo=read_demo_inputs(graph, args.demo_inputs))
     print(f"project: {project.dir}")
     if report:
         print(f"firmware: {project.elf}")

@@ -90,7 +90,7 @@ def run(args) -> int:
         from codegen.cli.build import build
         from codegen.device.emulator import Emulator
 
-        project, _ = build(args.model, board.id, args.output)
+        project, _ = build(graph, board.id, args.output)
         emulator = Emulator(board, project.elf).start()
         url = emulator.url
     try:

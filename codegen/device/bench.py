@@ -32,6 +32,7 @@ from codegen.targets.boards import Board, get_board
 from codegen.targets.project import read_symbols
 from codegen.csyntax import check_identifier, identifier_from
 from codegen.errors import MlcError
+from codegen.ops import graph_of
 
 PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"  # a host program: QEMU loads it
 PLUGIN_SOURCES = ("mlccount.c", "mlc_qemu_plugin.h")
@@ -225,7 +226,7 @@ STACK_SOURCES = (("templates", "app/bench/app.c.j2"), ("templates", "platformio/
                  ("firmware", "cortex-m/startup.c"))
 
 
-def measure_stack(model, board: Board, lib_dir: Path, name: str, cflags=()) -> tuple[int, bool]:
+def measure_stack(graph, board: Board, lib_dir: Path, name: str, cflags=()) -> tuple[int, bool]:
     """(peak stack of one inference, whether it came from the cache) of an already generated library, measured
     with the bench firmware on an emulated board. Cached in mlc's cache by the library's content, the board,
     the flags, the compiler version and the bench app's sources, so a build measures each library once."""
@@ -241,7 +242,7 @@ def measure_stack(model, board: Board, lib_dir: Path, name: str, cflags=()) -> t
     if cached.is_file():
         return json.loads(cached.read_text())["invoke"], True
     with tempfile.TemporaryDirectory(prefix="mlc-stack-") as tmp:
-        project = proj.render_project(model, board, Path(tmp) / "project", app=APP, name=name, library_dir=lib_dir,
+        project = proj.render_project(graph, board, Path(tmp) / "project", app=APP, name=name, library_dir=lib_dir,
                                       extra_build_flags=cflags)
         proj.build_project(project)
         invoke, app = stack_figures(run_firmware(board, project.elf), project.elf)
@@ -252,7 +253,7 @@ def measure_stack(model, board: Board, lib_dir: Path, name: str, cflags=()) -> t
     return invoke, False
 
 
-def plan_stack(model_path, board: Board, lib_dir: Path, name: str):
+def plan_stack(graph, board: Board, lib_dir: Path, name: str):
     """The stack a project's linker script reserves for a generated library (codegen.targets.project's
     APP_STACK_MARGIN says what comes on top of the measured peak); render_project's and fit_check's stack_plan."""
     from codegen.targets import project as proj
@@ -265,43 +266,41 @@ def plan_stack(model_path, board: Board, lib_dir: Path, name: str):
     if missing and twin is not board:  # a fit check works without them; a build for a QEMU board needs both
         return proj.default_stack(board, f"not measured: {' and '.join(missing)} not installed")
     cflags = [] if twin is board else [board.optimize]
-    peak, cached = measure_stack(model_path, twin, lib_dir, name, cflags)
+    peak, cached = measure_stack(graph, twin, lib_dir, name, cflags)
     where = f"measured on {twin.id}" + (f" at {cflags[0]}" if cflags else "") + (", cached" if cached else "")
     return proj.measured_stack(peak, where)
 
 
-def render_bench_project(model, board: Board, out_dir: Path, name: str, cflags=()):
+def render_bench_project(graph, board: Board, out_dir: Path, name: str, cflags=()):
     """The project of the bench app, built with the flag that turns the model's layer marks on (and cflags)."""
     from codegen.targets import project as proj
 
-    return proj.render_project(model, board, out_dir, app=APP, name=name,
+    return proj.render_project(graph, board, out_dir, app=APP, name=name,
                                extra_build_flags=["-D MLC_BENCH_MARKS", *cflags])
 
 
-def layer_table(model) -> list[tuple[int, str, int]]:
-    from codegen.ops import load
-
-    return [(op.index, op.kind, int(op.macs or 0)) for op in load(str(model)).ops]
+def layer_table(graph) -> list[tuple[int, str, int]]:
+    return [(op.index, op.kind, int(op.macs or 0)) for op in graph.ops]
 
 
 def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=()) -> BenchResult:
-    """Build the bench firmware for the board, run it and count; out_dir keeps the project (else a temp dir).
-    cflags are appended to the build flags (e.g. ["-O2"] to try another optimisation level)."""
+    """Build the bench firmware of `model` (a prepared graph, or a .tflite path) for the board, run it and
+    count; out_dir keeps the project (else a temp dir). cflags are appended to the build flags (e.g. ["-O2"]
+    to try another optimisation level)."""
     from codegen.targets.project import build_project
 
-    model = Path(model)
-    if not model.is_file():
-        raise MlcError(f"{model}: no such model file")
+    graph = graph_of(model)
+    model = Path(graph.path)
     board = get_board(board_id)
     if not board.emulated or board.emulator.kind != "qemu":
         raise MlcError(f"{board.id}: mlc bench counts instructions in QEMU; pick a qemu-* board (`mlc boards`)")
     name = check_identifier(name) if name else identifier_from(model.stem)
     with tempfile.TemporaryDirectory(prefix="mlc-bench-") as tmp:
         where = Path(out_dir) if out_dir else Path(tmp) / "project"
-        project = render_bench_project(model, board, where, name, cflags)
+        project = render_bench_project(graph, board, where, name, cflags)
         build_project(project)
         symbols = read_symbols(project.elf, board)
-        layers = layer_table(model)
+        layers = layer_table(graph)
         config, buckets = plugin_config(symbols, project.elf, name, len(layers))
         runs, uart = count(board, project.elf, config, Path(tmp))
         stack, app_stack = stack_figures(uart, project.elf)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -78,6 +79,17 @@ def load(path):
     graph = read(path)
     prepare(graph)
     return graph
+
+
+def graph_of(model):
+    """`model` as a prepared graph: a graph passed down as it is, a path loaded."""
+    from codegen.model.ir import Graph
+
+    if isinstance(model, Graph):
+        return model
+    if not Path(model).is_file():
+        raise MlcError(f"{model}: no such model file")
+    return load(model)
 
 
 def prepare(graph) -> None:

@@ -15,6 +15,7 @@ from codegen.assets import asset_dir, templates
 from codegen.csyntax import check_identifier, identifier_from
 from codegen.targets.boards import CYCLE_COUNTERS, Board, all_boards
 from codegen.errors import MlcError
+from codegen.ops import graph_of
 
 
 
@@ -125,19 +126,16 @@ def read_library_macros(lib_dir: Path, name: str) -> dict:
     return macros
 
 
-def generate_library(model_path, lib_dir: Path, name: str, labels=None, board: Board | None = None) -> None:
+def generate_library(graph, lib_dir: Path, name: str, labels=None, board: Board | None = None) -> None:
     """The model's library with only `board`'s kernel paths (all of them without a board)."""
-    from codegen.lower.generate import generate
+    from codegen.lower.generate import generate_graph
     from codegen.ops.kernel_plan import isa_of
 
-    generate(str(model_path), str(lib_dir), name=name, labels=labels, isa=isa_of(board) if board else None)
+    generate_graph(graph, lib_dir, name=name, labels=labels, isa=isa_of(board) if board else None)
 
 
-def precheck_fit(model_path, board: Board, macros: dict) -> None:
+def precheck_fit(graph, board: Board, macros: dict) -> None:
     """Fail before compiling when the weights alone or the tensors alone cannot fit the board."""
-    from codegen.ops import load
-
-    graph = load(model_path)
     weights = sum(t.nbytes for t in graph.tensors if t.is_const and t.data is not None)
     ram = macros["ARENA_BYTES"] + 2 * macros["INPUT_BYTES"] + macros["OUTPUT_BYTES"]
     problems = []
@@ -147,7 +145,7 @@ def precheck_fit(model_path, board: Board, macros: dict) -> None:
         problems.append(f"its tensors need {ram:,} bytes of RAM (arena {macros['ARENA_BYTES']:,} + input and output "
                         f"buffers), the board has {board.ram_bytes:,}")
     if problems:
-        raise MlcError(f"{model_path} does not fit {board.id}: " + "; ".join(problems) + "; pick a bigger board")
+        raise MlcError(f"{graph.path} does not fit {board.id}: " + "; ".join(problems) + "; pick a bigger board")
 
 
 def build_flags(board: Board) -> list[str]:
@@ -198,7 +196,7 @@ def stack_twin(board: Board) -> Board | None:
     return next((b for b in all_boards().values() if qemu(b) and b.core == board.core), None)
 
 
-def unmeasured_stack(model_path, board: Board, lib_dir: Path, name: str) -> StackPlan:
+def unmeasured_stack(graph, board: Board, lib_dir: Path, name: str) -> StackPlan:
     """The stack planner of a project that is only rendered (codegen.device.bench.plan_stack measures)."""
     return default_stack(board, "not measured: the project was only rendered")
 
@@ -213,18 +211,19 @@ def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
     return rows.tolist()
 
 
-def render_project(model_path, board: Board, out_dir, app: str = "classify", name: str | None = None,
+def render_project(model, board: Board, out_dir, app: str = "classify", name: str | None = None,
                    labels=None, library_dir=None, demo=None, extra_build_flags=(), stack_plan=unmeasured_stack) -> Project:
-    """Write the PlatformIO project; library_dir copies an already generated model library instead;
+    """Write the PlatformIO project of `model` (a prepared graph, or a .tflite path); library_dir copies an already generated model library instead;
     demo is a stack of model inputs for the app to show when no host talks to it; extra_build_flags
     follow the board's own flags in platformio.ini. Boards that get mlc's linker script get the stack that
-    stack_plan(model_path, board, lib_dir, name) gives (the device layer's plan_stack measures it; by default
+    stack_plan(graph, board, lib_dir, name) gives (the device layer's plan_stack measures it; by default
     the default reservation); the bench app's stack is the rest of RAM."""
     if app not in APPS:
         raise MlcError(f"unknown app '{app}'; available: {', '.join(APPS)}")
     if board.runtime not in RUNTIME_FILES:
         raise MlcError(f"boards/{board.id}.json: unknown runtime '{board.runtime}'")
-    name = check_identifier(name) if name else identifier_from(Path(model_path).stem)
+    graph = graph_of(model)
+    name = check_identifier(name) if name else identifier_from(Path(graph.path).stem)
     out = Path(out_dir)
     lib_dir = out / "lib" / name
     if lib_dir.exists():
@@ -232,9 +231,9 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
     if library_dir:
         shutil.copytree(library_dir, lib_dir)
     else:  # writes nothing unless the whole library renders (an unsupported model leaves no folder)
-        generate_library(model_path, lib_dir, name, labels, board=board)
+        generate_library(graph, lib_dir, name, labels, board=board)
     macros = read_library_macros(lib_dir, name)
-    precheck_fit(model_path, board, macros)
+    precheck_fit(graph, board, macros)
 
     env = templates()
     src = out / "src"
@@ -256,13 +255,13 @@ def render_project(model_path, board: Board, out_dir, app: str = "classify", nam
         (out / "boards" / f"{board.id}.json").write_text(json.dumps(pio_board_manifest(board), indent=2) + "\n")
         if not board.is_avr:
             ldscript = LDSCRIPT
-            stack = None if app == "bench" else stack_plan(model_path, board, lib_dir, name)
+            stack = None if app == "bench" else stack_plan(graph, board, lib_dir, name)
             (out / LDSCRIPT).write_text(linker_script(board, env, stack))
     else:
         platform = board.platformio.platform
     (out / "platformio.ini").write_text(env.get_template("platformio/platformio.ini.j2").render(
         name=name, board=board, platform=platform, ldscript=ldscript, build_flags=build_flags(board) + list(extra_build_flags)))
-    (out / "mlc.json").write_text(json.dumps({"model": str(Path(model_path).resolve()), "board": board.id,
+    (out / "mlc.json").write_text(json.dumps({"model": str(Path(graph.path).resolve()), "board": board.id,
                                               "name": name, "app": app, **{k.lower(): v for k, v in macros.items()},
                                               "stack": asdict(stack) if stack else None}, indent=2) + "\n")
     return Project(out, board, name, macros, stack)
@@ -286,14 +285,15 @@ FITCHECK_ARM_FILES = [("cortex-m", "startup.c")]
 FITCHECK_CFLAGS = ["-std=c99", "-Os", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"]
 
 
-def fit_check(model_path, board: Board, out_dir, name: str | None = None, labels=None,
+def fit_check(model, board: Board, out_dir, name: str | None = None, labels=None,
               stack_plan=unmeasured_stack) -> SizeReport:
     """Compile the model library and the classify app with the board's own compiler flags and link them
     against its flash and RAM, with the system cross compiler instead of PlatformIO (whose official
     platforms are downloaded from its registry). The serial port is a stand-in (firmware/fitcheck), and
     the figures leave out the board framework's own code; stack_plan sizes the stack as in render_project.
     Raises MlcError naming the overflow."""
-    project = render_project(model_path, board, out_dir, name=name, labels=labels)
+    graph = graph_of(model)
+    project = render_project(graph, board, out_dir, name=name, labels=labels)
     firmware = asset_dir("firmware")
     work = project.dir / ".fitcheck"
     if work.exists():
@@ -316,7 +316,7 @@ def fit_check(model_path, board: Board, out_dir, name: str | None = None, labels
            *map(str, sources), "-Wl,--gc-sections"]
     stack = None
     if not board.is_avr:
-        stack = stack_plan(model_path, board, project.dir / "lib" / project.name, project.name)
+        stack = stack_plan(graph, board, project.dir / "lib" / project.name, project.name)
         (work / LDSCRIPT).write_text(linker_script(board, templates(), stack))
         cmd += ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(work / LDSCRIPT)]
     cmd += ["-lm"]
