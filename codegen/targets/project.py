@@ -46,6 +46,9 @@ RUNTIME_FILES = {
     + [("cortex-m", "startup.c"), ("cortex-m", "mlc_hal_cmsdk.c"), ("cortex-m", "main.c")],
     "arduino": [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp")],
 }
+# A fit check's runtime: the real app and protocol, a stand-in serial port (no board framework here).
+FITCHECK_FILES = [("common", f) for f in COMMON_RUNTIME] + [("fitcheck", "mlc_hal_fitcheck.c"), ("cortex-m", "main.c")]
+FITCHECK_ARM_FILES = [("cortex-m", "startup.c")]
 LDSCRIPT = "mlc_link.ld"
 PLATFORM_DIR = Path(__file__).parent / "platformio"  # the local PlatformIO platform of the emulated boards
 # Sections that occupy flash / RAM in the ELF (`size -A`); .data is in both (stored in flash, copied to RAM).
@@ -156,18 +159,20 @@ def build_flags(board: Board) -> list[str]:
     return flags
 
 
-def pio_board_manifest(board: Board) -> dict:
-    """The PlatformIO board manifest of an emulated board, for the mlc_emulated platform's builder."""
+def pio_board_manifest(board: Board, framework: str | None) -> dict:
+    """The PlatformIO board manifest for the mlc_emulated platform's builder: an emulated board, or a real
+    one being fit-checked (no framework, nothing to upload to)."""
     build = {"arch": "avr" if board.is_avr else "arm", "machine_flags": board.machine_flags(),
              "cpu": board.core, "mcu": board.mcu.split()[0].lower(), "f_cpu": f"{board.clock_hz}L",
              "mlc_board": board.id, "optimize": board.optimize}
-    if board.platformio.framework == "arduino":
+    if framework == "arduino":
         build.update(core="arduino", variant="standard")
-    return {"build": build, "frameworks": [board.platformio.framework] if board.platformio.framework else [],
+    emulator = board.emulator.kind if board.emulator else None
+    return {"build": build, "frameworks": [framework] if framework else [],
             "name": board.name, "upload": {"maximum_size": board.flash_bytes, "maximum_ram_size": board.ram_bytes,
-                                           "protocol": board.emulator.kind},
-            "url": "https://www.qemu.org" if board.emulator.kind == "qemu" else "https://github.com/buserror/simavr",
-            "vendor": "mlc (emulated)"}
+                                           "protocol": emulator or "none"},
+            "url": {"qemu": "https://www.qemu.org", "simavr": "https://github.com/buserror/simavr"}.get(emulator, ""),
+            "vendor": "mlc (emulated)" if emulator else "mlc (fit check)"}
 
 
 def linker_script(board: Board, env, stack: StackPlan | None) -> str:
@@ -212,12 +217,14 @@ def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
 
 
 def render_project(model, board: Board, out_dir, app: str = "classify", name: str | None = None,
-                   labels=None, library_dir=None, demo=None, extra_build_flags=(), stack_plan=unmeasured_stack) -> Project:
+                   labels=None, library_dir=None, demo=None, extra_build_flags=(), stack_plan=unmeasured_stack,
+                   fit_check: bool = False) -> Project:
     """Write the PlatformIO project of `model` (a prepared graph, or a .tflite path); library_dir copies an already generated model library instead;
     demo is a stack of model inputs for the app to show when no host talks to it; extra_build_flags
     follow the board's own flags in platformio.ini. Boards that get mlc's linker script get the stack that
     stack_plan(graph, board, lib_dir, name) gives (the device layer's plan_stack measures it; by default
-    the default reservation); the bench app's stack is the rest of RAM."""
+    the default reservation); the bench app's stack is the rest of RAM. fit_check: a real board's project
+    built by mlc's local platform with a stand-in serial port (see fit_check)."""
     if app not in APPS:
         raise MlcError(f"unknown app '{app}'; available: {', '.join(APPS)}")
     if board.runtime not in RUNTIME_FILES:
@@ -242,17 +249,20 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
         shutil.rmtree(src)
     runtime_dir.mkdir(parents=True)
     firmware = asset_dir("firmware")
-    for family, filename in RUNTIME_FILES[board.runtime]:
+    for family, filename in (FITCHECK_FILES + ([] if board.is_avr else FITCHECK_ARM_FILES) if fit_check
+                             else RUNTIME_FILES[board.runtime]):
         shutil.copyfile(firmware / family / filename, runtime_dir / filename)
     (src / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
         name=name, NAME=name.upper(), board=board, demo_period_ms=DEMO_PERIOD_MS,
         demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo)))
 
     ldscript = stack = None
-    if board.emulated:
+    local = board.emulated or fit_check  # built by mlc's own platform, with mlc's linker script
+    framework = None if fit_check else board.platformio.framework
+    if local:
         platform = "symlink://" + str(PLATFORM_DIR.resolve())
         (out / "boards").mkdir(exist_ok=True)
-        (out / "boards" / f"{board.id}.json").write_text(json.dumps(pio_board_manifest(board), indent=2) + "\n")
+        (out / "boards" / f"{board.id}.json").write_text(json.dumps(pio_board_manifest(board, framework), indent=2) + "\n")
         if not board.is_avr:
             ldscript = LDSCRIPT
             stack = None if app == "bench" else stack_plan(graph, board, lib_dir, name)
@@ -260,7 +270,8 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
     else:
         platform = board.platformio.platform
     (out / "platformio.ini").write_text(env.get_template("platformio/platformio.ini.j2").render(
-        name=name, board=board, platform=platform, ldscript=ldscript, build_flags=build_flags(board) + list(extra_build_flags)))
+        name=name, board=board, platform=platform, pio_board=board.id if local else board.platformio.board,
+        boards_dir=local, framework=framework, ldscript=ldscript, build_flags=build_flags(board) + list(extra_build_flags)))
     (out / "mlc.json").write_text(json.dumps({"model": str(Path(graph.path).resolve()), "board": board.id,
                                               "name": name, "app": app, **{k.lower(): v for k, v in macros.items()},
                                               "stack": asdict(stack) if stack else None}, indent=2) + "\n")
@@ -280,61 +291,21 @@ def load_project(project_dir) -> Project:
     return Project(Path(project_dir), get_board(meta["board"]), meta["name"], macros, StackPlan.from_json(meta.get("stack")))
 
 
-FITCHECK_FILES = [("common", f) for f in COMMON_RUNTIME] + [("fitcheck", "mlc_hal_fitcheck.c"), ("cortex-m", "main.c")]
-FITCHECK_ARM_FILES = [("cortex-m", "startup.c")]
-FITCHECK_CFLAGS = ["-std=c99", "-Os", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"]
 
 
 def fit_check(model, board: Board, out_dir, name: str | None = None, labels=None,
               stack_plan=unmeasured_stack) -> SizeReport:
-    """Compile the model library and the classify app with the board's own compiler flags and link them
-    against its flash and RAM, with the system cross compiler instead of PlatformIO (whose official
-    platforms are downloaded from its registry). The serial port is a stand-in (firmware/fitcheck), and
-    the figures leave out the board framework's own code; stack_plan sizes the stack as in render_project.
-    Raises MlcError naming the overflow."""
-    graph = graph_of(model)
-    project = render_project(graph, board, out_dir, name=name, labels=labels)
-    firmware = asset_dir("firmware")
-    work = project.dir / ".fitcheck"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir()
-    runtime = work / "mlc"
-    runtime.mkdir()
-    files = FITCHECK_FILES + ([] if board.is_avr else FITCHECK_ARM_FILES)
-    for family, filename in files:
-        shutil.copyfile(firmware / family / filename, runtime / filename)
-    sources = [p for p in runtime.glob("*.c")] + list((project.dir / "src").glob("*.c")) \
-        + list((project.dir / "lib" / project.name).glob("*.c"))
+    """Build the classify app and the model library with a real board's compiler flags, linked against its
+    flash and RAM, through the same PlatformIO build as the emulated boards: mlc's local platform and the
+    system cross compiler stand in for the board's official platform, which PlatformIO downloads from its
+    registry. The serial port is a stand-in (firmware/fitcheck), and the figures leave out the board
+    framework's own code; stack_plan sizes the stack as in render_project. Raises MlcError naming the overflow."""
     cc = board.toolchain_prefix + "gcc"
     if not shutil.which(cc):
         raise MlcError(f"{cc} is not installed: apt-get install "
                        f"{'gcc-avr avr-libc' if board.is_avr else 'gcc-arm-none-eabi libnewlib-arm-none-eabi'}")
-    defines = [f.replace("-D ", "-D") for f in build_flags(board)]
-    cmd = [cc, *board.machine_flags(), *FITCHECK_CFLAGS, *defines, f"-I{runtime}", f"-I{project.dir / 'src'}",
-           f"-I{project.dir / 'lib' / project.name}", f"-I{work}", "-o", str(work / "firmware.elf"),
-           *map(str, sources), "-Wl,--gc-sections"]
-    stack = None
-    if not board.is_avr:
-        stack = stack_plan(graph, board, project.dir / "lib" / project.name, project.name)
-        (work / LDSCRIPT).write_text(linker_script(board, templates(), stack))
-        cmd += ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(work / LDSCRIPT)]
-    cmd += ["-lm"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    (work / "build.log").write_text(" ".join(cmd) + "\n" + result.stdout + result.stderr)
-    if result.returncode != 0:
-        m = _OVERFLOW.search(result.stderr)
-        if m:
-            region, over = m.group(1), int(m.group(2))
-            total = board.flash_bytes if region.upper() == "FLASH" else board.ram_bytes
-            raise MlcError(f"{project.name} does not fit {board.id}: {region} overflowed by {over:,} bytes "
-                           f"(needs {total + over:,} of {total:,}); pick a bigger board")
-        raise MlcError(f"fit check of {project.name} for {board.id} failed to compile (log in {work / 'build.log'}):\n"
-                       + "\n".join(result.stderr.strip().splitlines()[-10:]))
-    report = elf_size(work / "firmware.elf", board, project.name, stack)
-    if report.flash_used > report.flash_total or report.ram_used > report.ram_total:
-        raise MlcError(f"{project.name} does not fit {board.id}: " + "; ".join(report.lines()))
-    return report
+    return build_project(render_project(model, board, out_dir, name=name, labels=labels, stack_plan=stack_plan,
+                                        fit_check=True))
 
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
