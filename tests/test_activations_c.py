@@ -1,5 +1,5 @@
 """The C side of SOFTMAX, LOGISTIC and TANH: the gemmlowp helpers in mlc_fixedpoint.h equal their
-hostsim twins (hostsim/fixedpoint.py) bit for bit on random and extreme values; the generated
+hostsim twins (codegen/model/fixedpoint.py) bit for bit on random and extreme values; the generated
 kernels (reference and table variants) equal hostsim on drawn single-op models and on the two
 reference models that end in SOFTMAX, random and extreme inputs; everything compiles warning-free
 for the host, Cortex-M and AVR (16-bit int)."""

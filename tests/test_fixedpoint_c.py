@@ -1,4 +1,4 @@
-"""mlc_fixedpoint.h (C) against hostsim/fixedpoint.py on random and extreme int32 values."""
+"""mlc_fixedpoint.h (C) against codegen/model/fixedpoint.py on random and extreme int32 values."""
 
 import numpy as np
 import pytest

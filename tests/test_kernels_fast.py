@@ -1,4 +1,4 @@
-"""The optimized kernel paths (templates/kernels, codegen/emit): the short requantization against
+"""The optimized kernel paths (templates/kernels, codegen/ops): the short requantization against
 hostsim, and single-layer models shaped to reach each fast path (depthwise quads and tap pairs over the
 ring of padded rows, in place, at the requantization's bounds; 1x1 and im2col in blocks of two or three
 pixels, with and without the halfword expansion, odd channel and pixel counts; FC four units at a time;
@@ -33,7 +33,7 @@ int main(void)
 
 @pytest.mark.parametrize("defines", [(), ("MLC_DSP_EMULATE",)], ids=["portable", "dsp-emulated"])
 def test_requantize_rs_matches_hostsim(defines, tmp_path):
-    """Exact where codegen/emit/requant.py uses it: |acc| < 2^30, shift in [-31, -1], |addend| < 2^30
+    """Exact where codegen/ops/requant.py uses it: |acc| < 2^30, shift in [-31, -1], |addend| < 2^30
     (the DSP path computes the high product and adds the addend with smmlar)."""
     import subprocess
 

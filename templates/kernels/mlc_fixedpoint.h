@@ -81,7 +81,7 @@ static inline int8_t mlc_requantize(int32_t acc, int32_t multiplier, int shift, 
 
 /* ---- Section for the activations family (SOFTMAX/LOGISTIC/TANH): gemmlowp helpers such as
  * exp_on_negative_values / one_over_one_plus_x go below this line, twins of any helpers added
- * to hostsim/fixedpoint.py, named mlc_<python name>. ---- */
+ * to codegen/model/fixedpoint.py, named mlc_<python name>. ---- */
 
 /* gemmlowp's + and - on int32 are plain two's-complement ops (hostsim wrap32): done in uint32 so
  * that they wrap without undefined behaviour. */

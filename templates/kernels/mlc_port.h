@@ -198,7 +198,7 @@ static inline uint32_t mlc_load32(const int8_t *p)
 #define MLC_LAYER_MARK(model, layer) do { } while (0)
 #endif
 
-/* The short requantization the weighted kernels use when codegen/emit/requant.py (rq_fast) has
+/* The short requantization the weighted kernels use when codegen/ops/requant.py (rq_fast) has
  * proved at generation time that it gives mlc_requantize's result bit for bit: every shift is a
  * right shift (rshift = -shift >= 1), |acc| < 2^30 for any input, and the layer's addend
  * 2^(rshift-1) + output_offset * 2^rshift (per channel, beside the multiplier) is below 2^30. Then
