@@ -31,15 +31,16 @@ def default_dir(model, board_id: str) -> Path:
     return Path("mlc-build") / f"{identifier_from(Path(model).stem)}-{board_id}"
 
 
-def read_demo_inputs(graph, path):
-    """A stack of valid model inputs from X.npy, checked against the model like `mlc simulate` checks them."""
+def read_demo_inputs(model, path):
+    """A stack of valid inputs of `model` (a prepared graph, or a .tflite path) from X.npy, checked against
+    the model like `mlc simulate` checks them."""
     if not path:
         return None
     from codegen.model.arrays import read_input
     from hostsim.runner import stack_inputs
 
     try:
-        return stack_inputs(graph, read_input(path))
+        return stack_inputs(graph_of(model), read_input(path))
     except MlcError as err:
         raise MlcError(f"{path}: {err}") from None
 
