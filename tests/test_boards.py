@@ -168,3 +168,13 @@ def test_emulated_boards_build_at_their_optimisation_level(board_id, level, tmp_
     verbose = run_pio(["run", "-v"], tmp_path).stdout
     compiles = [line for line in verbose.splitlines() if " -c " in line and "hello_world_int8.c" in line]
     assert compiles and all(f" {level} " in line for line in compiles), verbose[-800:]
+
+
+def test_build_names_the_library_as_generate_does(tmp_path):
+    """A file stem that is a C keyword once lower-cased (Int.tflite) still builds: build and generate derive
+    the C name the same way."""
+    model = tmp_path / "Int.tflite"
+    model.write_bytes((MODELS / "hello_world_int8.tflite").read_bytes())
+    r = mlc("build", str(model), "--no-build", "-o", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "p" / "lib" / "Int" / "Int.h").is_file()
