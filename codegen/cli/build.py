@@ -21,9 +21,10 @@ def add_arguments(parser):
     parser.add_argument("--demo-inputs", metavar="X.npy", help="inputs (stacked like `mlc simulate`'s) that the app "
                         "runs and reports while no host talks to it (default: a few random inputs)")
     parser.add_argument("--no-build", action="store_true", help="only render the project")
-    parser.add_argument("--fit-check", action="store_true", help="instead of PlatformIO, compile and link the app and "
-                        "model with the system cross compiler and the board's flags against its flash and RAM "
-                        "(works offline for real boards; leaves out the board framework's own code)")
+    parser.add_argument("--fit-check", action="store_true", help="instead of the board's official PlatformIO platform, "
+                        "build the app and model with mlc's local platform (the system cross compiler) and the board's "
+                        "flags, linked against its flash and RAM (works offline for real boards; leaves out the board "
+                        "framework's own code)")
     add_calibration_arguments(parser, required=False)
 
 

@@ -337,7 +337,7 @@ def build_project(project: Project) -> SizeReport:
         if "HTTPClientError" in output or "Could not find the package" in output or "UnknownPlatform" in output:
             raise MlcError(f"{project.board.id}: PlatformIO could not download platform "
                            f"'{project.board.platformio.platform}' (offline?); see {log}. "
-                           f"`mlc build --fit-check` checks the fit with the system cross compiler instead")
+                           f"`mlc build --fit-check` checks the fit with mlc's local platform instead")
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise MlcError(f"building {project.dir} failed (full log in {log}):\n{tail}")
     return elf_size(project.elf, project.board, project.name, project.stack)
