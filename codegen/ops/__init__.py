@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from codegen.errors import MlcError
+from codegen.model.ir import Graph
 
 FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops")
 
@@ -83,8 +84,6 @@ def load(path):
 
 def graph_of(model):
     """`model` as a prepared graph: a graph passed down as it is, a path loaded."""
-    from codegen.model.ir import Graph
-
     if isinstance(model, Graph):
         return model
     if not Path(model).is_file():
