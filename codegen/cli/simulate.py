@@ -5,6 +5,7 @@ model's input shape; its dtype is the model input's. Y is stacked the same way. 
 TFLM's interpreter on every input and reports, layer by layer, on how many inputs the outputs match;
 any mismatch exits with status 1.
 """
+from codegen.cli.apps import add_stream_arguments, app_module
 from codegen.model.arrays import check_output, read_input, write
 from codegen.errors import MlcError
 from codegen.ops import require_supported
@@ -16,9 +17,10 @@ HELP = "Run a model in mlc's bit-exact host simulator on inputs from a .npy file
 
 def add_arguments(parser):
     parser.add_argument("model", help="the .tflite model")
-    parser.add_argument("--input", "-i", required=True, help="X.npy: inputs stacked on a leading axis (N, ...)")
-    parser.add_argument("--output", "-o", required=True, help="Y.npy to write: outputs stacked the same way")
+    parser.add_argument("--input", "-i", help="X.npy: inputs stacked on a leading axis (N, ...)")
+    parser.add_argument("--output", "-o", help="Y.npy to write: outputs stacked the same way")
     parser.add_argument("--compare", action="store_true", help="also run TFLM (pip install tflite-micro) and compare every layer")
+    add_stream_arguments(parser, NAME)
 
 
 def _report(layers, n: int) -> int:
@@ -49,6 +51,12 @@ def run(args) -> int:
 
     graph = load(args.model)
     require_supported(graph)
+    if args.app:
+        if not args.feed:
+            raise MlcError(f"--app {args.app} needs --feed REC: the recording to run through it")
+        return app_module(args.app).simulate(graph, args)
+    if not (args.input and args.output):
+        raise MlcError("give --input X.npy and --output Y.npy (or --app APP --feed REC)")
     x = read_input(args.input)
     check_output(args.output)
     try:

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+from codegen.cli.apps import add_stream_arguments, app_module
 from codegen.targets.boards import DEFAULT_BOARD, get_board
 from codegen.errors import MlcError
 
@@ -29,6 +30,7 @@ def add_arguments(parser):
     parser.add_argument("--save", help="Y.npy: write the device's outputs, stacked like `mlc simulate`")
     parser.add_argument("--output", "-o", help="project folder for the build (default mlc-build/NAME-BOARD)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for one answer before resending")
+    add_stream_arguments(parser, NAME)
 
 
 def _first_difference(got: bytes, want: bytes) -> str:
@@ -73,6 +75,10 @@ def run(args) -> int:
     if args.save:
         check_output(args.save)
     graph = load(args.model)
+    if args.app:
+        if not args.feed:
+            raise MlcError(f"--app {args.app} needs --feed REC: the recording to stream to the device")
+        return app_module(args.app).verify(graph, args)
     if args.inputs:
         import hostsim.runner
 
