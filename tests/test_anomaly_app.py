@@ -184,3 +184,17 @@ def test_device_equals_hostsim_on_a_mixed_recording(board, tmp_path, cfg):
                 "--chunk", "128")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "bit-exact" in proc.stdout and "1 alarm(s)" in proc.stdout
+
+
+@pytest.mark.device
+def test_mlc_run_feed_shows_the_led_and_the_alarm(tmp_path):
+    if not have("qemu-system-arm"):
+        pytest.skip("needs qemu-system-arm")
+    np.save(tmp_path / "rec.npy", mixed(4.0, kind="looseness"))
+    built = _mlc("build", MODEL, "--app", "anomaly", "--board", "qemu-cortex-m4", "-o", tmp_path / "p")
+    assert built.returncode == 0, built.stderr
+    proc = _mlc("run", tmp_path / "p", "--feed", tmp_path / "rec.npy", "--chunk", "128")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "LED green" in lines[1] and any("ALARM" in line for line in lines) and any("LED red" in line for line in lines)
+    assert lines[-1].endswith("1 alarm(s)")

@@ -89,3 +89,8 @@ def test_chunk_larger_than_the_firmware_takes(tmp_path):
     np.save(tmp_path / "r.npy", np.zeros((2000, 3), np.int16))
     assert_one_line_error("verify", [MODEL, "--app", "anomaly", "--feed", tmp_path / "r.npy", "--chunk", "500",
                                      "-o", tmp_path / "p"], "--chunk 500", "128")
+
+
+def test_board_too_small_says_why_in_numbers(tmp_path):
+    assert_one_line_error("build", [MODEL, "--app", "anomaly", "--board", "uno-sim", "--no-build", "-o", tmp_path / "p"],
+                          "uno-sim", "1,536", "2,048 B", "--window")

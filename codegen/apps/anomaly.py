@@ -305,6 +305,15 @@ def read_threshold_file(path, model_path) -> tuple[AnomalyConfig, dict]:
     return cfg.check(), doc
 
 
+FRAME_OVERHEAD = 8  # the protocol's header and CRC (codegen.device.protocol, firmware/common/mlc_protocol.h)
+
+
+def app_ram(cfg: AnomalyConfig) -> dict:
+    """The firmware's own static buffers (bytes), as templates/app/anomaly/app.c.j2 declares them."""
+    return {"sample ring": cfg.window * AXES * 2, "window": cfg.window * 2, "spectrum": (cfg.window // 2 + 1) * 4,
+            "receive buffer": FRAME_OVERHEAD + 4 + MAX_CHUNK * AXES * 2, "features in/out": 2 * cfg.features}
+
+
 def c_context(cfg: AnomalyConfig, quant: ModelQuant) -> dict:
     """The template variables of templates/app/anomaly/app.c.j2 (besides the FFT's)."""
     from codegen.csyntax import c_array_body

@@ -17,13 +17,14 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from codegen.apps.anomaly import (DEFAULT_CHUNK, EVENTS, MAX_CHUNK, AnomalyConfig, c_context, decode_record,
+from codegen.apps.anomaly import (DEFAULT_CHUNK, EVENTS, MAX_CHUNK, AnomalyConfig, app_ram, c_context, decode_record,
                                   model_quant, model_digest, read_recording, read_threshold_file)
 from codegen.errors import MlcError
 
 OVERRIDES = {"rate": "rate_hz", "window": "window", "hop": "hop", "bands": "bands", "threshold": "threshold",
              "alarm_n": "alarm_n", "alarm_m": "alarm_m", "clear_k": "clear_k"}
 CSV_FIELDS = ["time_ms", "label", "score", "event"]
+APP_RAM_MARGIN = 512  # stack and the runtime's own, at the least
 
 
 def _add(group, *flags, **kwargs) -> None:
@@ -81,6 +82,12 @@ def sources(graph, board, args):
 
     cfg, source = config(graph, args)
     quant = model_quant(graph, cfg)
+    parts = app_ram(cfg)
+    if sum(parts.values()) + APP_RAM_MARGIN > board.ram_bytes:
+        listed = " + ".join(f"{k} {v:,}" for k, v in parts.items())
+        raise MlcError(f"{board.id}: the anomaly app needs {sum(parts.values()):,} B of RAM for its buffers ({listed}) "
+                       f"plus the model and a stack, and the board has {board.ram_bytes:,} B; a smaller --window "
+                       "makes the ring, window and spectrum smaller")
     print(f"anomaly: {cfg.features} features ({cfg.bands} bands x 3 axes), window {cfg.window} hop {cfg.hop} at "
           f"{cfg.rate_hz} Hz, threshold {cfg.threshold} (from {source}), alarm {cfg.alarm_n} of {cfg.alarm_m}, "
           f"clear after {cfg.clear_k}")
