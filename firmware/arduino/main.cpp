@@ -1,0 +1,13 @@
+/* setup() and loop() of an Arduino-framework board: the board layer, then the app. */
+#include "mlc_hal.h"
+
+void setup()
+{
+    mlc_hal_init();
+    mlc_app_setup();
+}
+
+void loop()
+{
+    mlc_app_poll();
+}
