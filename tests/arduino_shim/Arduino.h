@@ -43,7 +43,7 @@ extern ShimSerial Serial;
 
 inline unsigned long millis() { return shim_hal_millis(); }
 
-void setup();
-void loop();
+extern "C" void setup(void);  /* C linkage, as the Arduino cores declare them */
+extern "C" void loop(void);
 
 #endif
