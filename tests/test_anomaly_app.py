@@ -198,3 +198,11 @@ def test_mlc_run_feed_shows_the_led_and_the_alarm(tmp_path):
     lines = proc.stdout.splitlines()
     assert "LED green" in lines[1] and any("ALARM" in line for line in lines) and any("LED red" in line for line in lines)
     assert lines[-1].endswith("1 alarm(s)")
+
+
+def test_mlc_simulate_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    np.save(tmp_path / "rec.npy", mixed(6.0))
+    proc = _mlc("simulate", MODEL, "--app", "anomaly", "--feed", tmp_path / "rec.npy", "--plot", tmp_path / "run.png")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
