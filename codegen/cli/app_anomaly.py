@@ -91,8 +91,13 @@ def sources(graph, board, args):
     print(f"anomaly: {cfg.features} features ({cfg.bands} bands x 3 axes), window {cfg.window} hop {cfg.hop} at "
           f"{cfg.rate_hz} Hz, threshold {cfg.threshold} (from {source}), alarm {cfg.alarm_n} of {cfg.alarm_m}, "
           f"clear after {cfg.clear_k}")
+    calibration = read_threshold_file(source, graph.path)[1].get("calibration") if source != "--threshold" else None
+    if calibration:
+        print(f"anomaly: calibrated for {calibration['false_alarms_per_hour']:g} false alarms per hour on "
+              f"{calibration['normal_seconds']:g} s of normal recordings")
     return AppSources(context={**rfft_values(cfg.window), **c_context(cfg, quant)},
-                      config={**asdict(cfg), "model_sha256": model_digest(graph.path), "features": cfg.features})
+                      config={**asdict(cfg), "model_sha256": model_digest(graph.path), "features": cfg.features,
+                              "threshold_source": source, "calibration": calibration})
 
 
 def project_config(project) -> AnomalyConfig:
