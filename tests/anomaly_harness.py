@@ -47,10 +47,10 @@ def args_for(cfg, threshold_from=None):
     """What codegen/cli/app_anomaly.sources reads from the command line, for cfg."""
     return SimpleNamespace(threshold_from=threshold_from, rate=cfg.rate_hz, window=cfg.window, hop=cfg.hop,
                            bands=cfg.bands, threshold=cfg.threshold, alarm_n=cfg.alarm_n, alarm_m=cfg.alarm_m,
-                           clear_k=cfg.clear_k)
+                           clear_k=cfg.clear_k, features_in=bool(cfg.features_in))
 
 
-def build_app_host(model, cfg, work: Path, cflags=HOST_CFLAGS, cc="gcc") -> Path:
+def build_app_host(model, cfg, work: Path, cflags=HOST_CFLAGS, cc="gcc", name="ae") -> Path:
     from codegen.cli.app_anomaly import sources
     from codegen.ops import load
     from codegen.targets.boards import get_board
@@ -58,13 +58,13 @@ def build_app_host(model, cfg, work: Path, cflags=HOST_CFLAGS, cc="gcc") -> Path
 
     graph = load(model)
     board = get_board("qemu-cortex-m3")
-    project = render_project(graph, board, work / "project", app="anomaly", name="ae",
+    project = render_project(graph, board, work / "project", app="anomaly", name=name,
                              app_sources=sources(graph, board, args_for(cfg)))
     src = project.dir / "src"
     (src / "host_hal.c").write_text(HOST_HAL)
-    lib = project.dir / "lib" / "ae"
-    return compile_c([src / "app_ae.c", src / "host_hal.c", src / "mlc" / "mlc_protocol.c", src / "mlc" / "mlc_text.c",
-                      lib / "ae.c"], work / "anomaly_host", include_dirs=[src, lib], cflags=cflags, cc=cc)
+    lib = project.dir / "lib" / name
+    return compile_c([src / f"app_{name}.c", src / "host_hal.c", src / "mlc" / "mlc_protocol.c", src / "mlc" / "mlc_text.c",
+                      lib / f"{name}.c"], work / "anomaly_host", include_dirs=[src, lib], cflags=cflags, cc=cc)
 
 
 def frames_for(samples: np.ndarray, chunks, repeat_every: int = 0) -> bytes:
@@ -73,7 +73,7 @@ def frames_for(samples: np.ndarray, chunks, repeat_every: int = 0) -> bytes:
 
     out = [encode_frame(MSG_STREAM_RESET, 1)]
     first, k = 0, 0
-    samples = np.ascontiguousarray(samples, "<i2")
+    samples = np.ascontiguousarray(samples, np.int8 if samples.dtype == np.int8 else "<i2")
     while first < len(samples):
         n = int(chunks[k % len(chunks)])
         frame = encode_frame(MSG_SAMPLES, (k + 2) & 0xFF, first.to_bytes(4, "little") + samples[first:first + n].tobytes())

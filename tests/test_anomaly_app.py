@@ -206,3 +206,39 @@ def test_mlc_simulate_plot(tmp_path):
     proc = _mlc("simulate", MODEL, "--app", "anomaly", "--feed", tmp_path / "rec.npy", "--plot", tmp_path / "run.png")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+AD01 = ROOT / "tests" / "data" / "models" / "ad01_int8.tflite"
+
+
+def _ad01_features(n=40):
+    """ad01's 640 inputs: int8 frames that drift from one regime to another, so the score crosses a threshold."""
+    base = RNG.integers(-60, 60, 640)
+    drift = np.linspace(0, 1, n)[:, None] * RNG.integers(-60, 60, 640)
+    return np.clip(base + drift + RNG.integers(-5, 6, (n, 640)), -128, 127).astype(np.int8)
+
+
+@pytest.mark.skipif(not have("gcc"), reason="needs gcc")
+def test_features_in_mode_with_ad01_on_host_equals_hostsim(tmp_path):
+    from codegen.apps.anomaly import AnomalyConfig
+
+    graph = load(AD01)
+    x = _ad01_features()
+    scores = [r.score for r in simulate(graph, AnomalyConfig(features_in=640, threshold=2 ** 31), x)]
+    cfg = AnomalyConfig(features_in=640, threshold=int(np.median(scores)), clear_k=3)
+    want = simulate(graph, cfg, x)
+    assert any(r.event for r in want)
+    exe = build_app_host(AD01, cfg, tmp_path, name="ad01")
+    got, text, acks = run_app_host(exe, cfg, x, [1])
+    assert got == want and acks[-1] == len(x)
+
+
+@pytest.mark.device
+def test_features_in_mode_with_ad01_on_qemu(tmp_path):
+    if not have("qemu-system-arm"):
+        pytest.skip("needs qemu-system-arm")
+    np.save(tmp_path / "f.npy", _ad01_features(20))
+    proc = _mlc("verify", AD01, "--app", "anomaly", "--features-in", "--threshold", "3000", "--board", "qemu-cortex-m4",
+                "--feed", tmp_path / "f.npy", "-o", tmp_path / "p")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "20/20 windows bit-exact" in proc.stdout

@@ -25,6 +25,9 @@ The pipeline, per window of WINDOW sample frames every HOP frames (3 axes, int16
 
 A window's time is the end of its last sample frame: (index * HOP + WINDOW) * 1000 // RATE ms, from the samples
 consumed, never from a clock.
+
+"Features in" mode (features_in = n > 0, e.g. MLPerf Tiny's ad01 with its 640 log-mel features): the host sends
+the model's int8 inputs themselves, n bytes per SAMPLES frame; steps 1-6 are skipped, 7-9 are the same.
 """
 from __future__ import annotations
 
@@ -64,12 +67,24 @@ class AnomalyConfig:
     alarm_n: int = 3
     alarm_m: int = 5
     clear_k: int = 25
+    features_in: int = 0  # > 0: "features in" mode, the host sends this many int8 model inputs per record
 
     def check(self) -> "AnomalyConfig":
+        if self.features_in:
+            if not 1 <= self.features_in <= 4096:
+                raise MlcError(f"features in: {self.features_in} features per record; 1 to 4096 are supported")
+            return self._check_decision()
         if self.window < 16 or self.window > 1024 or self.window & (self.window - 1):
             raise MlcError(f"--window {self.window}: must be a power of two from 16 to 1024")
         if not 0 < self.hop <= self.window:
             raise MlcError(f"--hop {self.hop}: must be from 1 to the window ({self.window})")
+        edges = band_edges(self)
+        if len(edges) - 1 != self.bands:
+            raise MlcError(f"{self.bands} bands do not fit between {self.low_hz:g} Hz and {self.rate_hz / 2:g} Hz "
+                           f"at {self.window}-point resolution ({self.rate_hz / self.window:g} Hz per bin)")
+        return self._check_decision()
+
+    def _check_decision(self) -> "AnomalyConfig":
         if self.rate_hz <= 0:
             raise MlcError(f"--rate {self.rate_hz}: must be positive")
         if not 1 <= self.alarm_n <= self.alarm_m <= 32:
@@ -78,15 +93,21 @@ class AnomalyConfig:
             raise MlcError(f"clear after K windows: K ({self.clear_k}) must be at least 1")
         if not 0 <= self.threshold < 2 ** 32:
             raise MlcError(f"threshold {self.threshold} must fit a uint32")
-        edges = band_edges(self)
-        if len(edges) - 1 != self.bands:
-            raise MlcError(f"{self.bands} bands do not fit between {self.low_hz:g} Hz and {self.rate_hz / 2:g} Hz "
-                           f"at {self.window}-point resolution ({self.rate_hz / self.window:g} Hz per bin)")
         return self
 
     @property
     def features(self) -> int:
-        return AXES * self.bands
+        return self.features_in or AXES * self.bands
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one SAMPLES frame: a sample of each axis, or (features in) one record's features."""
+        return self.features_in or AXES * 2
+
+    @property
+    def max_chunk(self) -> int:
+        """Frames per SAMPLES request the firmware's receive buffer holds."""
+        return max(1, MAX_CHUNK * AXES * 2 // self.frame_bytes)
 
     @property
     def window_log2(self) -> int:
@@ -159,6 +180,8 @@ def model_quant(graph, cfg: AnomalyConfig | None = None) -> ModelQuant:
     if n_in != n_out:
         raise MlcError(f"{graph.path}: input has {n_in} values and output {n_out}; the anomaly app needs an "
                        "autoencoder (output the size of its input)")
+    if cfg is not None and cfg.features_in and n_in != cfg.features_in:
+        raise MlcError(f"{graph.path}: the model takes {n_in} features, not {cfg.features_in}")
     if cfg is not None and n_in != cfg.features:
         raise MlcError(f"{graph.path}: the model takes {n_in} features; the pipeline makes {cfg.features} "
                        f"({AXES} axes x {cfg.bands} bands): give --bands {n_in // AXES} or the model trained for it")
@@ -226,6 +249,33 @@ def read_recording(path, rate_hz: int) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] != AXES:
         raise MlcError(f"{path}: shape {x.shape}; the anomaly app takes (N, {AXES}) samples (x, y, z)")
     return np.ascontiguousarray(x, np.int16)
+
+
+def read_features(path, quant: ModelQuant) -> np.ndarray:
+    """Features-in recordings: .npy (N, n) of int8 model inputs, or float features quantized here with the
+    model's input scale and zero point (round half to even, clamped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MlcError(f"{path}: no such feature file")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise MlcError(f"{path}: not a readable .npy of features ({err})") from None
+    x = x.reshape(len(x), -1) if x.ndim > 2 else x
+    if x.ndim != 2 or x.shape[1] != quant.features:
+        raise MlcError(f"{path}: shape {x.shape}; features in takes (N, {quant.features}), the model's input")
+    if np.issubdtype(x.dtype, np.floating):
+        if not np.all(np.isfinite(x)):
+            raise MlcError(f"{path}: NaN or infinite features")
+        return np.clip(np.round(x / quant.in_scale) + quant.in_zp, -128, 127).astype(np.int8)
+    if x.dtype != np.int8:
+        raise MlcError(f"{path}: features are {x.dtype}; give int8 model inputs or float features")
+    return x
+
+
+def read_feed(path, cfg: AnomalyConfig, quant: ModelQuant) -> np.ndarray:
+    """What the app streams: accelerometer samples, or (features in) int8 features."""
+    return read_features(path, quant) if cfg.features_in else read_recording(path, cfg.rate_hz)
 
 
 def _read_csv(path: Path, rate_hz: int) -> np.ndarray:
@@ -310,20 +360,22 @@ FRAME_OVERHEAD = 8  # the protocol's header and CRC (codegen.device.protocol, fi
 
 def app_ram(cfg: AnomalyConfig) -> dict:
     """The firmware's own static buffers (bytes), as templates/app/anomaly/app.c.j2 declares them."""
-    return {"sample ring": cfg.window * AXES * 2, "window": cfg.window * 2, "spectrum": (cfg.window // 2 + 1) * 4,
-            "receive buffer": FRAME_OVERHEAD + 4 + MAX_CHUNK * AXES * 2, "features in/out": 2 * cfg.features}
+    rx = {"receive buffer": FRAME_OVERHEAD + 4 + cfg.max_chunk * cfg.frame_bytes, "features in/out": 2 * cfg.features}
+    if cfg.features_in:
+        return rx
+    return {"sample ring": cfg.window * AXES * 2, "window": cfg.window * 2, "spectrum": (cfg.window // 2 + 1) * 4, **rx}
 
 
 def c_context(cfg: AnomalyConfig, quant: ModelQuant) -> dict:
     """The template variables of templates/app/anomaly/app.c.j2 (besides the FFT's)."""
     from codegen.csyntax import c_array_body
 
-    edges = band_edges(cfg)
     m_in, m_out = quant.score_mults
-    return dict(cfg=cfg, edges=c_array_body(edges, "uint16_t"), n_edges=len(edges),
-                hann=c_array_body(hann_q15(cfg.window), "int16_t"), feature_mult=quant.feature_mult,
+    tables = {} if cfg.features_in else dict(edges=c_array_body(band_edges(cfg), "uint16_t"),
+                                              hann=c_array_body(hann_q15(cfg.window), "int16_t"))
+    return dict(cfg=cfg, **tables, feature_mult=quant.feature_mult, frame_bytes=cfg.frame_bytes,
                 in_zp=quant.in_zp, out_zp=quant.out_zp, m_in=m_in, m_out=m_out, record_bytes=record_bytes(cfg.features),
-                max_chunk=MAX_CHUNK, hann_frac_bits=HANN_FRAC_BITS, log_frac_bits=LOG_FRAC_BITS,
+                max_chunk=cfg.max_chunk, hann_frac_bits=HANN_FRAC_BITS, log_frac_bits=LOG_FRAC_BITS,
                 feature_shift=FEATURE_SHIFT, score_shift=2 * SCORE_DIFF_BITS - SCORE_FRAC_BITS)
 
 

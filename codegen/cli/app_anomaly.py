@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import csv
 import sys
+
+import numpy as np
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from codegen.apps.anomaly import (DEFAULT_CHUNK, EVENTS, MAX_CHUNK, AnomalyConfig, app_ram, c_context, decode_record,
-                                  model_quant, model_digest, read_recording, read_threshold_file)
+                                  model_quant, model_digest, read_feed, read_threshold_file)
 from codegen.errors import MlcError
 
 OVERRIDES = {"rate": "rate_hz", "window": "window", "hop": "hop", "bands": "bands", "threshold": "threshold",
@@ -46,6 +48,8 @@ def add_arguments(group, command: str) -> None:
         _add(group, "--alarm-n", type=int, metavar="N", help="anomaly: alarm when N of the last M windows are over (default 3)")
         _add(group, "--alarm-m", type=int, metavar="M", help="anomaly: ... of the last M windows (default 5)")
         _add(group, "--clear-k", type=int, metavar="K", help="anomaly: clear after K windows not over (default 25)")
+        _add(group, "--features-in", action="store_true", help="anomaly: the host sends the model's inputs (--feed: "
+             ".npy (N, n) int8, or float quantized with the model's input scale) instead of accelerometer samples")
     if command in ("verify", "run"):
         _add(group, "--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
              help=f"sample frames per SAMPLES request (default {DEFAULT_CHUNK}; anomaly takes up to {MAX_CHUNK})")
@@ -66,6 +70,8 @@ def config(graph, args) -> tuple[AnomalyConfig, str]:
     else:
         cfg = AnomalyConfig()
     given = {field: getattr(args, opt) for opt, field in OVERRIDES.items() if getattr(args, opt, None) is not None}
+    if getattr(args, "features_in", False):
+        given["features_in"] = model_quant(graph).features
     cfg = replace(cfg, **given).check()
     if "threshold" in given:
         source = "--threshold"
@@ -88,14 +94,15 @@ def sources(graph, board, args):
         raise MlcError(f"{board.id}: the anomaly app needs {sum(parts.values()):,} B of RAM for its buffers ({listed}) "
                        f"plus the model and a stack, and the board has {board.ram_bytes:,} B; a smaller --window "
                        "makes the ring, window and spectrum smaller")
-    print(f"anomaly: {cfg.features} features ({cfg.bands} bands x 3 axes), window {cfg.window} hop {cfg.hop} at "
-          f"{cfg.rate_hz} Hz, threshold {cfg.threshold} (from {source}), alarm {cfg.alarm_n} of {cfg.alarm_m}, "
+    what = (f"{cfg.features} features sent by the host (features in)" if cfg.features_in else
+            f"{cfg.features} features ({cfg.bands} bands x 3 axes), window {cfg.window} hop {cfg.hop} at {cfg.rate_hz} Hz")
+    print(f"anomaly: {what}, threshold {cfg.threshold} (from {source}), alarm {cfg.alarm_n} of {cfg.alarm_m}, "
           f"clear after {cfg.clear_k}")
     calibration = read_threshold_file(source, graph.path)[1].get("calibration") if source != "--threshold" else None
     if calibration:
         print(f"anomaly: calibrated for {calibration['false_alarms_per_hour']:g} false alarms per hour on "
               f"{calibration['normal_seconds']:g} s of normal recordings")
-    return AppSources(context={**rfft_values(cfg.window), **c_context(cfg, quant)},
+    return AppSources(context={**({} if cfg.features_in else rfft_values(cfg.window)), **c_context(cfg, quant)},
                       config={**asdict(cfg), "model_sha256": model_digest(graph.path), "features": cfg.features,
                               "threshold_source": source, "calibration": calibration})
 
@@ -118,7 +125,7 @@ def simulate(graph, args) -> int:
     from hostsim.apps.anomaly import simulate as run
 
     cfg, _ = config(graph, args)
-    samples = read_recording(args.feed, cfg.rate_hz)
+    samples = read_feed(args.feed, cfg, model_quant(graph, cfg))
     records = run(graph, cfg, samples)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
@@ -161,10 +168,11 @@ def plot(records, cfg: AnomalyConfig, path) -> None:
     print(f"wrote {path}")
 
 
-def _chunk(args) -> int:
-    chunk = getattr(args, "chunk", DEFAULT_CHUNK) or DEFAULT_CHUNK
-    if not 1 <= chunk <= MAX_CHUNK:
-        raise MlcError(f"--chunk {chunk}: the anomaly firmware takes 1 to {MAX_CHUNK} sample frames per request")
+def _chunk(args, cfg: AnomalyConfig) -> int:
+    chunk = min(getattr(args, "chunk", DEFAULT_CHUNK) or DEFAULT_CHUNK, cfg.max_chunk) if cfg.features_in else \
+        getattr(args, "chunk", DEFAULT_CHUNK) or DEFAULT_CHUNK
+    if not 1 <= chunk <= cfg.max_chunk:
+        raise MlcError(f"--chunk {chunk}: the anomaly firmware takes 1 to {cfg.max_chunk} frames per request")
     return chunk
 
 
@@ -188,8 +196,9 @@ def first_difference(got, want, cfg: AnomalyConfig) -> str | None:
         if g.features != w.features:
             k = next(i for i in range(len(w.features)) if g.features[i] != w.features[i])
             axis, band = divmod(k, cfg.bands)
-            return (f"{at}: feature {k} (axis {'xyz'[axis]}, band {band}) device {g.features[k]} vs hostsim "
-                    f"{w.features[k]}")
+            where = "" if cfg.features_in else f" (axis {'xyz'[axis]}, band {band})"
+            return (f"{at}: feature {k}{where} device {np.int8(g.features[k] - 256 * (g.features[k] > 127))} vs "
+                    f"hostsim {np.int8(w.features[k] - 256 * (w.features[k] > 127))}")
         if g.score != w.score:
             return f"{at}: score device {g.score} vs hostsim {w.score}"
         return f"{at}: decision device flags {g.flags} event {g.event} vs hostsim flags {w.flags} event {w.event}"
@@ -206,8 +215,8 @@ def verify(graph, args) -> int:
 
     board = get_board(args.board)
     cfg, _ = config(graph, args)
-    samples = read_recording(args.feed, cfg.rate_hz)
-    chunk = _chunk(args)
+    samples = read_feed(args.feed, cfg, model_quant(graph, cfg))
+    chunk = _chunk(args, cfg)
     want = run(graph, cfg, samples)
     url, emulator = args.port, None
     if not url:
@@ -236,9 +245,14 @@ def feed(project, args) -> int:
     from codegen.device.emulator import Emulator
     from codegen.device.protocol import StreamRecord, parse_line
 
+    from codegen.apps.anomaly import read_recording
+
     cfg = project_config(project)
+    if cfg.features_in:
+        raise MlcError(f"{project.dir}: built with --features-in; stream features with `mlc verify --app anomaly "
+                       "--features-in --feed F.npy`")
     samples = read_recording(args.feed, cfg.rate_hz)
-    chunk = _chunk(args)
+    chunk = _chunk(args, cfg)
 
     def show(text: str) -> None:
         line = parse_line(text)

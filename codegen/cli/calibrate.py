@@ -25,7 +25,7 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from codegen.apps.anomaly import AnomalyConfig, calibrate, model_quant, read_recording, read_threshold_file
+    from codegen.apps.anomaly import AnomalyConfig, calibrate, model_quant, read_feed, read_threshold_file
     from codegen.apps.anomaly import write_threshold_file
     from codegen.cli.app_anomaly import OVERRIDES
     from codegen.ops import load, require_supported
@@ -37,11 +37,13 @@ def run(args) -> int:
     require_supported(graph)
     cfg = read_threshold_file(args.threshold_from, args.model)[0] if args.threshold_from else AnomalyConfig()
     given = {f: getattr(args, o) for o, f in OVERRIDES.items() if o != "threshold" and getattr(args, o, None) is not None}
+    if args.features_in:
+        given["features_in"] = model_quant(graph).features
     cfg = replace(cfg, **given).check()
-    model_quant(graph, cfg)
+    quant = model_quant(graph, cfg)
     scores = []
     for path in args.normal:
-        samples = read_recording(path, cfg.rate_hz)
+        samples = read_feed(path, cfg, quant)
         scores.append([r.score for r in simulate(graph, cfg, samples)])
     cfg, info = calibrate(scores, cfg, args.false_alarms_per_hour)
     out = Path(args.output) if args.output else Path(args.model).with_name("threshold.json")

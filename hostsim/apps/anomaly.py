@@ -117,11 +117,17 @@ class Stream:
         return out
 
     def feed(self, samples: np.ndarray) -> list[Record]:
+        """Samples int16 (n, 3); in features-in mode int8 model inputs (n, features)."""
         first = self.next_window
-        windows = self.windows(samples)
-        if not len(windows):
+        if self.cfg.features_in:
+            features = np.asarray(samples, np.int8).reshape(-1, self.cfg.features_in)
+            self.next_window += len(features)
+            self.consumed += len(features)
+        else:
+            windows = self.windows(samples)
+            features = quantize_features(log_features(windows, self.cfg), self.quant) if len(windows) else windows
+        if not len(features):
             return []
-        features = quantize_features(log_features(windows, self.cfg), self.quant)
         s = scores(features, run(self.graph, features.reshape(len(features), *self.graph.inputs[0].shape[1:]))
                    .reshape(len(features), -1), self.quant)
         records = []
