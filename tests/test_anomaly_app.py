@@ -242,3 +242,25 @@ def test_features_in_mode_with_ad01_on_qemu(tmp_path):
                 "--feed", tmp_path / "f.npy", "-o", tmp_path / "p")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "20/20 windows bit-exact" in proc.stdout
+
+
+@pytest.mark.skipif(not have("gcc"), reason="needs gcc")
+def test_mlc_monitor_shows_logs_and_plots_the_firmwares_windows(graph, cfg, tmp_path):
+    """The host-built firmware's own output (REC lines, LED lines, frames) played over TCP to `mlc monitor`."""
+    pytest.importorskip("matplotlib")
+    from anomaly_harness import frames_for
+    from test_serial_robustness import ScriptedDevice
+
+    exe = build_app_host(MODEL, cfg, tmp_path)
+    x = mixed(6.0, kind="looseness")
+    out = subprocess.run([str(exe)], input=frames_for(x, [128]), capture_output=True, check=True).stdout
+    want = simulate(graph, cfg, x)
+    device = ScriptedDevice([out])
+    proc = _mlc("monitor", "--port", f"socket://127.0.0.1:{device.port}", "--count", len(want), "--duration", 60,
+                "--csv", tmp_path / "m.csv", "--plot", tmp_path / "m.png")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(open(tmp_path / "m.csv")))
+    assert [int(r["score"]) for r in rows] == [r.score for r in want]
+    assert [r["event"] for r in rows if r["event"]] == [EVENTS[r.event] for r in want if r.event]
+    assert "ALARM" in proc.stdout
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"

@@ -139,32 +139,10 @@ def simulate(graph, args) -> int:
 
 
 def plot(records, cfg: AnomalyConfig, path) -> None:
-    try:
-        import matplotlib
+    from codegen.cli.apps import plot_stream
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise MlcError("--plot needs matplotlib: pip install 'mlc[plot]'") from None
-    t = [cfg.time_ms(r.index) / 1000 for r in records]
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    ax.plot(t, [r.score for r in records], lw=0.8, label="score")
-    ax.axhline(cfg.threshold, color="k", ls="--", lw=0.8, label="threshold")
-    start = None
-    for ti, r in zip(t, records):
-        if r.event == 1:
-            start = ti
-        elif r.event == 2 and start is not None:
-            ax.axvspan(start, ti, color="red", alpha=0.2)
-            start = None
-    if start is not None:
-        ax.axvspan(start, t[-1], color="red", alpha=0.2, label="alarm")
-    ax.set_yscale("log")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("score")
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    plot_stream(path, [cfg.time_ms(r.index) / 1000 for r in records], [r.score for r in records],
+                [EVENTS[r.event] for r in records], cfg.threshold)
     print(f"wrote {path}")
 
 
