@@ -43,9 +43,10 @@ int main(void)
 """
 
 
-def args_for(cfg, threshold_from=None):
+def args_for(cfg, threshold_from=None, labels_file=None):
     """What codegen/cli/app_anomaly.sources reads from the command line, for cfg."""
-    return SimpleNamespace(threshold_from=threshold_from, rate=cfg.rate_hz, window=cfg.window, hop=cfg.hop,
+    return SimpleNamespace(threshold_from=threshold_from, labels=labels_file,
+                           normal_class=cfg.labels[cfg.normal_class] if cfg.labels else None, rate=cfg.rate_hz, window=cfg.window, hop=cfg.hop,
                            bands=cfg.bands, threshold=cfg.threshold, alarm_n=cfg.alarm_n, alarm_m=cfg.alarm_m,
                            clear_k=cfg.clear_k, features_in=bool(cfg.features_in))
 
@@ -58,8 +59,12 @@ def build_app_host(model, cfg, work: Path, cflags=HOST_CFLAGS, cc="gcc", name="a
 
     graph = load(model)
     board = get_board("qemu-cortex-m3")
+    labels_file = None
+    if cfg.labels:
+        labels_file = work / "labels.txt"
+        labels_file.write_text("\n".join(cfg.labels) + "\n")
     project = render_project(graph, board, work / "project", app="anomaly", name=name,
-                             app_sources=sources(graph, board, args_for(cfg)))
+                             app_sources=sources(graph, board, args_for(cfg, labels_file=labels_file)))
     src = project.dir / "src"
     (src / "host_hal.c").write_text(HOST_HAL)
     lib = project.dir / "lib" / name

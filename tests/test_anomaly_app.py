@@ -261,6 +261,49 @@ def test_mlc_monitor_shows_logs_and_plots_the_firmwares_windows(graph, cfg, tmp_
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(open(tmp_path / "m.csv")))
     assert [int(r["score"]) for r in rows] == [r.score for r in want]
-    assert [r["event"] for r in rows if r["event"]] == [EVENTS[r.event] for r in want if r.event]
+    assert [r["event"] for r in rows if r["event"]] == [r.event_name(cfg) for r in want if r.event]
     assert "ALARM" in proc.stdout
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+
+
+CLASSIFIER = ROOT / "examples" / "motor" / "classifier"
+
+
+@pytest.mark.skipif(not have("gcc"), reason="needs gcc")
+def test_classifier_mode_on_host_equals_hostsim_and_names_the_fault(tmp_path):
+    """examples/motor/classifier (a softmax over normal and the fault types) in the same pipeline: the alarm
+    is named by the class; the firmware built for the host equals hostsim window for window."""
+    model = CLASSIFIER / "model.tflite"
+    ccfg = read_threshold_file(CLASSIFIER / "threshold.json", model)[0]
+    assert ccfg.classifier and ccfg.labels[ccfg.normal_class] == "normal"
+    x = mixed(12.0, kind="looseness")
+    want = simulate(load(model), ccfg, x)
+    assert [r.event_name(ccfg) for r in want if r.event] == ["looseness", "clear"]
+    exe = build_app_host(model, ccfg, tmp_path, name="faults")
+    got, text, _ = run_app_host(exe, ccfg, x, [100, 128, 3])
+    assert got == want
+    assert any("label=looseness" in t and "event=looseness" in t for t in text)
+
+
+@pytest.mark.device
+def test_classifier_mode_on_qemu(tmp_path):
+    if not have("qemu-system-arm"):
+        pytest.skip("needs qemu-system-arm")
+    np.save(tmp_path / "rec.npy", mixed(6.0, kind="unbalance"))
+    proc = _mlc("verify", CLASSIFIER / "model.tflite", "--app", "anomaly", "--labels", CLASSIFIER / "labels.txt",
+                "--board", "qemu-cortex-m3", "--feed", tmp_path / "rec.npy", "-o", tmp_path / "p", "--chunk", "128")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "bit-exact" in proc.stdout and "1 alarm(s)" in proc.stdout
+
+
+def test_train_classifier_py_on_short_labelled_recordings(tmp_path):
+    motor = ROOT / "examples" / "motor"
+    subprocess.run([sys.executable, str(motor / "generate.py"), "--out", str(tmp_path / "rec"), "--minutes", "1",
+                    "--healthy", "1", "--seed", "4"], check=True, capture_output=True, cwd=motor)
+    proc = subprocess.run([sys.executable, str(motor / "train_classifier.py"), "--recordings", str(tmp_path / "rec"),
+                           "--out", str(tmp_path / "c"), "--epochs", "3", "--false-alarms-per-hour", "50"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    ccfg, doc = read_threshold_file(tmp_path / "c" / "threshold.json", tmp_path / "c" / "model.tflite")
+    assert ccfg.labels[0] == "normal" and len(ccfg.labels) == 6 and doc["held_out_accuracy"] > 0.5
+    assert (tmp_path / "c" / "labels.txt").read_text().split() == list(ccfg.labels)

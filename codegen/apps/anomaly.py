@@ -26,6 +26,11 @@ The pipeline, per window of WINDOW sample frames every HOP frames (3 axes, int16
 A window's time is the end of its last sample frame: (index * HOP + WINDOW) * 1000 // RATE ms, from the samples
 consumed, never from a clock.
 
+Classifier mode (labels given; the model's output is one int8 score per class, e.g. a softmax): the score is
+the top class's output less -128 (0..255; the first of equal scores wins), a window is over the threshold when its
+top class is not the normal class and its score exceeds the threshold, the same N-of-M / K rule raises and clears
+the alarm, and the alarm is named by the class of the window that raised it.
+
 "Features in" mode (features_in = n > 0, e.g. MLPerf Tiny's ad01 with its 640 log-mel features): the host sends
 the model's int8 inputs themselves, n bytes per SAMPLES frame; steps 1-6 are skipped, 7-9 are the same.
 """
@@ -68,6 +73,8 @@ class AnomalyConfig:
     alarm_m: int = 5
     clear_k: int = 25
     features_in: int = 0  # > 0: "features in" mode, the host sends this many int8 model inputs per record
+    labels: tuple = ()  # a classifier's class names (classifier mode: the model's output is one score per class)
+    normal_class: int = 0  # the class that is normal operation (never alarms)
 
     def check(self) -> "AnomalyConfig":
         if self.features_in:
@@ -85,6 +92,10 @@ class AnomalyConfig:
         return self._check_decision()
 
     def _check_decision(self) -> "AnomalyConfig":
+        if self.labels and not 0 <= self.normal_class < len(self.labels):
+            raise MlcError(f"normal class {self.normal_class}: the classifier has {len(self.labels)} classes")
+        if any(not label or any(c.isspace() for c in label) for label in self.labels):
+            raise MlcError(f"class labels must be non-empty words without spaces: {list(self.labels)}")
         if self.rate_hz <= 0:
             raise MlcError(f"--rate {self.rate_hz}: must be positive")
         if not 1 <= self.alarm_n <= self.alarm_m <= 32:
@@ -94,6 +105,10 @@ class AnomalyConfig:
         if not 0 <= self.threshold < 2 ** 32:
             raise MlcError(f"threshold {self.threshold} must fit a uint32")
         return self
+
+    @property
+    def classifier(self) -> bool:
+        return bool(self.labels)
 
     @property
     def features(self) -> int:
@@ -150,6 +165,7 @@ class ModelQuant:
     in_zp: int
     out_scale: float
     out_zp: int
+    outputs: int = 0  # a classifier's classes (0: an autoencoder, output the size of the input)
 
     @property
     def feature_mult(self) -> int:
@@ -177,16 +193,19 @@ def model_quant(graph, cfg: AnomalyConfig | None = None) -> ModelQuant:
         if t.dtype != "int8" or t.quant is None:
             raise MlcError(f"{graph.path}: tensor '{t.name}' is {t.dtype}; the anomaly app needs int8 input and output "
                            "(quantize it: mlc quantize MODEL --calib X.npy)")
-    if n_in != n_out:
+    if cfg is not None and cfg.classifier and n_out != len(cfg.labels):
+        raise MlcError(f"{graph.path}: the model has {n_out} outputs and {len(cfg.labels)} class labels were given")
+    if n_in != n_out and (cfg is None or not cfg.classifier):
         raise MlcError(f"{graph.path}: input has {n_in} values and output {n_out}; the anomaly app needs an "
-                       "autoencoder (output the size of its input)")
+                       "autoencoder (output the size of its input), or --labels for a classifier")
     if cfg is not None and cfg.features_in and n_in != cfg.features_in:
         raise MlcError(f"{graph.path}: the model takes {n_in} features, not {cfg.features_in}")
     if cfg is not None and n_in != cfg.features:
         raise MlcError(f"{graph.path}: the model takes {n_in} features; the pipeline makes {cfg.features} "
                        f"({AXES} axes x {cfg.bands} bands): give --bands {n_in // AXES} or the model trained for it")
     return ModelQuant(n_in, float(np.ravel(x.quant.s)[0]), int(np.ravel(x.quant.zp)[0]),
-                      float(np.ravel(y.quant.s)[0]), int(np.ravel(y.quant.zp)[0]))
+                      float(np.ravel(y.quant.s)[0]), int(np.ravel(y.quant.zp)[0]),
+                      n_out if cfg is not None and cfg.classifier else 0)
 
 
 @dataclass(frozen=True)
@@ -197,22 +216,31 @@ class Record:
     score: int
     flags: int  # FLAG_OVER | FLAG_ALARM
     event: int  # index into EVENTS
+    cls: int = 0  # a classifier's class: the window's top class; while alarmed, the class that raised the alarm
 
     def payload(self) -> bytes:
         return (self.index.to_bytes(4, "little") + self.features + self.score.to_bytes(4, "little")
-                + bytes([self.flags, self.event]))
+                + bytes([self.flags, self.event, self.cls]))
 
-    @property
-    def label(self) -> str:
+    def label(self, cfg: AnomalyConfig) -> str:
+        """normal/anomaly; for a classifier the alarm's class, or the normal class."""
+        if cfg.classifier:
+            return cfg.labels[self.cls if self.flags & FLAG_ALARM else cfg.normal_class]
         return "anomaly" if self.flags & FLAG_ALARM else "normal"
 
+    def event_name(self, cfg: AnomalyConfig) -> str:
+        """'', 'alarm' (for a classifier: the class that raised it) or 'clear'."""
+        if self.event == 1 and cfg.classifier:
+            return cfg.labels[self.cls]
+        return "" if self.event == 0 else EVENTS[self.event]
+
     def row(self, cfg: AnomalyConfig) -> dict:
-        return {"time_ms": int(cfg.time_ms(self.index)), "label": self.label, "score": self.score,
-                "event": "" if self.event == 0 else EVENTS[self.event]}
+        return {"time_ms": int(cfg.time_ms(self.index)), "label": self.label(cfg), "score": self.score,
+                "event": self.event_name(cfg)}
 
 
 def record_bytes(features: int) -> int:
-    return 4 + features + 4 + 2
+    return 4 + features + 4 + 3
 
 
 def decode_record(payload: bytes, features: int) -> Record:
@@ -220,7 +248,7 @@ def decode_record(payload: bytes, features: int) -> Record:
         raise MlcError(f"a record of {len(payload)} bytes; this app's records have {record_bytes(features)}")
     score = int.from_bytes(payload[4 + features:8 + features], "little")
     return Record(int.from_bytes(payload[:4], "little"), bytes(payload[4:4 + features]), score,
-                  payload[8 + features], payload[9 + features])
+                  payload[8 + features], payload[9 + features], payload[10 + features])
 
 
 # -- recordings ------------------------------------------------------------------------------------------------
@@ -343,7 +371,7 @@ def read_threshold_file(path, model_path) -> tuple[AnomalyConfig, dict]:
     """The configuration a threshold file holds, refused if it was calibrated for another model."""
     try:
         doc = json.loads(Path(path).read_text())
-        cfg = AnomalyConfig(**doc["config"])
+        cfg = AnomalyConfig(**{**doc["config"], "labels": tuple(doc["config"].get("labels", ()))})
         digest = doc["model_sha256"]
     except OSError as err:
         raise MlcError(f"{path}: cannot read the threshold file ({err.strerror})") from None
@@ -373,7 +401,8 @@ def c_context(cfg: AnomalyConfig, quant: ModelQuant) -> dict:
     m_in, m_out = quant.score_mults
     tables = {} if cfg.features_in else dict(edges=c_array_body(band_edges(cfg), "uint16_t"),
                                               hann=c_array_body(hann_q15(cfg.window), "int16_t"))
-    return dict(cfg=cfg, **tables, feature_mult=quant.feature_mult, frame_bytes=cfg.frame_bytes,
+    labels = ", ".join(f'"{label}"' for label in cfg.labels)
+    return dict(cfg=cfg, **tables, feature_mult=quant.feature_mult, frame_bytes=cfg.frame_bytes, labels=labels,
                 in_zp=quant.in_zp, out_zp=quant.out_zp, m_in=m_in, m_out=m_out, record_bytes=record_bytes(cfg.features),
                 max_chunk=cfg.max_chunk, hann_frac_bits=HANN_FRAC_BITS, log_frac_bits=LOG_FRAC_BITS,
                 feature_shift=FEATURE_SHIFT, score_shift=2 * SCORE_DIFF_BITS - SCORE_FRAC_BITS)

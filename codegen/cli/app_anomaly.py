@@ -19,7 +19,7 @@ import numpy as np
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from codegen.apps.anomaly import (DEFAULT_CHUNK, EVENTS, MAX_CHUNK, AnomalyConfig, app_ram, c_context, decode_record,
+from codegen.apps.anomaly import (DEFAULT_CHUNK, FLAG_ALARM, MAX_CHUNK, AnomalyConfig, app_ram, c_context, decode_record,
                                   model_quant, model_digest, read_feed, read_threshold_file)
 from codegen.errors import MlcError
 
@@ -48,11 +48,30 @@ def add_arguments(group, command: str) -> None:
         _add(group, "--alarm-n", type=int, metavar="N", help="anomaly: alarm when N of the last M windows are over (default 3)")
         _add(group, "--alarm-m", type=int, metavar="M", help="anomaly: ... of the last M windows (default 5)")
         _add(group, "--clear-k", type=int, metavar="K", help="anomaly: clear after K windows not over (default 25)")
+        _add(group, "--labels", metavar="TXT", help="anomaly: a classifier's class names, one a line (classifier mode: "
+             "the model scores classes; the alarm names the class)")
+        _add(group, "--normal-class", metavar="NAME", help="anomaly: the classifier's class of normal operation "
+             "(default: 'normal' or 'healthy' if a label, else the first)")
         _add(group, "--features-in", action="store_true", help="anomaly: the host sends the model's inputs (--feed: "
              ".npy (N, n) int8, or float quantized with the model's input scale) instead of accelerometer samples")
     if command in ("verify", "run"):
         _add(group, "--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
              help=f"sample frames per SAMPLES request (default {DEFAULT_CHUNK}; anomaly takes up to {MAX_CHUNK})")
+
+
+def classes(args) -> dict:
+    """labels and normal_class from --labels / --normal-class (classifier mode), else nothing."""
+    if not getattr(args, "labels", None):
+        return {}
+    try:
+        labels = tuple(line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip())
+    except OSError as err:
+        raise MlcError(f"{args.labels}: cannot read the labels ({err.strerror})") from None
+    wanted = getattr(args, "normal_class", None)
+    if wanted is not None and wanted not in labels:
+        raise MlcError(f"--normal-class {wanted}: not one of the labels ({', '.join(labels)})")
+    normal = wanted or next((x for x in ("normal", "healthy") if x in labels), labels[0] if labels else None)
+    return {"labels": labels, "normal_class": labels.index(normal) if labels else 0}
 
 
 def config(graph, args) -> tuple[AnomalyConfig, str]:
@@ -72,6 +91,7 @@ def config(graph, args) -> tuple[AnomalyConfig, str]:
     given = {field: getattr(args, opt) for opt, field in OVERRIDES.items() if getattr(args, opt, None) is not None}
     if getattr(args, "features_in", False):
         given["features_in"] = model_quant(graph).features
+    given.update(classes(args))
     cfg = replace(cfg, **given).check()
     if "threshold" in given:
         source = "--threshold"
@@ -109,15 +129,16 @@ def sources(graph, board, args):
 
 def project_config(project) -> AnomalyConfig:
     keys = AnomalyConfig.__dataclass_fields__
-    return AnomalyConfig(**{k: v for k, v in project.app_config.items() if k in keys}).check()
+    cfg = {k: v for k, v in project.app_config.items() if k in keys}
+    return AnomalyConfig(**{**cfg, "labels": tuple(cfg.get("labels", ()))}).check()
 
 
 def _summary(records, cfg: AnomalyConfig, out=print) -> None:
     for r in records:
         if r.event:
-            out(f"{cfg.time_ms(r.index) / 1000:9.2f} s  window {r.index}: {EVENTS[r.event]} (score {r.score}, "
+            out(f"{cfg.time_ms(r.index) / 1000:9.2f} s  window {r.index}: {r.event_name(cfg)} (score {r.score}, "
                 f"threshold {cfg.threshold})")
-    alarmed = sum(1 for r in records if r.label == "anomaly")
+    alarmed = sum(1 for r in records if r.flags & FLAG_ALARM)
     out(f"{len(records)} windows, {sum(1 for r in records if r.event == 1)} alarm(s), {alarmed} window(s) in alarm")
 
 
@@ -142,7 +163,7 @@ def plot(records, cfg: AnomalyConfig, path) -> None:
     from codegen.cli.apps import plot_stream
 
     plot_stream(path, [cfg.time_ms(r.index) / 1000 for r in records], [r.score for r in records],
-                [EVENTS[r.event] for r in records], cfg.threshold)
+                [r.event_name(cfg) for r in records], cfg.threshold)
     print(f"wrote {path}")
 
 
@@ -179,7 +200,8 @@ def first_difference(got, want, cfg: AnomalyConfig) -> str | None:
                     f"hostsim {np.int8(w.features[k] - 256 * (w.features[k] > 127))}")
         if g.score != w.score:
             return f"{at}: score device {g.score} vs hostsim {w.score}"
-        return f"{at}: decision device flags {g.flags} event {g.event} vs hostsim flags {w.flags} event {w.event}"
+        return (f"{at}: decision device flags {g.flags} event {g.event} class {g.cls} vs hostsim flags {w.flags} "
+                f"event {w.event} class {w.cls}")
     if len(got) != len(want):
         return f"device sent {len(got)} windows, hostsim has {len(want)}"
     return None

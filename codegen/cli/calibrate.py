@@ -27,7 +27,7 @@ def add_arguments(parser):
 def run(args) -> int:
     from codegen.apps.anomaly import AnomalyConfig, calibrate, model_quant, read_feed, read_threshold_file
     from codegen.apps.anomaly import write_threshold_file
-    from codegen.cli.app_anomaly import OVERRIDES
+    from codegen.cli.app_anomaly import OVERRIDES, classes
     from codegen.ops import load, require_supported
     from hostsim.apps.anomaly import simulate
 
@@ -39,12 +39,15 @@ def run(args) -> int:
     given = {f: getattr(args, o) for o, f in OVERRIDES.items() if o != "threshold" and getattr(args, o, None) is not None}
     if args.features_in:
         given["features_in"] = model_quant(graph).features
+    given.update(classes(args))
     cfg = replace(cfg, **given).check()
     quant = model_quant(graph, cfg)
     scores = []
     for path in args.normal:
         samples = read_feed(path, cfg, quant)
-        scores.append([r.score for r in simulate(graph, cfg, samples)])
+        # a classifier's windows of the normal class are never over the threshold: they count as score 0
+        scores.append([r.score if not cfg.classifier or r.cls != cfg.normal_class else 0
+                       for r in simulate(graph, cfg, samples)])
     cfg, info = calibrate(scores, cfg, args.false_alarms_per_hour)
     out = Path(args.output) if args.output else Path(args.model).with_name("threshold.json")
     write_threshold_file(out, args.model, cfg, {"calibration": info})

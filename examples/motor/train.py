@@ -99,19 +99,24 @@ def float_graph(layers, name="anomaly_ae"):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--normal", nargs="+", required=True, help="recordings of normal operation (.npy/.csv/.wav)")
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--false-alarms-per-hour", type=float, default=0.1)
-    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--rate", type=int, default=AnomalyConfig.rate_hz)
     parser.add_argument("--window", type=int, default=AnomalyConfig.window)
     parser.add_argument("--hop", type=int, default=AnomalyConfig.hop)
     parser.add_argument("--bands", type=int, default=AnomalyConfig.bands)
+    return run_training(parser, argv, _train, epochs=40)
+
+
+def run_training(parser, argv, train, epochs: int) -> int:
+    """The options every training script shares, then train(args) with mlc's one-line errors."""
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--false-alarms-per-hour", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        return _train(args)
+        return train(args)
     except MlcError as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
 
 

@@ -73,9 +73,8 @@ class Detector:
         self.alarm = False
         self.below = 0
 
-    def step(self, score: int) -> tuple[int, int]:
+    def step(self, over: int) -> tuple[int, int]:
         cfg = self.cfg
-        over = int(score > cfg.threshold)
         self.history = ((self.history << 1) | over) & ((1 << cfg.alarm_m) - 1)
         event = 0
         if not self.alarm:
@@ -102,6 +101,7 @@ class Stream:
         self.consumed = 0
         self.next_window = 0
         self.detector = Detector(self.cfg)
+        self.alarm_class = 0
 
     def windows(self, samples: np.ndarray) -> np.ndarray:
         """Append samples; the newly completed windows (K, window, 3)."""
@@ -128,12 +128,22 @@ class Stream:
             features = quantize_features(log_features(windows, self.cfg), self.quant) if len(windows) else windows
         if not len(features):
             return []
-        s = scores(features, run(self.graph, features.reshape(len(features), *self.graph.inputs[0].shape[1:]))
-                   .reshape(len(features), -1), self.quant)
+        out = run(self.graph, features.reshape(len(features), *self.graph.inputs[0].shape[1:])).reshape(len(features), -1)
+        if self.cfg.classifier:
+            best = out.argmax(axis=-1)  # the first of equal scores, as the C's strict >
+            s = out[np.arange(len(out)), best].astype(np.int64) + 128
+            over = (best != self.cfg.normal_class) & (s > self.cfg.threshold)
+        else:
+            best = np.zeros(len(out), np.int64)
+            s = scores(features, out, self.quant)
+            over = s > self.cfg.threshold
         records = []
         for k, (f, score) in enumerate(zip(features, s)):
-            flags, event = self.detector.step(int(score))
-            records.append(Record(first + k, f.tobytes(), int(score), flags, event))
+            flags, event = self.detector.step(int(over[k]))
+            if event == 1:
+                self.alarm_class = int(best[k])
+            cls = self.alarm_class if flags & FLAG_ALARM else int(best[k])
+            records.append(Record(first + k, f.tobytes(), int(score), flags, event, cls))
         return records
 
 
