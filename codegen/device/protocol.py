@@ -35,6 +35,7 @@ SAMPLES_HEADER_BYTES = 4  # u32 index of the first sample frame
 RECORD_INDEX_BYTES = 4  # every record starts with its u32 index
 INFO_HEADER_BYTES = 6
 INFO_TIMEOUT_S = 0.5
+QUIET_FLUSH_S = 1.0  # the line quiet this long ends a partial frame (well within an attempt's timeout)
 
 
 def _crc_table() -> list[int]:
@@ -253,6 +254,7 @@ class Device:
         self.retries = 0
         self.reconnects = 0
         self._frames: list = []
+        self._last_data = 0.0
 
     def __enter__(self):
         self.connect()
@@ -293,7 +295,14 @@ class Device:
         except PORT_ERRORS:
             self._reconnect()
             return
-        self._dispatch(self.decoder.feed(data) if data else self.decoder.flush())
+        now = time.monotonic()
+        if data:
+            self._last_data = now
+            self._dispatch(self.decoder.feed(data))
+        elif now - self._last_data > QUIET_FLUSH_S:
+            # A partial frame still incomplete after this long will not complete (a corrupt header claimed too
+            # many bytes): rescan its bytes. Not sooner: a busy host or emulator may pause mid-frame.
+            self._dispatch(self.decoder.flush())
 
     def _dispatch(self, events) -> None:
         for ev in events:
