@@ -126,7 +126,10 @@ def cost(args) -> dict:
     project, report = build(graph, board.id, work / "project", app="anomaly", name="ae", quiet=True,
                             app_sources=sources(graph, board, ns))
     symbols = read_symbols(project.elf, board)
-    window, samples_fn, score_fn = (symbols[s] for s in ("an_window", "an_samples", "an_score"))
+    def symbol(name):  # GCC may clone a static function (an_score.constprop.0)
+        return next(v for k, v in symbols.items() if k == name or k.startswith(name + "."))
+
+    window, samples_fn, score_fn = (symbol(s) for s in ("an_window", "an_samples", "an_score"))
     invoke = symbols["ae_invoke"][0]
     tick = symbols.get("SysTick_Handler")
     config = "\n".join(["buckets 3", f"start {window[0]:#x}", f"stop {samples_fn[0]:#x} {samples_fn[0] + samples_fn[1]:#x}",
