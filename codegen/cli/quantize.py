@@ -26,6 +26,8 @@ def add_arguments(parser):
     parser.add_argument("--eval", metavar="X.npy", help="float inputs to report on (default: the calibration data)")
     parser.add_argument("--labels", metavar="Y.npy", help="integer class labels of the --eval inputs: accuracy too")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--plot", metavar="PNG", help="also draw each layer's SQNR as a chart (needs matplotlib: "
+                        "pip install 'mlc[plot]')")
 
 
 def add_calibration_arguments(parser, required: bool):
@@ -102,10 +104,17 @@ def run(args) -> int:
         if len(labels) != len(x) or not np.issubdtype(labels.dtype, np.integer):
             raise MlcError(f"{args.labels}: needs {len(x)} integer labels, one per evaluation input (has {len(labels)} {labels.dtype})")
     summary = {"model": str(args.model), "output": str(output), "method": args.method, **evaluate(result, int8, x, labels)}
+    if args.plot:
+        from codegen.report.plots import sqnr_chart
+
+        sqnr_chart(summary["layers"], summary["output_sqnr_db"], f"{output.name}: SQNR per layer "
+                   f"({summary['samples']} inputs)", args.plot)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
     print_report(summary)
+    if args.plot:
+        print(f"plot: {args.plot}")
     return 0
 
 
