@@ -1,7 +1,7 @@
 """`mlc quantize MODEL --calib X.npy [-o OUT.tflite] [--method M] [--eval X.npy [--labels Y.npy]] [--float-io]`:
 post-training quantization of a float .tflite, ONNX or Keras (.keras, .h5; needs TensorFlow) model into a
 TFLite int8 model, checked in hostsim and reported layer by layer against the float model (SQNR). An ONNX
-model's 4-D input data comes NCHW, as the ONNX model takes it; the int8 model's input is NHWC.
+model's 4-D input data comes NCHW (3-D: NCW, for Conv1d), as the ONNX model takes it; the int8 model's input is NHWC.
 
 An ONNX model that is already quantized (QDQ or QOperator form, e.g. from onnxruntime's quantize_static)
 keeps its own scales, zero points and integer weights, needs no --calib, and is reported with notes on where

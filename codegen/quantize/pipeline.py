@@ -18,7 +18,7 @@ MIN_SAMPLES = 16
 @dataclass
 class FloatModel:
     graph: Graph  # NHWC, cleaned up
-    nchw_input: bool = False  # an ONNX model's 4-D input: its data comes NCHW and is transposed to NHWC
+    input_layout: str = "plain"  # an ONNX model's input data comes "nchw" (or "ncw") and is transposed to NHWC
     notes: list = field(default_factory=list)  # an already quantized model: where its arithmetic and TFLite's differ
 
     @property
@@ -33,10 +33,12 @@ class FloatModel:
         x = np.asarray(x)
         if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
             raise MlcError(f"{what} is {x.dtype}; it must be float32 values of the model's float input")
-        want = tuple(t.shape[1:])
-        if self.nchw_input:
+        want = tuple(t.shape[1:])  # (H, W, C)
+        if self.input_layout == "nchw":
             want = (want[2], want[0], want[1])
-        layout = " (NCHW, as the ONNX model takes it)" if self.nchw_input else ""
+        elif self.input_layout == "ncw":  # held as H = 1
+            want = (want[2], want[1])
+        layout = f" ({self.input_layout.upper()}, as the ONNX model takes it)" if self.input_layout != "plain" else ""
         if x.ndim == len(want) and x.shape == want:
             x = x[None]
         if x.shape[1:] != want:
@@ -44,7 +46,9 @@ class FloatModel:
         x = x.astype(np.float32)
         if not np.all(np.isfinite(x)):
             raise MlcError(f"{what} holds NaN or infinite values")
-        return x.transpose(0, 2, 3, 1) if self.nchw_input else x
+        if self.input_layout == "ncw":
+            return x.transpose(0, 2, 1)[:, None]
+        return x.transpose(0, 2, 3, 1) if self.input_layout == "nchw" else x
 
 
 def load_float(path) -> FloatModel:
