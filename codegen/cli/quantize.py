@@ -51,10 +51,13 @@ def quantize_file(model, calib_path, output, method, float_io):
     from codegen.ops import load, require_supported
     from codegen.quantize.pipeline import load_float, quantize
 
+    from codegen.cli.progress import status
+
     check_output(str(output))
     float_model = load_float(model)
     try:
-        result = quantize(float_model, read_input(calib_path) if calib_path else None, method, float_io)
+        with status(f"calibrating and quantizing {model}"):
+            result = quantize(float_model, read_input(calib_path) if calib_path else None, method, float_io)
     except MlcError as err:
         raise MlcError(f"{calib_path or model}: {err}") from None
     Path(output).write_bytes(result.model)
