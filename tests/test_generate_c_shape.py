@@ -77,3 +77,30 @@ def test_single_op_models(name, tmp_path):
     graph = load(path)
     for isa in [*ISAS, None]:
         _check_preprocessor(_source(graph, isa), isa)
+
+
+def _board_source(model: str, board: str = "qemu-cortex-m4") -> str:
+    """NAME.c as `mlc generate MODEL --board BOARD` writes it."""
+    from codegen.ops.kernel_plan import isa_of
+    from codegen.targets.boards import get_board
+
+    return _source(load(REFERENCE / f"{model}.tflite"), isa_of(get_board(board)))
+
+
+TABLE = re.compile(r"^static const (\w+) (\w+)\[(\d+)\] MLC_FLASH MLC_ALIGN\(4\) = \{\n(.*?)\n\};", re.M | re.S)
+RECORD = re.compile(r"\{ \.multiplier = -?\d+, \.addend = -?\d+ \}")
+
+
+def test_requant_tables_are_typed():
+    """The {multiplier, addend} records of the short requantization are mlc_requant_t structs written with
+    designated initialisers, one per channel, and the kernels take them as such (no flat int32 pairs)."""
+    c = _board_source("kws_ref_model")
+    tables = {name: (ctype, int(n), body) for ctype, name, n, body in TABLE.findall(c)}
+    requant = {name: t for name, t in tables.items() if name.endswith("_requant")}
+    assert len(requant) == 10  # kws's nine convolutions and its FULLY_CONNECTED layer
+    for name, (ctype, n, body) in requant.items():
+        assert ctype == "mlc_requant_t", name
+        records = [line.strip().rstrip(",") for line in body.splitlines()]
+        assert len(records) == n and all(RECORD.fullmatch(r) for r in records), name
+    assert not any(name.endswith(("_mq", "_mult")) for name in tables)
+    assert "const mlc_requant_t *requant" in c and "const int32_t *mult" not in c
