@@ -176,6 +176,14 @@ MLC_SMLA_XY(tt, 1, 1)
 #define MLC_NOINLINE
 #endif
 
+/* No instruction: from here on the compiler treats pointer p as a value it cannot see through, held in a
+ * register (a constant address, e.g. into the arena after constant propagation, is otherwise rebuilt
+ * from the literal pool for every access). */
+#if defined(__GNUC__)
+#define MLC_PIN(p) __asm__("" : "+r"(p))
+#else
+#define MLC_PIN(p) ((void)0)
+#endif
 /* No instruction; memory accesses are not moved across it (a compiler scheduling fence). */
 #if defined(__GNUC__)
 #define MLC_BARRIER() __asm__ volatile("" ::: "memory")
