@@ -182,3 +182,12 @@ def test_a_model_with_unsupported_ops_is_refused_before_anything_is_built(tmp_pa
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "layer 0 (CUSTOM:SignalWindow)" in r.stderr and "supported:" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
+def test_person_detect_bit_exact_on_qemu(board, tmp_path_factory):
+    """TFLM's person detection model (MobileNet v1, 96x96x1, per-channel biases stored with axis 3)."""
+    project, report, y, mismatches, cycles = verify("person_detect", board, tmp_path_factory, n=10)
+    assert mismatches == [] and y.shape == (10, 2), f"person_detect on {board}: inputs {mismatches} differ from hostsim"
+    assert report.flash_used < report.flash_total and report.ram_used < report.ram_total
