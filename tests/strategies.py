@@ -17,7 +17,10 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``pool_models(op="AVERAGE_POOL_2D"|"MAX_POOL_2D", padding=)``, ``add_models()``, ``mul_models()``
 (numpy broadcasting, rank <= 4), ``softmax_models()``, ``logistic_models()``, ``tanh_models()``,
 ``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too),
-``mean_models()``, ``pad_models(op="PAD"|"PADV2")``, ``quantize_models(float_input=)``
+``mean_models()``, ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
+``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
+``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``
+(broadcasting), ``quantize_models(float_input=)``
 (float32->int8 or int8->int8), ``dequantize_models()``, ``multi_op_models(float_io=)`` (small
 chains: [QUANTIZE] conv, depthwise, [ADD], pool, RESHAPE, FC, SOFTMAX, [DEQUANTIZE]);
 ``single_op_models()`` is ``one_of`` all single-op strategies; ``STRATEGIES`` maps op name ->
@@ -40,6 +43,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from hypothesis import strategies as st
@@ -246,6 +250,59 @@ def mul_models():
     return _binary_models("MUL")
 
 
+def _binary_more(op):
+    """SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM: random broadcast shapes and quantization."""
+    @st.composite
+    def strategy(draw):
+        sa, sb = draw(_broadcast_pair())
+        b = ModelBuilder()
+        qa, qb = draw(quant()), draw(quant())
+        x, y = b.input(sa, *qa), b.input(sb, *qb)
+        if op in ("MAXIMUM", "MINIMUM"):
+            return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
+        span = (qa[0] + qb[0]) * 128
+        if op == "SUB":
+            act = draw(activations)
+            z = b.sub(x, y, float(np.float32(span / 128 * _jitter(draw))), draw(zero_points), act)
+            return _case(op, b, [x, y], [z], activation=act)
+        z = b.squared_difference(x, y, float(np.float32(span * span / 256 * _jitter(draw))), draw(zero_points))
+        return _case(op, b, [x, y], [z])
+    return strategy()
+
+
+sub_models = partial(_binary_more, "SUB")
+squared_difference_models = partial(_binary_more, "SQUARED_DIFFERENCE")
+maximum_models = partial(_binary_more, "MAXIMUM")
+minimum_models = partial(_binary_more, "MINIMUM")
+
+
+def _unary_requant(op):
+    """RELU, RELU6, LEAKY_RELU, HARD_SWISH with random input and output quantization (RELU6's output
+    is the input's, as the converter writes it: TFLM's kernel does not read it)."""
+    @st.composite
+    def strategy(draw):
+        b = ModelBuilder()
+        qin = (float(np.float32(draw(st.floats(0.005, 0.2)))), draw(zero_points))
+        x = b.input(draw(shapes(1, 4)), *qin)
+        out_q = (float(np.float32(qin[0] * _jitter(draw))), draw(zero_points))
+        if op == "RELU6":
+            return _case(op, b, [x], [b.unary(op, x)])
+        if op == "LEAKY_RELU":
+            alpha = float(np.float32(draw(st.sampled_from([0.2, 0.01, 0.3, draw(st.floats(0.0, 1.0))]))))
+            return _case(op, b, [x], [b.leaky_relu(x, alpha, *out_q)], alpha=alpha)
+        if op == "HARD_SWISH":  # TFLM needs the output scale at least the input's / 128
+            out_q = (float(np.float32(qin[0] * 2.0 ** draw(st.floats(-1.5, 1.5)))), out_q[1])
+            return _case(op, b, [x], [b.unary(op, x, *out_q, ("HardSwishOptions", {}))])
+        return _case(op, b, [x], [b.unary(op, x, *out_q)])
+    return strategy()
+
+
+relu_models = partial(_unary_requant, "RELU")
+relu6_models = partial(_unary_requant, "RELU6")
+leaky_relu_models = partial(_unary_requant, "LEAKY_RELU")
+hard_swish_models = partial(_unary_requant, "HARD_SWISH")
+
+
 def _unary_fixed(op):
     @st.composite
     def strategy(draw):
@@ -410,6 +467,9 @@ STRATEGIES = {
     "LOGISTIC": logistic_models, "TANH": tanh_models, "RESHAPE": reshape_models,
     "CONCATENATION": concatenation_models, "MEAN": mean_models, "PAD": pad_models,
     "QUANTIZE": quantize_models, "DEQUANTIZE": dequantize_models,
+    "RELU": relu_models, "RELU6": relu6_models, "LEAKY_RELU": leaky_relu_models, "HARD_SWISH": hard_swish_models,
+    "SUB": sub_models, "SQUARED_DIFFERENCE": squared_difference_models, "MAXIMUM": maximum_models,
+    "MINIMUM": minimum_models,
 }
 
 

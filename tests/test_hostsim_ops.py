@@ -1,4 +1,5 @@
-"""ADD, MUL, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
+"""ADD, MUL, SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, CONCATENATION,
+PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
 variants mlc refuses (TFLM refuses them too), small multi-op models including float32 in/out edges,
@@ -22,7 +23,9 @@ from tflite_builder import ModelBuilder, quantize_symmetric, run_tflm
 
 pytest.importorskip("tflite_micro")
 
-OPS = ["ADD", "MUL", "CONCATENATION", "MEAN", "PAD", "QUANTIZE", "DEQUANTIZE"]
+UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH"]
+BINARY = ["SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM"]
+OPS = ["ADD", "MUL", "CONCATENATION", "MEAN", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY]
 KERAS = Path(__file__).parent / "models" / "keras"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -110,6 +113,23 @@ def test_single_op_models_bit_exact(op, monkeypatch):
     @given(case=S.STRATEGIES[op](), seed=S.seeds)
     def check(case, seed):
         assert_bit_exact(case.model, extremes(case, seed))
+
+    check()
+
+
+@pytest.mark.parametrize("op", UNARY)
+def test_one_element_functions_on_every_int8_value(op, monkeypatch):
+    """RELU, RELU6, LEAKY_RELU, HARD_SWISH are tables of TFLM's arithmetic: every one of the 256 inputs."""
+    batch_one_shapes(monkeypatch)
+
+    @SETTINGS
+    @given(case=S.STRATEGIES[op]())
+    def check(case):
+        shape = case.inputs[0].shape
+        n = int(np.prod(shape))
+        sweep = np.arange(-128, 128 + n, dtype=np.int64)
+        xs = np.stack([(sweep[i:i + n] + 128) % 256 - 128 for i in range(0, 256, n)]).astype(np.int8)
+        assert_bit_exact(case.model, [xs.reshape(len(xs), *shape)])
 
     check()
 

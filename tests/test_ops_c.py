@@ -1,4 +1,5 @@
-"""The generated C for ADD, MUL, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
+"""The generated C for ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
+HARD_SWISH, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -27,9 +28,9 @@ TARGETS = {  # compile-only cross checks: (compiler, target flags)
 
 
 @st.composite
-def binary_models(draw):
+def binary_models(draw, ops=("ADD", "MUL")):
     """x op y where y is a broadcast constant, x requantized (same shape) or MEAN(x) (broadcast)."""
-    op = draw(st.sampled_from(["ADD", "MUL"]))
+    op = draw(st.sampled_from(ops))
     shape = [1] + draw(S.shapes(1, 3))
     b = ModelBuilder()
     x = b.input(shape, *draw(S.quant()))
@@ -43,9 +44,13 @@ def binary_models(draw):
     else:
         y = b.mean(x, list(range(1, len(shape))), True, *draw(S.quant()))
     a, c = (x, y) if draw(st.booleans()) else (y, x)
-    out_scale = a.scale + c.scale if op == "ADD" else a.scale * c.scale * 128
-    z = (b.add if op == "ADD" else b.mul)(a, c, float(np.float32(out_scale)), draw(S.zero_points),
-                                          draw(S.activations))
+    out_scale = float(np.float32(a.scale + c.scale if op in ("ADD", "SUB") else a.scale * c.scale * 128))
+    if op in ("MAXIMUM", "MINIMUM"):
+        z = (b.maximum if op == "MAXIMUM" else b.minimum)(a, c)
+    elif op == "SQUARED_DIFFERENCE":
+        z = b.squared_difference(a, c, out_scale, draw(S.zero_points))
+    else:
+        z = {"ADD": b.add, "SUB": b.sub, "MUL": b.mul}[op](a, c, out_scale, draw(S.zero_points), draw(S.activations))
     b.output(z)
     return b.finish()
 
@@ -56,6 +61,13 @@ def _model(case):
 
 SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "ADD/MUL": binary_models,
+    "SUB": lambda: binary_models(("SUB",)),
+    "SQUARED_DIFFERENCE": lambda: binary_models(("SQUARED_DIFFERENCE",)),
+    "MAXIMUM/MINIMUM": lambda: binary_models(("MAXIMUM", "MINIMUM")),
+    "RELU": lambda: S.relu_models().map(_model),
+    "RELU6": lambda: S.relu6_models().map(_model),
+    "LEAKY_RELU": lambda: S.leaky_relu_models().map(_model),
+    "HARD_SWISH": lambda: S.hard_swish_models().map(_model),
     "CONCATENATION": lambda: concatenations(single_input=True),
     "PAD": pads,
     "MEAN": lambda: S.mean_models().map(_model),

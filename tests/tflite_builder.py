@@ -40,6 +40,11 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
       ``max_pool_2d(...)`` (output quantization = input's, as TFLite requires)
     - ``add(a, b, out_scale, out_zero_point, activation="NONE")``, ``mul(...)`` (numpy
       broadcasting, rank <= 4)
+    - ``sub(a, b, out_scale, out_zero_point, activation="NONE")``, ``squared_difference(a, b,
+      out_scale, out_zero_point)``, ``maximum(a, b)``, ``minimum(a, b)`` (broadcasting; the
+      output of MAXIMUM/MINIMUM is quantized like a)
+    - ``unary(opname, x, out_scale=None, out_zero_point=None, options=None)`` (RELU, RELU6,
+      HARD_SWISH), ``leaky_relu(x, alpha, out_scale=None, out_zero_point=None)``
     - ``softmax(x, beta=1.0)``, ``logistic(x)``, ``tanh(x)`` (output quantization fixed by the
       int8 spec: 1/256,-128 ; 1/256,-128 ; 1/128,0)
     - ``reshape(x, shape, shape_input=True)`` (-1 allowed; shape_input=False puts the shape
@@ -270,6 +275,31 @@ class ModelBuilder(Writer):
 
     def mul(self, a, b, out_scale, out_zero_point, activation="NONE") -> T:
         return self._binary("MUL", a, b, out_scale, out_zero_point, activation)
+
+    def sub(self, a, b, out_scale, out_zero_point, activation="NONE") -> T:
+        return self._binary("SUB", a, b, out_scale, out_zero_point, activation)
+
+    def _plain_binary(self, opname, a, b, out_scale, out_zero_point, options) -> T:
+        shape = list(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+        return self._op(opname, [a, b], self._activation_tensor(shape, out_scale, out_zero_point), (options, {}))
+
+    def maximum(self, a, b) -> T:  # TFLM compares the raw int8 values: the output is quantized like a
+        return self._plain_binary("MAXIMUM", a, b, a.scale, a.zero_point, "MaximumMinimumOptions")
+
+    def minimum(self, a, b) -> T:
+        return self._plain_binary("MINIMUM", a, b, a.scale, a.zero_point, "MaximumMinimumOptions")
+
+    def squared_difference(self, a, b, out_scale, out_zero_point) -> T:
+        return self._plain_binary("SQUARED_DIFFERENCE", a, b, out_scale, out_zero_point, "SquaredDifferenceOptions")
+
+    def unary(self, opname, x, out_scale=None, out_zero_point=None, options=None) -> T:
+        """RELU, RELU6, HARD_SWISH, ... (output quantization: the input's unless given)."""
+        out = self._activation_tensor(x.shape, x.scale if out_scale is None else out_scale,
+                                      x.zero_point if out_zero_point is None else out_zero_point)
+        return self._op(opname, [x], out, options)
+
+    def leaky_relu(self, x, alpha, out_scale=None, out_zero_point=None) -> T:
+        return self.unary("LEAKY_RELU", x, out_scale, out_zero_point, ("LeakyReluOptions", dict(Alpha=float(alpha))))
 
     def _fixed_out(self, opname, x, options=None) -> T:
         out = self._activation_tensor(x.shape, *FIXED_OUTPUT_QUANT[opname])

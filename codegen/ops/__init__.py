@@ -39,17 +39,19 @@ class OpDef:
     plan: Callable | None = None  # (op, isa, reference: bool, inplace: bool) -> KernelPlan (default_plan if None)
     alias: bool = False  # output is the input's bytes unchanged (RESHAPE): zero-copy
     templates: tuple = ()  # templates/kernels/ files the emitter renders
+    dtypes: tuple = ("int8",)  # activation dtypes the op takes (the README's op table, codegen.ops.coverage)
 
 
 _OPS: dict = {}
 
 
-def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=()):
+def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=(),
+           dtypes=("int8",)):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
-        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates))
+        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), tuple(dtypes))
 
 
 def registry() -> dict:

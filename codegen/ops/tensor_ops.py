@@ -225,7 +225,9 @@ define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concate
 define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
 define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
 define("MEAN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
-define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",))
-define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",))
+define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
+       dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16
+define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
+       dtypes=("int8", "int16", "float32"))  # int8/int16 -> float32
 define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True)
 define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True)
