@@ -19,8 +19,9 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too),
 ``mean_models()``, ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
-``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``
-(broadcasting), ``quantize_models(float_input=)``
+``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
+``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
+``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
 (float32->int8 or int8->int8), ``dequantize_models()``, ``multi_op_models(float_io=)`` (small
 chains: [QUANTIZE] conv, depthwise, [ADD], pool, RESHAPE, FC, SOFTMAX, [DEQUANTIZE]);
 ``single_op_models()`` is ``one_of`` all single-op strategies; ``STRATEGIES`` maps op name ->
@@ -46,7 +47,10 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
+
+from codegen.ops.tensor_ops import _strided_axis
 
 try:
     from tflite_builder import ACTIVATIONS, ModelBuilder, T, quantize_symmetric
@@ -260,6 +264,14 @@ def _binary_more(op):
         x, y = b.input(sa, *qa), b.input(sb, *qb)
         if op in ("MAXIMUM", "MINIMUM"):
             return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
+        if op == "PRELU":  # alpha a constant (the converter's) or a second input, output at about x's scale
+            inputs = [x, y]
+            if draw(st.booleans()):
+                b = ModelBuilder()
+                x = b.input(sa, *qa)
+                y = b.const_int8(np.random.default_rng(draw(seeds)).integers(-128, 128, sb), *qb)
+                inputs = [x]
+            return _case(op, b, inputs, [b.prelu(x, y, float(np.float32(qa[0] * _jitter(draw))), draw(zero_points))])
         span = (qa[0] + qb[0]) * 128
         if op == "SUB":
             act = draw(activations)
@@ -274,6 +286,7 @@ sub_models = partial(_binary_more, "SUB")
 squared_difference_models = partial(_binary_more, "SQUARED_DIFFERENCE")
 maximum_models = partial(_binary_more, "MAXIMUM")
 minimum_models = partial(_binary_more, "MINIMUM")
+prelu_models = partial(_binary_more, "PRELU")
 
 
 def _unary_requant(op):
@@ -397,6 +410,47 @@ def pad_models(draw, op=None):
 
 
 @st.composite
+def transpose_models(draw):
+    shape = draw(shapes(1, 5))
+    perm = draw(st.permutations(range(len(shape))))
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("TRANSPOSE", b, [x], [b.transpose(x, perm)], perm=list(perm))
+
+
+@st.composite
+def slice_models(draw):
+    shape = draw(shapes(1, 5))
+    begin = [draw(st.integers(0, d - 1)) for d in shape]
+    size = [draw(st.sampled_from([-1, draw(st.integers(1, d - bg))])) for bg, d in zip(begin, shape)]
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("SLICE", b, [x], [b.slice(x, begin, size)], begin=begin, size=size)
+
+
+@st.composite
+def strided_slice_models(draw):
+    """Any begin/end (negative too, beyond the axis), strides -3..3, begin/end/shrink masks; the output
+    non-empty."""
+    shape = draw(shapes(1, 4))
+    rank = len(shape)
+    begin = [draw(st.integers(-d - 1, d)) for d in shape]
+    end = [draw(st.integers(-d - 1, d + 1)) for d in shape]
+    strides = [draw(st.sampled_from([1, 1, 2, 3, -1, -2])) for _ in shape]
+    masks = [draw(st.integers(0, (1 << rank) - 1)) for _ in range(2)]
+    shrink = draw(st.integers(0, (1 << rank) - 1)) if draw(st.booleans()) else 0
+    strides = [1 if shrink >> i & 1 else s for i, s in enumerate(strides)]  # TFLM writes nothing otherwise
+    for i, d in enumerate(shape):
+        start, count = _strided_axis(d, begin[i], end[i], strides[i], masks[0] >> i & 1, masks[1] >> i & 1, shrink >> i & 1)
+        assume(count > 0 and 0 <= start < d)
+    assume(shrink != (1 << rank) - 1)  # a scalar output
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    y = b.strided_slice(x, begin, end, strides, *masks, shrink)
+    return _case("STRIDED_SLICE", b, [x], [y], begin=begin, end=end, strides=strides, masks=masks, shrink=shrink)
+
+
+@st.composite
 def quantize_models(draw, float_input=None):
     shape = draw(shapes(1, 4))
     out_q = draw(quant())
@@ -469,7 +523,8 @@ STRATEGIES = {
     "QUANTIZE": quantize_models, "DEQUANTIZE": dequantize_models,
     "RELU": relu_models, "RELU6": relu6_models, "LEAKY_RELU": leaky_relu_models, "HARD_SWISH": hard_swish_models,
     "SUB": sub_models, "SQUARED_DIFFERENCE": squared_difference_models, "MAXIMUM": maximum_models,
-    "MINIMUM": minimum_models,
+    "MINIMUM": minimum_models, "PRELU": prelu_models, "TRANSPOSE": transpose_models, "SLICE": slice_models,
+    "STRIDED_SLICE": strided_slice_models,
 }
 
 

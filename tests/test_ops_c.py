@@ -1,5 +1,5 @@
-"""The generated C for ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
+"""The generated C for ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
+HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import strategies as S
 from c_harness import check_model, compile_c, generate_lib, have
-from test_hostsim_ops import (batch_one_shapes, branches_model, concatenations, float_io_model, graph_of, pads,
-                              residual_model)
+from test_hostsim_ops import (activations_model, batch_one_shapes, branches_model, concatenations, copies_model,
+                              float_io_model, graph_of, pads, residual_model)
 from tflite_builder import ModelBuilder
 
 pytestmark = pytest.mark.skipif(not have("gcc"), reason="gcc is not installed")
@@ -47,6 +47,8 @@ def binary_models(draw, ops=("ADD", "MUL")):
     out_scale = float(np.float32(a.scale + c.scale if op in ("ADD", "SUB") else a.scale * c.scale * 128))
     if op in ("MAXIMUM", "MINIMUM"):
         z = (b.maximum if op == "MAXIMUM" else b.minimum)(a, c)
+    elif op == "PRELU":
+        z = b.prelu(a, c, float(np.float32(a.scale)), draw(S.zero_points))
     elif op == "SQUARED_DIFFERENCE":
         z = b.squared_difference(a, c, out_scale, draw(S.zero_points))
     else:
@@ -64,10 +66,14 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "SUB": lambda: binary_models(("SUB",)),
     "SQUARED_DIFFERENCE": lambda: binary_models(("SQUARED_DIFFERENCE",)),
     "MAXIMUM/MINIMUM": lambda: binary_models(("MAXIMUM", "MINIMUM")),
+    "PRELU": lambda: binary_models(("PRELU",)),
     "RELU": lambda: S.relu_models().map(_model),
     "RELU6": lambda: S.relu6_models().map(_model),
     "LEAKY_RELU": lambda: S.leaky_relu_models().map(_model),
     "HARD_SWISH": lambda: S.hard_swish_models().map(_model),
+    "TRANSPOSE": lambda: S.transpose_models().map(_model),
+    "SLICE": lambda: S.slice_models().map(_model),
+    "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),
     "CONCATENATION": lambda: concatenations(single_input=True),
     "PAD": pads,
     "MEAN": lambda: S.mean_models().map(_model),
@@ -89,7 +95,7 @@ def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     check()
 
 
-MULTI = [residual_model, branches_model, float_io_model]
+MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model]
 
 
 @pytest.mark.parametrize("make", MULTI)

@@ -42,7 +42,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
       broadcasting, rank <= 4)
     - ``sub(a, b, out_scale, out_zero_point, activation="NONE")``, ``squared_difference(a, b,
       out_scale, out_zero_point)``, ``maximum(a, b)``, ``minimum(a, b)`` (broadcasting; the
-      output of MAXIMUM/MINIMUM is quantized like a)
+      output of MAXIMUM/MINIMUM is quantized like a), ``prelu(x, alpha, out_scale, out_zero_point)``
     - ``unary(opname, x, out_scale=None, out_zero_point=None, options=None)`` (RELU, RELU6,
       HARD_SWISH), ``leaky_relu(x, alpha, out_scale=None, out_zero_point=None)``
     - ``softmax(x, beta=1.0)``, ``logistic(x)``, ``tanh(x)`` (output quantization fixed by the
@@ -53,6 +53,8 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``mean(x, axes, keep_dims, out_scale=None, out_zero_point=None)`` (default: input's)
     - ``pad(x, paddings)``, ``padv2(x, paddings, constant=None)`` (paddings [[before, after]]
       per dim; constant is an int8 value, default the zero point)
+    - ``transpose(x, perm)``, ``slice(x, begin, size)`` (size -1: to the end),
+      ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
     - ``quantize(x, out_scale, out_zero_point, dtype="int8")`` (float32->int8 or int8->int8)
     - ``dequantize(x)`` (int8 -> float32)
     - ``output(t)``; ``finish() -> bytes``
@@ -281,7 +283,8 @@ class ModelBuilder(Writer):
 
     def _plain_binary(self, opname, a, b, out_scale, out_zero_point, options) -> T:
         shape = list(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
-        return self._op(opname, [a, b], self._activation_tensor(shape, out_scale, out_zero_point), (options, {}))
+        return self._op(opname, [a, b], self._activation_tensor(shape, out_scale, out_zero_point),
+                        options and (options, {}))
 
     def maximum(self, a, b) -> T:  # TFLM compares the raw int8 values: the output is quantized like a
         return self._plain_binary("MAXIMUM", a, b, a.scale, a.zero_point, "MaximumMinimumOptions")
@@ -291,6 +294,10 @@ class ModelBuilder(Writer):
 
     def squared_difference(self, a, b, out_scale, out_zero_point) -> T:
         return self._plain_binary("SQUARED_DIFFERENCE", a, b, out_scale, out_zero_point, "SquaredDifferenceOptions")
+
+    def prelu(self, x, alpha, out_scale, out_zero_point) -> T:
+        """alpha: an int8 tensor (a constant, as the converter writes it) broadcast against x."""
+        return self._plain_binary("PRELU", x, alpha, out_scale, out_zero_point, None)
 
     def unary(self, opname, x, out_scale=None, out_zero_point=None, options=None) -> T:
         """RELU, RELU6, HARD_SWISH, ... (output quantization: the input's unless given)."""
@@ -354,6 +361,27 @@ class ModelBuilder(Writer):
         ins = [x, self.const_int32(paddings)] + ([constant] if constant is not None else [])
         return self._op(opname, ins, out, (opname.capitalize().replace("v2", "V2") + "Options",
                                             {}))
+
+    def transpose(self, x, perm) -> T:
+        out = self._activation_tensor([x.shape[p] for p in perm], x.scale, x.zero_point, x.dtype)
+        return self._op("TRANSPOSE", [x, self.const_int32(list(perm))], out, ("TransposeOptions", {}))
+
+    def slice(self, x, begin, size) -> T:
+        shape = [d - b if n == -1 else n for b, n, d in zip(begin, size, x.shape)]
+        out = self._activation_tensor(shape, x.scale, x.zero_point, x.dtype)
+        return self._op("SLICE", [x, self.const_int32(list(begin)), self.const_int32(list(size))], out,
+                        ("SliceOptions", {}))
+
+    def strided_slice(self, x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0) -> T:
+        """The output shape is TFLite's (TFLM checks it when it loads the model)."""
+        from codegen.ops.tensor_ops import _strided_axis
+
+        shape = [_strided_axis(d, b, e, s, begin_mask >> i & 1, end_mask >> i & 1, False)[1]
+                 for i, (d, b, e, s) in enumerate(zip(x.shape, begin, end, strides)) if not shrink_axis_mask >> i & 1]
+        out = self._activation_tensor(shape, x.scale, x.zero_point, x.dtype)
+        return self._op("STRIDED_SLICE", [x] + [self.const_int32(list(v)) for v in (begin, end, strides)], out,
+                        ("StridedSliceOptions", dict(BeginMask=begin_mask, EndMask=end_mask,
+                                                     ShrinkAxisMask=shrink_axis_mask)))
 
     def quantize(self, x, out_scale, out_zero_point, dtype="int8") -> T:
         out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)

@@ -1,6 +1,6 @@
-"""ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM and MINIMUM on int8 with numpy broadcasting, as TFLM's
-CalculateOpDataAdd / CalculateOpDataSub / CalculateOpDataMul and the SQUARED_DIFFERENCE and
-MAXIMUM/MINIMUM Prepare functions.
+"""ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM and MINIMUM on int8 with numpy broadcasting, as
+TFLM's CalculateOpDataAdd / CalculateOpDataSub / CalculateOpDataMul / CalculatePreluParams and the
+SQUARED_DIFFERENCE and MAXIMUM/MINIMUM Prepare functions.
 
 Besides the requantization numbers, the params carry each input's element strides over the output
 shape (0 along broadcast axes, TFLM's NdArrayDesc); the C emitter collapses them to as few loops as
@@ -15,7 +15,7 @@ from codegen.ops import define, per_tensor_quantized
 
 # TFLM's BroadcastAdd6DSlow / BroadcastMul4DSlow / BroadcastQuantSubSlow (NdArrayDesc<5>) /
 # BroadcastBinaryFunction4DSlow / MaximumMinimumBroadcastSlow (N = 5)
-MAX_RANK = {"ADD": 6, "MUL": 4, "SUB": 5, "SQUARED_DIFFERENCE": 4, "MAXIMUM": 5, "MINIMUM": 5}
+MAX_RANK = {"ADD": 6, "MUL": 4, "SUB": 5, "SQUARED_DIFFERENCE": 4, "MAXIMUM": 5, "MINIMUM": 5, "PRELU": 4}
 
 
 def broadcast_strides(shape, out_shape) -> list:
@@ -75,6 +75,17 @@ def squared_difference_params(op):
             "input2_multiplier": m2, "input2_shift": s2, "output_multiplier": mo, "output_shift": so}
 
 
+def prelu_params(op):
+    """TFLM CalculatePreluParams: x >= 0 rescaled by s_in / s_out, x < 0 multiplied by the (offset)
+    alpha and rescaled by s_in * s_alpha / s_out, both in double."""
+    params = _binary(op)
+    x, alpha, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    m1, s1 = quantize_multiplier(float(np.float64(x.quant.s) / np.float64(out.quant.s)))
+    m2, s2 = quantize_multiplier(float(np.float64(x.quant.s) * np.float64(alpha.quant.s) / np.float64(out.quant.s)))
+    return {**params, "act_min": -128, "act_max": 127, "identity_multiplier": m1, "identity_shift": s1,
+            "alpha_multiplier": m2, "alpha_shift": s2}
+
+
 def maximum_minimum_params(op):
     """TFLM compares the raw int8 values (no requantization): it is only the real max/min when both
     inputs and the output share one quantization, as the converter writes them."""
@@ -116,6 +127,8 @@ def binary_c(layer):
              p["output_multiplier"], p["output_shift"]]
     elif op.kind == "MUL":
         q = [p["output_multiplier"], p["output_shift"]]
+    elif op.kind == "PRELU":
+        q = [p["identity_multiplier"], p["identity_shift"], p["alpha_multiplier"], p["alpha_shift"]]
     else:  # MAXIMUM / MINIMUM: no arithmetic
         q = [0]
     fn = layer.kernel("elementwise_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, dims=dims, s1=s1, s2=s2,
@@ -130,6 +143,7 @@ define("ADD", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, 
 define("SUB", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
 define("SQUARED_DIFFERENCE", arity=(2, 2), derive=squared_difference_params, emit=binary_c, inplace=_inplace,
        templates=("elementwise_s8.c.j2",))
+define("PRELU", arity=(2, 2), derive=prelu_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
 define("MAXIMUM", "MINIMUM", arity=(2, 2), derive=maximum_minimum_params, emit=binary_c, inplace=_inplace,
        templates=("elementwise_s8.c.j2",))
 define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op.outputs[0].size, inplace=_inplace, templates=("elementwise_s8.c.j2",))

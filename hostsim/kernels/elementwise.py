@@ -1,5 +1,5 @@
-"""ADD, SUB, MUL, SQUARED_DIFFERENCE, MAXIMUM and MINIMUM as TFLM's reference kernels (AddFunc,
-SubElementwise, MulElementwise, SquaredDifference, MaximumMinimumBroadcastSlow), with numpy
+"""ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM and MINIMUM as TFLM's reference kernels (AddFunc,
+SubElementwise, MulElementwise, SquaredDifference, BroadcastPrelu4DSlow, MaximumMinimumBroadcastSlow), with numpy
 broadcasting (the same index mapping as TFLM's NdArrayDesc broadcast loops)."""
 import numpy as np
 
@@ -45,6 +45,17 @@ def sub(op, a, b):
 def squared_difference(op, a, b):
     s1, s2 = _common_scale(op, a, b)
     return _finish(op, wrap32((s1 - s2) * (s1 - s2)), op.params["output_multiplier"], op.params["output_shift"])
+
+
+@kernel("PRELU")
+def prelu(op, x, alpha):
+    p = op.params
+    x1, x2 = _operands(op, x, alpha)  # both offset by minus their zero points
+    x1, x2 = np.broadcast_arrays(x1, x2)
+    positive = multiply_by_quantized_multiplier(x1, p["identity_multiplier"], p["identity_shift"])
+    negative = multiply_by_quantized_multiplier(wrap32(x1 * x2), p["alpha_multiplier"], p["alpha_shift"])
+    out = np.clip(np.where(x1 >= 0, positive, negative) + p["output_offset"], -128, 127).astype(np.int8)
+    return stacked(out, op.outputs[0])
 
 
 @kernel("MAXIMUM", "MINIMUM")

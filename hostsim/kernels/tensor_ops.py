@@ -1,5 +1,5 @@
 """Data movement and requantization without weights: RESHAPE, CONCATENATION, PAD, MEAN, QUANTIZE,
-DEQUANTIZE, as TFLM's reference kernels compute them.
+DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
 of 1, else (N, *shape). `full` turns either into (N, *shape), so kernels index the model's own axes
@@ -70,3 +70,14 @@ def dequantize(op, x):
     p = op.params  # float(scale) * float(q - zero_point), one float32 rounding as in C
     real = p["scale"] * (x.astype(np.int32) - p["zero_point"]).astype(np.float32)
     return stacked(real.astype(np.float32).reshape(x.shape[0], -1), op.outputs[0])
+
+
+@kernel("TRANSPOSE", "SLICE", "STRIDED_SLICE")
+def strided_copy(op, x, *_):
+    """The output-ordered walk of codegen.ops.tensor_ops: base + sum(i_d * step_d) over the output axes."""
+    p = op.params
+    flat = full(x, op.inputs[0]).reshape(x.shape[0] if not op.inputs[0].is_const else 1, -1)
+    index = np.full((), p["base"], np.int64)
+    for count, step in zip(p["counts"], p["steps"]):
+        index = index[..., None] + np.arange(count, dtype=np.int64) * step
+    return stacked(flat[:, index.ravel()], op.outputs[0])
