@@ -16,7 +16,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``fully_connected_models(keep_num_dims=, use_bias=, activation=)``,
 ``pool_models(op="AVERAGE_POOL_2D"|"MAX_POOL_2D", padding=)``, ``add_models()``, ``mul_models()``
 (numpy broadcasting, rank <= 4), ``softmax_models()``, ``logistic_models()``, ``tanh_models()``,
-``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too),
+``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too), ``pack_models()``,
 ``mean_models()``, ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
@@ -290,16 +290,16 @@ prelu_models = partial(_binary_more, "PRELU")
 
 
 def _unary_requant(op):
-    """RELU, RELU6, LEAKY_RELU, HARD_SWISH with random input and output quantization (RELU6's output
-    is the input's, as the converter writes it: TFLM's kernel does not read it)."""
+    """RELU, RELU6, LEAKY_RELU, HARD_SWISH with random input and output quantization (TFLM's RELU6
+    does not read its output's)."""
     @st.composite
     def strategy(draw):
         b = ModelBuilder()
         qin = (float(np.float32(draw(st.floats(0.005, 0.2)))), draw(zero_points))
         x = b.input(draw(shapes(1, 4)), *qin)
         out_q = (float(np.float32(qin[0] * _jitter(draw))), draw(zero_points))
-        if op == "RELU6":
-            return _case(op, b, [x], [b.unary(op, x)])
+        if op == "RELU6":  # mostly the input's quantization (the converter's); TFLM ignores the output's
+            return _case(op, b, [x], [b.unary(op, x, *(out_q if draw(st.booleans()) else (None, None)))])
         if op == "LEAKY_RELU":
             alpha = float(np.float32(draw(st.sampled_from([0.2, 0.01, 0.3, draw(st.floats(0.0, 1.0))]))))
             return _case(op, b, [x], [b.leaky_relu(x, alpha, *out_q)], alpha=alpha)
@@ -375,6 +375,16 @@ def concatenation_models(draw):
         s[axis] = draw(st.integers(1, 5))
         xs.append(b.input(s, *q))
     return _case("CONCATENATION", b, xs, [b.concatenation(xs, axis)], axis=axis)
+
+
+@st.composite
+def pack_models(draw):
+    shape = draw(shapes(1, 4))
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    q = draw(quant())
+    b = ModelBuilder()
+    xs = [b.input(shape, *q) for _ in range(draw(st.integers(1, 4)))]
+    return _case("PACK", b, xs, [b.pack(xs, axis)], axis=axis)
 
 
 @st.composite
@@ -524,7 +534,7 @@ STRATEGIES = {
     "RELU": relu_models, "RELU6": relu6_models, "LEAKY_RELU": leaky_relu_models, "HARD_SWISH": hard_swish_models,
     "SUB": sub_models, "SQUARED_DIFFERENCE": squared_difference_models, "MAXIMUM": maximum_models,
     "MINIMUM": minimum_models, "PRELU": prelu_models, "TRANSPOSE": transpose_models, "SLICE": slice_models,
-    "STRIDED_SLICE": strided_slice_models,
+    "STRIDED_SLICE": strided_slice_models, "PACK": pack_models,
 }
 
 

@@ -1,5 +1,5 @@
 """The generated C for ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
+HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -57,6 +57,21 @@ def binary_models(draw, ops=("ADD", "MUL")):
     return b.finish()
 
 
+@st.composite
+def packs(draw):
+    """PACK along a non-batch axis of x, requantized copies of it and constants."""
+    shape = [1] + draw(S.shapes(0, 3))
+    axis = draw(st.integers(1, len(shape)))
+    q = draw(S.quant())
+    rng = np.random.default_rng(draw(S.seeds))
+    b = ModelBuilder()
+    x = b.input(shape, *q)
+    parts = [x] + [b.quantize(x, *draw(S.quant())) if draw(st.booleans()) else b.const_int8(rng.integers(-128, 128, shape), *q)
+                   for _ in range(draw(st.integers(0, 3)))]
+    b.output(b.pack(parts, axis))
+    return b.finish()
+
+
 def _model(case):
     return case.model
 
@@ -75,6 +90,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "SLICE": lambda: S.slice_models().map(_model),
     "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),
     "CONCATENATION": lambda: concatenations(single_input=True),
+    "PACK": packs,
     "PAD": pads,
     "MEAN": lambda: S.mean_models().map(_model),
     "QUANTIZE": lambda: S.quantize_models().map(_model),

@@ -50,6 +50,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``reshape(x, shape, shape_input=True)`` (-1 allowed; shape_input=False puts the shape
       only in ReshapeOptions.new_shape)
     - ``concatenation(xs, axis)`` (inputs must share quantization, like TFLM's int8 kernel)
+    - ``pack(xs, axis, out_scale=None, out_zero_point=None)`` (TFLM copies bytes whatever the quantization)
     - ``mean(x, axes, keep_dims, out_scale=None, out_zero_point=None)`` (default: input's)
     - ``pad(x, paddings)``, ``padv2(x, paddings, constant=None)`` (paddings [[before, after]]
       per dim; constant is an int8 value, default the zero point)
@@ -336,6 +337,12 @@ class ModelBuilder(Writer):
         out = self._activation_tensor(shape, xs[0].scale, xs[0].zero_point, xs[0].dtype)
         return self._op("CONCATENATION", list(xs), out, ("ConcatenationOptions", dict(
             Axis=axis, FusedActivationFunction=self._act("NONE"))))
+
+    def pack(self, xs: Sequence[T], axis: int, out_scale=None, out_zero_point=None) -> T:
+        shape = list(np.stack([np.empty(t.shape, np.int8) for t in xs], axis).shape)
+        out = self._activation_tensor(shape, xs[0].scale if out_scale is None else out_scale,
+                                      xs[0].zero_point if out_zero_point is None else out_zero_point, xs[0].dtype)
+        return self._op("PACK", list(xs), out, ("PackOptions", dict(ValuesCount=len(xs), Axis=axis)))
 
     def mean(self, x, axes, keep_dims=False, out_scale=None, out_zero_point=None) -> T:
         shape = list(np.empty(x.shape, np.int8).mean(axis=tuple(axes), keepdims=keep_dims)

@@ -1,5 +1,5 @@
 """Ops that move or requantize data without weights: RESHAPE/SQUEEZE/EXPAND_DIMS, CONCATENATION,
-PAD, PADV2, MEAN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, with the checks and parameter derivations of TFLM's Prepare
+PACK, PAD, PADV2, MEAN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
 and output cannot share bytes.
@@ -57,6 +57,25 @@ def concatenation_params(op):
     # The C copy: for each of `outer` slices, each input contributes one contiguous chunk.
     return {"axis": axis, "outer": int(np.prod(out.shape[:axis], dtype=np.int64)),
             "chunks": [int(t.shape[axis]) * inner for t in inputs]}
+
+
+def pack_params(op):
+    """TFLM PACK: the inputs (one shape) stacked along a new output axis; bytes copied, no quantization
+    checked (as TFLM). The C copy is CONCATENATION's: `outer` slices, one chunk per input in each."""
+    out, inputs = op.outputs[0], [t for t in op.inputs if t is not None]
+    rank = len(out.shape)
+    axis = op.options.get("axis", 0)
+    axis = axis + rank if axis < 0 else axis
+    if not 0 <= axis < rank or op.options.get("values_count", len(inputs)) != len(inputs):
+        raise MlcError(f"PACK of {len(inputs)} inputs along axis {op.options.get('axis')} does not fit output shape {out.shape}")
+    per_tensor_quantized(op, out)
+    for t in inputs:
+        per_tensor_quantized(op, t)
+        expect = tuple(t.shape[:axis]) + (len(inputs),) + tuple(t.shape[axis:])
+        if tuple(t.shape) != tuple(inputs[0].shape) or expect != tuple(out.shape):
+            raise MlcError(f"input '{t.name}' of shape {t.shape} does not stack into output shape {out.shape} along axis {axis}")
+    return {"axis": axis, "outer": int(np.prod(out.shape[:axis], dtype=np.int64)),
+            "chunks": [int(np.prod(out.shape[axis + 1:], dtype=np.int64))] * len(inputs)}
 
 
 def pad_params(op):
@@ -318,6 +337,7 @@ def reshape_c(layer):
 
 
 define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",))
+define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",))
 define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
 define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
 define("MEAN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))

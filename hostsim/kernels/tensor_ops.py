@@ -1,4 +1,4 @@
-"""Data movement and requantization without weights: RESHAPE, CONCATENATION, PAD, MEAN, QUANTIZE,
+"""Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, QUANTIZE,
 DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
@@ -30,12 +30,13 @@ def reshape(op, x, *_):
     return stacked(x.reshape(x.shape[0], -1), op.outputs[0])
 
 
-@kernel("CONCATENATION")
+@kernel("CONCATENATION", "PACK")
 def concatenation(op, *xs):
     parts = [full(v, t) for v, t in zip(xs, [t for t in op.inputs if t is not None])]
     n = max(p.shape[0] for p in parts)
     parts = [np.broadcast_to(p, (n, *p.shape[1:])) for p in parts]  # constant inputs
-    return stacked(np.concatenate(parts, axis=op.params["axis"] + 1), op.outputs[0])
+    join = np.stack if op.kind == "PACK" else np.concatenate
+    return stacked(join(parts, axis=op.params["axis"] + 1), op.outputs[0])
 
 
 @kernel("PAD", "PADV2")
