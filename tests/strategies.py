@@ -17,6 +17,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``pool_models(op="AVERAGE_POOL_2D"|"MAX_POOL_2D", padding=)``, ``add_models()``, ``mul_models()``
 (numpy broadcasting, rank <= 4), ``softmax_models()``, ``logistic_models()``, ``tanh_models()``,
 ``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too), ``pack_models()``,
+``resize_nearest_neighbor_models()``,
 ``mean_models()``, ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
@@ -388,6 +389,18 @@ def pack_models(draw):
 
 
 @st.composite
+def resize_nearest_neighbor_models(draw):
+    """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations."""
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    size = [draw(st.integers(1, 13)), draw(st.integers(1, 13))]
+    align, half = draw(st.booleans()), draw(st.booleans())
+    b = ModelBuilder()
+    x = b.input([draw(st.integers(1, 2)), h, w, draw(st.sampled_from(CHANNELS))], *draw(quant()))
+    y = b.resize_nearest_neighbor(x, size, align, half)
+    return _case("RESIZE_NEAREST_NEIGHBOR", b, [x], [y], size=size, align_corners=align, half_pixel_centers=half)
+
+
+@st.composite
 def mean_models(draw):
     shape = draw(shapes(2, 4))
     rank = len(shape)
@@ -535,6 +548,7 @@ STRATEGIES = {
     "SUB": sub_models, "SQUARED_DIFFERENCE": squared_difference_models, "MAXIMUM": maximum_models,
     "MINIMUM": minimum_models, "PRELU": prelu_models, "TRANSPOSE": transpose_models, "SLICE": slice_models,
     "STRIDED_SLICE": strided_slice_models, "PACK": pack_models,
+    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models,
 }
 
 

@@ -1,5 +1,6 @@
 """The generated C for ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
+HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, RESIZE_NEAREST_NEIGHBOR,
+CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -89,6 +90,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "TRANSPOSE": lambda: S.transpose_models().map(_model),
     "SLICE": lambda: S.slice_models().map(_model),
     "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),
+    "RESIZE_NEAREST_NEIGHBOR": lambda: S.resize_nearest_neighbor_models().map(_model),
     "CONCATENATION": lambda: concatenations(single_input=True),
     "PACK": packs,
     "PAD": pads,

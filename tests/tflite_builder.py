@@ -56,6 +56,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
       per dim; constant is an int8 value, default the zero point)
     - ``transpose(x, perm)``, ``slice(x, begin, size)`` (size -1: to the end),
       ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
+    - ``resize_nearest_neighbor(x, size, align_corners=False, half_pixel_centers=False)`` (NHWC)
     - ``quantize(x, out_scale, out_zero_point, dtype="int8")`` (float32->int8 or int8->int8)
     - ``dequantize(x)`` (int8 -> float32)
     - ``output(t)``; ``finish() -> bytes``
@@ -389,6 +390,12 @@ class ModelBuilder(Writer):
         return self._op("STRIDED_SLICE", [x] + [self.const_int32(list(v)) for v in (begin, end, strides)], out,
                         ("StridedSliceOptions", dict(BeginMask=begin_mask, EndMask=end_mask,
                                                      ShrinkAxisMask=shrink_axis_mask)))
+
+    def resize_nearest_neighbor(self, x, size, align_corners=False, half_pixel_centers=False) -> T:
+        out = self._activation_tensor([x.shape[0], *size, x.shape[3]], x.scale, x.zero_point, x.dtype)
+        return self._op("RESIZE_NEAREST_NEIGHBOR", [x, self.const_int32(list(size))], out,
+                        ("ResizeNearestNeighborOptions", dict(AlignCorners=align_corners,
+                                                              HalfPixelCenters=half_pixel_centers)))
 
     def quantize(self, x, out_scale, out_zero_point, dtype="int8") -> T:
         out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)

@@ -153,6 +153,10 @@ MODELS = {
                                      L.Conv2D(4, 1), L.Activation("hard_swish")),
     "binary_ops": lambda: _functional((6, 5, 3), binary_ops),
     "layout_moves": lambda: _functional((7, 9, 2), layout_moves),
+    # (UpSampling2D converts to EXPAND_DIMS/TILE/RESHAPE in Keras 3; Resizing to RESIZE_NEAREST_NEIGHBOR)
+    "resize_nearest": lambda: _seq((5, 4, 3), L.Conv2D(4, 3, padding="same"),
+                                   L.Resizing(11, 9, interpolation="nearest"),
+                                   L.Resizing(7, 5, interpolation="nearest"), L.Conv2D(3, 1)),
     "float_io_mlp": lambda: _seq((12,), L.Dense(10, "relu"), L.Dense(3, "softmax")),
     "float_io_conv": lambda: _seq((8, 8, 2), L.Conv2D(4, 3, activation="relu"),
                                   L.GlobalAveragePooling2D()),
