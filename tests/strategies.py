@@ -18,7 +18,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 (numpy broadcasting, rank <= 4), ``softmax_models()``, ``logistic_models()``, ``tanh_models()``,
 ``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too), ``pack_models()``,
 ``resize_nearest_neighbor_models()``,
-``mean_models()``, ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
+``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
@@ -401,7 +401,7 @@ def resize_nearest_neighbor_models(draw):
 
 
 @st.composite
-def mean_models(draw):
+def mean_models(draw, op="MEAN"):
     shape = draw(shapes(2, 4))
     rank = len(shape)
     if rank == 4 and draw(st.booleans()):
@@ -412,11 +412,17 @@ def mean_models(draw):
         axes = [a - rank if draw(st.booleans()) else a for a in axes]  # some negative
     keep = draw(st.booleans())
     qin = draw(quant())
-    same = draw(st.booleans())
-    out_q = qin if same else (float(np.float32(qin[0] * _jitter(draw))), draw(zero_points))
+    same = draw(st.booleans()) or op == "REDUCE_MAX"  # TFLM's REDUCE_MAX needs the input's
+    count = int(np.prod([shape[a] for a in axes]))
+    grow = count if op == "SUM" else 1  # a sum spans count times the input range
+    out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(zero_points))
     b = ModelBuilder()
     x = b.input(shape, *qin)
-    return _case("MEAN", b, [x], [b.mean(x, axes, keep, *out_q)], axes=axes, keep_dims=keep)
+    return _case(op, b, [x], [b.mean(x, axes, keep, *out_q, op=op)], axes=axes, keep_dims=keep)
+
+
+sum_models = partial(mean_models, op="SUM")
+reduce_max_models = partial(mean_models, op="REDUCE_MAX")
 
 
 @st.composite
@@ -548,7 +554,7 @@ STRATEGIES = {
     "SUB": sub_models, "SQUARED_DIFFERENCE": squared_difference_models, "MAXIMUM": maximum_models,
     "MINIMUM": minimum_models, "PRELU": prelu_models, "TRANSPOSE": transpose_models, "SLICE": slice_models,
     "STRIDED_SLICE": strided_slice_models, "PACK": pack_models,
-    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models,
+    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models, "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
 }
 
 

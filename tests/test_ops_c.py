@@ -1,6 +1,6 @@
 """The generated C for ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
 HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, RESIZE_NEAREST_NEIGHBOR,
-CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
+CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -95,6 +95,8 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "PACK": packs,
     "PAD": pads,
     "MEAN": lambda: S.mean_models().map(_model),
+    "SUM": lambda: S.sum_models().map(_model),
+    "REDUCE_MAX": lambda: S.reduce_max_models().map(_model),
     "QUANTIZE": lambda: S.quantize_models().map(_model),
     "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
 }

@@ -345,13 +345,14 @@ class ModelBuilder(Writer):
                                       xs[0].zero_point if out_zero_point is None else out_zero_point, xs[0].dtype)
         return self._op("PACK", list(xs), out, ("PackOptions", dict(ValuesCount=len(xs), Axis=axis)))
 
-    def mean(self, x, axes, keep_dims=False, out_scale=None, out_zero_point=None) -> T:
+    def mean(self, x, axes, keep_dims=False, out_scale=None, out_zero_point=None, op="MEAN") -> T:
+        """MEAN, or op="SUM" / "REDUCE_MAX" (the same ReducerOptions)."""
         shape = list(np.empty(x.shape, np.int8).mean(axis=tuple(axes), keepdims=keep_dims)
                      .shape)
         out = self._activation_tensor(shape, out_scale or x.scale,
                                       x.zero_point if out_zero_point is None else
                                       out_zero_point)
-        return self._op("MEAN", [x, self.const_int32(list(axes))], out,
+        return self._op(op, [x, self.const_int32(list(axes))], out,
                         ("ReducerOptions", dict(KeepDims=keep_dims)))
 
     def pad(self, x, paddings) -> T:

@@ -1,5 +1,5 @@
 """Ops that move or requantize data without weights: RESHAPE/SQUEEZE/EXPAND_DIMS, CONCATENATION,
-PACK, PAD, PADV2, MEAN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, with the checks and parameter derivations of TFLM's Prepare
+PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
 and output cannot share bytes.
@@ -109,7 +109,8 @@ def _mean_shape(shape, axes, keep_dims) -> tuple:
 def mean_params(op):
     """TFLM's int8 MEAN is QuantizedMeanOrSum: (sum - zp * count) requantized with 1/count folded into
     the multiplier. (Older TFLM divided the raw sum when input and output quantization were equal; the
-    tflite-micro we test against takes this path for every case.)"""
+    tflite-micro we test against takes this path for every case.) SUM is the same without the 1/count;
+    REDUCE_MAX the largest raw int8 value (TFLM requires the output quantized like the input)."""
     x, out = op.inputs[0], op.outputs[0]
     per_tensor_quantized(op, x)
     per_tensor_quantized(op, out)
@@ -129,8 +130,11 @@ def mean_params(op):
     if count == 0:
         raise MlcError(f"MEAN over an empty axis of input shape {x.shape}")
     multiplier, shift = rescale_multiplier(x.quant.s, out.quant.s)
+    if op.kind == "REDUCE_MAX" and not _same_quant(x, out):  # TFLM's EvalMaxHelper ensures it
+        raise MlcError(f"REDUCE_MAX output '{out.name}' is quantized unlike its input; TFLite requires the same")
     try:
-        multiplier, shift = mean_rescale(multiplier, shift, count)
+        if op.kind == "MEAN":
+            multiplier, shift = mean_rescale(multiplier, shift, count)
     except ValueError as err:
         raise MlcError(f"output '{out.name}': {err}") from None
     return {"axes": axes, "keep_dims": keep_dims, "count": count, "input_zp": x.quant.zp, "output_zp": out.quant.zp,
@@ -304,7 +308,7 @@ def _mean_loops(shape, axes) -> tuple:
 def mean_c(layer):
     op, p = layer.op, layer.p
     kept, reduced = _mean_loops(op.inputs[0].shape, p["axes"])
-    fn = layer.kernel("mean_s8.c.j2", "mean_s8", kept=kept, reduced=reduced, count=p["count"],
+    fn = layer.kernel("mean_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, kept=kept, reduced=reduced, count=p["count"],
                       in_zp=p["input_zp"], out_zp=p["output_zp"])
     q = layer.const("q", np.array([p["multiplier"], p["shift"]], np.int32), "int32_t")
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {q});"
@@ -340,7 +344,7 @@ define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concate
 define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",))
 define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
 define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
-define("MEAN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
+define("MEAN", "SUM", "REDUCE_MAX", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
 define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16
 define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),

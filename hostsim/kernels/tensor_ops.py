@@ -45,11 +45,14 @@ def pad(op, x, *_):
     return stacked(np.pad(full(x, op.inputs[0]), widths, constant_values=op.params["pad_value"]), op.outputs[0])
 
 
-@kernel("MEAN")
+@kernel("MEAN", "SUM", "REDUCE_MAX")
 def mean(op, x, *_):
     p = op.params
-    total = full(x, op.inputs[0]).astype(np.int64).sum(axis=tuple(a + 1 for a in p["axes"]))
-    # QuantizedMeanOrSum, with 1/count already folded into the multiplier
+    axes = tuple(a + 1 for a in p["axes"])
+    if op.kind == "REDUCE_MAX":  # ReduceGeneric from numeric_limits<int8_t>::lowest()
+        return stacked(full(x, op.inputs[0]).max(axis=axes).reshape(x.shape[0], -1), op.outputs[0])
+    total = full(x, op.inputs[0]).astype(np.int64).sum(axis=axes)
+    # QuantizedMeanOrSum, with 1/count already folded into the multiplier for MEAN
     out = np.clip(multiply_by_quantized_multiplier(total - p["input_zp"] * p["count"], p["multiplier"], p["shift"])
                   + p["output_zp"], -128, 127)
     return stacked(out.astype(np.int8).reshape(x.shape[0], -1), op.outputs[0])

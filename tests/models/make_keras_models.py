@@ -157,6 +157,9 @@ MODELS = {
     "resize_nearest": lambda: _seq((5, 4, 3), L.Conv2D(4, 3, padding="same"),
                                    L.Resizing(11, 9, interpolation="nearest"),
                                    L.Resizing(7, 5, interpolation="nearest"), L.Conv2D(3, 1)),
+    "reduce_max_sum": lambda: _functional((6, 5, 3), lambda x: L.Concatenate()([
+        L.GlobalMaxPooling2D()(L.Conv2D(4, 3)(x)),
+        L.Lambda(lambda t: tf.reduce_sum(t, axis=[1, 2]))(L.Conv2D(4, 1)(x))])),
     "float_io_mlp": lambda: _seq((12,), L.Dense(10, "relu"), L.Dense(3, "softmax")),
     "float_io_conv": lambda: _seq((8, 8, 2), L.Conv2D(4, 3, activation="relu"),
                                   L.GlobalAveragePooling2D()),
