@@ -13,7 +13,7 @@ Every strategy draws a ``ModelCase``:
 
 Strategies (keyword arguments, where given, force a variant instead of drawing it):
 ``conv_2d_models(padding=, activation=)``, ``depthwise_conv_2d_models(padding=, activation=)``,
-``fully_connected_models(keep_num_dims=, use_bias=, activation=)``,
+``fully_connected_models(keep_num_dims=, use_bias=, activation=)``, ``transpose_conv_models(padding=)``,
 ``pool_models(op="AVERAGE_POOL_2D"|"MAX_POOL_2D", padding=)``, ``add_models()``, ``mul_models()``
 (numpy broadcasting, rank <= 4), ``softmax_models()``, ``logistic_models()``, ``tanh_models()``,
 ``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too), ``pack_models()``,
@@ -51,6 +51,7 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
+from codegen.ops.conv import out_size
 from codegen.ops.tensor_ops import _strided_axis
 
 try:
@@ -189,6 +190,32 @@ def depthwise_conv_2d_models(draw, padding=None, activation=None):
                             dilation=dil, padding=padding, activation=act)
     return _case("DEPTHWISE_CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
                  dilation=dil, padding=padding, activation=act, depth_multiplier=mult)
+
+
+@st.composite
+def transpose_conv_models(draw, padding=None):
+    """Stride 1..3, kernels 1..4, SAME/VALID, the output size any the forward convolution maps back to
+    the input's (TFLite's rule), with or without bias, every fused activation."""
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = _pick(draw, padding, st.sampled_from(["SAME", "VALID"]))
+    hw = [draw(st.integers(1, 5)), draw(st.integers(1, 5))]
+    out_hw = []
+    for a in (0, 1):  # every output size whose forward convolution has the input's size
+        fits = [o for o in range(1, hw[a] * stride[a] + k[a] + 1)
+                if o >= (1 if padding == "SAME" else k[a]) and out_size(padding, o, k[a], stride[a], 1) == hw[a]]
+        out_hw.append(draw(st.sampled_from(fits)))
+    cin, cout = draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS))
+    b = ModelBuilder()
+    x = b.input([1, *hw, cin], *draw(quant()))
+    taps = max(1, k[0] * k[1] // (stride[0] * stride[1]))
+    wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [cout, *k, cin], 0, taps * cin)
+    use_bias = draw(st.booleans())
+    act = draw(activations)
+    y = b.transpose_conv(x, b.const_int8(wq, ws, axis=0), b.const_int32(bias, bs) if use_bias else None, out_scale,
+                         out_zp, out_hw, stride, padding, act)
+    return _case("TRANSPOSE_CONV", b, [x], [y], w=wq, w_scale=ws, bias=bias if use_bias else None, stride=stride,
+                 padding=padding, out_hw=out_hw, activation=act)
 
 
 @st.composite
@@ -544,7 +571,7 @@ def multi_op_models(draw, float_io=None):
 
 
 STRATEGIES = {
-    "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models,
+    "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models, "TRANSPOSE_CONV": transpose_conv_models,
     "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models,
     "ADD": add_models, "MUL": mul_models, "SOFTMAX": softmax_models,
     "LOGISTIC": logistic_models, "TANH": tanh_models, "RESHAPE": reshape_models,

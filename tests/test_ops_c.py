@@ -1,4 +1,4 @@
-"""The generated C for ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
+"""The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
 HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, RESIZE_NEAREST_NEIGHBOR,
 CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
@@ -78,6 +78,7 @@ def _model(case):
 
 
 SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
+    "TRANSPOSE_CONV": lambda: S.transpose_conv_models().map(_model),
     "ADD/MUL": binary_models,
     "SUB": lambda: binary_models(("SUB",)),
     "SQUARED_DIFFERENCE": lambda: binary_models(("SQUARED_DIFFERENCE",)),

@@ -34,6 +34,8 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``depthwise_conv_2d(x, w, bias, out_scale, out_zero_point, depth_multiplier=1,
       stride=(1,1), dilation=(1,1), padding="SAME", activation="NONE")``  w: [1, KH, KW, Cin*M],
       per-channel axis 3; bias required (TFLM's kernel crashes without one)
+    - ``transpose_conv(x, w, bias, out_scale, out_zero_point, out_hw, stride=(1,1), padding="SAME",
+      activation="NONE")``  w: [Cout, KH, KW, Cin]; bias may be None
     - ``fully_connected(x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
       activation="NONE")``  w: [units, K]; bias may be None
     - ``average_pool_2d(x, filter, stride=None, padding="VALID", activation="NONE")`` and
@@ -240,6 +242,15 @@ class ModelBuilder(Writer):
             Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
             DepthMultiplier=depth_multiplier, DilationHFactor=dilation[0],
             DilationWFactor=dilation[1], FusedActivationFunction=self._act(activation))))
+
+    def transpose_conv(self, x, w, bias, out_scale, out_zero_point, out_hw, stride=(1, 1), padding="SAME",
+                       activation="NONE") -> T:
+        """w: [Cout, KH, KW, Cin]; out_hw the output's height and width (TFLite takes them as an input)."""
+        out_shape = [x.shape[0], *out_hw, w.shape[0]]
+        out = self._activation_tensor(out_shape, out_scale, out_zero_point)
+        return self._op("TRANSPOSE_CONV", [self.const_int32(out_shape), w, x] + ([bias] if bias is not None else []), out,
+                        ("TransposeConvOptions", dict(Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
+                                                      FusedActivationFunction=self._act(activation))))
 
     def fully_connected(self, x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
                         activation="NONE") -> T:

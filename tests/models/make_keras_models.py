@@ -160,6 +160,8 @@ MODELS = {
     "reduce_max_sum": lambda: _functional((6, 5, 3), lambda x: L.Concatenate()([
         L.GlobalMaxPooling2D()(L.Conv2D(4, 3)(x)),
         L.Lambda(lambda t: tf.reduce_sum(t, axis=[1, 2]))(L.Conv2D(4, 1)(x))])),
+    "conv_transpose": lambda: _seq((5, 4, 3), L.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu"),
+                                   L.Conv2DTranspose(4, (2, 3), strides=(1, 2), padding="valid"), batch=1),
     "float_io_mlp": lambda: _seq((12,), L.Dense(10, "relu"), L.Dense(3, "softmax")),
     "float_io_conv": lambda: _seq((8, 8, 2), L.Conv2D(4, 3, activation="relu"),
                                   L.GlobalAveragePooling2D()),
