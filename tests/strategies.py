@@ -17,7 +17,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``pool_models(op="AVERAGE_POOL_2D"|"MAX_POOL_2D", padding=)``, ``add_models()``, ``mul_models()``
 (numpy broadcasting, rank <= 4), ``softmax_models()``, ``logistic_models()``, ``tanh_models()``,
 ``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too), ``pack_models()``,
-``resize_nearest_neighbor_models()``,
+``resize_nearest_neighbor_models()``, ``split_models(op=)`` (SPLIT, SPLIT_V, UNPACK, joined back),
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
@@ -416,6 +416,33 @@ def pack_models(draw):
 
 
 @st.composite
+def split_models(draw, op=None):
+    """SPLIT, SPLIT_V or UNPACK along any axis (negative too); the pieces joined again in reverse order
+    (CONCATENATION, or PACK after UNPACK) so that one output holds every piece."""
+    op = _pick(draw, op, st.sampled_from(["SPLIT", "SPLIT_V", "UNPACK"]))
+    shape = draw(shapes(1, 4))
+    rank = len(shape)
+    axis = draw(st.integers(0, rank - 1))
+    n = draw(st.sampled_from([k for k in range(1, shape[axis] + 1) if shape[axis] % k == 0]))
+    signed = axis - rank if draw(st.booleans()) else axis
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    if op == "SPLIT":
+        parts = b.split(x, signed, n)
+    elif op == "UNPACK":
+        parts = b.unpack(x, signed)
+    else:
+        cuts = sorted(draw(st.lists(st.integers(1, shape[axis] - 1), max_size=3, unique=True))) if shape[axis] > 1 else []
+        sizes = [hi - lo for lo, hi in zip([0, *cuts], [*cuts, shape[axis]])]
+        if draw(st.booleans()):
+            sizes[draw(st.integers(0, len(sizes) - 1))] = -1
+        parts = b.split_v(x, sizes, signed)
+    parts = parts[::-1]
+    y = b.pack(parts, signed) if op == "UNPACK" else b.concatenation(parts, signed)
+    return _case(op, b, [x], [y], axis=signed)
+
+
+@st.composite
 def resize_nearest_neighbor_models(draw):
     """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations."""
     h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
@@ -581,6 +608,8 @@ STRATEGIES = {
     "SUB": sub_models, "SQUARED_DIFFERENCE": squared_difference_models, "MAXIMUM": maximum_models,
     "MINIMUM": minimum_models, "PRELU": prelu_models, "TRANSPOSE": transpose_models, "SLICE": slice_models,
     "STRIDED_SLICE": strided_slice_models, "PACK": pack_models,
+    "SPLIT": partial(split_models, "SPLIT"), "SPLIT_V": partial(split_models, "SPLIT_V"),
+    "UNPACK": partial(split_models, "UNPACK"),
     "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models, "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
 }
 

@@ -1,5 +1,5 @@
 """TRANSPOSE_CONV, ADD, MUL, SUB, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, TRANSPOSE,
-SLICE, STRIDED_SLICE, PACK, RESIZE_NEAREST_NEIGHBOR, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
+SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
 variants mlc refuses (TFLM refuses them too), small multi-op models including float32 in/out edges,
@@ -25,7 +25,7 @@ pytest.importorskip("tflite_micro")
 
 UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH"]
 BINARY = ["SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"]
-COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR"]
+COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "SPLIT", "SPLIT_V", "UNPACK"]
 OPS = ["TRANSPOSE_CONV", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY, *COPIES]
 KERAS = Path(__file__).parent / "models" / "keras"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

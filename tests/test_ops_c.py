@@ -1,5 +1,5 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, RESIZE_NEAREST_NEIGHBOR,
+HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR,
 CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
@@ -92,6 +92,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "SLICE": lambda: S.slice_models().map(_model),
     "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),
     "RESIZE_NEAREST_NEIGHBOR": lambda: S.resize_nearest_neighbor_models().map(_model),
+    "SPLIT/SPLIT_V/UNPACK": lambda: S.split_models().map(_model),
     "CONCATENATION": lambda: concatenations(single_input=True),
     "PACK": packs,
     "PAD": pads,

@@ -56,6 +56,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``mean(x, axes, keep_dims, out_scale=None, out_zero_point=None)`` (default: input's)
     - ``pad(x, paddings)``, ``padv2(x, paddings, constant=None)`` (paddings [[before, after]]
       per dim; constant is an int8 value, default the zero point)
+    - ``split(x, axis, num)``, ``split_v(x, sizes, axis)``, ``unpack(x, axis)`` (lists of outputs)
     - ``transpose(x, perm)``, ``slice(x, begin, size)`` (size -1: to the end),
       ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
     - ``resize_nearest_neighbor(x, size, align_corners=False, half_pixel_centers=False)`` (NHWC)
@@ -381,6 +382,29 @@ class ModelBuilder(Writer):
         ins = [x, self.const_int32(paddings)] + ([constant] if constant is not None else [])
         return self._op(opname, ins, out, (opname.capitalize().replace("v2", "V2") + "Options",
                                             {}))
+
+    def _multi(self, opname, inputs, shapes, x, options) -> list:
+        outs = [self._activation_tensor(shape, x.scale, x.zero_point, x.dtype) for shape in shapes]
+        self.add_op(opname, [i.index for i in inputs], [o.index for o in outs], options)
+        for j, o in enumerate(outs):
+            self._tensors[o.index]["name"] = f"{opname.lower()}_{len(self._ops) - 1}_{j}"
+        return outs
+
+    def split(self, x, axis, num) -> list:
+        shape = list(x.shape)
+        shape[axis] //= num
+        return self._multi("SPLIT", [self.const_int32([axis]), x], [shape] * num, x, ("SplitOptions", dict(NumSplits=num)))
+
+    def split_v(self, x, sizes, axis) -> list:
+        """sizes may hold one -1 (the rest of the axis)."""
+        rest = x.shape[axis] - sum(s for s in sizes if s != -1)
+        shapes = [[(rest if s == -1 else s) if d == axis % len(x.shape) else n for d, n in enumerate(x.shape)] for s in sizes]
+        return self._multi("SPLIT_V", [x, self.const_int32(list(sizes)), self.const_int32([axis])], shapes, x,
+                           ("SplitVOptions", dict(NumSplits=len(sizes))))
+
+    def unpack(self, x, axis) -> list:
+        shape = [n for d, n in enumerate(x.shape) if d != axis % len(x.shape)]
+        return self._multi("UNPACK", [x], [shape] * x.shape[axis], x, ("UnpackOptions", dict(Num=x.shape[axis], Axis=axis)))
 
     def transpose(self, x, perm) -> T:
         out = self._activation_tensor([x.shape[p] for p in perm], x.scale, x.zero_point, x.dtype)
