@@ -89,6 +89,8 @@ def _read_quant(t, name: str, shape: tuple, const: bool) -> Quant | None:
     scale = q.ScaleAsNumpy().astype(np.float32)
     zp = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros_like(scale, dtype=np.int64)
     axis = q.QuantizedDimension()
+    if len(shape) == 1 and scale.size > 1 and shape[0] == scale.size:
+        axis = 0  # a 1-D per-channel tensor (a bias) can only be quantized along axis 0; TFLM ignores the stored axis
     problem = None
     if not np.all(np.isfinite(scale)) or np.any(scale < 0) or (not const and np.any(scale == 0)):
         problem = f"scale {scale[:4].tolist()}"
@@ -141,7 +143,7 @@ def _read_tensor(model, sg, i: int, data: bytes) -> Tensor:
         raise MlcError(f"tensor '{name}' of shape {shape} needs over {MAX_ACTIVATION_BYTES >> 20} MB; "
                        "that is far beyond a microcontroller (a corrupt file?)")
     return Tensor(index=i, name=name, shape=shape, dtype=dtype, quant=_read_quant(t, name, shape, values is not None),
-                  data=values)
+                  data=values, variable=bool(t.IsVariable()))
 
 
 def _op_kind(model, op) -> str:
@@ -223,7 +225,7 @@ def read(path, float_model: bool = False) -> Graph:
 
 def _check_dataflow(graph: Graph) -> None:
     """Every layer writes a tensor and reads only constants, model inputs or earlier layers' outputs."""
-    written = {id(t) for t in graph.inputs}
+    written = {id(t) for t in graph.inputs} | {id(t) for t in graph.tensors if t.variable}  # state: the op's own
     for op in graph.ops:
         if not op.outputs:
             raise MlcError(f"{graph.path}: layer {op.index} ({op.kind}) has no output (corrupt file?)")
@@ -246,10 +248,9 @@ def _check_dataflow(graph: Graph) -> None:
 def _check_io(graph: Graph) -> None:
     if not graph.inputs or not graph.outputs:
         raise MlcError(f"{graph.path}: the model has no inputs or no outputs")
-    for t in graph.inputs + graph.outputs:
-        if t.dtype not in ("int8", "float32", "int16"):
-            raise MlcError(f"{graph.path}: model input/output '{t.name}' is {t.dtype}; mlc needs int8 (or float32 at the edges)")
-    quantized = [t for t in graph.tensors if t.dtype == "int8" and not t.is_const]
+    # Model inputs and outputs of other dtypes (int32, ...) are refused per layer by codegen.ops.prepare, which
+    # names the op that reads or writes them; `mlc inspect` still shows the model.
+    quantized = [t for t in graph.tensors if not t.is_const and (t.dtype == "int8" or (t.dtype == "int16" and t.quant is not None))]
     float_weights = [op for op in graph.ops if any(t is not None and t.is_const and t.dtype == "float32" and t.size > 1 for t in op.inputs)]
     if not quantized:
         if any(t.is_const and t.dtype == "int8" for t in graph.tensors):
