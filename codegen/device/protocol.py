@@ -363,13 +363,15 @@ class Device:
             raise DeviceError(f"{self.url}: the stream did not reset")
 
     def stream(self, samples, chunk: int, on_record=None) -> list[bytes]:
-        """Send int16 samples (N, channels) to a streaming app, `chunk` sample frames per request, in order;
+        """Send int16 samples (N, channels) (or int8 frames (N, bytes)) to a streaming app, `chunk` sample frames per request, in order;
         returns every record's payload (index first), in index order. A request resent after a lost answer
         is not processed twice (it carries the index of its first sample); a record lost on the wire is an
         error naming it, never a silent gap."""
         import numpy as np
 
-        frames = np.ascontiguousarray(samples, dtype="<i2")
+        frames = np.ascontiguousarray(samples)
+        if frames.dtype != np.int8:  # int8 frames (an app's "features in" mode) go as bytes, the rest as int16
+            frames = frames.astype("<i2")
         frames = frames.reshape(len(frames), -1)
         got: dict[int, bytes] = {}
         for first in range(0, len(frames), chunk):
