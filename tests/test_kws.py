@@ -220,3 +220,15 @@ def test_missing_frontend_and_unknown_keyword_are_one_line(tmp_path):
     assert_one_line_error("simulate", [MODEL, "--app", "kws", "--feed", wav], "--frontend")
     assert_one_line_error("simulate", [MODEL, "--app", "kws", "--frontend", PRE, "--labels", LABELS,
                                        "--keywords", "yes,maybe", "--feed", wav], "maybe")
+
+
+def test_first_difference_names_the_frame(fe, graph, audio):
+    from codegen.cli.app_kws import first_difference
+    cfg = cfg_of(fe, graph, 5)
+    host = [Record.parse(p, cfg) for p in simulate(cfg, fe, graph, audio[:16000 * 2])]
+    assert first_difference(host, host, cfg) is None
+    bad = bytearray(simulate(cfg, fe, graph, audio[:16000 * 2])[3])
+    bad[9 + 2 * 40 + 7] ^= 1  # record 3 holds frames 15..19: feature 7 of frame 17
+    device = host[:3] + [Record.parse(bytes(bad), cfg)] + host[4:]
+    assert first_difference(device, host, cfg).startswith("feature frame 17 (370 ms), feature 7")
+    assert "device sent 2 records" in first_difference(host[:2], host, cfg)

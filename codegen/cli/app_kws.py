@@ -57,13 +57,18 @@ def _config(graph, args):
 
 
 def sources(graph, board, args):
+    fe, cfg = _config(graph, args)
+    return project_sources(fe, cfg)
+
+
+def project_sources(fe, cfg):
+    """What the kws app adds to a project: the generated front end, the settings for app.c.j2 and mlc.json."""
     from codegen.frontend.emit import render
     from codegen.targets.project import AppSources
 
-    fe, cfg = _config(graph, args)
     rendered = render(fe, FRONTEND_NAME)
     return AppSources(context={"cfg": cfg, "fe": FRONTEND_NAME, "max_chunk": MAX_CHUNK}, files=rendered.files,
-                      config={"kws": cfg.to_json(), "frontend": str(Path(args.frontend).resolve())})
+                      config={"kws": cfg.to_json(), "frontend": str(Path(fe.path).resolve())})
 
 
 def _print_events(records, cfg, out=print) -> None:
