@@ -1,5 +1,7 @@
 """A deterministic 20-second test stream for the kws app: TFLM's four 1-second test clips (yes, no, silence,
 noise) at several levels, between stretches of digital silence and seeded low noise."""
+import functools
+
 import numpy as np
 
 from codegen.apps.kws import read_wav
@@ -31,3 +33,17 @@ def stream(seconds: float = 20.0) -> np.ndarray:
     n = int(seconds * RATE)
     x = np.concatenate([x, np.zeros(max(0, n - len(x)))])[:n]
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
+
+
+@functools.cache
+def frontend():
+    """TFLM's micro_speech front end, recognised (once per session)."""
+    import codegen.frontend
+    return codegen.frontend.load(MODELS / "audio_preprocessor_int8.tflite")
+
+
+@functools.cache
+def model():
+    """micro_speech_quantized, loaded (once per session)."""
+    from codegen.ops import load
+    return load(MODELS / "micro_speech_quantized.tflite")

@@ -6,12 +6,10 @@ import struct
 import numpy as np
 import pytest
 
-import codegen.frontend
 from codegen.apps.kws import NO_LABEL, Record, configure, read_wav, write_wav
 from codegen.errors import MlcError
-from codegen.ops import load
 from hostsim.apps.kws import Detector, Kws, simulate
-from kws_stream import stream
+from kws_stream import frontend, model, stream
 from paths import MODELS, TESTDATA
 from test_bad_input import assert_one_line_error, mlc
 
@@ -29,12 +27,12 @@ EVENTS_K5 = [(2410, "yes"), (4410, "no"), (6410, "yes"), (8110, "yes"), (11010, 
 
 @pytest.fixture(scope="module")
 def fe():
-    return codegen.frontend.load(PRE)
+    return frontend()
 
 
 @pytest.fixture(scope="module")
 def graph():
-    return load(MODEL)
+    return model()
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,15 @@ import subprocess
 import numpy as np
 import pytest
 
-import codegen.frontend
 from codegen.apps.kws import Record
 from codegen.cli.app_kws import first_difference, project_sources, stream_to_device
 from codegen.cli.build import build
 from codegen.device.protocol import (MSG_RECORD, MSG_SAMPLES, MSG_SAMPLES_ACK, MSG_STREAM_RESET, Frame,
                                      StreamDecoder, encode_frame)
-from codegen.ops import load
 from c_harness import compile_c
 from hostsim.apps.kws import simulate
-from kws_stream import stream
-from test_kws import EVENTS_K1, EVENTS_K5, LABEL_NAMES, LABELS, MODEL, PRE, cfg_of, events
+from kws_stream import frontend, model, stream
+from test_kws import EVENTS_K1, EVENTS_K5, LABEL_NAMES, LABELS, cfg_of, events
 
 HOST_HAL = r"""
 #include <stdio.h>
@@ -33,16 +31,6 @@ void mlc_hal_cycles_start(void) {}
 uint32_t mlc_hal_cycles_stop(void) { return MLC_CYCLES_NONE; }
 int main(void) { mlc_app_setup(); while (!feof(stdin)) mlc_app_poll(); return 0; }
 """
-
-
-@pytest.fixture(scope="module")
-def fe():
-    return codegen.frontend.load(PRE)
-
-
-@pytest.fixture(scope="module")
-def graph():
-    return load(MODEL)
 
 
 def host_app(fe, graph, cfg, tmp_path):
@@ -74,7 +62,8 @@ def run_host(exe, samples, chunk, resend_every=0) -> list[bytes]:
 
 
 @pytest.mark.parametrize("every, chunk", [(1, 321), (5, 160)])
-def test_host_c_app_equals_twin(fe, graph, tmp_path, every, chunk):
+def test_host_c_app_equals_twin(tmp_path, every, chunk):
+    fe, graph = frontend(), model()
     cfg = cfg_of(fe, graph, every)
     audio = stream(8.0)
     exe = host_app(fe, graph, cfg, tmp_path)
@@ -86,7 +75,8 @@ def test_host_c_app_equals_twin(fe, graph, tmp_path, every, chunk):
     assert events(got, cfg) == [e for e in (EVENTS_K1 if every == 1 else EVENTS_K5) if e[0] <= 8000]
 
 
-def test_app_compiles_warning_free_for_arm(fe, graph, tmp_path):
+def test_app_compiles_warning_free_for_arm(tmp_path):
+    fe, graph = frontend(), model()
     cfg = cfg_of(fe, graph, 3)
     project, _ = build(graph, "qemu-cortex-m4", tmp_path / "p", app="kws", labels=LABELS,
                        app_sources=project_sources(fe, cfg), compile_=False, quiet=True)
@@ -100,8 +90,9 @@ def test_app_compiles_warning_free_for_arm(fe, graph, tmp_path):
 
 @pytest.mark.device
 @pytest.mark.parametrize("every", [1, 5])
-def test_device_records_equal_twin_on_qemu_m4(fe, graph, tmp_path, every):
+def test_device_records_equal_twin_on_qemu_m4(tmp_path, every):
     """The 20-second stream on qemu-cortex-m4: every feature frame, posterior and event equals hostsim's."""
+    fe, graph = frontend(), model()
     from codegen.device.emulator import Emulator
     from codegen.targets.boards import get_board
 
