@@ -108,3 +108,21 @@ def test_device_records_equal_twin_on_qemu_m4(tmp_path, every):
     assert len(device) == 999 // every
     assert [(r.time_ms(cfg), LABEL_NAMES[r.event]) for r in device if r.event != 0xFF] == \
         (EVENTS_K1 if every == 1 else EVENTS_K5)
+
+
+@pytest.mark.device
+def test_build_and_run_with_feed_as_a_user_would(tmp_path):
+    """`mlc build --app kws` then `mlc run PROJECT --feed X.wav`: REC lines and the detection."""
+    from codegen.apps.kws import write_wav
+    from kws_stream import clip
+    from test_bad_input import mlc
+    from test_kws import MODEL, PRE
+
+    wav = tmp_path / "yes.wav"
+    write_wav(wav, np.concatenate([np.zeros(16000, np.int16), clip("yes"), np.zeros(16000, np.int16)]))
+    code, out, err = mlc("build", MODEL, "--app", "kws", "--frontend", PRE, "--labels", LABELS, "--keywords", "yes,no",
+                         "--board", "qemu-cortex-m4", "--every", "2", "-o", tmp_path / "p")
+    assert code == 0, err
+    code, out, err = mlc("run", tmp_path / "p", "--feed", wav, "--chunk", "1000")
+    assert code == 0, err
+    assert "<< YES" in out and "1 detection(s) in 74 inference(s)" in out, out[-2000:]
