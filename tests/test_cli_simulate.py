@@ -87,3 +87,22 @@ def test_float_io_model(tmp_path):
     code, y = simulate(tmp_path, tmp_path / "m.tflite", xs, "--compare")
     assert code == 0 and y.dtype == np.float32 and y.shape == (30, 4)
     assert np.array_equal(y, reference.run(tmp_path / "m.tflite", xs).outputs[0])
+
+
+def test_compare_as_json(tmp_path, capsys):
+    import json
+
+    x = np.random.default_rng(0).integers(-128, 128, size=(3, 49, 10, 1), dtype=np.int8)
+    code, _ = simulate(tmp_path, KWS, x, "--compare", "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["bit_exact"] and report["inputs"] == 3 and report["first_mismatch"] is None
+    assert [m["kind"] for m in report["layers"]][:2] == ["CONV_2D", "DEPTHWISE_CONV_2D"]
+    assert all(m["matching"] == 3 for m in report["layers"])
+
+
+def test_progress_draws_only_on_a_terminal(capsys):
+    from codegen.cli.progress import status, track
+
+    with status("working"):
+        assert list(track(iter(range(5)), 5, "items")) == [0, 1, 2, 3, 4]
+    assert capsys.readouterr().out == ""  # pytest's stdout is no terminal: results only

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["codegen.errors", "codegen.assets", "codegen.csyntax", "codegen.model", "codegen.ops", "codegen.frontend", "codegen.quantize",
           "hostsim",
-          "codegen.lower", "codegen.targets", "codegen.apps", "codegen.device", "codegen.cli"]
+          "codegen.lower", "codegen.targets", "codegen.apps", "codegen.device", "codegen.report", "codegen.cli"]
 
 
 def _stage(module: str) -> int | None:

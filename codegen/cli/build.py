@@ -63,9 +63,12 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
                              stack_plan=plan_stack if compile_ else unmeasured_stack)
     if not compile_:
         return project, None
+    from codegen.cli.progress import status
+
     if not quiet:
         print(f"building {project.dir} for {board.id} ({board.platformio.platform}) ...", flush=True)
-    return project, build_project(project)
+    with status(f"PlatformIO is building {project.dir}"):
+        return project, build_project(project)
 
 
 def run(args) -> int:

@@ -20,7 +20,19 @@ def add_arguments(parser):
     parser.add_argument("--input", "-i", help="X.npy: inputs stacked on a leading axis (N, ...)")
     parser.add_argument("--output", "-o", help="Y.npy to write: outputs stacked the same way")
     parser.add_argument("--compare", action="store_true", help="also run TFLM (pip install tflite-micro) and compare every layer")
+    parser.add_argument("--json", action="store_true", help="print what was written (with --compare: the layer-by-layer comparison) as JSON")
     add_stream_arguments(parser, NAME)
+
+
+def _report_json(layers, n: int) -> int:
+    import json
+    from dataclasses import asdict
+
+    first = next((m for m in layers if not m.ok), None)
+    print(json.dumps({"inputs": n, "bit_exact": first is None,
+                      "first_mismatch": first.op_index if first else None,
+                      "layers": [asdict(m) for m in layers]}, indent=2))
+    return 0 if first is None else 1
 
 
 def _report(layers, n: int) -> int:
@@ -65,9 +77,16 @@ def run(args) -> int:
         raise MlcError(f"{args.input}: {err}") from None
     y = values[graph.outputs[0].index]
     write(args.output, y)
-    print(f"{args.output}: {len(y)} output(s) of shape {tuple(y.shape[1:])} {y.dtype}")
     if not args.compare:
+        if args.json:
+            import json
+
+            print(json.dumps({"output": str(args.output), "count": len(y), "shape": list(y.shape[1:]),
+                              "dtype": str(y.dtype)}))
+        else:
+            print(f"{args.output}: {len(y)} output(s) of shape {tuple(y.shape[1:])} {y.dtype}")
         return 0
     from codegen.model import tflm as reference
 
-    return _report(reference.compare(graph, values[graph.inputs[0].index], sim=values), len(y))
+    layers = reference.compare(graph, values[graph.inputs[0].index], sim=values)
+    return (_report_json if args.json else _report)(layers, len(y))

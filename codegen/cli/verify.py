@@ -52,8 +52,10 @@ def verify_on_device(device, graph, x: np.ndarray, out=print):
         raise MlcError(f"the firmware on {device.url} runs model '{info.model}' ({info.input_bytes} B in, "
                        f"{info.output_bytes} B out), not this model ({in_bytes} B in, {expected[0].nbytes} B out); "
                        "build and flash it first")
+    from codegen.cli.progress import track
+
     outputs, mismatches, cycles = [], [], []
-    for i in range(len(x)):
+    for i in track(range(len(x)), len(x), f"verifying on {device.url}"):
         got, cyc = device.invoke(np.ascontiguousarray(x[i]).tobytes())
         cycles.append(cyc)
         want = np.ascontiguousarray(expected[i]).tobytes()

@@ -22,7 +22,7 @@ def _runtime():
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError:
-        raise MlcError("the TFLM reference interpreter is not installed; run `pip install tflite-micro`") from None
+        raise MlcError("the TFLM reference interpreter is not installed; run `pip install tflite-micro` (in mlc's test extra)") from None
     return runtime
 
 

@@ -35,7 +35,7 @@ def _onnx():
         from onnx import numpy_helper
         from onnx.reference import ReferenceEvaluator
     except ImportError:
-        raise MlcError("reading ONNX models needs the onnx package; run `pip install onnx`") from None
+        raise MlcError("reading ONNX models needs the onnx package; run `pip install 'mlc[onnx]'`") from None
     return onnx, numpy_helper, ReferenceEvaluator
 
 

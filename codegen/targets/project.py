@@ -44,7 +44,7 @@ COMMON_RUNTIME = ["mlc_protocol.c", "mlc_protocol.h", "mlc_hal.h", "mlc_text.c",
 RUNTIME_FILES = {
     "baremetal-cortex-m": [("common", f) for f in COMMON_RUNTIME]
     + [("cortex-m", "startup.c"), ("cortex-m", "mlc_hal_cmsdk.c"), ("cortex-m", "main.c")],
-    "arduino": [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp")],
+    "arduino": [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp"), ("arduino", "main.cpp")],
 }
 # A fit check's runtime: the real app and protocol, a stand-in serial port (no board framework here).
 FITCHECK_FILES = [("common", f) for f in COMMON_RUNTIME] + [("fitcheck", "mlc_hal_fitcheck.c"), ("cortex-m", "main.c")]

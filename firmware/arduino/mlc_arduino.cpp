@@ -1,6 +1,7 @@
 /* Board layer for Arduino-framework boards (real boards and uno-sim): Serial, millis() and a cycle counter
  * (DWT on Cortex-M3 and up, Timer1 on the ATmega328P, none elsewhere). MLC_BAUD and MLC_CYCLE_COUNTER come
- * from the build flags. */
+ * from the build flags, or their defaults in an Arduino IDE build. setup() and loop() are main.cpp's (a
+ * PlatformIO build) or the sketch's (an exported library's example). */
 #include <Arduino.h>
 
 #include "mlc_hal.h"
@@ -70,14 +71,3 @@ uint32_t mlc_hal_cycles_stop(void)
 #elif MLC_CYCLE_COUNTER == MLC_COUNTER_TIMER1
 #error "the Timer1 cycle counter is implemented for the ATmega328P only"
 #endif
-
-void setup()
-{
-    mlc_hal_init();
-    mlc_app_setup();
-}
-
-void loop()
-{
-    mlc_app_poll();
-}

@@ -6,6 +6,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mlc_protocol.h"
+
+/* The cycle counter: mlc's builds name it in the build flags; an Arduino IDE build has none, so pick by core. */
+#ifndef MLC_CYCLE_COUNTER
+#if defined(__AVR_ATmega328P__)
+#define MLC_CYCLE_COUNTER MLC_COUNTER_TIMER1
+#elif defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_8M_MAIN__) || defined(__ARM_ARCH_8_1M_MAIN__)
+#define MLC_CYCLE_COUNTER MLC_COUNTER_DWT
+#else
+#define MLC_CYCLE_COUNTER MLC_COUNTER_NONE
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
