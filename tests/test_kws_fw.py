@@ -126,3 +126,17 @@ def test_build_and_run_with_feed_as_a_user_would(tmp_path):
     code, out, err = mlc("run", tmp_path / "p", "--feed", wav, "--chunk", "1000")
     assert code == 0, err
     assert "<< YES" in out and "1 detection(s) in 74 inference(s)" in out, out[-2000:]
+
+
+@pytest.mark.device
+def test_kws_app_compiles_and_fits_the_nano_33_ble_sense(tmp_path):
+    """The Nano 33 BLE Sense's compiler flags, flash and RAM (mlc's offline fit check), warning-free."""
+    from codegen.device.bench import plan_stack
+    from codegen.targets.boards import get_board
+    from codegen.targets.project import fit_check
+
+    fe, graph = frontend(), model()
+    report = fit_check(graph, get_board("nano33ble"), tmp_path, labels=LABELS, stack_plan=plan_stack, app="kws",
+                       app_sources=project_sources(fe, cfg_of(fe, graph)))
+    assert "warning:" not in (tmp_path / "build.log").read_text()
+    assert report.flash_used < 64 * 1024 and report.ram_used < 32 * 1024
