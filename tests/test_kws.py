@@ -230,3 +230,14 @@ def test_first_difference_names_the_frame(fe, graph, audio):
     device = host[:3] + [Record.parse(bytes(bad), cfg)] + host[4:]
     assert first_difference(device, host, cfg).startswith("feature frame 17 (370 ms), feature 7")
     assert "device sent 2 records" in first_difference(host[:2], host, cfg)
+
+
+@pytest.mark.extras
+def test_plot_draws_features_posteriors_and_detections(fe, graph, audio, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra: pip install 'mlc[plot]'")
+    from codegen.cli.app_kws import plot
+    cfg = cfg_of(fe, graph)
+    twin = Kws(cfg, fe, graph)
+    records = [Record.parse(p, cfg) for p in twin.push(audio[:16000 * 5])]
+    plot(tmp_path / "kws.png", twin.features(), records, cfg)
+    assert (tmp_path / "kws.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
