@@ -241,3 +241,11 @@ def test_plot_draws_features_posteriors_and_detections(fe, graph, audio, tmp_pat
     records = [Record.parse(p, cfg) for p in twin.push(audio[:16000 * 5])]
     plot(tmp_path / "kws.png", twin.features(), records, cfg)
     assert (tmp_path / "kws.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_and_chunk_out_of_range_are_one_line(tmp_path):
+    wav = tmp_path / "a.wav"
+    write_wav(wav, np.zeros(1600, np.int16))
+    for every in ("0", "50"):
+        assert_one_line_error("simulate", [MODEL, "--app", "kws", "--frontend", PRE, "--every", every, "--feed", wav],
+                              "--every", "1..49")
