@@ -213,3 +213,24 @@ def test_residual_concat_pad_pool_gates_bit_exact(tmp_path):
     int8 = _bit_exact(out)
     cat = next(op for op in int8.ops if op.kind == "CONCATENATION")
     assert all((t.quant.s, t.quant.zp) == (cat.outputs[0].quant.s, cat.outputs[0].quant.zp) for t in cat.inputs)
+
+
+def test_quantize_plot_draws_the_sqnr_chart(tmp_path, capsys):
+    matplotlib_image = pytest.importorskip("matplotlib.image", reason="matplotlib (the plot extra) is not installed")
+    path = _classifier(tmp_path / "m.onnx")
+    np.save(tmp_path / "x.npy", RNG.standard_normal((32, 2, 8, 8)).astype(np.float32))
+    png = tmp_path / "sqnr.png"
+    assert main(["quantize", str(path), "--calib", str(tmp_path / "x.npy"), "--plot", str(png)]) == 0
+    assert f"plot: {png}" in capsys.readouterr().out
+    pixels = matplotlib_image.imread(png)
+    assert pixels.shape[0] > 200 and pixels[..., :3].std() > 0.05  # a drawn chart, not an empty canvas
+
+
+def test_plot_without_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now fails
+    path = _classifier(tmp_path / "m.onnx")
+    np.save(tmp_path / "x.npy", RNG.standard_normal((32, 2, 8, 8)).astype(np.float32))
+    err = _error(capsys, ["quantize", str(path), "--calib", str(tmp_path / "x.npy"), "--plot", str(tmp_path / "p.png")])
+    assert "pip install 'mlc[plot]'" in err

@@ -72,11 +72,11 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
 
 
 def run(args) -> int:
-    if args.calib or Path(args.model).suffix.lower() in (".onnx", ".keras", ".h5"):  # a float model: quantize it first
-        if not args.calib:
-            raise MlcError(f"{args.model}: a float model needs --calib X.npy to be quantized")
+    if args.calib or Path(args.model).suffix.lower() in (".onnx", ".keras", ".h5"):  # quantize it first
         output = default_output(args.model)
-        quantize_file(args.model, args.calib, output, args.method, args.float_io)
+        _, result, _ = quantize_file(args.model, args.calib, output, args.method, args.float_io)
+        for note in result.notes:
+            print(f"note: {note}")
         print(f"quantized: {output}")
         args.model = str(output)
     if args.fit_check:

@@ -5,7 +5,8 @@ Every 4-D activation is NCHW in ONNX and NHWC in mlc; layout changes are folded 
 Flatten), never left in the graph as transposes. Subgraphs of constants (PyTorch's Shape -> Gather
 -> Concat in front of a Reshape) are evaluated here with onnx's reference evaluator, since every
 shape is static. BatchNormalization comes in as a per-channel MUL and ADD that codegen.quantize.cleanup
-folds into the layer before.
+folds into the layer before. A model that is already quantized (QDQ or QOperator form) comes in as its
+float graph with the model's quantization kept on the tensors (codegen.quantize.onnx_quantized).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.model.ir import Graph, Op, Tensor
 from codegen.ops.conv import leading_pad, out_size
-from codegen.quantize import executor
+from codegen.quantize import executor, onnx_quantized
 
 MIN_OPSET = 13
 NHWC, PLAIN = "nhwc", "plain"  # an ONNX NCHW tensor held as NHWC; a tensor held as ONNX has it
@@ -45,6 +46,20 @@ class _Importer:
         self.tensors, self.ops = [], []
         self.consts: dict = {}  # ONNX name -> numpy array (ONNX layout)
         self.values: dict = {}  # ONNX name -> Value
+        self.const_quant: dict = {}  # ONNX name of a dequantized constant -> its (scales, zero points, axis, dtype)
+        self.notes: list = []  # where the model's quantized arithmetic and TFLite's differ
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def handle(self, node):
+        """The Value a node of a float op type makes (None if it only renames its input)."""
+        onnx, _, _ = _onnx()
+        handler = HANDLERS.get(node.op_type)
+        if handler is None:
+            self.fail(node, f"{node.op_type} is not supported (supported: {', '.join(sorted(HANDLERS))})")
+        return handler(self, node, _attrs(onnx, node))
 
     def fail(self, node, why: str):
         raise MlcError(f"{self.path}: node '{node.name or node.output[0]}' ({node.op_type}): {why}")
@@ -141,9 +156,11 @@ def _conv(im: _Importer, node, attrs):
     bias = im.const_tensor(f"{node.output[0]}_bias", b if b is not None else np.zeros(w.shape[0], np.float32))
     if group == 1:
         weights = im.const_tensor(f"{node.output[0]}_weights", w.transpose(0, 2, 3, 1))
+        onnx_quantized.fix_weights(im, node, node.input[1], weights, onnx_axis=0, mlc_axis=0)
         return im.emit("CONV_2D", [xin, weights, bias], node.output[0], {**options, "activation": "NONE"}, layout=NHWC)
     if group == cin and w.shape[1] == 1:
         weights = im.const_tensor(f"{node.output[0]}_weights", w.transpose(1, 2, 3, 0))
+        onnx_quantized.fix_weights(im, node, node.input[1], weights, onnx_axis=0, mlc_axis=3)
         return im.emit("DEPTHWISE_CONV_2D", [xin, weights, bias], node.output[0],
                        {**options, "depth_multiplier": w.shape[0] // cin, "activation": "NONE"}, layout=NHWC)
     im.fail(node, f"grouped convolution (group {group} of {cin} channels) is not supported; only group 1 or depthwise")
@@ -285,6 +302,9 @@ def _dense(im: _Importer, node, attrs):
         c, h, wd = x.flat_chw
         w = w.reshape(w.shape[0], c, h, wd).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
     weights = im.const_tensor(f"{node.output[0]}_weights", w)
+    if attrs.get("alpha", 1.0) == 1.0:  # else the weights are no longer the model's integers times its scales
+        transposed = node.op_type == "Gemm" and attrs.get("transB", 0)
+        onnx_quantized.fix_weights(im, node, node.input[1], weights, onnx_axis=0 if transposed else 1, mlc_axis=0)
     bias_t = im.const_tensor(f"{node.output[0]}_bias", bias)
     return im.emit("FULLY_CONNECTED", [x.tensor, weights, bias_t], node.output[0],
                    {"activation": "NONE", "keep_num_dims": False}, shape=(1, w.shape[0]))
@@ -345,6 +365,7 @@ HANDLERS = {
     "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze, "Concat": _concat, "Pad": _pad,
     "Transpose": _transpose, "Identity": _identity, "Dropout": _identity,
 }
+QUANTIZED_HANDLERS = onnx_quantized.HANDLERS
 
 
 def _input_shape(path, vi) -> tuple:
@@ -358,9 +379,10 @@ def _input_shape(path, vi) -> tuple:
     return tuple([1] + shape[1:])
 
 
-def read(path) -> tuple[Graph, bool]:
-    """The float graph of an ONNX model, its 4-D input and activations in NHWC; and whether the ONNX
-    input was NCHW (then calibration data comes NCHW and is transposed)."""
+def read(path) -> tuple[Graph, bool, list]:
+    """The float graph of an ONNX model, its 4-D input and activations in NHWC; whether the ONNX input was
+    NCHW (then calibration data comes NCHW and is transposed); and, for a model already quantized, notes on
+    where its arithmetic and the TFLite int8 kernels' differ (its quantization is on the graph's tensors)."""
     path = str(path)
     onnx, numpy_helper, ReferenceEvaluator = _onnx()
     try:
@@ -387,7 +409,8 @@ def read(path) -> tuple[Graph, bool]:
     graph_inputs = [im.values[vi.name].tensor for vi in inputs]
     nchw_input = im.values[inputs[0].name].layout == NHWC
     for node in g.node:
-        if node.domain not in ("", "ai.onnx"):
+        if node.domain not in ("", "ai.onnx") and not (node.domain == "com.microsoft"
+                                                       and node.op_type in onnx_quantized.MICROSOFT_OPS):
             im.fail(node, f"operator domain '{node.domain}' is not supported")
         attrs = _attrs(onnx, node)
         if node.op_type == "Constant":
@@ -399,6 +422,10 @@ def read(path) -> tuple[Graph, bool]:
             shape = v.tensor.shape if v.layout == PLAIN else tuple(np.array(v.tensor.shape)[[0, 3, 1, 2]])
             im.consts[node.output[0]] = np.array(shape, np.int64)
             continue
+        if node.op_type == "DequantizeLinear" and node.input[0] in im.consts:  # quantized weights, bias
+            onnx_quantized.dequantize_constant(im, node.output[0], im.consts[node.input[0]], im.const(node, 1),
+                                               im.const(node, 2), attrs.get("axis", 1))
+            continue
         if all(not name or name in im.consts for name in node.input):
             try:
                 results = ReferenceEvaluator(node).run(None, {name: im.consts[name] for name in node.input if name})
@@ -406,9 +433,10 @@ def read(path) -> tuple[Graph, bool]:
                 im.fail(node, f"cannot evaluate on constants ({type(err).__name__}: {err})")
             im.consts.update(zip(node.output, (np.asarray(r) for r in results)))
             continue
-        handler = HANDLERS.get(node.op_type)
+        handler = HANDLERS.get(node.op_type) or QUANTIZED_HANDLERS.get(node.op_type)
         if handler is None:
-            im.fail(node, f"{node.op_type} is not supported (supported: {', '.join(sorted(HANDLERS))})")
+            im.fail(node, f"{node.op_type} is not supported (supported: "
+                          f"{', '.join(sorted(HANDLERS) + sorted(QUANTIZED_HANDLERS))})")
         if len([o for o in node.output if o]) > 1 and node.op_type not in ("Dropout", "BatchNormalization"):
             im.fail(node, "nodes with several outputs are not supported")
         value = handler(im, node, attrs)
@@ -421,4 +449,4 @@ def read(path) -> tuple[Graph, bool]:
         outputs.append(im.values[vi.name].tensor)
     graph = Graph(name=path.rsplit("/", 1)[-1].rsplit(".", 1)[0], path=path, tensors=im.tensors, ops=im.ops,
                   inputs=graph_inputs, outputs=outputs)
-    return graph, nchw_input
+    return graph, nchw_input, im.notes

@@ -1,7 +1,7 @@
 """`mlc quantize` as a library: load a float model, clean it up, calibrate, write the int8 .tflite."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,12 @@ MIN_SAMPLES = 16
 class FloatModel:
     graph: Graph  # NHWC, cleaned up
     nchw_input: bool = False  # an ONNX model's 4-D input: its data comes NCHW and is transposed to NHWC
+    notes: list = field(default_factory=list)  # an already quantized model: where its arithmetic and TFLite's differ
+
+    @property
+    def prequantized(self) -> bool:
+        """The model brings its own quantization (ONNX QDQ or QOperator): on its tensors, used as it stands."""
+        return any(t.quant is not None for t in self.graph.tensors)
 
     def inputs(self, x: np.ndarray, what: str = "calibration data") -> np.ndarray:
         """x as the float graph's stacked float32 inputs (N, *input_shape[1:]), checked: one-line errors for
@@ -73,17 +79,26 @@ class Result:
     int8_graph: Graph
     model: bytes  # the .tflite flatbuffer
     values: dict  # id(float tensor) -> float calibration values
+    notes: list = field(default_factory=list)  # where the int8 model's arithmetic and the source model's differ
 
 
-def quantize(model: FloatModel, calib: np.ndarray, method: str | None = None, float_io: bool = False,
+def quantize(model: FloatModel, calib: np.ndarray | None, method: str | None = None, float_io: bool = False,
              bias_correction: bool = True) -> Result:
+    """The int8 model of `model`. A model that brings its own quantization needs calibration data only for the
+    tensors it left unquantized, and keeps its weights as they are (no bias correction)."""
     graph = model.graph
-    x = model.inputs(calib)
-    if len(x) < MIN_SAMPLES:
-        raise MlcError(f"calibration data has {len(x)} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
     method = method or ranges.DEFAULT_METHOD
     if method not in ranges.CHOICES:
         raise MlcError(f"unknown calibration method '{method}' (choose from {', '.join(ranges.CHOICES)})")
-    values = executor.run_all(graph, x)
-    int8 = quantize_graph(graph, values, method, float_io, bias_correction)
-    return Result(graph, int8, write_graph(int8, f"mlc quantize ({method})"), values)
+    values = {}
+    if calib is not None:
+        x = model.inputs(calib)
+        if len(x) < MIN_SAMPLES:
+            raise MlcError(f"calibration data has {len(x)} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
+        values = executor.run_all(graph, x)
+    elif not model.prequantized:
+        raise MlcError("a float model needs calibration data (--calib X.npy)")
+    notes = list(model.notes)
+    int8 = quantize_graph(graph, values, method, float_io, bias_correction and not model.prequantized, notes)
+    what = "the model's own quantization" if model.prequantized else method
+    return Result(graph, int8, write_graph(int8, f"mlc quantize ({what})"), values, notes)
