@@ -273,3 +273,57 @@ def test_conv1d_onnx_model_is_held_with_a_height_of_one_and_quantized_bit_exact(
     out = tmp_path / "conv1d_int8.tflite"
     out.write_bytes(result.model)
     _bit_exact(out)
+
+
+def _two_input_net(path):
+    """Sensor fusion in miniature: an image branch (Conv -> Relu -> GlobalAveragePool -> Flatten) and a
+    vector branch (Gemm -> Relu), concatenated, then a dense head."""
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 2, 8, 8])
+    v = helper.make_tensor_value_info("imu", TensorProto.FLOAT, [1, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    nodes = [
+        helper.make_node("Conv", ["image", "w1", "b1"], ["c1"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("GlobalAveragePool", ["r1"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["f1"], name="flatten"),
+        helper.make_node("Gemm", ["imu", "w2", "b2"], ["d2"], name="imu_fc", transB=1),
+        helper.make_node("Relu", ["d2"], ["r2"], name="relu2"),
+        helper.make_node("Concat", ["f1", "r2"], ["cat"], name="cat", axis=1),
+        helper.make_node("Gemm", ["cat", "w3", "b3"], ["y"], name="head", transB=1),
+    ]
+    inits = [_init("w1", (4, 2, 3, 3)), _init("b1", (4,)), _init("w2", (5, 6)), _init("b2", (5,)),
+             _init("w3", (3, 9)), _init("b3", (3,))]
+    graph = helper.make_graph(nodes, "fusion", [x, v], [y], initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_two_input_model_calibrated_from_an_npz_runs_bit_exact(tmp_path, capsys):
+    path = _two_input_net(tmp_path / "fusion.onnx")
+    calib = {"image": RNG.standard_normal((40, 2, 8, 8)).astype(np.float32),
+             "imu": RNG.standard_normal((40, 6)).astype(np.float32)}
+    np.savez(tmp_path / "calib.npz", **calib)
+    out = tmp_path / "fusion_int8.tflite"
+    assert main(["quantize", str(path), "--calib", str(tmp_path / "calib.npz"), "-o", str(out), "--json"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["output_sqnr_db"] > 25
+    session = ort.InferenceSession(str(path))  # the float graph mlc quantized is the ONNX model's
+    model = load_float(path)
+    want = np.concatenate([session.run(None, {k: v[i:i + 1] for k, v in calib.items()})[0] for i in range(8)])
+    got = executor.run(model.graph, model.inputs({k: v[:8] for k, v in calib.items()}))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    graph = load(out)
+    assert [t.name for t in graph.inputs] == ["image", "imu"]
+    xs = [RNG.integers(-128, 128, (16, *t.shape[1:])).astype(np.int8) for t in graph.inputs]
+    from hostsim import run_all
+
+    assert all(m.ok for m in tflm.compare(graph, xs, sim=run_all(graph, xs)))
+
+
+def test_npz_calibration_with_the_wrong_names_is_one_line(tmp_path, capsys):
+    path = _two_input_net(tmp_path / "fusion.onnx")
+    np.savez(tmp_path / "calib.npz", image=np.zeros((20, 2, 8, 8), np.float32), audio=np.zeros((20, 6), np.float32))
+    err = _error(capsys, ["quantize", str(path), "--calib", str(tmp_path / "calib.npz")])
+    assert "the model's inputs are ['image', 'imu']" in err

@@ -416,8 +416,8 @@ def _input_shape(path, vi) -> tuple:
     return tuple([1] + shape[1:])
 
 
-def read(path) -> tuple[Graph, str, list]:
-    """The float graph of an ONNX model, its 4-D (and 3-D) input and activations in NHWC; the ONNX input's
+def read(path) -> tuple[Graph, tuple, list]:
+    """The float graph of an ONNX model, its 4-D (and 3-D) inputs and activations in NHWC; each ONNX input's
     layout, "nchw", "ncw" or "plain" (calibration data comes so and is transposed); and, for a model already
     quantized, notes on
     where its arithmetic and the TFLite int8 kernels' differ (its quantization is on the graph's tensors)."""
@@ -435,8 +435,8 @@ def read(path) -> tuple[Graph, str, list]:
     for init in g.initializer:
         im.consts[init.name] = numpy_helper.to_array(init)
     inputs = [vi for vi in g.input if vi.name not in im.consts]
-    if len(inputs) != 1:
-        raise MlcError(f"{path}: the model has {len(inputs)} inputs; mlc quantizes single-input models")
+    if not inputs:
+        raise MlcError(f"{path}: the model has no input")
     for vi in inputs:
         if vi.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
             raise MlcError(f"{path}: input '{vi.name}' is not float32")
@@ -448,7 +448,7 @@ def read(path) -> tuple[Graph, str, list]:
         else:
             im.values[vi.name] = Value(im.tensor(vi.name, shape), PLAIN)
     graph_inputs = [im.values[vi.name].tensor for vi in inputs]
-    input_layout = {NHWC: "nchw", NCW: "ncw"}.get(im.values[inputs[0].name].layout, "plain")  # as ONNX has it
+    input_layouts = tuple({NHWC: "nchw", NCW: "ncw"}.get(im.values[vi.name].layout, "plain") for vi in inputs)
     for node in g.node:
         if node.domain not in ("", "ai.onnx") and not (node.domain == "com.microsoft"
                                                        and node.op_type in onnx_quantized.MICROSOFT_OPS):
@@ -488,4 +488,4 @@ def read(path) -> tuple[Graph, str, list]:
         outputs.append(im.values[vi.name].tensor)
     graph = Graph(name=path.rsplit("/", 1)[-1].rsplit(".", 1)[0], path=path, tensors=im.tensors, ops=im.ops,
                   inputs=graph_inputs, outputs=outputs)
-    return graph, input_layout, im.notes
+    return graph, input_layouts, im.notes
