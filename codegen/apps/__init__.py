@@ -1,1 +1,2 @@
-"""Streaming apps' parameters, records and C tables (no hostsim here: the twins in hostsim/apps import these)."""
+"""Streaming apps: their settings, checks, record formats and C tables, shared by the firmware renderer and the
+command line (no hostsim here: the twins in hostsim/apps import these)."""

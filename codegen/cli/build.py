@@ -72,20 +72,22 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
 
 
 def run(args) -> int:
-    if args.calib or Path(args.model).suffix.lower() in (".onnx", ".keras", ".h5"):  # a float model: quantize it first
-        if not args.calib:
-            raise MlcError(f"{args.model}: a float model needs --calib X.npy to be quantized")
+    if args.calib or Path(args.model).suffix.lower() in (".onnx", ".keras", ".h5"):  # quantize it first
         output = default_output(args.model)
-        quantize_file(args.model, args.calib, output, args.method, args.float_io)
+        _, result, _ = quantize_file(args.model, args.calib, output, args.method, args.float_io)
+        for note in result.notes:
+            print(f"note: {note}")
         print(f"quantized: {output}")
         args.model = str(output)
     if args.fit_check:
         from codegen.device.bench import plan_stack
-        from codegen.targets.project import fit_check
+        from codegen.targets.project import AppSources, fit_check
 
         board = get_board(args.board)
-        report = fit_check(graph_of(args.model), board, args.output or default_dir(args.model, board.id), args.name,
-                           args.labels, stack_plan=plan_stack)
+        graph = graph_of(args.model)
+        sources = app_module(args.app).sources(graph, board, args) if args.app in STREAM_APPS else AppSources()
+        report = fit_check(graph, board, args.output or default_dir(args.model, board.id), args.name,
+                           args.labels, stack_plan=plan_stack, app=args.app, app_sources=sources)
         print(f"fit check for {board.id} ({' '.join(board.machine_flags())}): fits")
         for line in report.lines():
             print(line)
