@@ -39,17 +39,21 @@ class OpDef:
     plan: Callable | None = None  # (op, isa, reference: bool, inplace: bool) -> KernelPlan (default_plan if None)
     alias: bool = False  # output is the input's bytes unchanged (RESHAPE): zero-copy
     templates: tuple = ()  # templates/kernels/ files the emitter renders
+    # (op) -> int | None: the output may start this many bytes before input 0 and overlap it (the kernel
+    # has read the input bytes an output row covers before it writes that row); None: no overlap
+    overlap: Callable | None = None
 
 
 _OPS: dict = {}
 
 
-def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=()):
+def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=(),
+           overlap=None):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
-        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates))
+        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), overlap)
 
 
 def registry() -> dict:
