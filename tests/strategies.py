@@ -13,11 +13,16 @@ Every strategy draws a ``ModelCase``:
 
 Strategies (keyword arguments, where given, force a variant instead of drawing it):
 ``conv_2d_models(padding=, activation=)``, ``depthwise_conv_2d_models(padding=, activation=)``,
-``fully_connected_models(keep_num_dims=, use_bias=, activation=)``,
+``fully_connected_models(keep_num_dims=, use_bias=, activation=)``, ``transpose_conv_models(padding=)``,
 ``pool_models(op="AVERAGE_POOL_2D"|"MAX_POOL_2D", padding=)``, ``add_models()``, ``mul_models()``
 (numpy broadcasting, rank <= 4), ``softmax_models()``, ``logistic_models()``, ``tanh_models()``,
-``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too),
-``mean_models()``, ``pad_models(op="PAD"|"PADV2")``, ``quantize_models(float_input=)``
+``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too), ``pack_models()``,
+``resize_nearest_neighbor_models()``, ``split_models(op=)`` (SPLIT, SPLIT_V, UNPACK, joined back),
+``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
+``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
+``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
+``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
+``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
 (float32->int8 or int8->int8), ``dequantize_models()``, ``multi_op_models(float_io=)`` (small
 chains: [QUANTIZE] conv, depthwise, [ADD], pool, RESHAPE, FC, SOFTMAX, [DEQUANTIZE]);
 ``single_op_models()`` is ``one_of`` all single-op strategies; ``STRATEGIES`` maps op name ->
@@ -40,9 +45,14 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
+
+from codegen.ops.conv import out_size
+from codegen.ops.tensor_ops import _strided_axis
 
 try:
     from tflite_builder import ACTIVATIONS, ModelBuilder, T, quantize_symmetric
@@ -183,6 +193,32 @@ def depthwise_conv_2d_models(draw, padding=None, activation=None):
 
 
 @st.composite
+def transpose_conv_models(draw, padding=None):
+    """Stride 1..3, kernels 1..4, SAME/VALID, the output size any the forward convolution maps back to
+    the input's (TFLite's rule), with or without bias, every fused activation."""
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = _pick(draw, padding, st.sampled_from(["SAME", "VALID"]))
+    hw = [draw(st.integers(1, 5)), draw(st.integers(1, 5))]
+    out_hw = []
+    for a in (0, 1):  # every output size whose forward convolution has the input's size
+        fits = [o for o in range(1, hw[a] * stride[a] + k[a] + 1)
+                if o >= (1 if padding == "SAME" else k[a]) and out_size(padding, o, k[a], stride[a], 1) == hw[a]]
+        out_hw.append(draw(st.sampled_from(fits)))
+    cin, cout = draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS))
+    b = ModelBuilder()
+    x = b.input([1, *hw, cin], *draw(quant()))
+    taps = max(1, k[0] * k[1] // (stride[0] * stride[1]))
+    wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [cout, *k, cin], 0, taps * cin)
+    use_bias = draw(st.booleans())
+    act = draw(activations)
+    y = b.transpose_conv(x, b.const_int8(wq, ws, axis=0), b.const_int32(bias, bs) if use_bias else None, out_scale,
+                         out_zp, out_hw, stride, padding, act)
+    return _case("TRANSPOSE_CONV", b, [x], [y], w=wq, w_scale=ws, bias=bias if use_bias else None, stride=stride,
+                 padding=padding, out_hw=out_hw, activation=act)
+
+
+@st.composite
 def fully_connected_models(draw, keep_num_dims=None, use_bias=None, activation=None):
     in_shape = draw(shapes(2, 4, max_dim=5)) + [draw(st.integers(1, 33))]
     units = draw(st.integers(1, 19))
@@ -244,6 +280,68 @@ def add_models():
 
 def mul_models():
     return _binary_models("MUL")
+
+
+def _binary_more(op):
+    """SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM: random broadcast shapes and quantization."""
+    @st.composite
+    def strategy(draw):
+        sa, sb = draw(_broadcast_pair())
+        b = ModelBuilder()
+        qa, qb = draw(quant()), draw(quant())
+        x, y = b.input(sa, *qa), b.input(sb, *qb)
+        if op in ("MAXIMUM", "MINIMUM"):
+            return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
+        if op == "PRELU":  # alpha a constant (the converter's) or a second input, output at about x's scale
+            inputs = [x, y]
+            if draw(st.booleans()):
+                b = ModelBuilder()
+                x = b.input(sa, *qa)
+                y = b.const_int8(np.random.default_rng(draw(seeds)).integers(-128, 128, sb), *qb)
+                inputs = [x]
+            return _case(op, b, inputs, [b.prelu(x, y, float(np.float32(qa[0] * _jitter(draw))), draw(zero_points))])
+        span = (qa[0] + qb[0]) * 128
+        if op == "SUB":
+            act = draw(activations)
+            z = b.sub(x, y, float(np.float32(span / 128 * _jitter(draw))), draw(zero_points), act)
+            return _case(op, b, [x, y], [z], activation=act)
+        z = b.squared_difference(x, y, float(np.float32(span * span / 256 * _jitter(draw))), draw(zero_points))
+        return _case(op, b, [x, y], [z])
+    return strategy()
+
+
+sub_models = partial(_binary_more, "SUB")
+squared_difference_models = partial(_binary_more, "SQUARED_DIFFERENCE")
+maximum_models = partial(_binary_more, "MAXIMUM")
+minimum_models = partial(_binary_more, "MINIMUM")
+prelu_models = partial(_binary_more, "PRELU")
+
+
+def _unary_requant(op):
+    """RELU, RELU6, LEAKY_RELU, HARD_SWISH with random input and output quantization (TFLM's RELU6
+    does not read its output's)."""
+    @st.composite
+    def strategy(draw):
+        b = ModelBuilder()
+        qin = (float(np.float32(draw(st.floats(0.005, 0.2)))), draw(zero_points))
+        x = b.input(draw(shapes(1, 4)), *qin)
+        out_q = (float(np.float32(qin[0] * _jitter(draw))), draw(zero_points))
+        if op == "RELU6":  # mostly the input's quantization (the converter's); TFLM ignores the output's
+            return _case(op, b, [x], [b.unary(op, x, *(out_q if draw(st.booleans()) else (None, None)))])
+        if op == "LEAKY_RELU":
+            alpha = float(np.float32(draw(st.sampled_from([0.2, 0.01, 0.3, draw(st.floats(0.0, 1.0))]))))
+            return _case(op, b, [x], [b.leaky_relu(x, alpha, *out_q)], alpha=alpha)
+        if op == "HARD_SWISH":  # TFLM needs the output scale at least the input's / 128
+            out_q = (float(np.float32(qin[0] * 2.0 ** draw(st.floats(-1.5, 1.5)))), out_q[1])
+            return _case(op, b, [x], [b.unary(op, x, *out_q, ("HardSwishOptions", {}))])
+        return _case(op, b, [x], [b.unary(op, x, *out_q)])
+    return strategy()
+
+
+relu_models = partial(_unary_requant, "RELU")
+relu6_models = partial(_unary_requant, "RELU6")
+leaky_relu_models = partial(_unary_requant, "LEAKY_RELU")
+hard_swish_models = partial(_unary_requant, "HARD_SWISH")
 
 
 def _unary_fixed(op):
@@ -308,7 +406,56 @@ def concatenation_models(draw):
 
 
 @st.composite
-def mean_models(draw):
+def pack_models(draw):
+    shape = draw(shapes(1, 4))
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    q = draw(quant())
+    b = ModelBuilder()
+    xs = [b.input(shape, *q) for _ in range(draw(st.integers(1, 4)))]
+    return _case("PACK", b, xs, [b.pack(xs, axis)], axis=axis)
+
+
+@st.composite
+def split_models(draw, op=None):
+    """SPLIT, SPLIT_V or UNPACK along any axis (negative too); the pieces joined again in reverse order
+    (CONCATENATION, or PACK after UNPACK) so that one output holds every piece."""
+    op = _pick(draw, op, st.sampled_from(["SPLIT", "SPLIT_V", "UNPACK"]))
+    shape = draw(shapes(1, 4))
+    rank = len(shape)
+    axis = draw(st.integers(0, rank - 1))
+    n = draw(st.sampled_from([k for k in range(1, shape[axis] + 1) if shape[axis] % k == 0]))
+    signed = axis - rank if draw(st.booleans()) else axis
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    if op == "SPLIT":
+        parts = b.split(x, signed, n)
+    elif op == "UNPACK":
+        parts = b.unpack(x, signed)
+    else:
+        cuts = sorted(draw(st.lists(st.integers(1, shape[axis] - 1), max_size=3, unique=True))) if shape[axis] > 1 else []
+        sizes = [hi - lo for lo, hi in zip([0, *cuts], [*cuts, shape[axis]])]
+        if draw(st.booleans()):
+            sizes[draw(st.integers(0, len(sizes) - 1))] = -1
+        parts = b.split_v(x, sizes, signed)
+    parts = parts[::-1]
+    y = b.pack(parts, signed) if op == "UNPACK" else b.concatenation(parts, signed)
+    return _case(op, b, [x], [y], axis=signed)
+
+
+@st.composite
+def resize_nearest_neighbor_models(draw):
+    """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations."""
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    size = [draw(st.integers(1, 13)), draw(st.integers(1, 13))]
+    align, half = draw(st.booleans()), draw(st.booleans())
+    b = ModelBuilder()
+    x = b.input([draw(st.integers(1, 2)), h, w, draw(st.sampled_from(CHANNELS))], *draw(quant()))
+    y = b.resize_nearest_neighbor(x, size, align, half)
+    return _case("RESIZE_NEAREST_NEIGHBOR", b, [x], [y], size=size, align_corners=align, half_pixel_centers=half)
+
+
+@st.composite
+def mean_models(draw, op="MEAN"):
     shape = draw(shapes(2, 4))
     rank = len(shape)
     if rank == 4 and draw(st.booleans()):
@@ -319,11 +466,17 @@ def mean_models(draw):
         axes = [a - rank if draw(st.booleans()) else a for a in axes]  # some negative
     keep = draw(st.booleans())
     qin = draw(quant())
-    same = draw(st.booleans())
-    out_q = qin if same else (float(np.float32(qin[0] * _jitter(draw))), draw(zero_points))
+    same = draw(st.booleans()) or op == "REDUCE_MAX"  # TFLM's REDUCE_MAX needs the input's
+    count = int(np.prod([shape[a] for a in axes]))
+    grow = count if op == "SUM" else 1  # a sum spans count times the input range
+    out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(zero_points))
     b = ModelBuilder()
     x = b.input(shape, *qin)
-    return _case("MEAN", b, [x], [b.mean(x, axes, keep, *out_q)], axes=axes, keep_dims=keep)
+    return _case(op, b, [x], [b.mean(x, axes, keep, *out_q, op=op)], axes=axes, keep_dims=keep)
+
+
+sum_models = partial(mean_models, op="SUM")
+reduce_max_models = partial(mean_models, op="REDUCE_MAX")
 
 
 @st.composite
@@ -337,6 +490,47 @@ def pad_models(draw, op=None):
         return _case(op, b, [x], [b.pad(x, paddings)], paddings=paddings)
     const = draw(st.integers(-128, 127))
     return _case(op, b, [x], [b.padv2(x, paddings, const)], paddings=paddings, constant=const)
+
+
+@st.composite
+def transpose_models(draw):
+    shape = draw(shapes(1, 5))
+    perm = draw(st.permutations(range(len(shape))))
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("TRANSPOSE", b, [x], [b.transpose(x, perm)], perm=list(perm))
+
+
+@st.composite
+def slice_models(draw):
+    shape = draw(shapes(1, 5))
+    begin = [draw(st.integers(0, d - 1)) for d in shape]
+    size = [draw(st.sampled_from([-1, draw(st.integers(1, d - bg))])) for bg, d in zip(begin, shape)]
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("SLICE", b, [x], [b.slice(x, begin, size)], begin=begin, size=size)
+
+
+@st.composite
+def strided_slice_models(draw):
+    """Any begin/end (negative too, beyond the axis), strides -3..3, begin/end/shrink masks; the output
+    non-empty."""
+    shape = draw(shapes(1, 4))
+    rank = len(shape)
+    begin = [draw(st.integers(-d - 1, d)) for d in shape]
+    end = [draw(st.integers(-d - 1, d + 1)) for d in shape]
+    strides = [draw(st.sampled_from([1, 1, 2, 3, -1, -2])) for _ in shape]
+    masks = [draw(st.integers(0, (1 << rank) - 1)) for _ in range(2)]
+    shrink = draw(st.integers(0, (1 << rank) - 1)) if draw(st.booleans()) else 0
+    strides = [1 if shrink >> i & 1 else s for i, s in enumerate(strides)]  # TFLM writes nothing otherwise
+    for i, d in enumerate(shape):
+        start, count = _strided_axis(d, begin[i], end[i], strides[i], masks[0] >> i & 1, masks[1] >> i & 1, shrink >> i & 1)
+        assume(count > 0 and 0 <= start < d)
+    assume(shrink != (1 << rank) - 1)  # a scalar output
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    y = b.strided_slice(x, begin, end, strides, *masks, shrink)
+    return _case("STRIDED_SLICE", b, [x], [y], begin=begin, end=end, strides=strides, masks=masks, shrink=shrink)
 
 
 @st.composite
@@ -404,12 +598,19 @@ def multi_op_models(draw, float_io=None):
 
 
 STRATEGIES = {
-    "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models,
+    "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models, "TRANSPOSE_CONV": transpose_conv_models,
     "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models,
     "ADD": add_models, "MUL": mul_models, "SOFTMAX": softmax_models,
     "LOGISTIC": logistic_models, "TANH": tanh_models, "RESHAPE": reshape_models,
     "CONCATENATION": concatenation_models, "MEAN": mean_models, "PAD": pad_models,
     "QUANTIZE": quantize_models, "DEQUANTIZE": dequantize_models,
+    "RELU": relu_models, "RELU6": relu6_models, "LEAKY_RELU": leaky_relu_models, "HARD_SWISH": hard_swish_models,
+    "SUB": sub_models, "SQUARED_DIFFERENCE": squared_difference_models, "MAXIMUM": maximum_models,
+    "MINIMUM": minimum_models, "PRELU": prelu_models, "TRANSPOSE": transpose_models, "SLICE": slice_models,
+    "STRIDED_SLICE": strided_slice_models, "PACK": pack_models,
+    "SPLIT": partial(split_models, "SPLIT"), "SPLIT_V": partial(split_models, "SPLIT_V"),
+    "UNPACK": partial(split_models, "UNPACK"),
+    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models, "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
 }
 
 

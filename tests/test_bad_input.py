@@ -166,3 +166,45 @@ def test_generate_into_an_unwritable_place(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     assert_one_line_error("generate", [KWS, "-o", blocker / "lib"], str(blocker / "lib"), "cannot write", "-o")
+
+
+# -- models TFLM runs that mlc does not support yet: one line naming the layer, the op and its dtype
+def _int16x8_fc() -> bytes:
+    """int16 activations, int8 weights (TensorFlow's 16x8 quantization): not a hybrid model."""
+    b = ModelBuilder()
+    x = b.input([1, 8], scale=0.001, zero_point=0, dtype="int16")
+    w = b.const_int8(np.ones((4, 8), np.int8), scales=0.01)
+    out = b._activation_tensor([1, 4], 0.002, 0, dtype="int16")
+    b.output(b._op("FULLY_CONNECTED", [x, w, None], out, ("FullyConnectedOptions", {})))
+    return b.finish()
+
+
+@pytest.mark.parametrize("model, shape, dtype, words", [
+    ("trained_lstm_int8", (1, 28, 28), np.int8, ["layer 0", "UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "not supported yet"]),
+    ("keyword_scrambled_8bit", (1, 96), np.int16, ["layer 1", "SVDF", "int8", "not supported yet"]),
+    ("int16x8_fc", (1, 8), np.int16, ["layer 0", "FULLY_CONNECTED", "int16", "not supported yet"]),
+])
+def test_models_tflm_runs_are_refused_naming_the_op(model, shape, dtype, words, tmp_path):
+    if model == "int16x8_fc":
+        path = tmp_path / "int16x8_fc.tflite"
+        path.write_bytes(_int16x8_fc())
+    else:
+        path = MODELS / f"{model}.tflite"
+    np.save(tmp_path / "x.npy", np.zeros(shape, dtype))
+    line = assert_one_line_error("simulate", [path, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"], path.name, *words)
+    for wrong in ("before any layer writes it", "is int32", "hybrid"):
+        assert wrong not in line, line
+    code, out, err = mlc("inspect", path)  # the rest of the model is still shown
+    assert code == 0 and "Traceback" not in err, err
+    assert f"unsupported {words[0]} ({words[1]})" in out
+
+
+def test_int32_model_output_is_refused_at_the_layer_writing_it(tmp_path):
+    from codegen.model.tflite import parse
+    from codegen.ops import prepare
+
+    graph = parse((MODELS / "keyword_scrambled_8bit.tflite").read_bytes(), "k.tflite")
+    prepare(graph)
+    last = graph.ops[-1]
+    assert last.kind == "QUANTIZE" and graph.outputs[0].dtype == "int32"
+    assert any(index == last.index and "int32" in reason for index, _, reason in graph.unsupported)

@@ -109,7 +109,7 @@ def test_real_board_platformio_ini_is_the_hand_written_one(board_id, tmp_path):
                     f"board = {board}\nframework = arduino\nbuild_flags =\n    -D MLC_CYCLE_COUNTER={counter}\n"
                     f"    -D MLC_BAUD=115200\nmonitor_speed = 115200").replace("\n\n", "\n")
     # The sketch side is plain Arduino: setup()/loop() in the mlc runtime, the model as a PlatformIO library.
-    assert "void setup()" in (tmp_path / "src" / "mlc" / "mlc_arduino.cpp").read_text()
+    assert "void setup()" in (tmp_path / "src" / "mlc" / "main.cpp").read_text()
     assert (tmp_path / "lib" / "hello_world_int8" / "hello_world_int8.h").is_file()
 
 

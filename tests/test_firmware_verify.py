@@ -182,3 +182,30 @@ def test_a_model_with_unsupported_ops_is_refused_before_anything_is_built(tmp_pa
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "layer 0 (CUSTOM:SignalWindow)" in r.stderr and "supported:" in r.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
+def test_person_detect_bit_exact_on_qemu(board, tmp_path_factory):
+    """TFLM's person detection model (MobileNet v1, 96x96x1, per-channel biases stored with axis 3)."""
+    project, report, y, mismatches, cycles = verify("person_detect", board, tmp_path_factory, n=10)
+    assert mismatches == [] and y.shape == (10, 2), f"person_detect on {board}: inputs {mismatches} differ from hostsim"
+    assert report.flash_used < report.flash_total and report.ram_used < report.ram_total
+
+
+NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest",
+                 "reduce_max_sum", "conv_transpose", "split_unstack"]  # tests/models/keras: every op added with them
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
+@pytest.mark.parametrize("model", NEW_OP_MODELS)
+def test_converter_models_with_new_ops_bit_exact_on_qemu(model, board, tmp_path):
+    path = Path(__file__).parent / "models" / "keras" / f"{model}.tflite"
+    project, report = build(path, board, tmp_path / "fw", quiet=True)
+    graph = load(path)
+    x = random_inputs(graph, 20, seed=3)
+    with Emulator(get_board(board), project.elf) as emu, Device(emu.url) as dev:
+        y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
+    assert mismatches == [] and len(y) == 20, f"{model} on {board}: inputs {mismatches} differ from hostsim"
+    assert not re.search(r"warning:", (project.dir / "build.log").read_text())

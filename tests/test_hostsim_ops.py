@@ -1,4 +1,5 @@
-"""ADD, MUL, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
+"""TRANSPOSE_CONV, ADD, MUL, SUB, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, TRANSPOSE,
+SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
 variants mlc refuses (TFLM refuses them too), small multi-op models including float32 in/out edges,
@@ -22,7 +23,10 @@ from tflite_builder import ModelBuilder, quantize_symmetric, run_tflm
 
 pytest.importorskip("tflite_micro")
 
-OPS = ["ADD", "MUL", "CONCATENATION", "MEAN", "PAD", "QUANTIZE", "DEQUANTIZE"]
+UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH"]
+BINARY = ["SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"]
+COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "SPLIT", "SPLIT_V", "UNPACK"]
+OPS = ["TRANSPOSE_CONV", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY, *COPIES]
 KERAS = Path(__file__).parent / "models" / "keras"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -110,6 +114,23 @@ def test_single_op_models_bit_exact(op, monkeypatch):
     @given(case=S.STRATEGIES[op](), seed=S.seeds)
     def check(case, seed):
         assert_bit_exact(case.model, extremes(case, seed))
+
+    check()
+
+
+@pytest.mark.parametrize("op", UNARY)
+def test_one_element_functions_on_every_int8_value(op, monkeypatch):
+    """RELU, RELU6, LEAKY_RELU, HARD_SWISH are tables of TFLM's arithmetic: every one of the 256 inputs."""
+    batch_one_shapes(monkeypatch)
+
+    @SETTINGS
+    @given(case=S.STRATEGIES[op]())
+    def check(case):
+        shape = case.inputs[0].shape
+        n = int(np.prod(shape))
+        sweep = np.arange(-128, 128 + n, dtype=np.int64)
+        xs = np.stack([(sweep[i:i + n] + 128) % 256 - 128 for i in range(0, 256, n)]).astype(np.int8)
+        assert_bit_exact(case.model, [xs.reshape(len(xs), *shape)])
 
     check()
 
@@ -254,7 +275,34 @@ def float_io_model(rng) -> bytes:
     return b.finish()
 
 
-@pytest.mark.parametrize("make", [residual_model, branches_model, float_io_model])
+def activations_model(rng) -> bytes:
+    """conv -> LEAKY_RELU -> SUB a per-channel constant -> PRELU -> HARD_SWISH -> MAXIMUM with the
+    RELU6 of the conv -> SQUARED_DIFFERENCE with the RELU of the conv."""
+    b = ModelBuilder()
+    x = b.input([1, 5, 4, 3], 0.04, -5)
+    y = _conv(b, x, 6, rng)
+    z = b.leaky_relu(y, 0.1, float(np.float32(y.scale * 0.7)), -40)
+    z = b.sub(z, b.const_int8(rng.integers(-128, 128, 6), 0.02, 7), float(np.float32(z.scale * 1.5)), 3, "RELU6")
+    z = b.prelu(z, b.const_int8(rng.integers(-128, 128, [1, 1, 6]), 0.004, -2), float(np.float32(z.scale)), -9)
+    z = b.unary("HARD_SWISH", z, float(np.float32(z.scale * 0.8)), -60, ("HardSwishOptions", {}))
+    r6 = b.quantize(b.unary("RELU6", y), z.scale, z.zero_point)
+    z = b.maximum(z, r6)
+    b.output(b.squared_difference(z, b.unary("RELU", y, float(np.float32(y.scale)), -128), float(np.float32(z.scale * 4)), -100))
+    return b.finish()
+
+
+def copies_model(rng) -> bytes:
+    """TRANSPOSE -> STRIDED_SLICE (negative strides, masks) -> SLICE -> conv, the data moves of layout glue."""
+    b = ModelBuilder()
+    x = b.input([1, 3, 6, 5], 0.05, 3)
+    t = b.transpose(x, [0, 2, 3, 1])
+    s = b.strided_slice(t, [0, -1, 0, 1], [1, -7, 5, 3], [1, -2, 2, 1], begin_mask=0b1000, end_mask=0b0100)
+    q = b.slice(s, [0, 1, 0, 0], [1, -1, -1, 2])
+    b.output(_conv(b, q, 4, rng, k=1))
+    return b.finish()
+
+
+@pytest.mark.parametrize("make", [residual_model, branches_model, float_io_model, activations_model, copies_model])
 def test_multi_op_models_every_intermediate_bit_exact(make):
     rng = np.random.default_rng(11)
     data = make(rng)

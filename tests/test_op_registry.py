@@ -32,3 +32,15 @@ def test_the_readme_names_every_supported_op():
     table = readme[readme.index("## Supported operators"):readme.index("## Performance")]
     assert supported_ops() == sorted(registry())
     assert [kind for kind in supported_ops() if kind not in table] == []
+
+
+def test_the_readme_op_table_is_what_the_registry_generates():
+    from codegen.ops import coverage
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert coverage.BEGIN in readme and coverage.END in readme
+    assert coverage.replace_in(readme) == readme, "run `python -m codegen.ops.coverage --write README.md`"
+    rows = {r["op"]: r for r in coverage.rows()}
+    assert set(rows) == set(registry())
+    assert rows["CONV_2D"]["dsp"] and rows["CONV_2D"]["helium"] and not rows["AVERAGE_POOL_2D"]["dsp"]
+    assert rows["RESHAPE"]["c"] == "zero-copy" and "int16" in rows["QUANTIZE"]["dtypes"]

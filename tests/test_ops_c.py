@@ -1,4 +1,6 @@
-"""The generated C for ADD, MUL, CONCATENATION, PAD/PADV2, MEAN, QUANTIZE and DEQUANTIZE equals
+"""The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
+HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR,
+CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -11,8 +13,8 @@ from hypothesis import strategies as st
 
 import strategies as S
 from c_harness import check_model, compile_c, generate_lib, have
-from test_hostsim_ops import (batch_one_shapes, branches_model, concatenations, float_io_model, graph_of, pads,
-                              residual_model)
+from test_hostsim_ops import (activations_model, batch_one_shapes, branches_model, concatenations, copies_model,
+                              float_io_model, graph_of, pads, residual_model)
 from tflite_builder import ModelBuilder
 
 pytestmark = pytest.mark.skipif(not have("gcc"), reason="gcc is not installed")
@@ -27,9 +29,9 @@ TARGETS = {  # compile-only cross checks: (compiler, target flags)
 
 
 @st.composite
-def binary_models(draw):
+def binary_models(draw, ops=("ADD", "MUL")):
     """x op y where y is a broadcast constant, x requantized (same shape) or MEAN(x) (broadcast)."""
-    op = draw(st.sampled_from(["ADD", "MUL"]))
+    op = draw(st.sampled_from(ops))
     shape = [1] + draw(S.shapes(1, 3))
     b = ModelBuilder()
     x = b.input(shape, *draw(S.quant()))
@@ -43,10 +45,31 @@ def binary_models(draw):
     else:
         y = b.mean(x, list(range(1, len(shape))), True, *draw(S.quant()))
     a, c = (x, y) if draw(st.booleans()) else (y, x)
-    out_scale = a.scale + c.scale if op == "ADD" else a.scale * c.scale * 128
-    z = (b.add if op == "ADD" else b.mul)(a, c, float(np.float32(out_scale)), draw(S.zero_points),
-                                          draw(S.activations))
+    out_scale = float(np.float32(a.scale + c.scale if op in ("ADD", "SUB") else a.scale * c.scale * 128))
+    if op in ("MAXIMUM", "MINIMUM"):
+        z = (b.maximum if op == "MAXIMUM" else b.minimum)(a, c)
+    elif op == "PRELU":
+        z = b.prelu(a, c, float(np.float32(a.scale)), draw(S.zero_points))
+    elif op == "SQUARED_DIFFERENCE":
+        z = b.squared_difference(a, c, out_scale, draw(S.zero_points))
+    else:
+        z = {"ADD": b.add, "SUB": b.sub, "MUL": b.mul}[op](a, c, out_scale, draw(S.zero_points), draw(S.activations))
     b.output(z)
+    return b.finish()
+
+
+@st.composite
+def packs(draw):
+    """PACK along a non-batch axis of x, requantized copies of it and constants."""
+    shape = [1] + draw(S.shapes(0, 3))
+    axis = draw(st.integers(1, len(shape)))
+    q = draw(S.quant())
+    rng = np.random.default_rng(draw(S.seeds))
+    b = ModelBuilder()
+    x = b.input(shape, *q)
+    parts = [x] + [b.quantize(x, *draw(S.quant())) if draw(st.booleans()) else b.const_int8(rng.integers(-128, 128, shape), *q)
+                   for _ in range(draw(st.integers(0, 3)))]
+    b.output(b.pack(parts, axis))
     return b.finish()
 
 
@@ -55,10 +78,27 @@ def _model(case):
 
 
 SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
+    "TRANSPOSE_CONV": lambda: S.transpose_conv_models().map(_model),
     "ADD/MUL": binary_models,
+    "SUB": lambda: binary_models(("SUB",)),
+    "SQUARED_DIFFERENCE": lambda: binary_models(("SQUARED_DIFFERENCE",)),
+    "MAXIMUM/MINIMUM": lambda: binary_models(("MAXIMUM", "MINIMUM")),
+    "PRELU": lambda: binary_models(("PRELU",)),
+    "RELU": lambda: S.relu_models().map(_model),
+    "RELU6": lambda: S.relu6_models().map(_model),
+    "LEAKY_RELU": lambda: S.leaky_relu_models().map(_model),
+    "HARD_SWISH": lambda: S.hard_swish_models().map(_model),
+    "TRANSPOSE": lambda: S.transpose_models().map(_model),
+    "SLICE": lambda: S.slice_models().map(_model),
+    "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),
+    "RESIZE_NEAREST_NEIGHBOR": lambda: S.resize_nearest_neighbor_models().map(_model),
+    "SPLIT/SPLIT_V/UNPACK": lambda: S.split_models().map(_model),
     "CONCATENATION": lambda: concatenations(single_input=True),
+    "PACK": packs,
     "PAD": pads,
     "MEAN": lambda: S.mean_models().map(_model),
+    "SUM": lambda: S.sum_models().map(_model),
+    "REDUCE_MAX": lambda: S.reduce_max_models().map(_model),
     "QUANTIZE": lambda: S.quantize_models().map(_model),
     "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
 }
@@ -77,7 +117,7 @@ def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     check()
 
 
-MULTI = [residual_model, branches_model, float_io_model]
+MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model]
 
 
 @pytest.mark.parametrize("make", MULTI)

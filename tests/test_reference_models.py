@@ -8,7 +8,7 @@ from codegen.ops import load
 from hostsim import run, run_all
 from paths import MODELS
 
-NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model"]
+NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model", "person_detect"]
 
 
 def _inputs(graph, n, seed):

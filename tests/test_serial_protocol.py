@@ -137,3 +137,59 @@ def test_the_c_header_and_the_python_protocol_agree():
         (py.PROTOCOL_VERSION, py.SYNC0, py.SYNC1, py.HEADER_BYTES, py.CRC_BYTES, py.CRC_INIT, py.CYCLES_NONE)
 
 
+
+
+SAMPLES_HARNESS = r"""
+#include <stdio.h>
+#include "mlc_protocol.h"
+
+/* argv: consumed frame_bytes first n_bytes_of_samples; prints "status count code". */
+int main(int argc, char **argv)
+{
+    (void)argc;
+    unsigned long consumed, frame_bytes, first, n;
+    sscanf(argv[1], "%lu", &consumed); sscanf(argv[2], "%lu", &frame_bytes);
+    sscanf(argv[3], "%lu", &first); sscanf(argv[4], "%lu", &n);
+    uint8_t payload[4 + 64] = { (uint8_t)first, (uint8_t)(first >> 8), (uint8_t)(first >> 16), (uint8_t)(first >> 24) };
+    const uint8_t *samples = 0;
+    uint16_t count = 0;
+    uint8_t code = 0;
+    int status = mlc_samples_accept((uint32_t)consumed, payload, (uint16_t)(4 + n), (uint16_t)frame_bytes, &samples, &count, &code);
+    printf("%d %u %u %d\n", status, count, code, samples == payload + 4);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def c_samples(tmp_path_factory):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc not installed")
+    d = tmp_path_factory.mktemp("samples")
+    (d / "harness.c").write_text(SAMPLES_HARNESS)
+    common = asset_dir("firmware") / "common"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(common), "-o", str(d / "s"),
+                    str(d / "harness.c"), str(common / "mlc_protocol.c")], check=True)
+    return d / "s"
+
+
+@pytest.mark.parametrize("consumed, first, n_bytes, want", [
+    (0, 0, 12, "0 2 0 1"),      # new: two 3-axis int16 sample frames
+    (10, 10, 6, "0 1 0 1"),     # new, continuing the stream
+    (10, 4, 6, "1 0 0 0"),      # a resent request already processed: ACK only
+    (10, 12, 6, "2 0 5 0"),     # starts after a gap: MLC_ERR_GAP
+    (10, 8, 18, "2 0 5 0"),     # overlaps the consumed samples
+    (0, 0, 7, "2 0 2 0"),       # not whole sample frames: MLC_ERR_LENGTH
+])
+def test_samples_request_is_accepted_once_and_in_order(c_samples, consumed, first, n_bytes, want):
+    out = subprocess.run([str(c_samples), str(consumed), "6", str(first), str(n_bytes)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.split() == want.split()
+
+
+def test_stream_record_lines_parse():
+    from codegen.device.protocol import StreamRecord
+
+    assert parse_line("REC n=12 t=1920 label=normal score=341 event=-\r") == StreamRecord(12, 1920, "normal", "341", "-")
+    assert parse_line("xx\x00REC n=3 t=60 label=yes score=0.8711 event=yes") == StreamRecord(3, 60, "yes", "0.8711", "yes")
+    assert parse_line("REC n=3 t=60 label=yes score=abc event=yes") is None

@@ -34,20 +34,32 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``depthwise_conv_2d(x, w, bias, out_scale, out_zero_point, depth_multiplier=1,
       stride=(1,1), dilation=(1,1), padding="SAME", activation="NONE")``  w: [1, KH, KW, Cin*M],
       per-channel axis 3; bias required (TFLM's kernel crashes without one)
+    - ``transpose_conv(x, w, bias, out_scale, out_zero_point, out_hw, stride=(1,1), padding="SAME",
+      activation="NONE")``  w: [Cout, KH, KW, Cin]; bias may be None
     - ``fully_connected(x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
       activation="NONE")``  w: [units, K]; bias may be None
     - ``average_pool_2d(x, filter, stride=None, padding="VALID", activation="NONE")`` and
       ``max_pool_2d(...)`` (output quantization = input's, as TFLite requires)
     - ``add(a, b, out_scale, out_zero_point, activation="NONE")``, ``mul(...)`` (numpy
       broadcasting, rank <= 4)
+    - ``sub(a, b, out_scale, out_zero_point, activation="NONE")``, ``squared_difference(a, b,
+      out_scale, out_zero_point)``, ``maximum(a, b)``, ``minimum(a, b)`` (broadcasting; the
+      output of MAXIMUM/MINIMUM is quantized like a), ``prelu(x, alpha, out_scale, out_zero_point)``
+    - ``unary(opname, x, out_scale=None, out_zero_point=None, options=None)`` (RELU, RELU6,
+      HARD_SWISH), ``leaky_relu(x, alpha, out_scale=None, out_zero_point=None)``
     - ``softmax(x, beta=1.0)``, ``logistic(x)``, ``tanh(x)`` (output quantization fixed by the
       int8 spec: 1/256,-128 ; 1/256,-128 ; 1/128,0)
     - ``reshape(x, shape, shape_input=True)`` (-1 allowed; shape_input=False puts the shape
       only in ReshapeOptions.new_shape)
     - ``concatenation(xs, axis)`` (inputs must share quantization, like TFLM's int8 kernel)
+    - ``pack(xs, axis, out_scale=None, out_zero_point=None)`` (TFLM copies bytes whatever the quantization)
     - ``mean(x, axes, keep_dims, out_scale=None, out_zero_point=None)`` (default: input's)
     - ``pad(x, paddings)``, ``padv2(x, paddings, constant=None)`` (paddings [[before, after]]
       per dim; constant is an int8 value, default the zero point)
+    - ``split(x, axis, num)``, ``split_v(x, sizes, axis)``, ``unpack(x, axis)`` (lists of outputs)
+    - ``transpose(x, perm)``, ``slice(x, begin, size)`` (size -1: to the end),
+      ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
+    - ``resize_nearest_neighbor(x, size, align_corners=False, half_pixel_centers=False)`` (NHWC)
     - ``quantize(x, out_scale, out_zero_point, dtype="int8")`` (float32->int8 or int8->int8)
     - ``dequantize(x)`` (int8 -> float32)
     - ``output(t)``; ``finish() -> bytes``
@@ -232,6 +244,15 @@ class ModelBuilder(Writer):
             DepthMultiplier=depth_multiplier, DilationHFactor=dilation[0],
             DilationWFactor=dilation[1], FusedActivationFunction=self._act(activation))))
 
+    def transpose_conv(self, x, w, bias, out_scale, out_zero_point, out_hw, stride=(1, 1), padding="SAME",
+                       activation="NONE") -> T:
+        """w: [Cout, KH, KW, Cin]; out_hw the output's height and width (TFLite takes them as an input)."""
+        out_shape = [x.shape[0], *out_hw, w.shape[0]]
+        out = self._activation_tensor(out_shape, out_scale, out_zero_point)
+        return self._op("TRANSPOSE_CONV", [self.const_int32(out_shape), w, x] + ([bias] if bias is not None else []), out,
+                        ("TransposeConvOptions", dict(Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
+                                                      FusedActivationFunction=self._act(activation))))
+
     def fully_connected(self, x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
                         activation="NONE") -> T:
         units, k = w.shape
@@ -271,6 +292,36 @@ class ModelBuilder(Writer):
     def mul(self, a, b, out_scale, out_zero_point, activation="NONE") -> T:
         return self._binary("MUL", a, b, out_scale, out_zero_point, activation)
 
+    def sub(self, a, b, out_scale, out_zero_point, activation="NONE") -> T:
+        return self._binary("SUB", a, b, out_scale, out_zero_point, activation)
+
+    def _plain_binary(self, opname, a, b, out_scale, out_zero_point, options) -> T:
+        shape = list(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+        return self._op(opname, [a, b], self._activation_tensor(shape, out_scale, out_zero_point),
+                        options and (options, {}))
+
+    def maximum(self, a, b) -> T:  # TFLM compares the raw int8 values: the output is quantized like a
+        return self._plain_binary("MAXIMUM", a, b, a.scale, a.zero_point, "MaximumMinimumOptions")
+
+    def minimum(self, a, b) -> T:
+        return self._plain_binary("MINIMUM", a, b, a.scale, a.zero_point, "MaximumMinimumOptions")
+
+    def squared_difference(self, a, b, out_scale, out_zero_point) -> T:
+        return self._plain_binary("SQUARED_DIFFERENCE", a, b, out_scale, out_zero_point, "SquaredDifferenceOptions")
+
+    def prelu(self, x, alpha, out_scale, out_zero_point) -> T:
+        """alpha: an int8 tensor (a constant, as the converter writes it) broadcast against x."""
+        return self._plain_binary("PRELU", x, alpha, out_scale, out_zero_point, None)
+
+    def unary(self, opname, x, out_scale=None, out_zero_point=None, options=None) -> T:
+        """RELU, RELU6, HARD_SWISH, ... (output quantization: the input's unless given)."""
+        out = self._activation_tensor(x.shape, x.scale if out_scale is None else out_scale,
+                                      x.zero_point if out_zero_point is None else out_zero_point)
+        return self._op(opname, [x], out, options)
+
+    def leaky_relu(self, x, alpha, out_scale=None, out_zero_point=None) -> T:
+        return self.unary("LEAKY_RELU", x, out_scale, out_zero_point, ("LeakyReluOptions", dict(Alpha=float(alpha))))
+
     def _fixed_out(self, opname, x, options=None) -> T:
         out = self._activation_tensor(x.shape, *FIXED_OUTPUT_QUANT[opname])
         return self._op(opname, [x], out, options)
@@ -300,13 +351,20 @@ class ModelBuilder(Writer):
         return self._op("CONCATENATION", list(xs), out, ("ConcatenationOptions", dict(
             Axis=axis, FusedActivationFunction=self._act("NONE"))))
 
-    def mean(self, x, axes, keep_dims=False, out_scale=None, out_zero_point=None) -> T:
+    def pack(self, xs: Sequence[T], axis: int, out_scale=None, out_zero_point=None) -> T:
+        shape = list(np.stack([np.empty(t.shape, np.int8) for t in xs], axis).shape)
+        out = self._activation_tensor(shape, xs[0].scale if out_scale is None else out_scale,
+                                      xs[0].zero_point if out_zero_point is None else out_zero_point, xs[0].dtype)
+        return self._op("PACK", list(xs), out, ("PackOptions", dict(ValuesCount=len(xs), Axis=axis)))
+
+    def mean(self, x, axes, keep_dims=False, out_scale=None, out_zero_point=None, op="MEAN") -> T:
+        """MEAN, or op="SUM" / "REDUCE_MAX" (the same ReducerOptions)."""
         shape = list(np.empty(x.shape, np.int8).mean(axis=tuple(axes), keepdims=keep_dims)
                      .shape)
         out = self._activation_tensor(shape, out_scale or x.scale,
                                       x.zero_point if out_zero_point is None else
                                       out_zero_point)
-        return self._op("MEAN", [x, self.const_int32(list(axes))], out,
+        return self._op(op, [x, self.const_int32(list(axes))], out,
                         ("ReducerOptions", dict(KeepDims=keep_dims)))
 
     def pad(self, x, paddings) -> T:
@@ -324,6 +382,56 @@ class ModelBuilder(Writer):
         ins = [x, self.const_int32(paddings)] + ([constant] if constant is not None else [])
         return self._op(opname, ins, out, (opname.capitalize().replace("v2", "V2") + "Options",
                                             {}))
+
+    def _multi(self, opname, inputs, shapes, x, options) -> list:
+        outs = [self._activation_tensor(shape, x.scale, x.zero_point, x.dtype) for shape in shapes]
+        self.add_op(opname, [i.index for i in inputs], [o.index for o in outs], options)
+        for j, o in enumerate(outs):
+            self._tensors[o.index]["name"] = f"{opname.lower()}_{len(self._ops) - 1}_{j}"
+        return outs
+
+    def split(self, x, axis, num) -> list:
+        shape = list(x.shape)
+        shape[axis] //= num
+        return self._multi("SPLIT", [self.const_int32([axis]), x], [shape] * num, x, ("SplitOptions", dict(NumSplits=num)))
+
+    def split_v(self, x, sizes, axis) -> list:
+        """sizes may hold one -1 (the rest of the axis)."""
+        rest = x.shape[axis] - sum(s for s in sizes if s != -1)
+        shapes = [[(rest if s == -1 else s) if d == axis % len(x.shape) else n for d, n in enumerate(x.shape)] for s in sizes]
+        return self._multi("SPLIT_V", [x, self.const_int32(list(sizes)), self.const_int32([axis])], shapes, x,
+                           ("SplitVOptions", dict(NumSplits=len(sizes))))
+
+    def unpack(self, x, axis) -> list:
+        shape = [n for d, n in enumerate(x.shape) if d != axis % len(x.shape)]
+        return self._multi("UNPACK", [x], [shape] * x.shape[axis], x, ("UnpackOptions", dict(Num=x.shape[axis], Axis=axis)))
+
+    def transpose(self, x, perm) -> T:
+        out = self._activation_tensor([x.shape[p] for p in perm], x.scale, x.zero_point, x.dtype)
+        return self._op("TRANSPOSE", [x, self.const_int32(list(perm))], out, ("TransposeOptions", {}))
+
+    def slice(self, x, begin, size) -> T:
+        shape = [d - b if n == -1 else n for b, n, d in zip(begin, size, x.shape)]
+        out = self._activation_tensor(shape, x.scale, x.zero_point, x.dtype)
+        return self._op("SLICE", [x, self.const_int32(list(begin)), self.const_int32(list(size))], out,
+                        ("SliceOptions", {}))
+
+    def strided_slice(self, x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0) -> T:
+        """The output shape is TFLite's (TFLM checks it when it loads the model)."""
+        from codegen.ops.tensor_ops import _strided_axis
+
+        shape = [_strided_axis(d, b, e, s, begin_mask >> i & 1, end_mask >> i & 1, False)[1]
+                 for i, (d, b, e, s) in enumerate(zip(x.shape, begin, end, strides)) if not shrink_axis_mask >> i & 1]
+        out = self._activation_tensor(shape, x.scale, x.zero_point, x.dtype)
+        return self._op("STRIDED_SLICE", [x] + [self.const_int32(list(v)) for v in (begin, end, strides)], out,
+                        ("StridedSliceOptions", dict(BeginMask=begin_mask, EndMask=end_mask,
+                                                     ShrinkAxisMask=shrink_axis_mask)))
+
+    def resize_nearest_neighbor(self, x, size, align_corners=False, half_pixel_centers=False) -> T:
+        out = self._activation_tensor([x.shape[0], *size, x.shape[3]], x.scale, x.zero_point, x.dtype)
+        return self._op("RESIZE_NEAREST_NEIGHBOR", [x, self.const_int32(list(size))], out,
+                        ("ResizeNearestNeighborOptions", dict(AlignCorners=align_corners,
+                                                              HalfPixelCenters=half_pixel_centers)))
 
     def quantize(self, x, out_scale, out_zero_point, dtype="int8") -> T:
         out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)

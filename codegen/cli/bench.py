@@ -17,8 +17,10 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
+    from codegen.cli.progress import status
     from codegen.device.bench import bench, to_json
 
-    result = bench(args.model, args.board, out_dir=args.output, name=args.name, cflags=args.cflag)
+    with status(f"building and counting {args.model} on {args.board}"):
+        result = bench(args.model, args.board, out_dir=args.output, name=args.name, cflags=args.cflag)
     print(to_json(result) if args.json else result.table())
     return 0

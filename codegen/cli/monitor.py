@@ -1,4 +1,5 @@
-"""`mlc monitor --port PORT [--baud N] [--csv FILE]`: show the device's predictions as they arrive.
+"""`mlc monitor --port PORT [--baud N] [--csv FILE]`: show the device's predictions (classify app) or its
+windows, inferences and events (streaming apps) as they arrive.
 
 Survives garbage on the line, device resets and disconnects (it reopens the port until it is back)."""
 from __future__ import annotations
@@ -9,7 +10,8 @@ import sys
 import time
 
 from codegen.errors import MlcError
-from codegen.device.protocol import PORT_ERRORS, Prediction, Ready, StreamDecoder, TextLine, open_port, parse_line
+from codegen.device.protocol import (PORT_ERRORS, Prediction, Ready, StreamDecoder, StreamRecord, TextLine, open_port,
+                                     parse_line)
 
 NAME = "monitor"
 HELP = "Show a device's predictions (label, score, latency) over serial, optionally appending them to a CSV."
@@ -17,6 +19,7 @@ READ_TIMEOUT_S = 0.1
 IDLE_FLUSH_S = 0.3  # a frame still incomplete after this long will not complete
 RECONNECT_DELAY_S = 0.2
 CSV_FIELDS = ["time", "n", "index", "label", "score", "cycles", "latency_ms", "source"]
+STREAM_CSV_FIELDS = ["time_ms", "label", "score", "event"]  # as `mlc simulate --app ... --csv` writes them
 
 
 def add_arguments(parser):
@@ -28,17 +31,19 @@ def add_arguments(parser):
                         "device names when it starts)")
     parser.add_argument("--count", type=int, help="stop after this many predictions")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--plot", metavar="PNG", help="streaming apps: at the end, draw the scores and events seen "
+                        "(needs matplotlib: pip install 'mlc[plot]')")
 
 
 class CsvLog:
-    def __init__(self, path):
+    def __init__(self, path, fields=CSV_FIELDS):
         self.path = path
         try:
             new = not _nonempty(path)
             self.file = open(path, "a", newline="")
         except OSError as err:
             raise MlcError(f"{path}: cannot write the CSV ({err.strerror})") from None
-        self.writer = csv.DictWriter(self.file, fieldnames=CSV_FIELDS)
+        self.writer = csv.DictWriter(self.file, fieldnames=fields)
         if new:
             self.writer.writeheader()
             self.file.flush()
@@ -77,12 +82,24 @@ def format_prediction(p: Prediction, latency_ms) -> str:
     return f"#{p.n:<5} {label:<12} score {p.score: .4f}  {cycles}{latency}  ({p.source})"
 
 
+def format_record(r: StreamRecord) -> str:
+    event = f"  << {r.event.upper()}" if r.event != "-" else ""
+    return f"{r.time_ms / 1000:9.2f} s  #{r.n:<6} {r.label:<12} score {r.score}{event}"
+
+
 def monitor(url: str, baud: int = 115200, csv_path=None, clock_hz=None, count=None, duration=None,
-            out=print) -> list[Prediction]:
-    """Read until count predictions or duration seconds (or Ctrl-C); returns the predictions seen."""
-    log = CsvLog(csv_path) if csv_path else None
+            out=print) -> list:
+    """Read until count predictions (or stream records) or duration seconds (or Ctrl-C); returns what was
+    seen. The CSV's columns follow the first item: a prediction's, or a stream record's."""
+    log = [None]  # opened at the first item, with that item's columns
+
+    def write_csv(fields, row) -> None:
+        if csv_path:
+            log[0] = log[0] or CsvLog(csv_path, fields)
+            log[0].write(row)
+
     decoder = StreamDecoder()
-    seen: list[Prediction] = []
+    seen: list = []
     deadline = time.monotonic() + duration if duration else None
     port = None
     waiting_said = False
@@ -104,11 +121,16 @@ def monitor(url: str, baud: int = 115200, csv_path=None, clock_hz=None, count=No
                 latency = _latency_ms(item.cycles, clock[0])
                 seen.append(item)
                 out(format_prediction(item, latency))
-                if log:
-                    log.write({"time": datetime.datetime.now().isoformat(timespec="milliseconds"), "n": item.n,
-                               "index": item.index, "label": item.label, "score": item.score,
-                               "cycles": "" if item.cycles is None else item.cycles,
-                               "latency_ms": "" if latency is None else f"{latency:.3f}", "source": item.source})
+                write_csv(CSV_FIELDS, {"time": datetime.datetime.now().isoformat(timespec="milliseconds"),
+                                       "n": item.n, "index": item.index, "label": item.label, "score": item.score,
+                                       "cycles": "" if item.cycles is None else item.cycles,
+                                       "latency_ms": "" if latency is None else f"{latency:.3f}",
+                                       "source": item.source})
+            elif isinstance(item, StreamRecord):
+                seen.append(item)
+                out(format_record(item))
+                write_csv(STREAM_CSV_FIELDS, {"time_ms": item.time_ms, "label": item.label, "score": item.score,
+                                              "event": "" if item.event == "-" else item.event})
 
     try:
         last_data = time.monotonic()
@@ -147,8 +169,8 @@ def monitor(url: str, baud: int = 115200, csv_path=None, clock_hz=None, count=No
     finally:
         if port is not None:
             port.close()
-        if log:
-            log.close()
+        if log[0]:
+            log[0].close()
     return seen
 
 
@@ -160,5 +182,13 @@ def run(args) -> int:
         clock_hz = get_board(args.board).clock_hz
     seen = monitor(args.port, args.baud, args.csv, clock_hz, args.count, args.duration,
                    out=lambda s: print(s, flush=True))
-    print(f"{len(seen)} prediction(s)", file=sys.stderr)
+    print(f"{len(seen)} prediction(s)" if not seen or isinstance(seen[0], Prediction) else f"{len(seen)} record(s)",
+          file=sys.stderr)
+    records = [r for r in seen if isinstance(r, StreamRecord)]
+    if args.plot and records:
+        from codegen.cli.apps import plot_stream
+
+        plot_stream(args.plot, [r.time_ms / 1000 for r in records], [float(r.score) for r in records],
+                    [r.event for r in records])
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+from codegen.cli.apps import add_stream_arguments, app_module
 from codegen.targets.boards import DEFAULT_BOARD, get_board
 from codegen.errors import MlcError
 
@@ -29,6 +30,7 @@ def add_arguments(parser):
     parser.add_argument("--save", help="Y.npy: write the device's outputs, stacked like `mlc simulate`")
     parser.add_argument("--output", "-o", help="project folder for the build (default mlc-build/NAME-BOARD)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for one answer before resending")
+    add_stream_arguments(parser, NAME)
 
 
 def _first_difference(got: bytes, want: bytes) -> str:
@@ -50,8 +52,10 @@ def verify_on_device(device, graph, x: np.ndarray, out=print):
         raise MlcError(f"the firmware on {device.url} runs model '{info.model}' ({info.input_bytes} B in, "
                        f"{info.output_bytes} B out), not this model ({in_bytes} B in, {expected[0].nbytes} B out); "
                        "build and flash it first")
+    from codegen.cli.progress import track
+
     outputs, mismatches, cycles = [], [], []
-    for i in range(len(x)):
+    for i in track(range(len(x)), len(x), f"verifying on {device.url}"):
         got, cyc = device.invoke(np.ascontiguousarray(x[i]).tobytes())
         cycles.append(cyc)
         want = np.ascontiguousarray(expected[i]).tobytes()
@@ -73,6 +77,10 @@ def run(args) -> int:
     if args.save:
         check_output(args.save)
     graph = load(args.model)
+    if args.app:
+        if not args.feed:
+            raise MlcError(f"--app {args.app} needs --feed REC: the recording to stream to the device")
+        return app_module(args.app).verify(graph, args)
     if args.inputs:
         import hostsim.runner
 

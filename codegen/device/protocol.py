@@ -21,11 +21,18 @@ MAX_PAYLOAD = 16384
 
 MSG_INFO_REQUEST = 0x01
 MSG_INVOKE_REQUEST = 0x02
+MSG_SAMPLES = 0x03
+MSG_STREAM_RESET = 0x04
 MSG_INFO = 0x81
 MSG_RESULT = 0x82
+MSG_SAMPLES_ACK = 0x83
+MSG_RECORD = 0x84
 MSG_ERROR = 0xEE
-ERRORS = {1: "bad CRC", 2: "bad length", 3: "unknown message type", 4: "the model's invoke failed"}
+ERRORS = {1: "bad CRC", 2: "bad length", 3: "unknown message type", 4: "the model's invoke failed",
+          5: "samples after a gap in the stream"}
 RESULT_HEADER_BYTES = 4
+SAMPLES_HEADER_BYTES = 4  # u32 index of the first sample frame
+RECORD_INDEX_BYTES = 4  # every record starts with its u32 index
 INFO_HEADER_BYTES = 6
 INFO_TIMEOUT_S = 0.5
 
@@ -81,6 +88,17 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class StreamRecord:
+    """A streaming app's line per window or inference: `REC n=.. t=.. label=.. score=.. event=..`, event
+    being `-` or what changed (alarm, clear, a keyword); the same fields as `mlc simulate --app`'s CSV."""
+    n: int
+    time_ms: int
+    label: str
+    score: str  # as the device printed it (an integer score, or a fixed-point decimal)
+    event: str
+
+
+@dataclass(frozen=True)
 class Ready:
     model: str
     board: str
@@ -90,15 +108,20 @@ class Ready:
 
 # Searched, not anchored at the start: garbage may precede a line on the wire.
 _PRED = re.compile(r"PRED n=(\d+) index=(\d+) label=(\S+) score=(-?\d+\.\d+) cycles=(\d+|none) src=(\w+)\s*$")
+_STREAM_LINE = re.compile(r"REC n=(\d+) t=(\d+) label=(\S+) score=(-?\d+(?:\.\d+)?) event=(\S+)\s*$")
 _READY = re.compile(r"MLC READY model=(\w+) board=(\S+) in=(\d+) out=(\d+) cycles=(\w+)\s*$")
 
 
 def parse_line(text: str):
-    """A Prediction or Ready for a well-formed device line, else None (noise, or a line hit by garbage)."""
+    """A Prediction, StreamRecord or Ready for a well-formed device line, else None (noise, or a line hit by
+    garbage)."""
     m = _PRED.search(text)
     if m:
         return Prediction(int(m.group(1)), int(m.group(2)), m.group(3), float(m.group(4)),
                           None if m.group(5) == "none" else int(m.group(5)), m.group(6))
+    m = _STREAM_LINE.search(text)
+    if m:
+        return StreamRecord(int(m.group(1)), int(m.group(2)), m.group(3), m.group(4), m.group(5))
     m = _READY.search(text)
     if m:
         return Ready(m.group(1), m.group(2), int(m.group(3)), int(m.group(4)))
@@ -279,7 +302,9 @@ class Device:
             elif self.on_text:
                 self.on_text(ev.text)
 
-    def request(self, msg_type: int, payload: bytes, answer_type: int, attempt_timeout: float | None = None) -> Frame:
+    def request(self, msg_type: int, payload: bytes, answer_type: int, attempt_timeout: float | None = None,
+                records: list | None = None) -> Frame:
+        """Send a request until its answer comes; RECORD frames sent before the answer go to `records`."""
         attempt_timeout = attempt_timeout or self.attempt_timeout
         self.seq = (self.seq + 1) & 0xFF
         frame = encode_frame(msg_type, self.seq, payload)
@@ -303,6 +328,9 @@ class Device:
                         continue  # a late answer to an earlier request, or an error for garbage
                     if f.type == answer_type:
                         return f
+                    if f.type == MSG_RECORD and records is not None:
+                        records.append(f.payload)
+                        continue
                     if f.type == MSG_ERROR:
                         code = f.payload[0] if f.payload else 0
                         last_problem = f"device error: {ERRORS.get(code, code)}"
@@ -327,3 +355,41 @@ class Device:
         p = self.request(MSG_INVOKE_REQUEST, input_bytes, MSG_RESULT).payload
         cycles = int.from_bytes(p[:RESULT_HEADER_BYTES], "little")
         return p[RESULT_HEADER_BYTES:], None if cycles == CYCLES_NONE else cycles
+
+    def reset_stream(self) -> None:
+        """Put a streaming app back in its power-on state (ring, noise estimate, detector, stream position)."""
+        p = self.request(MSG_STREAM_RESET, b"", MSG_SAMPLES_ACK).payload
+        if int.from_bytes(p[:4], "little") != 0:
+            raise DeviceError(f"{self.url}: the stream did not reset")
+
+    def stream(self, samples, chunk: int, on_record=None) -> list[bytes]:
+        """Send int16 samples (N, channels) (or int8 frames (N, bytes)) to a streaming app, `chunk` sample frames per request, in order;
+        returns every record's payload (index first), in index order. A request resent after a lost answer
+        is not processed twice (it carries the index of its first sample); a record lost on the wire is an
+        error naming it, never a silent gap."""
+        import numpy as np
+
+        frames = np.ascontiguousarray(samples)
+        if frames.dtype != np.int8:  # int8 frames (an app's "features in" mode) go as bytes, the rest as int16
+            frames = frames.astype("<i2")
+        frames = frames.reshape(len(frames), -1)
+        got: dict[int, bytes] = {}
+        for first in range(0, len(frames), chunk):
+            part = frames[first:first + chunk]
+            records: list = []
+            ack = self.request(MSG_SAMPLES, first.to_bytes(4, "little") + part.tobytes(), MSG_SAMPLES_ACK,
+                               records=records).payload
+            consumed = int.from_bytes(ack[:4], "little")
+            if consumed != first + len(part):
+                raise DeviceError(f"{self.url}: the device consumed {consumed} sample frames, "
+                                  f"expected {first + len(part)}")
+            for payload in records:
+                index = int.from_bytes(payload[:RECORD_INDEX_BYTES], "little")
+                if index not in got:
+                    got[index] = payload
+                    if on_record:
+                        on_record(payload)
+        missing = next((i for i in range(len(got)) if i not in got), None)  # indices are 0..n-1 unless one is lost
+        if missing is not None:
+            raise DeviceError(f"{self.url}: record {missing} was lost on the wire; run it again")
+        return [got[i] for i in range(len(got))]

@@ -4,14 +4,15 @@ TensorFlow's converter emits SHAPE -> STRIDED_SLICE -> PACK in front of RESHAPE 
 with a dynamic batch (and SHAPE -> GATHER -> REDUCE_PROD for a Dense on a rank-3 input, around
 RESHAPE -> FULLY_CONNECTED -> RESHAPE), and SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND for a
 dilated convolution. With static shapes the shape arithmetic is a constant, the dense is one
-FULLY_CONNECTED with keep_num_dims, and the convolution is one dilated convolution.
+FULLY_CONNECTED with keep_num_dims, and the convolution is one dilated convolution. SPLIT, SPLIT_V
+and UNPACK become one SLICE per output.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from codegen.errors import MlcError
-from codegen.model.ir import Graph, Op
+from codegen.model.ir import Graph, Op, Tensor
 
 
 def _strided_slice(op: Op, x, begin, end, strides):
@@ -166,8 +167,75 @@ def _fold_dilated_convs(graph: Graph) -> None:
     graph.ops = [op for op in graph.ops if id(op) not in removed]
 
 
+def _const_int(op, tensor):
+    return None if tensor is None or not tensor.is_const or tensor.dtype not in ("int32", "int64") else tensor.data.ravel()
+
+
+def _split_parts(op: Op):
+    """(input, [(begin, size) per output]) of a SPLIT, SPLIT_V or UNPACK whose split is known, else None."""
+    if op.kind == "SPLIT" and len(op.inputs) == 2:
+        axis, x = _const_int(op, op.inputs[0]), op.inputs[1]
+    elif op.kind == "SPLIT_V" and len(op.inputs) == 3:
+        x, sizes, axis = op.inputs[0], _const_int(op, op.inputs[1]), _const_int(op, op.inputs[2])
+    elif op.kind == "UNPACK" and len(op.inputs) == 1:
+        x, axis = op.inputs[0], np.array([op.options.get("axis", 0)])
+    else:
+        return None
+    if x is None or x.is_const or axis is None or axis.size != 1 or not op.outputs:
+        return None
+    rank = len(x.shape)
+    a = int(axis[0]) + (rank if int(axis[0]) < 0 else 0)
+    if not 0 <= a < rank:
+        return None
+    n = len(op.outputs)
+    if op.kind == "SPLIT_V":
+        if sizes is None or len(sizes) != n:
+            return None
+        sizes = [int(v) for v in sizes]
+        if sizes.count(-1) == 1:
+            sizes[sizes.index(-1)] = x.shape[a] - (sum(sizes) + 1)
+    else:
+        sizes = [x.shape[a] // n] * n
+    if sum(sizes) != x.shape[a] or min(sizes) < 0:
+        return None
+    parts, start = [], 0
+    for size in sizes:
+        begin = [start if d == a else 0 for d in range(rank)]
+        parts.append((begin, [size if d == a else -1 for d in range(rank)]))
+        start += size
+    return x, parts
+
+
+def _split_into_slices(graph: Graph) -> None:
+    """SPLIT, SPLIT_V and UNPACK write several outputs; each output is one SLICE of the input (the same
+    bytes: TFLM's kernels copy them unchanged), so every layer keeps one output. The first slice keeps
+    the layer's index, the others take the next ones and the layers after move up: layer indices stay
+    increasing in graph order (the memory plan's lifetimes count in them)."""
+    ops = []
+    for op in graph.ops:
+        split = _split_parts(op)
+        if split is None:
+            ops.append(op)
+            continue
+        x, parts = split
+        for j, (out, (begin, size)) in enumerate(zip(op.outputs, parts)):
+            consts = []
+            for what, values in (("begin", begin), ("size", size)):
+                t = Tensor(index=len(graph.tensors), name=f"{out.name}/{what}", shape=(len(values),), dtype="int32",
+                           data=np.array(values, np.int32))
+                graph.tensors.append(t)
+                consts.append(t)
+            ops.append(Op(index=op.index, kind="SLICE", inputs=[x, *consts], outputs=[out], options={"split_of": op.kind}))
+    last = -1
+    for op in ops:
+        op.index = max(op.index, last + 1)
+        last = op.index
+    graph.ops = ops
+
+
 def fold(graph: Graph) -> None:
     _fold_constants(graph)
+    _split_into_slices(graph)
     _fold_flattened_dense(graph)
     _fold_dilated_convs(graph)
     _remove_dead_ops(graph)

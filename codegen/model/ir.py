@@ -42,6 +42,7 @@ class Tensor:
     dtype: str  # numpy dtype name: int8, int16, int32, float32, ...
     quant: Quant | None = None
     data: np.ndarray | None = None  # constant tensors (weights, biases, shapes)
+    variable: bool = False  # state an op keeps across invokes (LSTM, SVDF): written by the op that reads it
 
     @property
     def is_const(self) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.model.ir import Graph
 
-FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops")
+FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class OpDef:
     plan: Callable | None = None  # (op, isa, reference: bool, inplace: bool) -> KernelPlan (default_plan if None)
     alias: bool = False  # output is the input's bytes unchanged (RESHAPE): zero-copy
     templates: tuple = ()  # templates/kernels/ files the emitter renders
+    dtypes: tuple = ("int8",)  # activation dtypes the op takes (the README's op table, codegen.ops.coverage)
     # (op) -> int | None: the output may start this many bytes before input 0 and overlap it (the kernel
     # has read the input bytes an output row covers before it writes that row); None: no overlap
     overlap: Callable | None = None
@@ -48,12 +49,13 @@ _OPS: dict = {}
 
 
 def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=(),
-           overlap=None):
+           dtypes=("int8",), overlap=None):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
-        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), overlap)
+        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), tuple(dtypes),
+                           overlap)
 
 
 def registry() -> dict:
@@ -102,16 +104,49 @@ def prepare(graph) -> None:
     for op in graph.ops:
         d = ops.get(op.kind)
         if d is None:
-            graph.unsupported.append((op.index, op.kind, f"{op.kind} is not supported (supported: {', '.join(sorted(ops))})"))
+            graph.unsupported.append((op.index, op.kind, f"{op.kind} on {_dtypes(op)} is not supported yet "
+                                                         f"(supported: {', '.join(sorted(ops))})"))
             continue
         try:
             _check_structure(op, d.arity)
+            state = next((t for t in op.inputs if t is not None and t.variable), None)
+            if state is not None:
+                raise MlcError(f"{op.kind} reads state tensor '{state.name}' (a variable kept across invokes), "
+                               "which mlc does not support yet")
             op.params = d.derive(op)
             op.macs = macs(op)
         except MlcError as err:
             graph.unsupported.append((op.index, op.kind, str(err)))
         except (IndexError, KeyError, ValueError, ZeroDivisionError, OverflowError) as err:  # corrupt models
             graph.unsupported.append((op.index, op.kind, f"malformed layer ({type(err).__name__}: {err})"))
+    _check_io_dtypes(graph)
+
+
+IO_DTYPES = ("int8", "int16", "float32")
+
+
+def _dtypes(op) -> str:
+    """The op's activation dtypes, as a user reads them: "int8", "int16 -> int32"."""
+    def kinds(tensors):
+        return "/".join(dict.fromkeys(t.dtype for t in tensors if t is not None and not t.is_const and not t.variable)) or "constants"
+    ins, outs = kinds(op.inputs), kinds(op.outputs)
+    return ins if ins == outs else f"{ins} -> {outs}"
+
+
+def _check_io_dtypes(graph) -> None:
+    """Model inputs and outputs mlc's C API and serial protocol cannot carry: refused at the layer that
+    reads or writes them (unless that layer is unsupported anyway)."""
+    refused = {index for index, _, _ in graph.unsupported}
+    for t in list(graph.inputs) + list(graph.outputs):
+        if t.dtype in IO_DTYPES:
+            continue
+        role = "input" if t in graph.inputs else "output"
+        op = next((o for o in graph.ops if any(x is t for x in (o.inputs if role == "input" else o.outputs))), None)
+        if op is not None and op.index not in refused:
+            graph.unsupported.append((op.index, op.kind, f"model {role} '{t.name}' is {t.dtype}; mlc supports "
+                                                         f"{', '.join(IO_DTYPES)} model inputs and outputs, {t.dtype} not yet"))
+            refused.add(op.index)
+    graph.unsupported.sort(key=lambda u: u[0])
 
 
 def _check_structure(op, arity) -> None:
@@ -137,6 +172,9 @@ def require_supported(graph) -> None:
 def per_tensor_quantized(op, tensor, dtypes=("int8",)) -> None:
     """Activations in the integer path: per-tensor quantized, of one of `dtypes`, with a zero point
     the dtype can hold (a larger one only comes from a corrupt model)."""
+    if tensor.dtype not in dtypes and tensor.dtype in ("int16", "int8") and tensor.quant is not None:
+        raise MlcError(f"{op.kind} on {tensor.dtype} (tensor '{tensor.name}') is not supported yet; "
+                       f"mlc's {op.kind} takes {' or '.join(dtypes)} activations")
     if tensor.dtype not in dtypes or tensor.quant is None or tensor.quant.per_channel:
         raise MlcError(f"tensor '{tensor.name}' is {tensor.dtype}{'' if tensor.quant else ' without quantization'}; "
                        f"{op.kind} needs per-tensor quantized {' or '.join(dtypes)} activations")

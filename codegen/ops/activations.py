@@ -14,8 +14,9 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.ops.kernel_plan import KernelPlan
 from codegen.model.fixedpoint import (exp_on_negative_values, fixed_logistic, fixed_tanh, multiply_by_quantized_multiplier,
-                                      rounding_divide_by_pot, saturating_rounding_doubling_high_mul, wrap32)
-from codegen.model.quant import calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling
+                                      round_half_away, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+                                      trunc_div, wrap32)
+from codegen.model.quant import calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling, quantize_multiplier
 from codegen.ops import define, per_tensor_quantized
 
 
@@ -144,3 +145,125 @@ def sigmoid_like_c(layer):
 
 define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
 define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
+
+
+# ----------------------------------------------------------------------------- RELU, RELU6, LEAKY_RELU, HARD_SWISH
+# Each is a function of one int8 element in TFLM's int8 kernels, so TFLM's integer arithmetic is
+# evaluated here once for all 256 inputs; hostsim and the C kernel both read the table.
+
+def _same_shape_int8(op):
+    x, out = op.inputs[0], op.outputs[0]
+    per_tensor_quantized(op, x)
+    per_tensor_quantized(op, out)
+    if tuple(x.shape) != tuple(out.shape):
+        raise MlcError(f"{op.kind} input shape {x.shape} and output shape {out.shape} differ")
+    return x, out, np.arange(-128, 128, dtype=np.int64)
+
+
+def _f32_ratio(a, b) -> float:
+    """float(a / b) with the division in float32, as TFLM's Prepare functions divide float scales."""
+    return float(np.float32(np.float32(a) / np.float32(b)))
+
+
+def relu_params(op):
+    """TFLM CalculateReluOpData: requantize with QuantizeMultiplier(s_in / s_out), clamp below at the output's 0."""
+    x, out, q = _same_shape_int8(op)
+    multiplier, shift = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
+    act_min = max(-128, out.quant.zp)
+    y = out.quant.zp + multiply_by_quantized_multiplier(q - x.quant.zp, multiplier, shift)
+    return {"multiplier": multiplier, "shift": shift, "act_min": act_min, "size": x.size,
+            "table": np.clip(y, act_min, 127).astype(np.int8)}
+
+
+def relu6_params(op):
+    """TFLM Relu6Prepare: clamp the raw input to [zero point, quantized 6.0] of the *input*; the output's
+    quantization is not read (the converter gives it the input's)."""
+    x, out, q = _same_shape_int8(op)
+    six = int(round_half_away(np.float32(6.0) / np.float32(x.quant.s))) + x.quant.zp
+    six = min(max(six, -128), 127)
+    return {"zero": x.quant.zp, "six": six, "size": x.size, "table": np.clip(q, x.quant.zp, six).astype(np.int8)}
+
+
+def leaky_relu_params(op):
+    """TFLM CalculateOpDataLeakyRelu: one multiplier for x >= 0 (s_in / s_out) and one for x < 0
+    (s_in * alpha / s_out), both computed in float32 and quantized from double."""
+    x, out, q = _same_shape_int8(op)
+    alpha = np.float32(op.options.get("alpha", 0.2))
+    if alpha < 0:
+        raise MlcError(f"LEAKY_RELU with a negative alpha ({float(alpha):g}) is not supported yet")
+    m_alpha, s_alpha = quantize_multiplier(float(np.float32(np.float32(x.quant.s) * alpha) / np.float32(out.quant.s)))
+    m_id, s_id = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
+    centred = q - x.quant.zp
+    y = out.quant.zp + np.where(centred >= 0, multiply_by_quantized_multiplier(centred, m_id, s_id),
+                                multiply_by_quantized_multiplier(centred, m_alpha, s_alpha))
+    return {"alpha": float(alpha), "multiplier_identity": m_id, "shift_identity": s_id, "multiplier_alpha": m_alpha,
+            "shift_alpha": s_alpha, "size": x.size, "table": np.clip(y, -128, 127).astype(np.int8)}
+
+
+def _int16(v):
+    return (np.asarray(v, np.int64) + (1 << 15)) % (1 << 16) - (1 << 15)  # C's conversion to int16_t
+
+
+def _srdhm16(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 14, 1 - (1 << 14))
+    return np.where((a == b) & (a == -(1 << 15)), (1 << 15) - 1, trunc_div(ab + nudge, 1 << 15))
+
+
+def _saturating_left_shift16(v, amount: int):
+    return np.clip(np.asarray(v, np.int64) * (1 << amount), -(1 << 15), (1 << 15) - 1)
+
+
+def _downscale_to_int16(multiplier: int) -> int:
+    """TFLM DownScaleInt32ToInt16Multiplier (rounding)."""
+    return (1 << 15) - 1 if multiplier >= (1 << 31) - 1 - (1 << 15) else (multiplier + (1 << 15)) >> 16
+
+
+def hard_swish_params(op):
+    """TFLM HardSwishPrepare and reference_ops::HardSwish<int8_t>: 16-bit fixed point throughout."""
+    x, out, q = _same_shape_int8(op)
+    hires_scale = np.float32(np.float32(1.0 / 128.0) * np.float32(x.quant.s))
+    out_m, out_exp = quantize_multiplier(float(np.float32(hires_scale / np.float32(out.quant.s))))
+    relu_m, relu_exp = quantize_multiplier(float(np.float32(hires_scale / np.float32(3.0 / 32768.0))))
+    if out_exp > 0:  # TFLM's Prepare: TF_LITE_ENSURE(output_multiplier_exponent <= 0)
+        raise MlcError(f"HARD_SWISH output '{out.name}' scale {float(out.quant.s):g} is below the input's / 128; "
+                       "TFLite's int8 kernel refuses it")
+    out_m16, relu_m16 = _downscale_to_int16(out_m), _downscale_to_int16(relu_m)
+    value = _int16(q - x.quant.zp)
+    hires = _int16(value * 128)
+    preshift_out = _srdhm16(hires, out_m16)
+    reluish = hires
+    if relu_exp > 0:
+        reluish = _saturating_left_shift16(reluish, relu_exp - 1)
+    reluish = _srdhm16(reluish, relu_m16)
+    if relu_exp > 0:
+        reluish = _saturating_left_shift16(reluish, 1)
+    if relu_exp < 0:
+        reluish = rounding_divide_by_pot(reluish, -relu_exp)
+    reluish = _int16((reluish + (1 << 15)) >> 1)
+    ab = reluish * preshift_out  # SaturatingDoublingHighMul: truncating, no rounding
+    preshift = np.where((reluish == preshift_out) & (reluish == -(1 << 15)), (1 << 15) - 1, _int16(trunc_div(ab, 1 << 15)))
+    y = _int16(rounding_divide_by_pot(preshift, -out_exp) + out.quant.zp)
+    return {"output_multiplier_int16": out_m16, "output_exponent": out_exp, "reluish_multiplier_int16": relu_m16,
+            "reluish_exponent": relu_exp, "size": x.size, "table": np.clip(y, -128, 127).astype(np.int8)}
+
+
+def _table_plan(op, isa, reference, inplace):
+    return KernelPlan(op.index, op.kind, "table", isa, inplace=inplace,
+                      why={"variant": f"{op.kind} is a function of one int8 element in TFLM: its arithmetic is "
+                                      "tabulated for all 256 inputs at generation time (also for --reference)"})
+
+
+def table_c(layer):
+    fn = layer.kernel("activations_s8.c.j2", f"{layer.op.kind.lower()}_s8", kind=layer.op.kind, size=layer.p["size"])
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {layer.const('lut', layer.p['table'], 'int8_t')});"
+
+
+define("RELU", arity=(1, 1), derive=relu_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("RELU6", arity=(1, 1), derive=relu6_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("LEAKY_RELU", arity=(1, 1), derive=leaky_relu_params, emit=table_c, inplace=_inplace, plan=_table_plan,
+       templates=("activations_s8.c.j2",))
+define("HARD_SWISH", arity=(1, 1), derive=hard_swish_params, emit=table_c, inplace=_inplace, plan=_table_plan,
+       templates=("activations_s8.c.j2",))

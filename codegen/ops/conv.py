@@ -1,4 +1,4 @@
-"""CONV_2D and DEPTHWISE_CONV_2D: per-channel requantization as TFLM's
+"""CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV: per-channel requantization as TFLM's
 PopulateConvolutionQuantizationParams, the padding of ComputePaddingHeightWidth, and the C kernel
 variant chosen from the layer's shapes."""
 import numpy as np
@@ -39,8 +39,11 @@ def window_geometry(op, in_hw, k_hw, dilation=(1, 1)) -> dict:
             "pad_h": pads[0], "pad_w": pads[1]}
 
 
-def requant_params(op, channels: int) -> dict:
-    x, w, out = op.inputs[0], op.inputs[1], op.outputs[0]
+def requant_params(op, channels: int, x=None, w=None, bias=None) -> dict:
+    """Input, weights and bias are inputs 0, 1 and 2 unless given (TRANSPOSE_CONV orders them otherwise)."""
+    out = op.outputs[0]
+    x = op.inputs[0] if x is None else x
+    w = op.inputs[1] if w is None else w
     per_tensor_quantized(op, x)
     per_tensor_quantized(op, out)
     if w.dtype != "int8" or w.quant is None or not w.is_const:
@@ -50,7 +53,8 @@ def requant_params(op, channels: int) -> dict:
     w_scale = np.broadcast_to(w.quant.scale.astype(np.float64), (channels,))
     effective = float(np.float64(x.quant.s)) * w_scale / float(np.float64(out.quant.s))
     multiplier, shift = quantize_multipliers(effective)
-    bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] is not None else None
+    if bias is None:
+        bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] is not None and op.kind != "TRANSPOSE_CONV" else None
     if bias is not None and (bias.dtype != "int32" or not bias.is_const):
         raise MlcError(f"bias '{bias.name}' is {bias.dtype}; int8 layers need a constant int32 bias")
     act_min, act_max = activation_range(op.options.get("activation", "NONE"), out.quant.s, out.quant.zp)
@@ -91,6 +95,55 @@ def depthwise_conv_2d_params(op):
     dilation = (op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1))
     return {**requant_params(op, w.shape[3]), **window_geometry(op, x.shape[1:3], w.shape[1:3], dilation),
             "depth_multiplier": multiplier}
+
+
+def transpose_conv_params(op):
+    """TFLM TRANSPOSE_CONV: inputs (output shape, OHWI weights, input, optional bias); the padding is
+    ComputePaddingHeightWidth's for a forward convolution from the output's size (dilation 1)."""
+    shape, w, x, out = op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]
+    bias = op.inputs[3] if len(op.inputs) > 3 else None
+    if x is None or len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4 or x.shape[3] != w.shape[3]:
+        raise MlcError("TRANSPOSE_CONV needs a 4-D NHWC input and output and OHWI weights of the input's depth")
+    if not shape.is_const or [int(v) for v in shape.data.ravel()] != list(out.shape) or w.shape[0] != out.shape[3]:
+        raise MlcError(f"TRANSPOSE_CONV output shape {getattr(shape.data, 'tolist', lambda: '?')()} must be constant and "
+                       f"equal output '{out.name}' {out.shape}")
+    if x.shape[0] != out.shape[0]:
+        raise MlcError(f"TRANSPOSE_CONV input batch {x.shape[0]} and output batch {out.shape[0]} differ")
+    o = op.options
+    stride = (o.get("stride_h", 1), o.get("stride_w", 1))
+    forward = [out_size(o.get("padding"), out.shape[1 + a], w.shape[1 + a], stride[a], 1) for a in range(2)]
+    pads = [leading_pad(out.shape[1 + a], w.shape[1 + a], stride[a], 1, forward[a]) for a in range(2)]
+    return {**requant_params(op, w.shape[0], x=x, w=w, bias=bias), "stride_h": stride[0], "stride_w": stride[1],
+            "dilation_h": 1, "dilation_w": 1, "pad_h": pads[0], "pad_w": pads[1]}
+
+
+def _transpose_conv_macs(op):
+    _, in_h, in_w, in_c = op.inputs[2].shape
+    out_c, kh, kw, _ = op.inputs[1].shape
+    return op.inputs[2].shape[0] * in_h * in_w * in_c * kh * kw * out_c  # every tap, inside the output or not
+
+
+def transpose_conv_c(layer):
+    """The portable reference loop only (no DSP or Helium path yet): per output pixel, the taps whose
+    input pixel lands on it, so no int32 scratch of the output's size is needed."""
+    op, p = layer.op, layer.p
+    w = op.inputs[1].data
+    _, in_h, in_w, in_c = op.inputs[2].shape
+    n, out_h, out_w, out_c = op.outputs[0].shape
+    # plain per-channel tables (the reference loop takes no short requantization)
+    bias = layer.const("bias", np.broadcast_to(p["bias"], (out_c,)).astype(np.int32), "int32_t")
+    mult = layer.const("mult", np.broadcast_to(p["multiplier"], (out_c,)).astype(np.int32), "int32_t")
+    shift = layer.const("shift", np.broadcast_to(p["shift"], (out_c,)).astype(np.int8), "int8_t")
+    fn = layer.kernel("transpose_conv_s8.c.j2", "transpose_conv_s8", batches=n, in_h=in_h, in_w=in_w, in_c=in_c,
+                      out_h=out_h, out_w=out_w, out_c=out_c, k_h=w.shape[1], k_w=w.shape[2], s_h=p["stride_h"],
+                      s_w=p["stride_w"], p_h=p["pad_h"], p_w=p["pad_w"], const=op.inputs[2].is_const, **requant_vars(p))
+    weights = layer.const("weights", w, "int8_t")
+    return f"{fn}({layer.inp(2)}, {layer.out(0)}, {weights}, {bias}, {mult}, {shift});"
+
+
+def _transpose_conv_plan(op, isa, reference, inplace):
+    return KernelPlan(op.index, op.kind, "reference", isa, weights="OHWI int8", inplace=inplace,
+                      why={"variant": "TFLM's reference loop, gathered per output pixel (no DSP or Helium path yet)"})
 
 
 def _geometry(op) -> dict:
@@ -273,3 +326,5 @@ def depthwise_conv_2d_c(layer):
 
 define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2",))
 define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2",), overlap=_dw_overlap)
+define("TRANSPOSE_CONV", arity=(3, 4), derive=transpose_conv_params, emit=transpose_conv_c, macs=_transpose_conv_macs,
+       plan=_transpose_conv_plan, templates=("transpose_conv_s8.c.j2",))

@@ -1,4 +1,6 @@
-"""ADD and MUL on int8 with numpy broadcasting, as TFLM's CalculateOpDataAdd / CalculateOpDataMul.
+"""ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM and MINIMUM on int8 with numpy broadcasting, as
+TFLM's CalculateOpDataAdd / CalculateOpDataSub / CalculateOpDataMul / CalculatePreluParams and the
+SQUARED_DIFFERENCE and MAXIMUM/MINIMUM Prepare functions.
 
 Besides the requantization numbers, the params carry each input's element strides over the output
 shape (0 along broadcast axes, TFLM's NdArrayDesc); the C emitter collapses them to as few loops as
@@ -7,11 +9,13 @@ the layout allows, so the kernel needs no shape logic.
 import numpy as np
 
 from codegen.errors import MlcError
-from codegen.model.quant import activation_range, add_rescale, quantize_multiplier
+from codegen.model.quant import activation_range, add_rescale, quantize_multiplier, quantize_multiplier_smaller_than_one_exp
 from codegen.ops import define, per_tensor_quantized
 
 
-MAX_RANK = {"ADD": 6, "MUL": 4}  # TFLM's BroadcastAdd6DSlow / BroadcastMul4DSlow
+# TFLM's BroadcastAdd6DSlow / BroadcastMul4DSlow / BroadcastQuantSubSlow (NdArrayDesc<5>) /
+# BroadcastBinaryFunction4DSlow / MaximumMinimumBroadcastSlow (N = 5)
+MAX_RANK = {"ADD": 6, "MUL": 4, "SUB": 5, "SQUARED_DIFFERENCE": 4, "MAXIMUM": 5, "MINIMUM": 5, "PRELU": 4}
 
 
 def broadcast_strides(shape, out_shape) -> list:
@@ -44,12 +48,49 @@ def _binary(op) -> dict:
 
 
 def add_params(op):
+    """ADD and SUB (TFLM's CalculateOpDataSub is CalculateOpDataAdd's arithmetic)."""
     params = _binary(op)
     a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
     try:
         return {**params, **add_rescale(a.quant.s, b.quant.s, out.quant.s)}
     except ValueError as err:
         raise MlcError(f"output '{out.name}' scale {out.quant.s:g} is too small for the inputs' ({err})") from None
+
+
+SQUARED_DIFFERENCE_LEFT_SHIFT = 7  # TFLM's int8 left_shift
+
+
+def squared_difference_params(op):
+    """TFLM's PrepareQuantized of SQUARED_DIFFERENCE: the inputs to twice the larger scale (in double)
+    with 7 bits of headroom, the squared difference to the output with QuantizeMultiplier."""
+    params = _binary(op)
+    a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    twice_max = 2.0 * float(max(np.float32(a.quant.s), np.float32(b.quant.s)))
+    m1, s1 = quantize_multiplier_smaller_than_one_exp(float(np.float32(a.quant.s)) / twice_max)
+    m2, s2 = quantize_multiplier_smaller_than_one_exp(float(np.float32(b.quant.s)) / twice_max)
+    # (1 << 14) * output scale is a float32 product in TFLM
+    denominator = float(np.float32(np.float32(1 << (2 * SQUARED_DIFFERENCE_LEFT_SHIFT)) * np.float32(out.quant.s)))
+    mo, so = quantize_multiplier(twice_max * twice_max / denominator)
+    return {**params, "left_shift": SQUARED_DIFFERENCE_LEFT_SHIFT, "input1_multiplier": m1, "input1_shift": s1,
+            "input2_multiplier": m2, "input2_shift": s2, "output_multiplier": mo, "output_shift": so}
+
+
+def prelu_params(op):
+    """TFLM CalculatePreluParams: x >= 0 rescaled by s_in / s_out, x < 0 multiplied by the (offset)
+    alpha and rescaled by s_in * s_alpha / s_out, both in double."""
+    params = _binary(op)
+    x, alpha, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    m1, s1 = quantize_multiplier(float(np.float64(x.quant.s) / np.float64(out.quant.s)))
+    m2, s2 = quantize_multiplier(float(np.float64(x.quant.s) * np.float64(alpha.quant.s) / np.float64(out.quant.s)))
+    return {**params, "act_min": -128, "act_max": 127, "identity_multiplier": m1, "identity_shift": s1,
+            "alpha_multiplier": m2, "alpha_shift": s2}
+
+
+def maximum_minimum_params(op):
+    """TFLM compares the raw int8 values (no requantization): it is only the real max/min when both
+    inputs and the output share one quantization, as the converter writes them."""
+    params = _binary(op)
+    return {**params, "input1_offset": 0, "input2_offset": 0, "output_offset": 0, "act_min": -128, "act_max": 127}
 
 
 def mul_params(op):
@@ -81,11 +122,15 @@ def _inplace(op):
 def binary_c(layer):
     op, p = layer.op, layer.p
     dims, s1, s2 = collapse(p["out_shape"], p["input1_strides"], p["input2_strides"])
-    if op.kind == "ADD":
+    if op.kind in ("ADD", "SUB", "SQUARED_DIFFERENCE"):
         q = [p["input1_multiplier"], p["input1_shift"], p["input2_multiplier"], p["input2_shift"],
              p["output_multiplier"], p["output_shift"]]
-    else:
+    elif op.kind == "MUL":
         q = [p["output_multiplier"], p["output_shift"]]
+    elif op.kind == "PRELU":
+        q = [p["identity_multiplier"], p["identity_shift"], p["alpha_multiplier"], p["alpha_shift"]]
+    else:  # MAXIMUM / MINIMUM: no arithmetic
+        q = [0]
     fn = layer.kernel("elementwise_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, dims=dims, s1=s1, s2=s2,
                       const1=op.inputs[0].is_const, const2=op.inputs[1].is_const, left_shift=p.get("left_shift", 0),
                       in1_offset=p["input1_offset"], in2_offset=p["input2_offset"], out_offset=p["output_offset"],
@@ -95,4 +140,10 @@ def binary_c(layer):
 
 
 define("ADD", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
+define("SUB", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
+define("SQUARED_DIFFERENCE", arity=(2, 2), derive=squared_difference_params, emit=binary_c, inplace=_inplace,
+       templates=("elementwise_s8.c.j2",))
+define("PRELU", arity=(2, 2), derive=prelu_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
+define("MAXIMUM", "MINIMUM", arity=(2, 2), derive=maximum_minimum_params, emit=binary_c, inplace=_inplace,
+       templates=("elementwise_s8.c.j2",))
 define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op.outputs[0].size, inplace=_inplace, templates=("elementwise_s8.c.j2",))

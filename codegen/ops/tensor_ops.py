@@ -1,5 +1,5 @@
 """Ops that move or requantize data without weights: RESHAPE/SQUEEZE/EXPAND_DIMS, CONCATENATION,
-PAD, PADV2, MEAN, QUANTIZE, DEQUANTIZE, with the checks and parameter derivations of TFLM's Prepare
+PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
 and output cannot share bytes.
@@ -12,6 +12,7 @@ from codegen.csyntax import c_literal, c_type
 from codegen.errors import MlcError
 from codegen.model.quant import mean_rescale, rescale_multiplier
 from codegen.ops import define, per_tensor_quantized
+from codegen.ops.elementwise import collapse
 
 
 QUANT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
@@ -58,6 +59,25 @@ def concatenation_params(op):
             "chunks": [int(t.shape[axis]) * inner for t in inputs]}
 
 
+def pack_params(op):
+    """TFLM PACK: the inputs (one shape) stacked along a new output axis; bytes copied, no quantization
+    checked (as TFLM). The C copy is CONCATENATION's: `outer` slices, one chunk per input in each."""
+    out, inputs = op.outputs[0], [t for t in op.inputs if t is not None]
+    rank = len(out.shape)
+    axis = op.options.get("axis", 0)
+    axis = axis + rank if axis < 0 else axis
+    if not 0 <= axis < rank or op.options.get("values_count", len(inputs)) != len(inputs):
+        raise MlcError(f"PACK of {len(inputs)} inputs along axis {op.options.get('axis')} does not fit output shape {out.shape}")
+    per_tensor_quantized(op, out)
+    for t in inputs:
+        per_tensor_quantized(op, t)
+        expect = tuple(t.shape[:axis]) + (len(inputs),) + tuple(t.shape[axis:])
+        if tuple(t.shape) != tuple(inputs[0].shape) or expect != tuple(out.shape):
+            raise MlcError(f"input '{t.name}' of shape {t.shape} does not stack into output shape {out.shape} along axis {axis}")
+    return {"axis": axis, "outer": int(np.prod(out.shape[:axis], dtype=np.int64)),
+            "chunks": [int(np.prod(out.shape[axis + 1:], dtype=np.int64))] * len(inputs)}
+
+
 def pad_params(op):
     x, out = op.inputs[0], op.outputs[0]
     per_tensor_quantized(op, x)
@@ -89,7 +109,8 @@ def _mean_shape(shape, axes, keep_dims) -> tuple:
 def mean_params(op):
     """TFLM's int8 MEAN is QuantizedMeanOrSum: (sum - zp * count) requantized with 1/count folded into
     the multiplier. (Older TFLM divided the raw sum when input and output quantization were equal; the
-    tflite-micro we test against takes this path for every case.)"""
+    tflite-micro we test against takes this path for every case.) SUM is the same without the 1/count;
+    REDUCE_MAX the largest raw int8 value (TFLM requires the output quantized like the input)."""
     x, out = op.inputs[0], op.outputs[0]
     per_tensor_quantized(op, x)
     per_tensor_quantized(op, out)
@@ -109,8 +130,11 @@ def mean_params(op):
     if count == 0:
         raise MlcError(f"MEAN over an empty axis of input shape {x.shape}")
     multiplier, shift = rescale_multiplier(x.quant.s, out.quant.s)
+    if op.kind == "REDUCE_MAX" and not _same_quant(x, out):  # TFLM's EvalMaxHelper ensures it
+        raise MlcError(f"REDUCE_MAX output '{out.name}' is quantized unlike its input; TFLite requires the same")
     try:
-        multiplier, shift = mean_rescale(multiplier, shift, count)
+        if op.kind == "MEAN":
+            multiplier, shift = mean_rescale(multiplier, shift, count)
     except ValueError as err:
         raise MlcError(f"output '{out.name}': {err}") from None
     return {"axes": axes, "keep_dims": keep_dims, "count": count, "input_zp": x.quant.zp, "output_zp": out.quant.zp,
@@ -138,6 +162,101 @@ def dequantize_params(op):
     if out.dtype != "float32" or x.size != out.size:
         raise MlcError(f"DEQUANTIZE to {out.dtype} '{out.name}' is not supported; only to float32 of the input's shape")
     return {"scale": np.float32(x.quant.s), "zero_point": x.quant.zp}
+
+
+# ----------------------------------------------------------------------------- strided copies
+# TRANSPOSE, SLICE and STRIDED_SLICE copy int8 bytes unchanged (TFLM neither requantizes nor checks the
+# output's quantization): each is an output-ordered walk of the input, one (count, input element step)
+# loop per output axis from a base offset. hostsim takes the same walk with numpy.
+
+def _walk(op, in_shape, loops, base) -> dict:
+    """The params of a strided copy: `loops` [(count, input element step)] in output order."""
+    per_tensor_quantized(op, op.inputs[0])
+    per_tensor_quantized(op, op.outputs[0])
+    counts = [c for c, _ in loops]
+    if int(np.prod(counts, dtype=np.int64)) != op.outputs[0].size:
+        raise MlcError(f"output '{op.outputs[0].name}' has shape {op.outputs[0].shape}, {op.kind} of "
+                       f"{tuple(in_shape)} gives {tuple(counts)} elements")
+    return {"counts": counts, "steps": [st for _, st in loops], "base": int(base)}
+
+
+def transpose_params(op):
+    x = op.inputs[0]
+    perm = [int(p) for p in _const_ints(op, op.inputs[1], "permutation").ravel()]
+    rank = len(x.shape)
+    perm = [p + rank if p < 0 else p for p in perm]
+    if sorted(perm) != list(range(rank)) or rank > 6:  # TFLM: kTransposeMaxDimensions
+        raise MlcError(f"permutation {perm} does not fit input shape {x.shape} (rank at most 6)")
+    strides = _strides(x.shape)
+    return {"perm": perm, **_walk(op, x.shape, [(x.shape[p], strides[p]) for p in perm], 0)}
+
+
+def slice_params(op):
+    """TFLM SLICE: begin and size per axis (size -1: to the end), rank at most 5."""
+    x = op.inputs[0]
+    begin = _const_ints(op, op.inputs[1], "begin").ravel().tolist()
+    size = _const_ints(op, op.inputs[2], "size").ravel().tolist()
+    if len(begin) != len(x.shape) or len(size) != len(x.shape) or len(x.shape) > 5:
+        raise MlcError(f"begin {begin} and size {size} do not fit input shape {x.shape} (rank at most 5)")
+    size = [d - b if n == -1 else n for b, n, d in zip(begin, size, x.shape)]
+    if any(b < 0 or n < 0 or b + n > d for b, n, d in zip(begin, size, x.shape)):
+        raise MlcError(f"slice begin {begin} size {size} is outside input shape {x.shape}")
+    strides = _strides(x.shape)
+    return {"starts": begin, "axis_steps": [1] * len(begin),
+            **_walk(op, x.shape, list(zip(size, strides)), sum(b * st for b, st in zip(begin, strides)))}
+
+
+def _strided_axis(size: int, begin: int, end: int, stride: int, begin_masked: bool, end_masked: bool,
+                  shrink: bool) -> tuple:
+    """TFLM's StartForAxis / StopForAxis: (start, count) of one axis."""
+    start = (-(1 << 31) if stride > 0 else (1 << 31) - 1) if begin_masked else begin
+    start += size if start < 0 else 0
+    start = min(max(start, 0), size) if stride > 0 else min(max(start, -1), size - 1)
+    if shrink:
+        return start, 1
+    stop = ((1 << 31) - 1 if stride > 0 else -(1 << 31)) if end_masked else end
+    stop += size if stop < 0 else 0
+    stop = min(max(stop, 0), size) if stride > 0 else min(max(stop, -1), size - 1)
+    return start, max(0, -(-(stop - start) // stride))  # ceil((stop - start) / stride), at least 0
+
+
+def strided_slice_params(op):
+    x = op.inputs[0]
+    o = op.options
+    if o.get("ellipsis_mask", 0) or o.get("new_axis_mask", 0) or o.get("offset", False):
+        raise MlcError("STRIDED_SLICE with an ellipsis mask, a new-axis mask or offset is not supported yet "
+                       "(TFLite Micro ignores the masks)")
+    begin, end, steps = (_const_ints(op, op.inputs[i], what).ravel().tolist() for i, what in
+                         ((1, "begin"), (2, "end"), (3, "strides")))
+    rank = len(x.shape)
+    if not len(begin) == len(end) == len(steps) == rank or rank > 5:
+        raise MlcError(f"begin/end/strides of {len(begin)}/{len(end)}/{len(steps)} values do not fit input shape "
+                       f"{x.shape} (rank at most 5)")
+    if 0 in steps:
+        raise MlcError("STRIDED_SLICE stride 0 (TFLite refuses it)")
+    shrink = o.get("shrink_axis_mask", 0)
+    if any(shrink >> d & 1 and steps[d] < 0 for d in range(rank)):  # its loop then runs from start to start + 1
+        raise MlcError("STRIDED_SLICE shrinking an axis with a negative stride: TFLite Micro writes no output "
+                       "for it (use stride 1 on shrunk axes)")
+    strides = _strides(x.shape)
+    starts, loops = [], []
+    for d in range(rank):
+        start, count = _strided_axis(x.shape[d], begin[d], end[d], steps[d], o.get("begin_mask", 0) >> d & 1,
+                                     o.get("end_mask", 0) >> d & 1, o.get("shrink_axis_mask", 0) >> d & 1)
+        if count and not 0 <= start < x.shape[d]:
+            raise MlcError(f"STRIDED_SLICE starts at {start} on axis {d} of input shape {x.shape}")
+        starts.append(start)
+        loops.append((count, steps[d] * strides[d]))
+    return {"starts": starts, "axis_steps": steps,
+            **_walk(op, x.shape, loops, sum(st * s for st, s in zip(starts, strides) if st >= 0))}
+
+
+def strided_copy_c(layer):
+    op, p = layer.op, layer.p
+    dims, steps = collapse(p["counts"], p["steps"])
+    fn = layer.kernel("strided_copy_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, dims=dims, steps=steps,
+                      offset=p["base"], const=op.inputs[0].is_const)
+    return f"{fn}({layer.inp(0)}, {layer.out(0)});"
 
 
 def _strides(shape) -> list:
@@ -189,7 +308,7 @@ def _mean_loops(shape, axes) -> tuple:
 def mean_c(layer):
     op, p = layer.op, layer.p
     kept, reduced = _mean_loops(op.inputs[0].shape, p["axes"])
-    fn = layer.kernel("mean_s8.c.j2", "mean_s8", kept=kept, reduced=reduced, count=p["count"],
+    fn = layer.kernel("mean_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, kept=kept, reduced=reduced, count=p["count"],
                       in_zp=p["input_zp"], out_zp=p["output_zp"])
     q = layer.const("q", np.array([p["multiplier"], p["shift"]], np.int32), "int32_t")
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {q});"
@@ -222,10 +341,16 @@ def reshape_c(layer):
 
 
 define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",))
+define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",))
 define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
 define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
-define("MEAN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
-define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",))
-define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",))
+define("MEAN", "SUM", "REDUCE_MAX", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
+define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
+       dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16
+define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
+       dtypes=("int8", "int16", "float32"))  # int8/int16 -> float32
+define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
+define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
+define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True)
 define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True)

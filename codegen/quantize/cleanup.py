@@ -26,6 +26,9 @@ def _sole_use(graph: Graph, t: Tensor) -> bool:
 
 
 def _replace(graph: Graph, old: Tensor, new: Tensor) -> None:
+    """`new` takes `old`'s place; a quantization the model gave `old` (the later tensor) now describes `new`."""
+    if old.quant is not None:
+        new.quant = old.quant
     for op in graph.ops:
         op.inputs = [new if t is old else t for t in op.inputs]
     graph.outputs = [new if t is old else t for t in graph.outputs]
@@ -68,6 +71,7 @@ def fold_affine(graph: Graph) -> bool:
             shape = [1] * w.data.ndim
             shape[axis] = -1
             w.data = (w.data * k.reshape(shape)).astype(np.float32)
+            w.quant = None  # no longer the model's integers times its scales
             bias = bias * k
         else:
             bias = bias + k

@@ -4,7 +4,9 @@ Weights: symmetric int8 per output channel (CONV_2D and FULLY_CONNECTED along ax
 along axis 3); bias int32 at input scale x weight scale. Activations: asymmetric int8 per tensor from
 the calibrated range, except where the spec fixes it (SOFTMAX, LOGISTIC, TANH outputs) or ties it to
 another tensor (pooling, reshapes, PAD and MEAN keep their input's; CONCATENATION's inputs share its
-output's, since TFLM's int8 kernel copies bytes). Bias correction folds each weighted layer's mean
+output's, since TFLM's int8 kernel copies bytes). A model that brings its own quantization (an ONNX QDQ or
+QOperator model: Tensor.quant on the float graph) keeps it: its activations' scales and zero points, its
+weights' integers and scales. Bias correction folds each weighted layer's mean
 output error per channel back into its bias: the error of its rounded weights and of the quantized
 layers before it (the int8 graph simulated in float, layer by layer, on the calibration inputs).
 """
@@ -21,8 +23,13 @@ TIED_TO_INPUT = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND
 WEIGHT_AXIS = {"CONV_2D": 0, "FULLY_CONNECTED": 0, "DEPTHWISE_CONV_2D": 3}
 
 
+def _differ(a: Quant | None, b: Quant | None) -> bool:
+    return a is not None and b is not None and (a.s != b.s or a.zp != b.zp)
+
+
 def _groups(graph: Graph) -> dict:
-    """Activation tensors that must share one quantization: id -> representative id (union-find)."""
+    """Activation tensors that must share one quantization: id -> representative id (union-find). A MEAN whose
+    model gives its output another quantization than its input stays apart (TFLM's int8 MEAN rescales)."""
     parent = {}
 
     def find(i):
@@ -33,7 +40,7 @@ def _groups(graph: Graph) -> dict:
     for op in graph.ops:
         out = id(op.outputs[0])
         find(out)
-        if op.kind in TIED_TO_INPUT:
+        if op.kind in TIED_TO_INPUT and not (op.kind == "MEAN" and _differ(op.inputs[0].quant, op.outputs[0].quant)):
             parent[find(out)] = find(id(op.inputs[0]))
         elif op.kind == "CONCATENATION":
             for t in op.inputs:
@@ -44,10 +51,24 @@ def _groups(graph: Graph) -> dict:
     return {i: find(i) for i in parent}
 
 
-def activation_quant(graph: Graph, values: dict, method: str) -> dict:
-    """id of every activation tensor -> (scale, zero point), from the calibration values by `method`; "auto"
-    clips hidden activations by MSE but keeps the min/max range of the model's input and outputs and of
-    SOFTMAX inputs, where a clipped large value (the winning logit) changes the answer."""
+def _fixed(graph: Graph, tids: list, notes: list):
+    """The quantization the model gives a group of tied tensors, or None; two different ones are an error."""
+    tensors = [t for t in graph.tensors if id(t) in tids and t.quant is not None]
+    for t in tensors[1:]:
+        if _differ(t.quant, tensors[0].quant):
+            op = next(op for op in graph.ops if op.outputs[0] is t or op.outputs[0] is tensors[0])
+            raise MlcError(f"layer {op.index} ({op.kind}): the model quantizes '{tensors[0].name}' and '{t.name}' "
+                           "differently, but TFLite's int8 kernel needs them equal; quantize the float model with "
+                           "`mlc quantize` instead")
+    return (float(tensors[0].quant.s), tensors[0].quant.zp) if tensors else None
+
+
+def activation_quant(graph: Graph, values: dict, method: str, notes: list | None = None) -> dict:
+    """id of every activation tensor -> (scale, zero point): the model's own where it brings them, else from the
+    calibration values by `method`; "auto" clips hidden activations by MSE but keeps the min/max range of the
+    model's input and outputs and of SOFTMAX inputs, where a clipped large value (the winning logit) changes
+    the answer."""
+    notes = [] if notes is None else notes
     groups = _groups(graph)
     fixed = {groups[id(op.outputs[0])]: FIXED_OUTPUT[op.kind] for op in graph.ops if op.kind in FIXED_OUTPUT}
     unclipped = {groups[id(op.inputs[0])] for op in graph.ops if op.kind == "SOFTMAX"} | {
@@ -57,9 +78,21 @@ def activation_quant(graph: Graph, values: dict, method: str) -> dict:
         members.setdefault(root, []).append(tid)
     chosen = {}
     for root, tids in members.items():
+        own = _fixed(graph, tids, notes)
         if root in fixed:
             chosen[root] = fixed[root]
+            if own is not None and (not np.isclose(own[0], fixed[root][0], rtol=1e-6) or own[1] != fixed[root][1]):
+                name = next(t.name for t in graph.tensors if id(t) == root)
+                notes.append(f"'{name}': the TFLite int8 spec fixes this output at {fixed[root][0]:g} @ {fixed[root][1]} "
+                             f"(the model has {own[0]:g} @ {own[1]})")
             continue
+        if own is not None:
+            chosen[root] = own
+            continue
+        if any(t not in values for t in tids):
+            name = next(t.name for t in graph.tensors if id(t) in tids)
+            raise MlcError(f"tensor '{name}' has no quantization in the model (no QuantizeLinear after it); "
+                           "give calibration data (--calib X.npy) for it")
         data = np.concatenate([values[t].ravel() for t in tids])
         if not np.all(np.isfinite(data)):
             name = next(t.name for t in graph.tensors if id(t) in tids)
@@ -128,10 +161,30 @@ def _per_tensor(scale, zp) -> Quant:
     return Quant(scale=np.array([scale], np.float32), zero_point=np.array([zp], np.int64))
 
 
+def _weights(t: Tensor, axis: int, notes: list, op: Op) -> tuple[np.ndarray, np.ndarray]:
+    """The model's own integer weights and scales where it brings them, else symmetric per channel."""
+    if t.quant is None:
+        if any(x.quant is not None for x in op.inputs + op.outputs if x is not None and not x.is_const):
+            notes.append(f"layer {op.index} ({op.kind}): weights quantized by mlc (the model's were changed by "
+                         "folding a BatchNormalization or scale into them)")
+        return quantize_weights(t.data, axis)
+    shape = [1] * t.data.ndim
+    shape[axis] = -1
+    q = np.round(t.data / t.quant.scale.reshape(shape))
+    if np.any(q < -128) or np.any(q > 127):
+        raise MlcError(f"layer {op.index} ({op.kind}): weights '{t.name}' do not fit int8 at the model's scales")
+    if np.any(q == -128):
+        notes.append(f"layer {op.index} ({op.kind}): weights use -128, outside the TFLite spec's -127..127 "
+                     "(TFLM's kernels and mlc's compute with it exactly)")
+    return q.astype(np.int8), t.quant.scale
+
+
 def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METHOD, float_io: bool = False,
-                   bias_correction: bool = True) -> Graph:
-    """The int8 graph of `graph`; values maps id(tensor) -> its stacked float calibration values."""
-    act = activation_quant(graph, values, method)
+                   bias_correction: bool = True, notes: list | None = None) -> Graph:
+    """The int8 graph of `graph`; values maps id(tensor) -> its stacked float calibration values. Notes on
+    where the arithmetic differs from a model's own quantization go to `notes`."""
+    notes = [] if notes is None else notes
+    act = activation_quant(graph, values, method, notes)
     b = _Builder(graph)
     new = {}
     ops = []
@@ -145,7 +198,8 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
             new[("float", id(t))] = f
         else:
             new[id(t)] = b.tensor(t, "int8", q)
-        fake[id(new[id(t)])] = _fake_quantize(values[id(t)], q)
+        if bias_correction:
+            fake[id(new[id(t)])] = _fake_quantize(values[id(t)], q)
     for op in graph.ops:
         ins = []
         axis = WEIGHT_AXIS.get(op.kind)
@@ -157,7 +211,7 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
             elif t.dtype != "float32":  # shapes, axes, paddings
                 ins.append(b.tensor(t, t.dtype, data=t.data))
             elif axis is not None and pos == 1:
-                wq, ws = quantize_weights(t.data, axis)
+                wq, ws = _weights(t, axis, notes, op)
                 ins.append(b.tensor(t, "int8", Quant(scale=ws, zero_point=np.zeros(ws.size, np.int64), axis=axis), wq))
             elif axis is not None and pos == 2:
                 ins.append(None)  # the bias, made below from the weight scales

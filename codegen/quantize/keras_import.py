@@ -17,7 +17,7 @@ def read(path: str) -> Graph:
     try:
         import tensorflow as tf
     except ImportError:
-        raise MlcError("reading Keras models needs TensorFlow; run `pip install tensorflow-cpu` (the train extra)") from None
+        raise MlcError("reading Keras models needs TensorFlow; run `pip install 'mlc[train]'` (TensorFlow, the train extra)") from None
     try:
         model = tf.keras.models.load_model(path, compile=False)
     except Exception as err:  # Keras raises many kinds on unreadable files

@@ -6,7 +6,7 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ COMMON_RUNTIME = ["mlc_protocol.c", "mlc_protocol.h", "mlc_hal.h", "mlc_text.c",
 RUNTIME_FILES = {
     "baremetal-cortex-m": [("common", f) for f in COMMON_RUNTIME]
     + [("cortex-m", "startup.c"), ("cortex-m", "mlc_hal_cmsdk.c"), ("cortex-m", "main.c")],
-    "arduino": [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp")],
+    "arduino": [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp"), ("arduino", "main.cpp")],
 }
 # A fit check's runtime: the real app and protocol, a stand-in serial port (no board framework here).
 FITCHECK_FILES = [("common", f) for f in COMMON_RUNTIME] + [("fitcheck", "mlc_hal_fitcheck.c"), ("cortex-m", "main.c")]
@@ -85,6 +85,8 @@ class Project:
     name: str
     macros: dict
     stack: StackPlan | None = None
+    app: str = "classify"
+    app_config: dict = field(default_factory=dict)
 
     @property
     def elf(self) -> Path:
@@ -218,9 +220,19 @@ def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
     return rows.tolist()
 
 
+@dataclass(frozen=True)
+class AppSources:
+    """What a streaming app (codegen/cli/app_<app>.py makes it) adds to its project: variables for its
+    templates/app/<app>/app.c.j2, further source files for src/ (file name -> text), and its configuration,
+    kept in mlc.json for `mlc run --feed` and `mlc verify`."""
+    context: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+
 def render_project(model, board: Board, out_dir, app: str = "classify", name: str | None = None,
                    labels=None, library_dir=None, demo=None, extra_build_flags=(), stack_plan=unmeasured_stack,
-                   fit_check: bool = False) -> Project:
+                   fit_check: bool = False, app_sources: AppSources = AppSources()) -> Project:
     """Write the PlatformIO project of `model` (a prepared graph, or a .tflite path); library_dir copies an already generated model library instead;
     demo is a stack of model inputs for the app to show when no host talks to it; extra_build_flags
     follow the board's own flags in platformio.ini. Boards that get mlc's linker script get the stack that
@@ -256,7 +268,9 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
         shutil.copyfile(firmware / family / filename, runtime_dir / filename)
     (src / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
         name=name, NAME=name.upper(), board=board, demo_period_ms=DEMO_PERIOD_MS,
-        demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo)))
+        demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo), **app_sources.context))
+    for filename, text in app_sources.files.items():
+        (src / filename).write_text(text)
 
     ldscript = stack = None
     local = board.emulated or fit_check  # built by mlc's own platform, with mlc's linker script
@@ -276,8 +290,9 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
         boards_dir=local, framework=framework, ldscript=ldscript, build_flags=build_flags(board) + list(extra_build_flags)))
     (out / "mlc.json").write_text(json.dumps({"model": str(Path(graph.path).resolve()), "board": board.id,
                                               "name": name, "app": app, **{k.lower(): v for k, v in macros.items()},
-                                              "stack": asdict(stack) if stack else None}, indent=2) + "\n")
-    return Project(out, board, name, macros, stack)
+                                              "stack": asdict(stack) if stack else None,
+                                              "app_config": app_sources.config}, indent=2) + "\n")
+    return Project(out, board, name, macros, stack, app, app_sources.config)
 
 
 def load_project(project_dir) -> Project:
@@ -290,14 +305,15 @@ def load_project(project_dir) -> Project:
     except (OSError, ValueError):
         raise MlcError(f"{project_dir}: not a project made by `mlc build` (no readable mlc.json)") from None
     macros = {k: meta[k.lower()] for k in LIB_MACROS}
-    return Project(Path(project_dir), get_board(meta["board"]), meta["name"], macros, StackPlan.from_json(meta.get("stack")))
+    return Project(Path(project_dir), get_board(meta["board"]), meta["name"], macros, StackPlan.from_json(meta.get("stack")),
+                   meta.get("app", "classify"), meta.get("app_config") or {})
 
 
 
 
 def fit_check(model, board: Board, out_dir, name: str | None = None, labels=None,
-              stack_plan=unmeasured_stack) -> SizeReport:
-    """Build the classify app and the model library with a real board's compiler flags, linked against its
+              stack_plan=unmeasured_stack, app: str = "classify", app_sources: AppSources = AppSources()) -> SizeReport:
+    """Build the app (classify unless told) and the model library with a real board's compiler flags, linked against its
     flash and RAM, through the same PlatformIO build as the emulated boards: mlc's local platform and the
     system cross compiler stand in for the board's official platform, which PlatformIO downloads from its
     registry. The serial port is a stand-in (firmware/fitcheck), and the figures leave out the board
@@ -306,8 +322,8 @@ def fit_check(model, board: Board, out_dir, name: str | None = None, labels=None
     if not shutil.which(cc):
         raise MlcError(f"{cc} is not installed: apt-get install "
                        f"{'gcc-avr avr-libc' if board.is_avr else 'gcc-arm-none-eabi libnewlib-arm-none-eabi'}")
-    return build_project(render_project(model, board, out_dir, name=name, labels=labels, stack_plan=stack_plan,
-                                        fit_check=True))
+    return build_project(render_project(model, board, out_dir, app=app, name=name, labels=labels, stack_plan=stack_plan,
+                                        fit_check=True, app_sources=app_sources))
 
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")

@@ -44,7 +44,7 @@ def _ensure_scons_package(core_dir: Path) -> None:
 def pio_env() -> dict:
     """The environment PlatformIO runs in: its own core dir under mlc's cache, no telemetry, no update checks."""
     if importlib.util.find_spec("platformio") is None:
-        raise MlcError("PlatformIO is not installed: pip install platformio (or pip install 'mlc[build]')")
+        raise MlcError("PlatformIO is not installed: pip install platformio (a dependency of mlc: reinstall it with pip install .)")
     core_dir = Path(os.environ.get("PLATFORMIO_CORE_DIR") or cache_dir() / "platformio")
     core_dir.mkdir(parents=True, exist_ok=True)
     _ensure_scons_package(core_dir)

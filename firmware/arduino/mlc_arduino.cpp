@@ -1,6 +1,7 @@
 /* Board layer for Arduino-framework boards (real boards and uno-sim): Serial, millis() and a cycle counter
  * (DWT on Cortex-M3 and up, Timer1 on the ATmega328P, none elsewhere). MLC_BAUD and MLC_CYCLE_COUNTER come
- * from the build flags. */
+ * from the build flags, or their defaults in an Arduino IDE build. setup() and loop() are main.cpp's (a
+ * PlatformIO build) or the sketch's (an exported library's example). */
 #include <Arduino.h>
 
 #include "mlc_hal.h"
@@ -33,6 +34,22 @@ void mlc_hal_write(const uint8_t *data, size_t len)
 uint32_t mlc_hal_millis(void)
 {
     return millis();
+}
+
+/* LEDR/LEDG where the board has an RGB LED (Nano 33 BLE, active low), else LED_BUILTIN lit for the alarm. */
+void mlc_hal_led(uint8_t alarm)
+{
+#if defined(LEDR) && defined(LEDG)
+    pinMode(LEDR, OUTPUT);
+    pinMode(LEDG, OUTPUT);
+    digitalWrite(LEDR, alarm ? LOW : HIGH);
+    digitalWrite(LEDG, alarm ? HIGH : LOW);
+#elif defined(LED_BUILTIN)
+    pinMode(LED_BUILTIN, OUTPUT);
+    digitalWrite(LED_BUILTIN, alarm ? HIGH : LOW);
+#else
+    (void)alarm;
+#endif
 }
 
 /* DWT and none come from mlc_cycles.c. */
@@ -70,14 +87,3 @@ uint32_t mlc_hal_cycles_stop(void)
 #elif MLC_CYCLE_COUNTER == MLC_COUNTER_TIMER1
 #error "the Timer1 cycle counter is implemented for the ATmega328P only"
 #endif
-
-void setup()
-{
-    mlc_hal_init();
-    mlc_app_setup();
-}
-
-void loop()
-{
-    mlc_app_poll();
-}

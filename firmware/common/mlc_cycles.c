@@ -1,11 +1,6 @@
 /* Cycle counting for every board family: the DWT counter (Cortex-M3 and up) or none. Boards with another
  * counter (Timer1 on the ATmega328P) implement these three in their board layer instead. */
 #include "mlc_hal.h"
-#include "mlc_protocol.h"
-
-#ifndef MLC_CYCLE_COUNTER
-#define MLC_CYCLE_COUNTER MLC_COUNTER_NONE
-#endif
 
 #if MLC_CYCLE_COUNTER == MLC_COUNTER_DWT
 #include "mlc_dwt.h"

@@ -30,6 +30,31 @@ void mlc_send_frame(mlc_write_fn write, uint8_t type, uint8_t seq,
     write(trailer, sizeof trailer);
 }
 
+enum mlc_samples_status mlc_samples_accept(uint32_t consumed, const uint8_t *payload, uint16_t len,
+                                           uint16_t frame_bytes, const uint8_t **samples, uint16_t *count,
+                                           uint8_t *code)
+{
+    if (len < MLC_SAMPLES_HEADER_BYTES || (len - MLC_SAMPLES_HEADER_BYTES) % frame_bytes != 0) {
+        *code = MLC_ERR_LENGTH;
+        return MLC_SAMPLES_BAD;
+    }
+    const uint32_t first = (uint32_t)payload[0] | ((uint32_t)payload[1] << 8) | ((uint32_t)payload[2] << 16)
+                           | ((uint32_t)payload[3] << 24);
+    const uint16_t n = (uint16_t)((len - MLC_SAMPLES_HEADER_BYTES) / frame_bytes);
+    if (first > consumed) {
+        *code = MLC_ERR_GAP;
+        return MLC_SAMPLES_BAD;
+    }
+    if (first + n <= consumed) return MLC_SAMPLES_REPEAT;
+    if (first != consumed) {  /* overlaps what was consumed: the host never splits a stream like that */
+        *code = MLC_ERR_GAP;
+        return MLC_SAMPLES_BAD;
+    }
+    *samples = payload + MLC_SAMPLES_HEADER_BYTES;
+    *count = n;
+    return MLC_SAMPLES_NEW;
+}
+
 void mlc_rx_init(struct mlc_rx *rx, uint8_t *buf, uint16_t capacity, mlc_frame_fn on_frame, mlc_rx_error_fn on_error)
 {
     rx->buf = buf;

@@ -27,8 +27,14 @@ extern "C" {
 enum mlc_msg_type {
     MLC_MSG_INFO_REQUEST = 0x01,   /* empty payload */
     MLC_MSG_INVOKE_REQUEST = 0x02, /* payload: the input tensor */
+    MLC_MSG_SAMPLES = 0x03,        /* streaming apps: u32 index of the first sample frame, then int16 LE
+                                      samples, channels interleaved, whole sample frames */
+    MLC_MSG_STREAM_RESET = 0x04,   /* streaming apps: empty; back to the state after power-on */
     MLC_MSG_INFO = 0x81,           /* u8 version, u8 cycle counter, u16 in bytes, u16 out bytes, model name */
     MLC_MSG_RESULT = 0x82,         /* u32 cycles (MLC_CYCLES_NONE if unknown), then the output tensor */
+    MLC_MSG_SAMPLES_ACK = 0x83,    /* u32 sample frames consumed since reset; ends the answer to SAMPLES/RESET */
+    MLC_MSG_RECORD = 0x84,         /* one app record (a window, a feature frame, an inference): u32 record
+                                      index, then the app's fields; sent with the SAMPLES request's seq */
     MLC_MSG_ERROR = 0xEE           /* u8 mlc_error_code */
 };
 
@@ -36,7 +42,8 @@ enum mlc_error_code {
     MLC_ERR_CRC = 1,
     MLC_ERR_LENGTH = 2,  /* longer than the receive buffer, or not the input size */
     MLC_ERR_TYPE = 3,
-    MLC_ERR_INVOKE = 4
+    MLC_ERR_INVOKE = 4,
+    MLC_ERR_GAP = 5      /* SAMPLES starting after the samples consumed: some were never received */
 };
 
 /* Cycle counters (macros, not an enum, so build flags can select one with #if). */
@@ -66,6 +73,15 @@ struct mlc_rx {
     mlc_frame_fn on_frame;
     mlc_rx_error_fn on_error;
 };
+
+/* A SAMPLES payload checked against the stream position `consumed` (sample frames of frame_bytes each):
+ * MLC_SAMPLES_NEW with *samples and *count (sample frames) to process, MLC_SAMPLES_REPEAT for a resent
+ * request already processed (answer it with the ACK only), or MLC_SAMPLES_BAD (send *code as an error). */
+enum mlc_samples_status { MLC_SAMPLES_NEW, MLC_SAMPLES_REPEAT, MLC_SAMPLES_BAD };
+enum mlc_samples_status mlc_samples_accept(uint32_t consumed, const uint8_t *payload, uint16_t len,
+                                           uint16_t frame_bytes, const uint8_t **samples, uint16_t *count,
+                                           uint8_t *code);
+#define MLC_SAMPLES_HEADER_BYTES 4u
 
 void mlc_rx_init(struct mlc_rx *rx, uint8_t *buf, uint16_t capacity, mlc_frame_fn on_frame, mlc_rx_error_fn on_error);
 void mlc_rx_push(struct mlc_rx *rx, uint8_t byte);

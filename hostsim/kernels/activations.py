@@ -1,7 +1,8 @@
-"""SOFTMAX, LOGISTIC and TANH, int8 -> int8, as TFLM's reference kernels (reference/softmax.h,
-reference/integer_ops/logistic.h and tanh.h) on gemmlowp fixed point. The exp() of each input
-difference and the LOGISTIC/TANH outputs are tables derived once in codegen.ops.activations, which
-the C kernels read too."""
+"""SOFTMAX, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU and HARD_SWISH, int8 -> int8, as TFLM's reference
+kernels (reference/softmax.h, reference/integer_ops/logistic.h and tanh.h on gemmlowp fixed point,
+activations.h, leaky_relu.h, hard_swish.h). The exp() of each input difference and the outputs of
+the one-element functions are tables derived once in codegen.ops.activations, which the C kernels
+read too."""
 import numpy as np
 
 from codegen.model.fixedpoint import (get_reciprocal, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
@@ -26,6 +27,6 @@ def softmax(op, x):
     return np.where(used, np.clip(out, -128, 127), -128).astype(np.int8)
 
 
-@kernel("LOGISTIC", "TANH")
-def sigmoid_like(op, x):
+@kernel("LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH")
+def table_lookup(op, x):
     return op.params["table"][x.astype(np.int64) + 128]  # derived in codegen.ops.activations

@@ -115,3 +115,25 @@ def depthwise_conv_2d(op, x, *_):
         for j in range(kw):
             acc += tap(xp, p, i, j, out_hw) * w[i, j]
     return requantize(acc, p)
+
+
+@kernel("TRANSPOSE_CONV")
+def transpose_conv(op, _shape, w, x, *_):
+    """TFLM reference_integer_ops::TransposeConv: every input pixel scatters (x + offset) * w into the
+    output window it covers (int32 sums, wrapping), then bias and per-channel requantization."""
+    p = op.params
+    n, out_h, out_w, out_c = (x.shape[0], *op.outputs[0].shape[1:])
+    _, kh, kw, _ = w.shape
+    xs = x.reshape(x.shape[0], *op.inputs[2].shape[1:]).astype(np.int64) + p["input_offset"]
+    in_h, in_w = xs.shape[1:3]
+    sh, sw = p["stride_h"], p["stride_w"]
+    full_h = max((in_h - 1) * sh + kh, p["pad_h"] + out_h)
+    full_w = max((in_w - 1) * sw + kw, p["pad_w"] + out_w)
+    acc = np.zeros((n, full_h, full_w, out_c), np.int64)
+    wt = w.astype(np.int64)
+    for fy in range(kh):
+        for fx in range(kw):
+            acc[:, fy:fy + (in_h - 1) * sh + 1:sh, fx:fx + (in_w - 1) * sw + 1:sw] += xs @ wt[:, fy, fx, :].T
+    acc = fixedpoint.wrap32(acc[:, p["pad_h"]:p["pad_h"] + out_h, p["pad_w"]:p["pad_w"] + out_w])
+    out = requantize(acc, p)
+    return out.reshape(x.shape[0], *op.outputs[0].shape[1:]) if op.outputs[0].shape[0] == 1 else out

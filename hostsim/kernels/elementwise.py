@@ -1,8 +1,9 @@
-"""ADD and MUL as TFLM's reference_integer_ops AddFunc / MulElementwise, with numpy broadcasting
-(the same index mapping as TFLM's NdArrayDesc broadcast loops)."""
+"""ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM and MINIMUM as TFLM's reference kernels (AddFunc,
+SubElementwise, MulElementwise, SquaredDifference, BroadcastPrelu4DSlow, MaximumMinimumBroadcastSlow), with numpy
+broadcasting (the same index mapping as TFLM's NdArrayDesc broadcast loops)."""
 import numpy as np
 
-from codegen.model.fixedpoint import multiply_by_quantized_multiplier, requantize
+from codegen.model.fixedpoint import multiply_by_quantized_multiplier, requantize, wrap32
 from hostsim.kernels import kernel
 from hostsim.kernels.tensor_ops import full, stacked
 
@@ -19,14 +20,51 @@ def _finish(op, acc, multiplier, shift):
     return stacked(out, op.outputs[0])
 
 
-@kernel("ADD")
-def add(op, a, b):
+def _common_scale(op, a, b):
+    """Both inputs at the common scale with left_shift bits of headroom (ADD, SUB, SQUARED_DIFFERENCE)."""
     p = op.params
     x1, x2 = _operands(op, a, b)
-    # Both inputs go to the common scale with left_shift bits of headroom, then the sum is rescaled.
     s1 = multiply_by_quantized_multiplier(x1 << p["left_shift"], p["input1_multiplier"], p["input1_shift"])
     s2 = multiply_by_quantized_multiplier(x2 << p["left_shift"], p["input2_multiplier"], p["input2_shift"])
-    return _finish(op, s1 + s2, p["output_multiplier"], p["output_shift"])
+    return s1, s2
+
+
+@kernel("ADD")
+def add(op, a, b):
+    s1, s2 = _common_scale(op, a, b)
+    return _finish(op, s1 + s2, op.params["output_multiplier"], op.params["output_shift"])
+
+
+@kernel("SUB")
+def sub(op, a, b):
+    s1, s2 = _common_scale(op, a, b)
+    return _finish(op, s1 - s2, op.params["output_multiplier"], op.params["output_shift"])
+
+
+@kernel("SQUARED_DIFFERENCE")
+def squared_difference(op, a, b):
+    s1, s2 = _common_scale(op, a, b)
+    return _finish(op, wrap32((s1 - s2) * (s1 - s2)), op.params["output_multiplier"], op.params["output_shift"])
+
+
+@kernel("PRELU")
+def prelu(op, x, alpha):
+    p = op.params
+    x1, x2 = _operands(op, x, alpha)  # both offset by minus their zero points
+    x1, x2 = np.broadcast_arrays(x1, x2)
+    positive = multiply_by_quantized_multiplier(x1, p["identity_multiplier"], p["identity_shift"])
+    negative = multiply_by_quantized_multiplier(wrap32(x1 * x2), p["alpha_multiplier"], p["alpha_shift"])
+    out = np.clip(np.where(x1 >= 0, positive, negative) + p["output_offset"], -128, 127).astype(np.int8)
+    return stacked(out, op.outputs[0])
+
+
+@kernel("MAXIMUM", "MINIMUM")
+def maximum_minimum(op, a, b):
+    rank = len(op.outputs[0].shape)
+    x1, x2 = full(a, op.inputs[0], rank), full(b, op.inputs[1], rank)
+    out = np.maximum(x1, x2) if op.kind == "MAXIMUM" else np.minimum(x1, x2)
+    n = max(x1.shape[0], x2.shape[0])
+    return stacked(np.broadcast_to(out, (n, *out.shape[1:])).astype(np.int8), op.outputs[0])
 
 
 @kernel("MUL")

@@ -1,5 +1,5 @@
-"""Data movement and requantization without weights: RESHAPE, CONCATENATION, PAD, MEAN, QUANTIZE,
-DEQUANTIZE, as TFLM's reference kernels compute them.
+"""Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, QUANTIZE,
+DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
 of 1, else (N, *shape). `full` turns either into (N, *shape), so kernels index the model's own axes
@@ -30,12 +30,13 @@ def reshape(op, x, *_):
     return stacked(x.reshape(x.shape[0], -1), op.outputs[0])
 
 
-@kernel("CONCATENATION")
+@kernel("CONCATENATION", "PACK")
 def concatenation(op, *xs):
     parts = [full(v, t) for v, t in zip(xs, [t for t in op.inputs if t is not None])]
     n = max(p.shape[0] for p in parts)
     parts = [np.broadcast_to(p, (n, *p.shape[1:])) for p in parts]  # constant inputs
-    return stacked(np.concatenate(parts, axis=op.params["axis"] + 1), op.outputs[0])
+    join = np.stack if op.kind == "PACK" else np.concatenate
+    return stacked(join(parts, axis=op.params["axis"] + 1), op.outputs[0])
 
 
 @kernel("PAD", "PADV2")
@@ -44,11 +45,14 @@ def pad(op, x, *_):
     return stacked(np.pad(full(x, op.inputs[0]), widths, constant_values=op.params["pad_value"]), op.outputs[0])
 
 
-@kernel("MEAN")
+@kernel("MEAN", "SUM", "REDUCE_MAX")
 def mean(op, x, *_):
     p = op.params
-    total = full(x, op.inputs[0]).astype(np.int64).sum(axis=tuple(a + 1 for a in p["axes"]))
-    # QuantizedMeanOrSum, with 1/count already folded into the multiplier
+    axes = tuple(a + 1 for a in p["axes"])
+    if op.kind == "REDUCE_MAX":  # ReduceGeneric from numeric_limits<int8_t>::lowest()
+        return stacked(full(x, op.inputs[0]).max(axis=axes).reshape(x.shape[0], -1), op.outputs[0])
+    total = full(x, op.inputs[0]).astype(np.int64).sum(axis=axes)
+    # QuantizedMeanOrSum, with 1/count already folded into the multiplier for MEAN
     out = np.clip(multiply_by_quantized_multiplier(total - p["input_zp"] * p["count"], p["multiplier"], p["shift"])
                   + p["output_zp"], -128, 127)
     return stacked(out.astype(np.int8).reshape(x.shape[0], -1), op.outputs[0])
@@ -70,3 +74,14 @@ def dequantize(op, x):
     p = op.params  # float(scale) * float(q - zero_point), one float32 rounding as in C
     real = p["scale"] * (x.astype(np.int32) - p["zero_point"]).astype(np.float32)
     return stacked(real.astype(np.float32).reshape(x.shape[0], -1), op.outputs[0])
+
+
+@kernel("TRANSPOSE", "SLICE", "STRIDED_SLICE")
+def strided_copy(op, x, *_):
+    """The output-ordered walk of codegen.ops.tensor_ops: base + sum(i_d * step_d) over the output axes."""
+    p = op.params
+    flat = full(x, op.inputs[0]).reshape(x.shape[0] if not op.inputs[0].is_const else 1, -1)
+    index = np.full((), p["base"], np.int64)
+    for count, step in zip(p["counts"], p["steps"]):
+        index = index[..., None] + np.arange(count, dtype=np.int64) * step
+    return stacked(flat[:, index.ravel()], op.outputs[0])

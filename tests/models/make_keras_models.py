@@ -77,6 +77,31 @@ def inception_like(x):
     return L.GlobalAveragePooling2D()(L.Concatenate()([b1, b2, L.Conv2D(2, 1)(p)]))
 
 
+def standalone_relus(x):
+    """RELU the converter cannot fuse (after a concatenation), and LeakyReLU. (Not RELU6 there: the
+    converter gives it the next concatenation's quantization, which TFLM's RELU6 ignores, so TFLM and
+    mlc, bit-exact with it, are off from the float model.)"""
+    c = L.Concatenate()([L.Conv2D(3, 1)(x), L.Conv2D(2, 3, padding="same")(x)])
+    return L.Concatenate()([L.ReLU()(c), L.LeakyReLU(negative_slope=0.2)(c)])
+
+
+def binary_ops(x):
+    """Subtract, Maximum, Minimum and a squared difference of two conv branches."""
+    a = L.Conv2D(4, 3, padding="same")(x)
+    b = L.Conv2D(4, 1)(x)
+    sq = L.Lambda(lambda t: tf.math.squared_difference(t[0], t[1]))([a, b])
+    return L.Concatenate()([L.Subtract()([a, b]), L.Maximum()([a, b]), L.Minimum()([a, b]), sq])
+
+
+def layout_moves(x):
+    """Permute (TRANSPOSE), Cropping2D and a reversing slice (STRIDED_SLICE), a strided slice."""
+    y = L.Conv2D(4, 1)(x)
+    t = L.Permute((2, 1, 3))(y)
+    c = L.Cropping2D(((1, 0), (2, 1)))(t)
+    r = L.Lambda(lambda v: v[:, ::-1, ::2, 1:])(c)
+    return L.Conv2D(3, 1)(r)
+
+
 # name -> (builder of the Keras model, input shape without batch)
 MODELS = {
     "conv_strided_same": lambda: _seq((12, 10, 3), L.Conv2D(5, 3, strides=2, padding="same",
@@ -123,6 +148,24 @@ MODELS = {
                              L.DepthwiseConv2D(3, padding="same", activation="relu"),
                              L.Conv2D(7, 1, activation="relu"), L.AveragePooling2D(2),
                              L.Flatten(), L.Dense(4), L.Softmax()),
+    "standalone_relus": lambda: _functional((6, 6, 3), standalone_relus),
+    "prelu_hard_swish": lambda: _seq((8, 8, 3), L.Conv2D(5, 3, padding="same"), L.PReLU(shared_axes=[1, 2]),
+                                     L.Conv2D(4, 1), L.Activation("hard_swish")),
+    "binary_ops": lambda: _functional((6, 5, 3), binary_ops),
+    "layout_moves": lambda: _functional((7, 9, 2), layout_moves),
+    # (UpSampling2D converts to EXPAND_DIMS/TILE/RESHAPE in Keras 3; Resizing to RESIZE_NEAREST_NEIGHBOR)
+    "resize_nearest": lambda: _seq((5, 4, 3), L.Conv2D(4, 3, padding="same"),
+                                   L.Resizing(11, 9, interpolation="nearest"),
+                                   L.Resizing(7, 5, interpolation="nearest"), L.Conv2D(3, 1)),
+    "reduce_max_sum": lambda: _functional((6, 5, 3), lambda x: L.Concatenate()([
+        L.GlobalMaxPooling2D()(L.Conv2D(4, 3)(x)),
+        L.Lambda(lambda t: tf.reduce_sum(t, axis=[1, 2]))(L.Conv2D(4, 1)(x))])),
+    "conv_transpose": lambda: _seq((5, 4, 3), L.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu"),
+                                   L.Conv2DTranspose(4, (2, 3), strides=(1, 2), padding="valid"), batch=1),
+    "split_unstack": lambda: _functional((6, 4, 6), lambda x: L.Concatenate()([
+        *L.Lambda(lambda t: tf.split(t, 3, axis=-1))(L.Conv2D(6, 1)(x))[::-1],
+        *L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=-1))(x),
+        L.Lambda(lambda t: tf.stack(tf.unstack(t, axis=1)[::-1], axis=1))(x)])),
     "float_io_mlp": lambda: _seq((12,), L.Dense(10, "relu"), L.Dense(3, "softmax")),
     "float_io_conv": lambda: _seq((8, 8, 2), L.Conv2D(4, 3, activation="relu"),
                                   L.GlobalAveragePooling2D()),
