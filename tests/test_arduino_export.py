@@ -87,12 +87,12 @@ def _shim_library(tmp_path: Path) -> Path:
     return shim
 
 
-def _verify(board_id: str, elf: Path):
+def _verify(board_id: str, elf: Path, model: Path = HELLO):
     from codegen.cli.verify import verify_on_device
     from codegen.device.emulator import Emulator
     from codegen.device.protocol import Device
 
-    graph = load(HELLO)
+    graph = load(model)
     x = random_inputs(graph, 16, 1)
     emulator = Emulator(get_board(board_id), elf).start()
     try:
@@ -155,3 +155,16 @@ def test_kws_sketch_on_cortex_m4_with_an_arduino_shim(tmp_path, capsys):
                          ["--app", "kws", "--frontend", str(MODELS / "audio_preprocessor_int8.tflite"),
                           "--labels", str(MODELS / "micro_speech_labels.txt")], ["--feed", str(wav), "--chunk", "320"])
     assert "bit-exact" in capsys.readouterr().out
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"])
+def test_the_public_models_libraries_run_on_cortex_m4(name, tmp_path):
+    """The export of each public model, its classify sketch compiled as a user would (PlatformIO, the Arduino
+    shim), is bit-exact with hostsim on qemu-cortex-m4."""
+    model = MODELS / f"{name}.tflite"
+    assert main(["export", str(model), "--arduino", "-o", str(tmp_path / "export")]) == 0
+    library = next((tmp_path / "export").iterdir())
+    _verify("qemu-cortex-m4", _sketch_project(library, "qemu-cortex-m4", tmp_path / "m4",
+                                               extra_libs=[_shim_library(tmp_path)]), model)
