@@ -52,6 +52,22 @@ def c_literal(value, ctype: str) -> str:
     return str(v)
 
 
+# record types of mlc_port.h: their fields in order (every field int32_t); a table of them is an array
+# [count, len(fields)] of values, written with designated initialisers
+C_STRUCTS = {"mlc_requant_t": ("multiplier", "addend")}
+
+
+def c_count(values, ctype: str) -> int:
+    """The number of elements of a C array of ctype holding `values`."""
+    values = np.asarray(values)
+    return int(values.size) // len(C_STRUCTS[ctype]) if ctype in C_STRUCTS else int(values.size)
+
+
 def c_array_body(values, ctype: str, per_line: int = 16) -> str:
+    if ctype in C_STRUCTS:
+        fields = C_STRUCTS[ctype]
+        rows = np.asarray(values).reshape(-1, len(fields))
+        return ",\n".join("    { " + ", ".join(f".{f} = {c_literal(v, 'int32_t')}" for f, v in zip(fields, row)) + " }"
+                           for row in rows)
     items = [c_literal(v, ctype) for v in np.ravel(values)]
     return ",\n".join("    " + ", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))

@@ -49,13 +49,13 @@ def test_library_layout(library):
     assert all(n.startswith("mlc_hello_world_int8/") for n in names)
 
 
-def _sketch_project(library: Path, board_id: str, out: Path, extra_libs=()) -> Path:
+def _sketch_project(library: Path, board_id: str, out: Path, extra_libs=(), app: str = "classify") -> Path:
     """A PlatformIO project as a user makes one from the export: the example sketch as src/, the library in lib/."""
     board = get_board(board_id)
     env = templates()
-    shutil.copytree(library / "examples" / "classify", out / "src")
+    shutil.copytree(library / "examples" / app, out / "src")
     if not board.is_avr:  # what the Arduino IDE (and PlatformIO's Arduino framework) does to a sketch
-        ino = out / "src" / "classify.ino"
+        ino = out / "src" / f"{app}.ino"
         ino.with_suffix(".ino.cpp").write_text("#include <Arduino.h>\n" + ino.read_text())
         ino.unlink()
     for lib in (library, *extra_libs):
@@ -112,3 +112,46 @@ def test_example_sketch_on_uno_sim(library, tmp_path):
 def test_example_sketch_on_cortex_m4_with_an_arduino_shim(library, tmp_path):
     elf = _sketch_project(library, "qemu-cortex-m4", tmp_path / "m4", extra_libs=[_shim_library(tmp_path)])
     _verify("qemu-cortex-m4", elf)
+
+
+def _streaming_app_on_m4(tmp_path, model, export_args, verify_args):
+    """A streaming app's sketch from the export, built for a Cortex-M4 against the Arduino shim, answers
+    `mlc verify --app ... --port` bit-exactly (features, scores, decisions and events against hostsim)."""
+    from codegen.device.emulator import Emulator
+
+    app = export_args[1]
+    assert main(["export", str(model), "--arduino", "-o", str(tmp_path / "export"), *export_args]) == 0
+    library = next((tmp_path / "export").iterdir())
+    assert (library / "examples" / app / f"{app}.ino").is_file()
+    elf = _sketch_project(library, "qemu-cortex-m4", tmp_path / "m4", extra_libs=[_shim_library(tmp_path)], app=app)
+    emulator = Emulator(get_board("qemu-cortex-m4"), elf).start()
+    try:
+        assert main(["verify", str(model), *export_args, *verify_args, "--port", emulator.url]) == 0
+    finally:
+        emulator.stop()
+
+
+@pytest.mark.device
+def test_anomaly_sketch_on_cortex_m4_with_an_arduino_shim(tmp_path, capsys):
+    import numpy as np
+
+    from test_anomaly_app import MODEL, mixed
+
+    np.save(tmp_path / "rec.npy", mixed(6.0))
+    _streaming_app_on_m4(tmp_path, MODEL, ["--app", "anomaly"], ["--feed", str(tmp_path / "rec.npy"), "--chunk", "128"])
+    assert "bit-exact" in capsys.readouterr().out
+
+
+@pytest.mark.device
+def test_kws_sketch_on_cortex_m4_with_an_arduino_shim(tmp_path, capsys):
+    import numpy as np
+
+    from codegen.apps.kws import write_wav
+    from kws_stream import clip
+
+    wav = tmp_path / "yes.wav"
+    write_wav(wav, np.concatenate([np.zeros(8000, np.int16), clip("yes"), np.zeros(8000, np.int16)]))
+    _streaming_app_on_m4(tmp_path, MODELS / "micro_speech_quantized.tflite",
+                         ["--app", "kws", "--frontend", str(MODELS / "audio_preprocessor_int8.tflite"),
+                          "--labels", str(MODELS / "micro_speech_labels.txt")], ["--feed", str(wav), "--chunk", "320"])
+    assert "bit-exact" in capsys.readouterr().out

@@ -106,3 +106,51 @@ def test_progress_draws_only_on_a_terminal(capsys):
     with status("working"):
         assert list(track(iter(range(5)), 5, "items")) == [0, 1, 2, 3, 4]
     assert capsys.readouterr().out == ""  # pytest's stdout is no terminal: results only
+
+
+def _two_in_two_out(path):
+    """ADD and MUL of two int8 inputs, both results model outputs (sensor fusion's shape, in miniature)."""
+    b = ModelBuilder()
+    a = b.input([1, 6], 0.05, 3, name="audio")
+    m = b.input([1, 6], 0.1, -7, name="imu")
+    b.output(b.add(a, m, 0.12, 1))
+    b.output(b.mul(a, m, 0.02, -2))
+    path.write_bytes(b.finish())
+    return path
+
+
+def test_several_inputs_and_outputs_through_npz(tmp_path, capsys):
+    from codegen.ops import load
+
+    model = _two_in_two_out(tmp_path / "two.tflite")
+    rng = np.random.default_rng(3)
+    x = {"imu": rng.integers(-128, 128, (20, 6), dtype=np.int8), "audio": rng.integers(-128, 128, (20, 6), dtype=np.int8)}
+    np.savez(tmp_path / "x.npz", **x)
+    assert main(["simulate", str(model), "-i", str(tmp_path / "x.npz"), "-o", str(tmp_path / "y.npz"), "--compare"]) == 0
+    assert "bit-exact: all 20 input(s) match TFLM in every layer" in capsys.readouterr().out
+    y = np.load(tmp_path / "y.npz")
+    assert len(y.files) == 2 and all(y[k].shape == (20, 6) for k in y.files)
+    want = reference.run(model, [x["audio"], x["imu"]]).outputs  # TFLM takes them in the model's order
+    assert sorted(y.files) == sorted(load(model).outputs[i].name for i in range(2))
+    np.testing.assert_array_equal(y[load(model).outputs[0].name], want[0])
+    np.testing.assert_array_equal(y[load(model).outputs[1].name], want[1])
+    np.savez(tmp_path / "ordered.npz", x["audio"], x["imu"])  # arr_0, arr_1: in the model's order
+    assert main(["simulate", str(model), "-i", str(tmp_path / "ordered.npz"), "-o", str(tmp_path / "y2.npz")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "y2.npz")[load(model).outputs[1].name], want[1])
+
+
+def test_several_inputs_bad_archives_are_one_line(tmp_path, capsys):
+    model = _two_in_two_out(tmp_path / "two.tflite")
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "one.npz", audio=rng.integers(-128, 128, (4, 6), dtype=np.int8))
+    np.save(tmp_path / "x.npy", rng.integers(-128, 128, (4, 6), dtype=np.int8))
+    np.savez(tmp_path / "uneven.npz", audio=np.zeros((4, 6), np.int8), imu=np.zeros((5, 6), np.int8))
+    for x, out, what in (("one.npz", "y.npz", "the model's inputs are ['audio', 'imu']"),
+                         ("x.npy", "y.npz", "hold 1 array(s), the model has 2 inputs (audio, imu)"),
+                         ("uneven.npz", "y.npz", "different numbers of samples (4, 5)")):
+        assert main(["simulate", str(model), "-i", str(tmp_path / x), "-o", str(tmp_path / out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and what in err, err
+    np.savez(tmp_path / "x2.npz", audio=np.zeros((4, 6), np.int8), imu=np.zeros((4, 6), np.int8))
+    assert main(["simulate", str(model), "-i", str(tmp_path / "x2.npz"), "-o", str(tmp_path / "y.npy")]) == 2
+    assert "the model has 2 outputs; give an .npz file" in capsys.readouterr().err

@@ -77,3 +77,63 @@ def test_single_op_models(name, tmp_path):
     graph = load(path)
     for isa in [*ISAS, None]:
         _check_preprocessor(_source(graph, isa), isa)
+
+
+def _board_source(model: str, board: str = "qemu-cortex-m4") -> str:
+    """NAME.c as `mlc generate MODEL --board BOARD` writes it."""
+    from codegen.ops.kernel_plan import isa_of
+    from codegen.targets.boards import get_board
+
+    return _source(load(REFERENCE / f"{model}.tflite"), isa_of(get_board(board)))
+
+
+TABLE = re.compile(r"^static const (\w+) (\w+)\[(\d+)\] MLC_FLASH MLC_ALIGN\(4\) = \{\n(.*?)\n\};", re.M | re.S)
+RECORD = re.compile(r"\{ \.multiplier = -?\d+, \.addend = -?\d+ \}")
+
+
+def test_requant_tables_are_typed():
+    """The {multiplier, addend} records of the short requantization are mlc_requant_t structs written with
+    designated initialisers, one per channel, and the kernels take them as such (no flat int32 pairs)."""
+    c = _board_source("kws_ref_model")
+    tables = {name: (ctype, int(n), body) for ctype, name, n, body in TABLE.findall(c)}
+    requant = {name: t for name, t in tables.items() if name.endswith("_requant")}
+    assert len(requant) == 10  # kws's nine convolutions and its FULLY_CONNECTED layer
+    for name, (ctype, n, body) in requant.items():
+        assert ctype == "mlc_requant_t", name
+        records = [line.strip().rstrip(",") for line in body.splitlines()]
+        assert len(records) == n and all(RECORD.fullmatch(r) for r in records), name
+    assert not any(name.endswith(("_mq", "_mult")) for name in tables)
+    assert "const mlc_requant_t *requant" in c and "const int32_t *mult" not in c
+
+
+LOCAL_ARRAY = re.compile(r"^\s+(?:const\s+)?(?:u?int(?:8|16|32|64)_t|char|short|int|long|float|double)"
+                         r"\s+(?:restrict\s+|const\s+)*(\w+)\s*\[")
+
+
+def _local_arrays(c: str) -> list:
+    """(function, line) of every data array a function declares on its stack (an array of pointers, such
+    as the depthwise kernel's row table, is not a buffer, and a static const table is in flash)."""
+    found, fn = [], None
+    for line in c.splitlines():
+        m = re.match(r"^(MLC_NOINLINE )?static (?!const)[^=;]*?(\w+)\(", line)
+        if m and not line.rstrip().endswith(";"):
+            fn = m.group(2)
+        elif line == "}":
+            fn = None
+        elif fn is not None and LOCAL_ARRAY.match(line):
+            found.append((fn, line.strip()))
+    return found
+
+
+def test_local_arrays_are_found():
+    c = ("static void f(int8_t *x)\n{\n    uint32_t q[3 * K / 2]; /* x */\n    const int8_t *rows[3];\n"
+         "    static const uint32_t ofs[2] = {0, 1};\n}\n")
+    assert _local_arrays(c) == [("f", "uint32_t q[3 * K / 2]; /* x */")]
+
+
+@pytest.mark.parametrize("board", ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m55"])
+@pytest.mark.parametrize("model", REFERENCE_MODELS)
+def test_no_kernel_buffer_on_the_stack(model, board):
+    """Nothing outside the arena: every kernel's scratch (im2col windows, halfword inputs, rings) is planned
+    memory, so no generated function declares a data array of its own."""
+    assert _local_arrays(_board_source(model, board)) == []

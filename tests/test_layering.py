@@ -1,4 +1,5 @@
-"""The pipeline's stages import one way: codegen.model <- codegen.ops <- codegen.quantize <- codegen.lower <- codegen.targets
+"""The pipeline's stages import one way: codegen.model <- codegen.ops <- codegen.quantize <- codegen.apps (streaming apps'
+parameters, which hostsim's app twins share) <- hostsim <- codegen.lower <- codegen.targets
 <- codegen.device <- codegen.cli, with the shared helpers (errors, assets, csyntax) below them all.
 hostsim uses only the model and the op definitions; nothing in codegen but the command line (which
 drives both) imports hostsim."""
@@ -9,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["codegen.errors", "codegen.assets", "codegen.csyntax", "codegen.model", "codegen.ops", "codegen.frontend", "codegen.quantize",
-          "hostsim",
+          "codegen.apps", "hostsim",
           "codegen.lower", "codegen.targets", "codegen.device", "codegen.report", "codegen.cli"]
 
 

@@ -234,3 +234,96 @@ def test_plot_without_matplotlib_names_the_extra(tmp_path, capsys, monkeypatch):
     np.save(tmp_path / "x.npy", RNG.standard_normal((32, 2, 8, 8)).astype(np.float32))
     err = _error(capsys, ["quantize", str(path), "--calib", str(tmp_path / "x.npy"), "--plot", str(tmp_path / "p.png")])
     assert "pip install 'mlc[plot]'" in err
+
+
+def _conv1d_net(path):
+    """PyTorch's Conv1d stack: Conv1d -> BatchNorm1d -> ReLU -> MaxPool1d -> depthwise Conv1d -> ReLU6 ->
+    pad -> Conv1d -> ReLU -> AdaptiveAvgPool1d(1) -> Flatten -> Linear -> Softmax, on (N, C=3, W=32)."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", kernel_shape=[5], pads=[2, 2]),
+        helper.make_node("BatchNormalization", ["c1", "g", "beta", "mu", "var"], ["bn"], name="bn1", epsilon=1e-5),
+        helper.make_node("Relu", ["bn"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2], strides=[2]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], name="dw", kernel_shape=[3], group=8, pads=[1, 1]),
+        helper.make_node("Clip", ["c2", "lo", "hi"], ["r2"], name="relu6"),
+        helper.make_node("Pad", ["r2", "pads"], ["padded"], name="pad"),
+        helper.make_node("Conv", ["padded", "w3", "b3"], ["c3"], name="conv3", kernel_shape=[3], strides=[2]),
+        helper.make_node("Relu", ["c3"], ["r3"], name="relu3"),
+        helper.make_node("GlobalAveragePool", ["r3"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
+        helper.make_node("Gemm", ["flat", "w4", "b4"], ["logits"], name="fc", transB=1),
+        helper.make_node("Softmax", ["logits"], ["y"], name="softmax", axis=-1),
+    ]
+    inits = [_init("w1", (8, 3, 5)), _init("b1", (8,)), numpy_helper.from_array(RNG.uniform(0.5, 2, 8).astype(np.float32), "g"),
+             _init("beta", (8,)), _init("mu", (8,)), numpy_helper.from_array(RNG.uniform(0.5, 2, 8).astype(np.float32), "var"),
+             _init("w2", (8, 1, 3)), _init("b2", (8,)), numpy_helper.from_array(np.float32(0), "lo"),
+             numpy_helper.from_array(np.float32(6), "hi"), numpy_helper.from_array(np.array([0, 0, 1, 0, 0, 1], np.int64), "pads"),
+             _init("w3", (6, 8, 3)), _init("b3", (6,)), _init("w4", (4, 6), 2.0), _init("b4", (4,))]
+    return _save(path, nodes, inits, (1, 3, 32), (1, 4))
+
+
+def test_conv1d_onnx_model_is_held_with_a_height_of_one_and_quantized_bit_exact(tmp_path):
+    path = _conv1d_net(tmp_path / "conv1d.onnx")
+    graph = _float_matches_onnx(path, (1, 3, 32))
+    assert graph.inputs[0].shape == (1, 1, 32, 3)  # NCW as NHWC with H = 1, as TFLite holds Keras's Conv1D
+    assert [op.kind for op in graph.ops] == ["CONV_2D", "MAX_POOL_2D", "DEPTHWISE_CONV_2D", "PAD", "CONV_2D",
+                                              "MEAN", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]  # BatchNorm folded
+    model = load_float(path)
+    result = quantize(model, RNG.standard_normal((64, 3, 32)))
+    out = tmp_path / "conv1d_int8.tflite"
+    out.write_bytes(result.model)
+    _bit_exact(out)
+
+
+def _two_input_net(path):
+    """Sensor fusion in miniature: an image branch (Conv -> Relu -> GlobalAveragePool -> Flatten) and a
+    vector branch (Gemm -> Relu), concatenated, then a dense head."""
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 2, 8, 8])
+    v = helper.make_tensor_value_info("imu", TensorProto.FLOAT, [1, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    nodes = [
+        helper.make_node("Conv", ["image", "w1", "b1"], ["c1"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("GlobalAveragePool", ["r1"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["f1"], name="flatten"),
+        helper.make_node("Gemm", ["imu", "w2", "b2"], ["d2"], name="imu_fc", transB=1),
+        helper.make_node("Relu", ["d2"], ["r2"], name="relu2"),
+        helper.make_node("Concat", ["f1", "r2"], ["cat"], name="cat", axis=1),
+        helper.make_node("Gemm", ["cat", "w3", "b3"], ["y"], name="head", transB=1),
+    ]
+    inits = [_init("w1", (4, 2, 3, 3)), _init("b1", (4,)), _init("w2", (5, 6)), _init("b2", (5,)),
+             _init("w3", (3, 9)), _init("b3", (3,))]
+    graph = helper.make_graph(nodes, "fusion", [x, v], [y], initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_two_input_model_calibrated_from_an_npz_runs_bit_exact(tmp_path, capsys):
+    path = _two_input_net(tmp_path / "fusion.onnx")
+    calib = {"image": RNG.standard_normal((40, 2, 8, 8)).astype(np.float32),
+             "imu": RNG.standard_normal((40, 6)).astype(np.float32)}
+    np.savez(tmp_path / "calib.npz", **calib)
+    out = tmp_path / "fusion_int8.tflite"
+    assert main(["quantize", str(path), "--calib", str(tmp_path / "calib.npz"), "-o", str(out), "--json"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["output_sqnr_db"] > 25
+    session = ort.InferenceSession(str(path))  # the float graph mlc quantized is the ONNX model's
+    model = load_float(path)
+    want = np.concatenate([session.run(None, {k: v[i:i + 1] for k, v in calib.items()})[0] for i in range(8)])
+    got = executor.run(model.graph, model.inputs({k: v[:8] for k, v in calib.items()}))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    graph = load(out)
+    assert [t.name for t in graph.inputs] == ["image", "imu"]
+    xs = [RNG.integers(-128, 128, (16, *t.shape[1:])).astype(np.int8) for t in graph.inputs]
+    from hostsim import run_all
+
+    assert all(m.ok for m in tflm.compare(graph, xs, sim=run_all(graph, xs)))
+
+
+def test_npz_calibration_with_the_wrong_names_is_one_line(tmp_path, capsys):
+    path = _two_input_net(tmp_path / "fusion.onnx")
+    np.savez(tmp_path / "calib.npz", image=np.zeros((20, 2, 8, 8), np.float32), audio=np.zeros((20, 6), np.float32))
+    err = _error(capsys, ["quantize", str(path), "--calib", str(tmp_path / "calib.npz")])
+    assert "the model's inputs are ['image', 'imu']" in err

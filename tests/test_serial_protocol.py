@@ -79,17 +79,22 @@ int main(int argc, char **argv)
 """
 
 
-@pytest.fixture(scope="module")
-def c_receiver(tmp_path_factory):
+def _protocol_harness(tmp_path_factory, name: str, source: str):
+    """A host program of `source` linked with the firmware's mlc_protocol.c, warnings as errors."""
     if not shutil.which("gcc"):
         pytest.skip("gcc not installed")
-    d = tmp_path_factory.mktemp("rx")
-    (d / "harness.c").write_text(HOST_HARNESS)
+    d = tmp_path_factory.mktemp(name)
+    (d / "harness.c").write_text(source)
     common = asset_dir("firmware") / "common"
-    exe = d / "rx"
+    exe = d / name
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(common), "-o", str(exe),
                     str(d / "harness.c"), str(common / "mlc_protocol.c")], check=True)
     return exe
+
+
+@pytest.fixture(scope="module")
+def c_receiver(tmp_path_factory):
+    return _protocol_harness(tmp_path_factory, "rx", HOST_HARNESS)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -163,14 +168,7 @@ int main(int argc, char **argv)
 
 @pytest.fixture(scope="module")
 def c_samples(tmp_path_factory):
-    if not shutil.which("gcc"):
-        pytest.skip("gcc not installed")
-    d = tmp_path_factory.mktemp("samples")
-    (d / "harness.c").write_text(SAMPLES_HARNESS)
-    common = asset_dir("firmware") / "common"
-    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(common), "-o", str(d / "s"),
-                    str(d / "harness.c"), str(common / "mlc_protocol.c")], check=True)
-    return d / "s"
+    return _protocol_harness(tmp_path_factory, "samples", SAMPLES_HARNESS)
 
 
 @pytest.mark.parametrize("consumed, first, n_bytes, want", [

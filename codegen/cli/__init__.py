@@ -7,7 +7,7 @@ import sys
 
 from codegen.errors import MlcError
 
-COMMANDS = ["inspect", "simulate", "generate", "boards", "build", "flash", "run", "monitor", "verify", "bench", "quantize", "report", "export", "doctor"]
+COMMANDS = ["inspect", "simulate", "generate", "boards", "build", "flash", "run", "monitor", "verify", "bench", "quantize", "report", "export", "doctor", "calibrate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,3 +35,41 @@ def add_stream_arguments(parser, command: str) -> None:
         parser.add_argument("--plot", metavar="PNG", help="with --app: draw the run (needs matplotlib: pip install 'mlc[plot]')")
     for app in STREAM_APPS:
         app_module(app).add_arguments(parser.add_argument_group(f"--app {app}"), command)
+
+
+def plot_stream(path, times_s, scores, events, threshold=None) -> None:
+    """--plot: the score over time, the threshold, alarm intervals (from an `alarm` event to a `clear`) shaded and
+    other events (a keyword) marked; events are '' / '-' where nothing happened. Needs matplotlib (the plot extra)."""
+    from codegen.errors import MlcError
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MlcError("--plot needs matplotlib: pip install 'mlc[plot]'") from None
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    ax.plot(times_s, scores, lw=0.8, label="score")
+    if threshold is not None:
+        ax.axhline(threshold, color="k", ls="--", lw=0.8, label="threshold")
+    start, shaded = None, False
+    for t, event in zip(times_s, events):
+        if event == "alarm":
+            start = t
+        elif event == "clear" and start is not None:
+            ax.axvspan(start, t, color="red", alpha=0.2, label=None if shaded else "alarm")
+            start, shaded = None, True
+        elif event not in ("", "-", "clear"):
+            ax.axvline(t, color="tab:green", lw=0.8)
+            ax.annotate(event, (t, 1), xycoords=("data", "axes fraction"), fontsize=8, rotation=90, va="top")
+    if start is not None and len(times_s):
+        ax.axvspan(start, times_s[-1], color="red", alpha=0.2, label=None if shaded else "alarm")
+    if min(scores, default=0) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("score")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

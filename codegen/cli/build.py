@@ -81,11 +81,13 @@ def run(args) -> int:
         args.model = str(output)
     if args.fit_check:
         from codegen.device.bench import plan_stack
-        from codegen.targets.project import fit_check
+        from codegen.targets.project import AppSources, fit_check
 
         board = get_board(args.board)
-        report = fit_check(graph_of(args.model), board, args.output or default_dir(args.model, board.id), args.name,
-                           args.labels, stack_plan=plan_stack)
+        graph = graph_of(args.model)
+        sources = app_module(args.app).sources(graph, board, args) if args.app in STREAM_APPS else AppSources()
+        report = fit_check(graph, board, args.output or default_dir(args.model, board.id), args.name,
+                           args.labels, stack_plan=plan_stack, app=args.app, app_sources=sources)
         print(f"fit check for {board.id} ({' '.join(board.machine_flags())}): fits")
         for line in report.lines():
             print(line)

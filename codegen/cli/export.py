@@ -1,8 +1,14 @@
-"""`mlc export MODEL --arduino [-o DIR | --zip]`: the model as an Arduino library (and PlatformIO library)."""
+"""`mlc export MODEL --arduino [-o DIR | --zip] [--app APP ...]`: the model as an Arduino library (and PlatformIO
+library) with a classify sketch, and a streaming app's sketch when --app names one (with that app's options,
+as `mlc build --app` takes them)."""
 from pathlib import Path
 
+from codegen.cli.apps import STREAM_APPS, app_module
 from codegen.errors import MlcError
 from codegen.ops import load, require_supported
+from codegen.targets.boards import get_board
+
+SIZING_BOARD = "nano33ble"  # the board whose RAM a streaming app's buffers are checked against by default
 
 NAME = "export"
 HELP = "Export a model as an Arduino library (Library Specification 1.5, also a PlatformIO library) with example sketches."
@@ -18,6 +24,11 @@ def add_arguments(parser):
     parser.add_argument("--labels", help="text file with one class label per line")
     parser.add_argument("--demo-inputs", metavar="X.npy", help="inputs the example sketch shows while no host talks to it")
     parser.add_argument("--url", default="", help="the library's url in library.properties")
+    parser.add_argument("--app", choices=STREAM_APPS, help="also a sketch of this streaming app")
+    parser.add_argument("--board", "-b", default=SIZING_BOARD, help="with --app: the board whose RAM the app's "
+                        f"buffers must fit (default {SIZING_BOARD})")
+    for app in STREAM_APPS:
+        app_module(app).add_arguments(parser.add_argument_group(f"--app {app}"), "build")
 
 
 def run(args) -> int:
@@ -29,7 +40,8 @@ def run(args) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise MlcError(f"{out}: not a folder; -o names the folder the library goes into")
-    root = export_arduino(graph, out, args.name, args.labels, read_demo_inputs(graph, args.demo_inputs), args.url)
+    apps = {args.app: app_module(args.app).sources(graph, get_board(args.board), args)} if args.app else {}
+    root = export_arduino(graph, out, args.name, args.labels, read_demo_inputs(graph, args.demo_inputs), args.url, apps)
     print(f"Arduino library: {root}")
     for f in ("library.properties", "library.json", f"src/{root.name}.h"):
         print(f"  {f}")

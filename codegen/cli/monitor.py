@@ -31,6 +31,8 @@ def add_arguments(parser):
                         "device names when it starts)")
     parser.add_argument("--count", type=int, help="stop after this many predictions")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--plot", metavar="PNG", help="streaming apps: at the end, draw the scores and events seen "
+                        "(needs matplotlib: pip install 'mlc[plot]')")
 
 
 class CsvLog:
@@ -182,4 +184,11 @@ def run(args) -> int:
                    out=lambda s: print(s, flush=True))
     print(f"{len(seen)} prediction(s)" if not seen or isinstance(seen[0], Prediction) else f"{len(seen)} record(s)",
           file=sys.stderr)
+    records = [r for r in seen if isinstance(r, StreamRecord)]
+    if args.plot and records:
+        from codegen.cli.apps import plot_stream
+
+        plot_stream(args.plot, [r.time_ms / 1000 for r in records], [float(r.score) for r in records],
+                    [r.event for r in records])
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0

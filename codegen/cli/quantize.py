@@ -1,7 +1,7 @@
 """`mlc quantize MODEL --calib X.npy [-o OUT.tflite] [--method M] [--eval X.npy [--labels Y.npy]] [--float-io]`:
 post-training quantization of a float .tflite, ONNX or Keras (.keras, .h5; needs TensorFlow) model into a
 TFLite int8 model, checked in hostsim and reported layer by layer against the float model (SQNR). An ONNX
-model's 4-D input data comes NCHW, as the ONNX model takes it; the int8 model's input is NHWC.
+model's 4-D input data comes NCHW (3-D: NCW, for Conv1d), as the ONNX model takes it; the int8 model's input is NHWC.
 
 An ONNX model that is already quantized (QDQ or QOperator form, e.g. from onnxruntime's quantize_static)
 keeps its own scales, zero points and integer weights, needs no --calib, and is reported with notes on where
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen.errors import MlcError
-from codegen.model.arrays import read_input
+from codegen.model.arrays import read_input, read_inputs
 from codegen.quantize import ranges, report
 
 NAME = "quantize"
@@ -32,7 +32,8 @@ def add_arguments(parser):
 
 def add_calibration_arguments(parser, required: bool):
     parser.add_argument("--calib", metavar="X.npy", required=required,
-                        help="float calibration inputs stacked (N, *input_shape[1:]), a few hundred samples "
+                        help="float calibration inputs stacked (N, *input_shape[1:]), a few hundred samples; for a "
+                             "model with several inputs an .npz with one such array per input "
                              "(not needed for an ONNX model that is already quantized)")
     parser.add_argument("--method", choices=ranges.CHOICES, default=ranges.DEFAULT_METHOD,
                         help="activation range estimator (default auto: MSE-optimal clipping, but min/max for the "
@@ -51,10 +52,13 @@ def quantize_file(model, calib_path, output, method, float_io):
     from codegen.ops import load, require_supported
     from codegen.quantize.pipeline import load_float, quantize
 
+    from codegen.cli.progress import status
+
     check_output(str(output))
     float_model = load_float(model)
     try:
-        result = quantize(float_model, read_input(calib_path) if calib_path else None, method, float_io)
+        with status(f"calibrating and quantizing {model}"):
+            result = quantize(float_model, read_inputs(calib_path) if calib_path else None, method, float_io)
     except MlcError as err:
         raise MlcError(f"{calib_path or model}: {err}") from None
     Path(output).write_bytes(result.model)
@@ -63,12 +67,16 @@ def quantize_file(model, calib_path, output, method, float_io):
     return float_model, result, loaded
 
 
-def model_inputs(graph, x: np.ndarray) -> np.ndarray:
-    """Float inputs as the int8 model takes them (quantized by its input's parameters unless float I/O)."""
-    t = graph.inputs[0]
-    if t.dtype == "float32":
-        return x
-    return np.clip(np.round(x / float(t.quant.s)) + t.quant.zp, -128, 127).astype(np.int8)
+def model_inputs(graph, x):
+    """Float inputs (an array, or one per input) as the int8 model takes them: each quantized by its input's
+    parameters unless float I/O."""
+    def one(t, xi):
+        if t.dtype == "float32":
+            return xi
+        return np.clip(np.round(xi / float(t.quant.s)) + t.quant.zp, -128, 127).astype(np.int8)
+    if isinstance(x, (list, tuple)):
+        return [one(t, xi) for t, xi in zip(graph.inputs, x)]
+    return one(graph.inputs[0], x)
 
 
 def evaluate(result, int8, x: np.ndarray, labels=None) -> dict:
@@ -92,17 +100,21 @@ def run(args) -> int:
     if not (args.calib or args.eval):  # a model that brought its own quantization, and nothing to report on
         print(f"wrote {output} with the model's own quantization; give --eval X.npy for the SQNR report")
         return 0
-    x = result.values[id(result.float_graph.inputs[0])] if args.calib else None
+    x = None
+    if args.calib:
+        xs = [result.values[id(t)] for t in result.float_graph.inputs]
+        x = xs[0] if len(xs) == 1 else xs
     if args.eval:
         try:
-            x = float_model.inputs(read_input(args.eval), "evaluation data")
+            x = float_model.inputs(read_inputs(args.eval), "evaluation data")
         except MlcError as err:
             raise MlcError(f"{args.eval}: {err}") from None
     labels = None
     if args.labels:
         labels = read_input(args.labels).reshape(-1)
-        if len(labels) != len(x) or not np.issubdtype(labels.dtype, np.integer):
-            raise MlcError(f"{args.labels}: needs {len(x)} integer labels, one per evaluation input (has {len(labels)} {labels.dtype})")
+        samples = len(x if isinstance(x, np.ndarray) else x[0])
+        if len(labels) != samples or not np.issubdtype(labels.dtype, np.integer):
+            raise MlcError(f"{args.labels}: needs {samples} integer labels, one per evaluation input (has {len(labels)} {labels.dtype})")
     summary = {"model": str(args.model), "output": str(output), "method": args.method, **evaluate(result, int8, x, labels)}
     if args.plot:
         from codegen.report.plots import sqnr_chart

@@ -35,6 +35,7 @@ SAMPLES_HEADER_BYTES = 4  # u32 index of the first sample frame
 RECORD_INDEX_BYTES = 4  # every record starts with its u32 index
 INFO_HEADER_BYTES = 6
 INFO_TIMEOUT_S = 0.5
+QUIET_FLUSH_S = 1.0  # the line quiet this long ends a partial frame (well within an attempt's timeout)
 
 
 def _crc_table() -> list[int]:
@@ -253,6 +254,7 @@ class Device:
         self.retries = 0
         self.reconnects = 0
         self._frames: list = []
+        self._last_data = 0.0
 
     def __enter__(self):
         self.connect()
@@ -293,7 +295,14 @@ class Device:
         except PORT_ERRORS:
             self._reconnect()
             return
-        self._dispatch(self.decoder.feed(data) if data else self.decoder.flush())
+        now = time.monotonic()
+        if data:
+            self._last_data = now
+            self._dispatch(self.decoder.feed(data))
+        elif now - self._last_data > QUIET_FLUSH_S:
+            # A partial frame still incomplete after this long will not complete (a corrupt header claimed too
+            # many bytes): rescan its bytes. Not sooner: a busy host or emulator may pause mid-frame.
+            self._dispatch(self.decoder.flush())
 
     def _dispatch(self, events) -> None:
         for ev in events:
@@ -363,13 +372,15 @@ class Device:
             raise DeviceError(f"{self.url}: the stream did not reset")
 
     def stream(self, samples, chunk: int, on_record=None) -> list[bytes]:
-        """Send int16 samples (N, channels) to a streaming app, `chunk` sample frames per request, in order;
+        """Send int16 samples (N, channels) (or int8 frames (N, bytes)) to a streaming app, `chunk` sample frames per request, in order;
         returns every record's payload (index first), in index order. A request resent after a lost answer
         is not processed twice (it carries the index of its first sample); a record lost on the wire is an
         error naming it, never a silent gap."""
         import numpy as np
 
-        frames = np.ascontiguousarray(samples, dtype="<i2")
+        frames = np.ascontiguousarray(samples)
+        if frames.dtype != np.int8:  # int8 frames (an app's "features in" mode) go as bytes, the rest as int16
+            frames = frames.astype("<i2")
         frames = frames.reshape(len(frames), -1)
         got: dict[int, bytes] = {}
         for first in range(0, len(frames), chunk):

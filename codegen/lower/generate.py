@@ -13,7 +13,7 @@ import numpy as np
 
 from codegen.lower import memory_plan
 from codegen.assets import asset_dir
-from codegen.csyntax import c_array_body, c_type, check_identifier, identifier_from
+from codegen.csyntax import c_array_body, c_count, c_type, check_identifier, identifier_from
 from codegen.lower.layer import Layer, Unit, offset_name
 from codegen.errors import MlcError
 from codegen.ops.kernel_plan import ISAS
@@ -103,7 +103,7 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
         layers.append({"index": op.index, "comment": _layer_comment(op, plan), "code": code,
                        "result": layer.result(0), "result_bytes": y.nbytes})
     offsets = _arena_offsets(graph, plan, name)
-    consts = [(sym, ctype, int(v.size), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
+    consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
     macs = sum(op.macs for op in graph.ops)
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),

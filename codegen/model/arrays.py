@@ -21,6 +21,53 @@ def read_input(path: str) -> np.ndarray:
     return x
 
 
+def read_inputs(path: str):
+    """A .npy array, or an .npz archive's arrays as a dict (one per model input, by name or arr_0.. in order)."""
+    if not str(path).endswith(".npz"):
+        return read_input(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except OSError as err:
+        raise MlcError(f"{path}: cannot read the inputs ({err.strerror or err})") from None
+    except Exception:
+        raise MlcError(f"{path}: not an .npz archive; save the inputs with numpy.savez") from None
+    empty = [k for k, v in arrays.items() if v.size == 0]
+    if not arrays or empty:
+        raise MlcError(f"{path}: {'empty input array ' + empty[0] if empty else 'the archive holds no arrays'}")
+    return arrays
+
+
+def per_input(names: list, xs, what: str = "the inputs") -> list:
+    """One array per model input, in the model's order: xs is an array (a one-input model), a list in order,
+    or a dict by input name (or numpy.savez's arr_0, arr_1, ... in order)."""
+    if isinstance(xs, dict):
+        ordered = [f"arr_{i}" for i in range(len(names))]
+        keys = names if all(n in xs for n in names) else ordered if all(k in xs for k in ordered) else None
+        if keys is None or len(xs) != len(names):
+            raise MlcError(f"{what} hold arrays {sorted(xs)}; the model's inputs are {names} (or give arr_0.. in order)")
+        xs = [xs[k] for k in keys]
+    elif not isinstance(xs, (list, tuple)):
+        xs = [xs]
+    if len(xs) != len(names):
+        raise MlcError(f"{what} hold {len(xs)} array(s), the model has {len(names)} inputs ({', '.join(names)}): "
+                       "give one array per input in an .npz")
+    return list(xs)
+
+
+def write_outputs(path: str, outputs: dict) -> None:
+    """One output as .npy (any name), several as an .npz archive by output name."""
+    if len(outputs) == 1 and not str(path).endswith(".npz"):
+        return write(path, next(iter(outputs.values())))
+    if not str(path).endswith(".npz"):
+        raise MlcError(f"{path}: the model has {len(outputs)} outputs; give an .npz file for them")
+    try:
+        with open(path, "wb") as f:
+            np.savez(f, **outputs)
+    except OSError as err:
+        raise MlcError(f"{path}: cannot write the output ({err.strerror or err})") from None
+
+
 def check_output(path: str) -> None:
     """Fail before a long run, not after it."""
     target = Path(path)

@@ -103,7 +103,23 @@ def _read_quant(t, name: str, shape: tuple, const: bool) -> Quant | None:
     return Quant(scale=scale, zero_point=zp, axis=axis)
 
 
-def _read_tensor(model, sg, i: int) -> Tensor:
+def _buffer_bytes(model, buf, data: bytes, name: str) -> bytes | None:
+    """A constant's bytes: inline in the flatbuffer, or (Buffer.offset > 1) stored after it in the same file,
+    as ai-edge-quantizer (litert-quantizer) writes weights once they total 256 KiB."""
+    if buf is None:
+        return None
+    if buf.DataLength() > 0:
+        return buf.DataAsNumpy().tobytes()
+    offset, size = buf.Offset(), buf.Size()
+    if offset <= 1:  # 0: no data; 1: the converter's placeholder for "no data yet"
+        return None
+    if offset + size > len(data):
+        raise MlcError(f"constant tensor '{name}' is stored at bytes {offset}..{offset + size} of the file, past its "
+                       f"end ({len(data)} bytes); truncated file?")
+    return data[offset:offset + size]
+
+
+def _read_tensor(model, sg, i: int, data: bytes) -> Tensor:
     t = sg.Tensors(i)
     type_name = _TENSOR_TYPES.get(t.Type(), str(t.Type()))
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
@@ -114,23 +130,20 @@ def _read_tensor(model, sg, i: int) -> Tensor:
         raise MlcError(f"tensor '{name}' has type {type_name}, which mlc does not support")
     if any(d < 0 for d in shape):
         raise MlcError(f"tensor '{name}' has a dynamic or negative shape {shape}; export the model with fixed shapes")
-    data = None
-    buf = model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None
-    if buf is not None and buf.DataLength() > 0:
+    values = None
+    raw = _buffer_bytes(model, model.Buffers(t.Buffer()) if t.Buffer() < model.BuffersLength() else None, data, name)
+    if raw:
         if dtype not in _DTYPES.values():
             raise MlcError(f"tensor '{name}' has unsupported type {type_name}")
-        raw = buf.DataAsNumpy().tobytes()
         need = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
         if len(raw) != need:
             raise MlcError(f"constant tensor '{name}' holds {len(raw)} bytes but its shape {shape} needs {need}")
-        data = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
-    elif buf is not None and buf.Offset() > 1:
-        raise MlcError("models with weights stored outside the flatbuffer (over 2 GB) are not supported")
+        values = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
     elif int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize > MAX_ACTIVATION_BYTES:
         raise MlcError(f"tensor '{name}' of shape {shape} needs over {MAX_ACTIVATION_BYTES >> 20} MB; "
                        "that is far beyond a microcontroller (a corrupt file?)")
-    return Tensor(index=i, name=name, shape=shape, dtype=dtype, quant=_read_quant(t, name, shape, data is not None), data=data,
-                  variable=bool(t.IsVariable()))
+    return Tensor(index=i, name=name, shape=shape, dtype=dtype, quant=_read_quant(t, name, shape, values is not None),
+                  data=values, variable=bool(t.IsVariable()))
 
 
 def _op_kind(model, op) -> str:
@@ -149,7 +162,7 @@ def parse(data: bytes, path: str) -> Graph:
         raise MlcError(f"{path}: the model has no subgraph")
     sg = model.Subgraphs(0)
     try:
-        tensors = [_read_tensor(model, sg, i) for i in range(sg.TensorsLength())]
+        tensors = [_read_tensor(model, sg, i, data) for i in range(sg.TensorsLength())]
     except MlcError as err:
         raise MlcError(f"{path}: {err}") from None
 

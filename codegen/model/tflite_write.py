@@ -1,4 +1,5 @@
-"""Write .tflite flatbuffers (the `tflite` schema through `flatbuffers`), weights inline.
+"""Write .tflite flatbuffers (the `tflite` schema through `flatbuffers`), weights inline (or, for tests of
+the readers, after the flatbuffer, as ai-edge-quantizer stores large models).
 
 `Writer` is the serialisation core: tensors as dicts, buffers as bytes, operators with their builtin
 options table; tests/tflite_builder.py builds single-op test models on it. `write_graph` writes an mlc
@@ -68,7 +69,24 @@ class Writer:
     def add_op(self, kind: str, inputs, outputs, options=None) -> None:
         self._ops.append(WrittenOp(getattr(tflite.BuiltinOperator, kind), list(inputs), list(outputs), options))
 
-    def finish(self) -> bytes:
+    def finish(self, external_buffers: bool = False) -> bytes:
+        """The model; external_buffers stores each constant after the flatbuffer (16-byte aligned), the buffer
+        giving its offset from the file's start and its size, instead of inline."""
+        if not external_buffers:
+            return self._serialise(None)
+        size = len(self._serialise([1 << 40] * len(self._buffers)))  # fixed-width fields: same size either way
+        offsets, end = [], size
+        for data in self._buffers:
+            end = (end + 15) // 16 * 16
+            offsets.append(end)
+            end += len(data)
+        model = bytearray(self._serialise(offsets))
+        assert len(model) == size
+        for offset, data in zip(offsets, self._buffers):
+            model += bytes(offset - len(model)) + data
+        return bytes(model)
+
+    def _serialise(self, offsets) -> bytes:
         assert self._inputs and self._outputs, "declare inputs and outputs"
         fb = flatbuffers.Builder(1024)
 
@@ -91,8 +109,14 @@ class Writer:
 
         # Buffers (data 16-byte aligned, as the converter does).
         buffers = []
-        for data in self._buffers:
+        for i, data in enumerate(self._buffers):
             dvec = None
+            if data and offsets is not None:
+                tflite.BufferStart(fb)
+                tflite.BufferAddOffset(fb, offsets[i])
+                tflite.BufferAddSize(fb, len(data))
+                buffers.append(tflite.BufferEnd(fb))
+                continue
             if data:
                 fb.StartVector(1, len(data), 16)
                 fb.head -= len(data)
@@ -180,8 +204,9 @@ def _options_table(kind: str, options: dict) -> tuple | None:
     return name, fields
 
 
-def write_graph(graph: Graph, description: str = "mlc quantize") -> bytes:
-    """The graph as a .tflite flatbuffer: every tensor an op or the model touches, constants inline."""
+def write_graph(graph: Graph, description: str = "mlc quantize", external_buffers: bool = False) -> bytes:
+    """The graph as a .tflite flatbuffer: every tensor an op or the model touches, constants inline (or after
+    the flatbuffer: Writer.finish)."""
     writer = Writer(description)
     used = {id(t): t for op in graph.ops for t in op.inputs + op.outputs if t is not None}
     used.update({id(t): t for t in graph.inputs + graph.outputs})
@@ -200,4 +225,4 @@ def write_graph(graph: Graph, description: str = "mlc quantize") -> bytes:
         writer.add_input(index[id(t)])
     for t in graph.outputs:
         writer.add_output(index[id(t)])
-    return writer.finish()
+    return writer.finish(external_buffers)

@@ -62,12 +62,15 @@ def run(model, x: np.ndarray, tensors=(), interp=None) -> Result:
     tensors = list(tensors)
     data = _model_bytes(model)
     interp = interp or interpreter(data, preserve_all=bool(tensors))
-    in_shape = tuple(interp.get_input_details(0)["shape"])
-    n_out = tflite.Model.GetRootAsModel(data, 0).Subgraphs(0).OutputsLength()
+    subgraph = tflite.Model.GetRootAsModel(data, 0).Subgraphs(0)
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]  # one stacked array per model input
+    in_shapes = [tuple(interp.get_input_details(k)["shape"]) for k in range(subgraph.InputsLength())]
+    n_out = subgraph.OutputsLength()
     outputs = [[] for _ in range(n_out)]
     kept = {i: [] for i in tensors}
-    for sample in np.asarray(x):
-        interp.set_input(np.ascontiguousarray(sample.reshape(in_shape)), 0)
+    for n in range(len(xs[0])):
+        for k, (stack, shape) in enumerate(zip(xs, in_shapes)):
+            interp.set_input(np.ascontiguousarray(np.asarray(stack[n]).reshape(shape)), k)
         try:
             interp.invoke()
         except RuntimeError as err:
@@ -97,10 +100,11 @@ class LayerMatch:
         return self.matching == self.total
 
 
-def compare(graph, x: np.ndarray, sim: dict, model=None) -> list:
-    """Run TFLM on the stacked inputs x and hold every layer's output against `sim`, hostsim's run_all
-    values for the same inputs; one LayerMatch per layer, in graph order."""
-    x = np.asarray(x).reshape(-1, *graph.inputs[0].shape[1:])
+def compare(graph, x, sim: dict, model=None) -> list:
+    """Run TFLM on the stacked inputs x (an array, or one per model input) and hold every layer's output
+    against `sim`, hostsim's run_all values for the same inputs; one LayerMatch per layer, in graph order."""
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    x = [np.asarray(xi).reshape(-1, *t.shape[1:]) for xi, t in zip(xs, graph.inputs)]
     produced = [t for op in graph.ops for t in op.outputs]
     ref = run(model or graph.path, x, tensors=[t.index for t in produced]).tensors
     report = []

@@ -203,14 +203,13 @@ def conv_2d_plan(op, isa, reference, inplace):
                        else "two channels per pass (the halfword dot product)" if q15 else "two channels per pass")
     if isa == "mve" and out_c >= CHANNEL_QUAD and not quads:
         why["channels"] = "two channels: the four-lane requantization is not proven exact for this layer"
-    # the windows (im2col) or the in-place output block (1x1), then the halfword inputs q (4-aligned);
-    # im2col keeps q on the stack: from the arena, GCC rebuilds its constant address for the ldrd of every
-    # step (kws_ref_model layer 0 on the M4: +64,414 instructions; +41 with the pointer pinned per pass)
+    # the windows (im2col) or the in-place output block (1x1), then the halfword inputs q (4-aligned), all
+    # in the arena (im2col's dot products pin q's address in a register per pass: dot_q15's pin)
     block = nb * (k if variant == "im2col" else out_c if inplace else 0)
-    q_at = (block + 3) // 4 * 4 if q15 and variant == "1x1" else None
+    q_at = (block + 3) // 4 * 4 if q15 else None
     scratch = block if q_at is None else q_at + nb * k * 2
     if q15:
-        why["halfwords"] += "; in scratch" if q_at is not None else "; on the stack (the arena costs instructions)"
+        why["halfwords"] += "; in scratch"
     unroll = ((f"full ({k // Q15_STEP} steps, {unrolled_lines} lines)" if steps == "all" else f"{steps} steps per pass")
               if q15 else "4 MACs per pass")
     return KernelPlan(op.index, op.kind, variant, isa, pixels=nb, channels=4 if quads else 2, unroll=unroll,

@@ -40,14 +40,16 @@ def requant_consts(layer, channels: int, weights, folded: bool = False) -> dict:
     input_offset * sum(w) so the kernel's inner loop needs no offset add (exact in int32).
     Returns the template variables: bias/mult/shift symbols, per_channel, and rq_fast when the short
     requantization of mlc_port.h is provably exact (not for the reference kernels); then the shift
-    table holds -shift and the multiplier table holds {multiplier, addend} pairs (one ldrd per channel)."""
+    table holds -shift and the multiplier table is one mlc_requant_t {multiplier, addend} per channel
+    (one ldrd per channel)."""
     bias, folded_bias, mult, shift, per_channel, fast = _tables(layer.p, channels, weights)
     fast = fast and not layer.reference
     if fast:
         addend = fast_addend(shift, layer.p["output_offset"])
         mult = np.stack([np.broadcast_to(mult, addend.shape), addend], axis=-1)
     return {"bias": layer.const("bias", (folded_bias if folded else bias).astype(np.int32), "int32_t"),
-            "mult": layer.const("mq" if fast else "mult", mult.astype(np.int32), "int32_t"),
+            "mult": (layer.const("requant", mult.astype(np.int32), "mlc_requant_t") if fast
+                     else layer.const("mult", mult.astype(np.int32), "int32_t")),
             "shift": layer.const("rshift" if fast else "shift", (-shift if fast else shift).astype(np.int8), "int8_t"),
             "per_channel": per_channel, "rq_fast": fast}
 

@@ -123,9 +123,11 @@ def op_args(op: Op, values: dict) -> list:
     return [values[id(t)] if not t.is_const else t.data for t in op.inputs if t is not None]
 
 
-def run_all(graph: Graph, x: np.ndarray) -> dict:
-    """Every activation tensor's values (by id of the Tensor) for stacked inputs x."""
-    values = {id(graph.inputs[0]): np.asarray(x, np.float32)}
+def run_all(graph: Graph, x) -> dict:
+    """Every activation tensor's values (by id of the Tensor) for stacked inputs x (one array per model input,
+    or one array for a one-input model)."""
+    xs = x if isinstance(x, (list, tuple)) else [x]
+    values = {id(t): np.asarray(xi, np.float32) for t, xi in zip(graph.inputs, xs)}
     for op in graph.ops:
         values[id(op.outputs[0])] = run_op(op, op_args(op, values))
     return values

@@ -1,6 +1,8 @@
 """Read a float ONNX model (opset 13 or later, e.g. PyTorch's export) into mlc's float graph, NHWC.
 
-Every 4-D activation is NCHW in ONNX and NHWC in mlc; layout changes are folded into the weights
+Every 4-D activation is NCHW in ONNX and NHWC in mlc, and every 3-D one in front of a 1-D convolution or
+pooling (PyTorch's Conv1d) NCW in ONNX and NHWC with a height of one in mlc, as TFLite holds Keras's Conv1D;
+layout changes are folded into the weights
 (OHWI conv filters, [1, KH, KW, C] depthwise filters, NHWC-ordered columns of a dense layer after a
 Flatten), never left in the graph as transposes. Subgraphs of constants (PyTorch's Shape -> Gather
 -> Concat in front of a Reshape) are evaluated here with onnx's reference evaluator, since every
@@ -21,6 +23,8 @@ from codegen.quantize import executor, onnx_quantized
 
 MIN_OPSET = 13
 NHWC, PLAIN = "nhwc", "plain"  # an ONNX NCHW tensor held as NHWC; a tensor held as ONNX has it
+NCW = "ncw"  # an ONNX NCW tensor held as NHWC with H = 1
+HELD_NHWC = (NHWC, NCW)
 
 
 @dataclass
@@ -97,15 +101,26 @@ class _Importer:
             self.fail(node, f"input '{node.input[i]}' must be {what} (mlc folds it into the layer)")
         return self.consts[node.input[i]]
 
+    def onnx_shape(self, value: Value) -> tuple:
+        """The activation's shape as ONNX sees it."""
+        shape = value.tensor.shape
+        if value.layout == NCW:
+            return (shape[0], shape[3], shape[2])
+        return tuple(np.array(shape)[[0, 3, 1, 2]]) if value.layout == NHWC else tuple(shape)
+
     def const_in_layout(self, c: np.ndarray, value: Value) -> np.ndarray:
         """A constant operand broadcast against an activation, in that activation's mlc layout."""
-        if value.layout == NHWC:
+        if value.layout == NCW:
+            c = np.reshape(c, (1,) * (3 - c.ndim) + c.shape)[:, :, None, :]  # NCW -> NCHW with H = 1
+        if value.layout in HELD_NHWC:
             c = np.reshape(c, (1,) * (4 - c.ndim) + c.shape).transpose(0, 2, 3, 1)
         return c
 
     def axis(self, value: Value, axis: int) -> int:
         rank = len(value.tensor.shape)
         axis %= rank
+        if value.layout == NCW:
+            return (0, 3, 2)[axis]
         return (0, 3, 1, 2)[axis] if value.layout == NHWC else axis
 
     def window(self, node, attrs, value: Value, kernel):
@@ -136,7 +151,7 @@ class _Importer:
             self.fail(node, f"pads {pads} differ from TFLite's SAME padding; mlc can pad explicitly only before a convolution")
         paddings = np.array([[0, 0], [pads[0], pads[2]], [pads[1], pads[3]], [0, 0]], np.int32)
         padded = self.emit("PAD", [value.tensor, self.const_tensor(f"{node.output[0]}_paddings", paddings, "int32")],
-                           f"{node.output[0]}_pad", layout=NHWC)
+                           f"{node.output[0]}_pad", layout=value.layout)
         return {**options, "padding": "VALID"}, padded.tensor
 
 
@@ -144,12 +159,25 @@ def _attrs(onnx, node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _as_2d(attrs: dict) -> dict:
+    """A 1-D convolution's or pooling's attributes as the 2-D ones over a height of one."""
+    out = dict(attrs)
+    for key in ("kernel_shape", "strides", "dilations"):
+        if key in attrs:
+            out[key] = [1, *attrs[key]]
+    if "pads" in attrs:
+        out["pads"] = [0, attrs["pads"][0], 0, attrs["pads"][1]]
+    return out
+
+
 def _conv(im: _Importer, node, attrs):
     x = im.act(node)
     w = im.const(node, 1, "constant weights")
     b = im.const(node, 2)
-    if x.layout != NHWC or w.ndim != 4:
-        im.fail(node, "only 2-D convolutions on NCHW inputs are supported")
+    if x.layout == NCW and w.ndim == 3:  # Conv1d: over a height of one
+        w, attrs = w[:, :, None, :], _as_2d(attrs)
+    elif x.layout != NHWC or w.ndim != 4:
+        im.fail(node, "only 1-D convolutions on NCW inputs and 2-D ones on NCHW inputs are supported")
     group = attrs.get("group", 1)
     cin = x.tensor.shape[3]
     options, xin = im.window(node, attrs, x, w.shape[2:])
@@ -157,12 +185,12 @@ def _conv(im: _Importer, node, attrs):
     if group == 1:
         weights = im.const_tensor(f"{node.output[0]}_weights", w.transpose(0, 2, 3, 1))
         onnx_quantized.fix_weights(im, node, node.input[1], weights, onnx_axis=0, mlc_axis=0)
-        return im.emit("CONV_2D", [xin, weights, bias], node.output[0], {**options, "activation": "NONE"}, layout=NHWC)
+        return im.emit("CONV_2D", [xin, weights, bias], node.output[0], {**options, "activation": "NONE"}, layout=x.layout)
     if group == cin and w.shape[1] == 1:
         weights = im.const_tensor(f"{node.output[0]}_weights", w.transpose(1, 2, 3, 0))
         onnx_quantized.fix_weights(im, node, node.input[1], weights, onnx_axis=0, mlc_axis=3)
         return im.emit("DEPTHWISE_CONV_2D", [xin, weights, bias], node.output[0],
-                       {**options, "depth_multiplier": w.shape[0] // cin, "activation": "NONE"}, layout=NHWC)
+                       {**options, "depth_multiplier": w.shape[0] // cin, "activation": "NONE"}, layout=x.layout)
     im.fail(node, f"grouped convolution (group {group} of {cin} channels) is not supported; only group 1 or depthwise")
 
 
@@ -215,27 +243,34 @@ def _clip(im: _Importer, node, attrs):
 def _pool(kind):
     def handle(im: _Importer, node, attrs):
         x = im.act(node)
+        if x.layout == NCW:
+            attrs = _as_2d(attrs)
+        elif x.layout != NHWC:
+            im.fail(node, "pooling needs an NCHW or NCW input")
         kernel = attrs["kernel_shape"]
         options, xin = im.window(node, {**attrs, "strides": attrs.get("strides", [1, 1])}, x, kernel)
         options = {k: v for k, v in options.items() if not k.startswith("dilation")}
         if attrs.get("dilations", [1, 1]) != [1, 1]:
             im.fail(node, "dilated pooling is not supported")
         return im.emit(kind, [xin], node.output[0], {**options, "filter_height": kernel[0], "filter_width": kernel[1],
-                                                    "activation": "NONE"}, layout=NHWC)
+                                                    "activation": "NONE"}, layout=x.layout)
     return handle
 
 
 def _mean_axes(im: _Importer, node, x: Value, axes, keep: bool):
     axes = sorted(im.axis(x, int(a)) for a in axes)
+    if x.layout == NCW and 2 in axes:
+        axes = sorted({1, *axes})  # the height of one goes with the width
     axes_t = im.const_tensor(f"{node.output[0]}_axes", np.array(axes), "int32")
-    if x.layout == NHWC and not keep and axes != [1, 2]:
+    if x.layout in HELD_NHWC and not keep and axes != [1, 2]:
         im.fail(node, "a mean that drops a channel or batch axis of an NCHW tensor is not supported")
     layout = x.layout if keep else PLAIN
     return im.emit("MEAN", [x.tensor, axes_t], node.output[0], {"keep_dims": keep}, layout=layout)
 
 
 def _global_average_pool(im: _Importer, node, attrs):
-    return _mean_axes(im, node, im.act(node), [2, 3], True)
+    x = im.act(node)
+    return _mean_axes(im, node, x, [2] if x.layout == NCW else [2, 3], True)
 
 
 def _reduce_mean(im: _Importer, node, attrs):
@@ -249,7 +284,7 @@ def _flatten_to(im: _Importer, node, x: Value, shape) -> Value:
     """Reshape to `shape` (ONNX's); an NCHW tensor flattened keeps NHWC order and notes (C, H, W)."""
     shape = tuple(int(d) for d in shape)
     shape_t = im.const_tensor(f"{node.output[0]}_shape", np.array(shape), "int32")
-    if x.layout == NHWC:
+    if x.layout in HELD_NHWC:
         _, h, w, c = x.tensor.shape
         if len(shape) != 2:
             im.fail(node, f"reshaping an NCHW activation to {shape} would need a transpose; only flattening is supported")
@@ -262,14 +297,14 @@ def _flatten_to(im: _Importer, node, x: Value, shape) -> Value:
 def _flatten(im: _Importer, node, attrs):
     x = im.act(node)
     axis = attrs.get("axis", 1)
-    shape = x.tensor.shape if x.layout == PLAIN else tuple(np.array(x.tensor.shape)[[0, 3, 1, 2]])
+    shape = im.onnx_shape(x)
     return _flatten_to(im, node, x, (int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))))
 
 
 def _reshape(im: _Importer, node, attrs):
     x = im.act(node)
     target = [int(d) for d in im.const(node, 1, "a constant shape")]
-    onnx_shape = x.tensor.shape if x.layout == PLAIN else tuple(np.array(x.tensor.shape)[[0, 3, 1, 2]])
+    onnx_shape = im.onnx_shape(x)
     target = [onnx_shape[i] if d == 0 else d for i, d in enumerate(target)]
     return _flatten_to(im, node, x, np.empty(onnx_shape, np.int8).reshape(target).shape)
 
@@ -277,7 +312,7 @@ def _reshape(im: _Importer, node, attrs):
 def _squeeze(im: _Importer, node, attrs):
     x = im.act(node)
     axes = attrs.get("axes", im.const(node, 1))
-    onnx_shape = x.tensor.shape if x.layout == PLAIN else tuple(np.array(x.tensor.shape)[[0, 3, 1, 2]])
+    onnx_shape = im.onnx_shape(x)
     shape = np.squeeze(np.empty(onnx_shape, np.int8), axis=None if axes is None else tuple(int(a) for a in np.ravel(axes))).shape
     return _flatten_to(im, node, x, shape)
 
@@ -331,9 +366,11 @@ def _pad(im: _Importer, node, attrs):
     value = im.const(node, 2)
     if (mode.decode() if isinstance(mode, bytes) else mode) != "constant" or (value is not None and float(np.ravel(value)[0]) != 0):
         im.fail(node, "only zero padding is supported")
-    rank = len(x.tensor.shape)
+    rank = len(im.onnx_shape(x))
     pairs = np.stack([pads[:rank], pads[rank:]], axis=1).astype(np.int32)
-    if x.layout == NHWC:
+    if x.layout == NCW:
+        pairs = np.insert(pairs, 2, 0, axis=0)  # NCW -> NCHW with H = 1
+    if x.layout in HELD_NHWC:
         pairs = pairs[[0, 2, 3, 1]]
     paddings = im.const_tensor(f"{node.output[0]}_paddings", pairs, "int32")
     return im.emit("PAD", [x.tensor, paddings], node.output[0], layout=x.layout)
@@ -347,7 +384,7 @@ def _transpose(im: _Importer, node, attrs):
     elif x.layout == PLAIN and len(x.tensor.shape) == 4 and perm == (0, 3, 1, 2):
         im.values[node.output[0]] = Value(x.tensor, NHWC)
     else:
-        im.fail(node, f"transpose {perm} is not a layout change mlc can fold")
+        im.fail(node, f"transpose {perm} of a {len(im.onnx_shape(x))}-D activation is not a layout change mlc can fold")
     return None
 
 
@@ -379,9 +416,10 @@ def _input_shape(path, vi) -> tuple:
     return tuple([1] + shape[1:])
 
 
-def read(path) -> tuple[Graph, bool, list]:
-    """The float graph of an ONNX model, its 4-D input and activations in NHWC; whether the ONNX input was
-    NCHW (then calibration data comes NCHW and is transposed); and, for a model already quantized, notes on
+def read(path) -> tuple[Graph, tuple, list]:
+    """The float graph of an ONNX model, its 4-D (and 3-D) inputs and activations in NHWC; each ONNX input's
+    layout, "nchw", "ncw" or "plain" (calibration data comes so and is transposed); and, for a model already
+    quantized, notes on
     where its arithmetic and the TFLite int8 kernels' differ (its quantization is on the graph's tensors)."""
     path = str(path)
     onnx, numpy_helper, ReferenceEvaluator = _onnx()
@@ -397,17 +435,20 @@ def read(path) -> tuple[Graph, bool, list]:
     for init in g.initializer:
         im.consts[init.name] = numpy_helper.to_array(init)
     inputs = [vi for vi in g.input if vi.name not in im.consts]
-    if len(inputs) != 1:
-        raise MlcError(f"{path}: the model has {len(inputs)} inputs; mlc quantizes single-input models")
+    if not inputs:
+        raise MlcError(f"{path}: the model has no input")
     for vi in inputs:
         if vi.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
             raise MlcError(f"{path}: input '{vi.name}' is not float32")
         shape = _input_shape(path, vi)
-        nchw = len(shape) == 4
-        t = im.tensor(vi.name, (shape[0], shape[2], shape[3], shape[1]) if nchw else shape)
-        im.values[vi.name] = Value(t, NHWC if nchw else PLAIN)
+        if len(shape) == 4:
+            im.values[vi.name] = Value(im.tensor(vi.name, (shape[0], shape[2], shape[3], shape[1])), NHWC)
+        elif len(shape) == 3:  # a sequence of channel vectors, for Conv1d: NCW
+            im.values[vi.name] = Value(im.tensor(vi.name, (shape[0], 1, shape[2], shape[1])), NCW)
+        else:
+            im.values[vi.name] = Value(im.tensor(vi.name, shape), PLAIN)
     graph_inputs = [im.values[vi.name].tensor for vi in inputs]
-    nchw_input = im.values[inputs[0].name].layout == NHWC
+    input_layouts = tuple({NHWC: "nchw", NCW: "ncw"}.get(im.values[vi.name].layout, "plain") for vi in inputs)
     for node in g.node:
         if node.domain not in ("", "ai.onnx") and not (node.domain == "com.microsoft"
                                                        and node.op_type in onnx_quantized.MICROSOFT_OPS):
@@ -418,9 +459,7 @@ def read(path) -> tuple[Graph, bool, list]:
                 next(iter(attrs.values())))
             continue
         if node.op_type == "Shape" and node.input[0] in im.values:
-            v = im.values[node.input[0]]
-            shape = v.tensor.shape if v.layout == PLAIN else tuple(np.array(v.tensor.shape)[[0, 3, 1, 2]])
-            im.consts[node.output[0]] = np.array(shape, np.int64)
+            im.consts[node.output[0]] = np.array(im.onnx_shape(im.values[node.input[0]]), np.int64)
             continue
         if node.op_type == "DequantizeLinear" and node.input[0] in im.consts:  # quantized weights, bias
             onnx_quantized.dequantize_constant(im, node.output[0], im.consts[node.input[0]], im.const(node, 1),
@@ -449,4 +488,4 @@ def read(path) -> tuple[Graph, bool, list]:
         outputs.append(im.values[vi.name].tensor)
     graph = Graph(name=path.rsplit("/", 1)[-1].rsplit(".", 1)[0], path=path, tensors=im.tensors, ops=im.ops,
                   inputs=graph_inputs, outputs=outputs)
-    return graph, nchw_input, im.notes
+    return graph, input_layouts, im.notes

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen.errors import MlcError
+from codegen.model.arrays import per_input
 from codegen.model.ir import Graph
 from codegen.model.tflite_write import write_graph
 from codegen.quantize import cleanup, executor, ranges
@@ -18,7 +19,7 @@ MIN_SAMPLES = 16
 @dataclass
 class FloatModel:
     graph: Graph  # NHWC, cleaned up
-    nchw_input: bool = False  # an ONNX model's 4-D input: its data comes NCHW and is transposed to NHWC
+    input_layouts: tuple = ()  # per input: an ONNX model's data comes "nchw" (or "ncw"), transposed to NHWC
     notes: list = field(default_factory=list)  # an already quantized model: where its arithmetic and TFLite's differ
 
     @property
@@ -26,25 +27,39 @@ class FloatModel:
         """The model brings its own quantization (ONNX QDQ or QOperator): on its tensors, used as it stands."""
         return any(t.quant is not None for t in self.graph.tensors)
 
-    def inputs(self, x: np.ndarray, what: str = "calibration data") -> np.ndarray:
-        """x as the float graph's stacked float32 inputs (N, *input_shape[1:]), checked: one-line errors for
-        wrong shape, dtype or values."""
-        t = self.graph.inputs[0]
+    def inputs(self, x, what: str = "calibration data"):
+        """x (one array, or for several inputs a list in order or a dict by input name, as an .npz holds them)
+        as the float graph's stacked float32 inputs (N, *input_shape[1:]): an array for a one-input model, else
+        a list; checked, with one-line errors for wrong names, shapes, dtypes or values."""
+        inputs = self.graph.inputs
+        xs = per_input([t.name for t in inputs], x, what)
+        layouts = self.input_layouts or ("plain",) * len(inputs)
+        stacked = [self._input(t, xi, layout, what) for t, xi, layout in zip(inputs, xs, layouts)]
+        if len({len(s) for s in stacked}) > 1:
+            raise MlcError(f"{what} stacks different numbers of samples per input ({', '.join(str(len(s)) for s in stacked)})")
+        return stacked[0] if len(stacked) == 1 else stacked
+
+    @staticmethod
+    def _input(t, x, layout: str, what: str) -> np.ndarray:
         x = np.asarray(x)
         if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
             raise MlcError(f"{what} is {x.dtype}; it must be float32 values of the model's float input")
-        want = tuple(t.shape[1:])
-        if self.nchw_input:
+        want = tuple(t.shape[1:])  # (H, W, C)
+        if layout == "nchw":
             want = (want[2], want[0], want[1])
-        layout = " (NCHW, as the ONNX model takes it)" if self.nchw_input else ""
+        elif layout == "ncw":  # held as H = 1
+            want = (want[2], want[1])
+        note = f" ({layout.upper()}, as the ONNX model takes it)" if layout != "plain" else ""
         if x.ndim == len(want) and x.shape == want:
             x = x[None]
         if x.shape[1:] != want:
-            raise MlcError(f"{what} has shape {x.shape}; model input '{t.name}' needs (N, {', '.join(map(str, want))}){layout}")
+            raise MlcError(f"{what} has shape {x.shape}; model input '{t.name}' needs (N, {', '.join(map(str, want))}){note}")
         x = x.astype(np.float32)
         if not np.all(np.isfinite(x)):
             raise MlcError(f"{what} holds NaN or infinite values")
-        return x.transpose(0, 2, 3, 1) if self.nchw_input else x
+        if layout == "ncw":
+            return x.transpose(0, 2, 1)[:, None]
+        return x.transpose(0, 2, 3, 1) if layout == "nchw" else x
 
 
 def load_float(path) -> FloatModel:
@@ -67,8 +82,6 @@ def load_float(path) -> FloatModel:
         model = FloatModel(read(path))
     else:
         raise MlcError(f"{path}: the quantizer takes a float .tflite, an .onnx or a Keras .keras/.h5 model")
-    if len(model.graph.inputs) != 1:
-        raise MlcError(f"{path}: models with {len(model.graph.inputs)} inputs are not supported yet")
     cleanup.clean(model.graph)
     return model
 
@@ -93,8 +106,9 @@ def quantize(model: FloatModel, calib: np.ndarray | None, method: str | None = N
     values = {}
     if calib is not None:
         x = model.inputs(calib)
-        if len(x) < MIN_SAMPLES:
-            raise MlcError(f"calibration data has {len(x)} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
+        samples = len(x if isinstance(x, np.ndarray) else x[0])
+        if samples < MIN_SAMPLES:
+            raise MlcError(f"calibration data has {samples} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
         values = executor.run_all(graph, x)
     elif not model.prequantized:
         raise MlcError("a float model needs calibration data (--calib X.npy)")

@@ -5,7 +5,8 @@ also a PlatformIO library (library.json), with an example sketch per app.
     mlc_NAME/src/          the portable model library (every kernel's ISA paths, picked by the preprocessor)
                            and mlc_NAME.h, the header a sketch includes
     mlc_NAME/examples/classify/classify.ino, src/   the classify app with mlc's serial protocol and the
-                           Arduino board layer, as `mlc build` gives an Arduino board
+                           Arduino board layer, as `mlc build` gives an Arduino board; likewise
+    mlc_NAME/examples/anomaly/ or kws/   a streaming app's sketch, when the export asks for one
 """
 from __future__ import annotations
 
@@ -17,11 +18,19 @@ from codegen.assets import asset_dir, templates
 from codegen.csyntax import check_identifier, identifier_from
 from codegen.errors import MlcError
 from codegen.ops import graph_of
-from codegen.targets.project import (COMMON_RUNTIME, DEMO_PERIOD_MS, demo_inputs, generate_library,
+from codegen.targets.project import (COMMON_RUNTIME, DEMO_PERIOD_MS, AppSources, demo_inputs, generate_library,
                                      read_library_macros)
 
 ARDUINO_RUNTIME = [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp")]
-EXAMPLE_APPS = ("classify",)
+SKETCHES = {  # what each app's example sketch does, for its opening comment
+    "classify": "runs {name} on the inputs a host sends over Serial (`mlc verify --port PORT`), prints a PRED line "
+                "per inference, and shows the built-in demo inputs while the host is quiet.",
+    "anomaly": "scores windows of the accelerometer samples a host streams over Serial (`mlc verify --app "
+               "anomaly --port PORT`, `mlc run --feed`) with {name}, prints a REC line per window and an event "
+               "when the alarm rises or clears, and shows it on the LED.",
+    "kws": "turns the audio a host streams over Serial (`mlc verify --app kws --port PORT`) into feature frames, "
+           "runs {name} on them and prints a REC line per inference and the keywords it detects.",
+}
 
 
 def library_name(name: str) -> str:
@@ -42,9 +51,11 @@ class _AnyArduino:
     id = "arduino"
 
 
-def export_arduino(model, out_dir, name: str | None = None, labels=None, demo=None, url: str = "") -> Path:
+def export_arduino(model, out_dir, name: str | None = None, labels=None, demo=None, url: str = "",
+                   apps: dict | None = None) -> Path:
     """Write the library of `model` (a prepared graph, or a .tflite path) as out_dir/mlc_NAME; returns that
-    folder. Any folder of that name is replaced."""
+    folder. Any folder of that name is replaced. Besides the classify sketch, one for each streaming app in
+    `apps` ({app: AppSources}, as the app's command module makes them for `mlc build`)."""
     graph = graph_of(model)
     name = check_identifier(name) if name else identifier_from(Path(graph.path).stem)
     library = library_name(name)
@@ -63,7 +74,7 @@ def export_arduino(model, out_dir, name: str | None = None, labels=None, demo=No
     (root / "library.properties").write_text(env.get_template("arduino/library.properties.j2").render(**ctx))
     (root / "library.json").write_text(env.get_template("arduino/library.json.j2").render(**ctx))
     firmware = asset_dir("firmware")
-    for app in EXAMPLE_APPS:
+    for app, sources in {"classify": AppSources(), **(apps or {})}.items():
         sketch = root / "examples" / app
         runtime = sketch / "src" / "mlc"
         runtime.mkdir(parents=True)
@@ -71,8 +82,11 @@ def export_arduino(model, out_dir, name: str | None = None, labels=None, demo=No
             shutil.copyfile(firmware / family / filename, runtime / filename)
         (sketch / "src" / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
             name=name, NAME=name.upper(), board=_AnyArduino, demo_period_ms=DEMO_PERIOD_MS,
-            demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo)))
-        (sketch / f"{app}.ino").write_text(env.get_template(f"arduino/{app}.ino.j2").render(**ctx))
+            demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo), **sources.context))
+        for filename, text in sources.files.items():
+            (sketch / "src" / filename).write_text(text)
+        (sketch / f"{app}.ino").write_text(env.get_template("arduino/sketch.ino.j2").render(
+            **ctx, app=app, what=SKETCHES[app].format(name=name)))
     return root
 
 

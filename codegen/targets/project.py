@@ -310,8 +310,8 @@ def load_project(project_dir) -> Project:
 
 
 def fit_check(model, board: Board, out_dir, name: str | None = None, labels=None,
-              stack_plan=unmeasured_stack) -> SizeReport:
-    """Build the classify app and the model library with a real board's compiler flags, linked against its
+              stack_plan=unmeasured_stack, app: str = "classify", app_sources: AppSources = AppSources()) -> SizeReport:
+    """Build the app (classify unless told) and the model library with a real board's compiler flags, linked against its
     flash and RAM, through the same PlatformIO build as the emulated boards: mlc's local platform and the
     system cross compiler stand in for the board's official platform, which PlatformIO downloads from its
     registry. The serial port is a stand-in (firmware/fitcheck), and the figures leave out the board
@@ -320,8 +320,8 @@ def fit_check(model, board: Board, out_dir, name: str | None = None, labels=None
     if not shutil.which(cc):
         raise MlcError(f"{cc} is not installed: apt-get install "
                        f"{'gcc-avr avr-libc' if board.is_avr else 'gcc-arm-none-eabi libnewlib-arm-none-eabi'}")
-    return build_project(render_project(model, board, out_dir, name=name, labels=labels, stack_plan=stack_plan,
-                                        fit_check=True))
+    return build_project(render_project(model, board, out_dir, app=app, name=name, labels=labels, stack_plan=stack_plan,
+                                        fit_check=True, app_sources=app_sources))
 
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")

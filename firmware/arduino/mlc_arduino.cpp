@@ -36,6 +36,22 @@ uint32_t mlc_hal_millis(void)
     return millis();
 }
 
+/* LEDR/LEDG where the board has an RGB LED (Nano 33 BLE, active low), else LED_BUILTIN lit for the alarm. */
+void mlc_hal_led(uint8_t alarm)
+{
+#if defined(LEDR) && defined(LEDG)
+    pinMode(LEDR, OUTPUT);
+    pinMode(LEDG, OUTPUT);
+    digitalWrite(LEDR, alarm ? LOW : HIGH);
+    digitalWrite(LEDG, alarm ? HIGH : LOW);
+#elif defined(LED_BUILTIN)
+    pinMode(LED_BUILTIN, OUTPUT);
+    digitalWrite(LED_BUILTIN, alarm ? HIGH : LOW);
+#else
+    (void)alarm;
+#endif
+}
+
 /* DWT and none come from mlc_cycles.c. */
 #if MLC_CYCLE_COUNTER == MLC_COUNTER_TIMER1 && defined(__AVR_ATmega328P__)
 /* Timer1 at the CPU clock (prescaler 1) plus an overflow count gives exact cycles. It takes Timer1 from

@@ -33,6 +33,9 @@ uint8_t mlc_hal_cycle_counter(void);
 void mlc_hal_cycles_start(void);
 /* Cycles since mlc_hal_cycles_start, or MLC_CYCLES_NONE where the board cannot count them. */
 uint32_t mlc_hal_cycles_stop(void);
+/* The status LED of streaming apps: alarm 1 lights it red, 0 green (boards without an RGB LED light their one
+ * LED for red; emulated boards print `LED red` / `LED green`). */
+void mlc_hal_led(uint8_t alarm);
 
 /* The app, driven by the board's main loop. */
 void mlc_app_setup(void);

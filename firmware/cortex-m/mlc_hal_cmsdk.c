@@ -69,3 +69,11 @@ uint32_t mlc_hal_millis(void)
     return millis;
 }
 
+/* No LED on the emulated boards: the state change goes to the UART as a text line. */
+void mlc_hal_led(uint8_t alarm)
+{
+    static const char red[] = "LED red\r\n", green[] = "LED green\r\n";
+    if (alarm) mlc_hal_write((const uint8_t *)red, sizeof red - 1);
+    else mlc_hal_write((const uint8_t *)green, sizeof green - 1);
+}
+

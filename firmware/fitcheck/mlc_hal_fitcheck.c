@@ -25,6 +25,11 @@ uint32_t mlc_hal_millis(void)
     return mlc_fitcheck_millis++;
 }
 
+void mlc_hal_led(uint8_t alarm)
+{
+    mlc_fitcheck_sink = alarm;
+}
+
 
 #if MLC_CYCLE_COUNTER == MLC_COUNTER_TIMER1
 /* Timer1 counting lives in the Arduino board layer, which the fit check leaves out. */

@@ -41,10 +41,16 @@ def max_abs16(frames: np.ndarray) -> np.ndarray:
     """MaxAbs16 exactly as TFLM writes it: `if (v > max) max = v; else if (-v > max) max = -v;` on an int16
     max, so a -32768 is stored back as -32768 and any later sample then replaces it."""
     frames = np.asarray(frames, np.int64)
-    top = np.zeros(frames.shape[:-1], np.int64)
-    for i in range(frames.shape[-1]):
-        v = frames[..., i]
-        top = np.where(v > top, v, np.where(-v > top, wrap16(-v), top))
+    # Without a -32768 the loop keeps the running max of |v|; only frames holding one need the loop.
+    top = np.abs(frames).max(axis=-1, initial=0)
+    trap = (frames == -32768).any(axis=-1)
+    if trap.any():
+        rows = frames[trap]
+        t = np.zeros(rows.shape[:-1], np.int64)
+        for i in range(rows.shape[-1]):
+            v = rows[..., i]
+            t = np.where(v > t, v, np.where(-v > t, wrap16(-v), t))
+        top[trap] = t
     return top
 
 

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <stddef.h>
 
 #if defined(__GNUC__)
 #define MLC_ALIGN(n) __attribute__((aligned(n)))
@@ -175,6 +176,14 @@ MLC_SMLA_XY(tt, 1, 1)
 #define MLC_NOINLINE
 #endif
 
+/* No instruction: from here on the compiler treats pointer p as a value it cannot see through, held in a
+ * register (a constant address, e.g. into the arena after constant propagation, is otherwise rebuilt
+ * from the literal pool for every access). */
+#if defined(__GNUC__)
+#define MLC_PIN(p) __asm__("" : "+r"(p))
+#else
+#define MLC_PIN(p) ((void)0)
+#endif
 /* No instruction; memory accesses are not moved across it (a compiler scheduling fence). */
 #if defined(__GNUC__)
 #define MLC_BARRIER() __asm__ volatile("" ::: "memory")
@@ -211,6 +220,20 @@ static inline uint32_t mlc_load32(const int8_t *p)
  *     (2^(e-1) - 1) >> e == 0 == 0 >> e for e >= 1.
  * With the DSP extension that is smmlar(2 acc, m, addend), add acc >> 31, asr, and one ssat when the
  * output spans all of int8. */
+/* One channel's constants for mlc_requantize_rs (its right shift sits in a separate int8 table): a
+ * layer's table is an array of these, one per output channel (one entry when the layer is quantized
+ * per tensor); a DSP core loads both fields with one ldrd. */
+typedef struct {
+    int32_t multiplier;
+    int32_t addend;
+} mlc_requant_t;
+/* Field f of record c of table t, read from flash: an int32 load at the field's offset. (GCC 12 compiles
+ * the member access t[c].f otherwise: it turns the table of a per-tensor kernel into scalar arguments
+ * passed on the stack and allocates the registers of the kernels' requantization differently, which
+ * costs instructions on some cores.) */
+#define MLC_RQ_FIELD(t, c, f) \
+    MLC_RD32((const int32_t *)(const void *)((const char *)((t) + (c)) + offsetof(mlc_requant_t, f)))
+
 #if defined(__GNUC__)
 #define MLC_NN_INLINE static inline __attribute__((always_inline))
 #else
@@ -256,11 +279,11 @@ static inline int32x4_t mlc_vec4(int32_t a, int32_t b, int32_t c, int32_t d)
 {
     return vsetq_lane_s32(d, vsetq_lane_s32(c, vsetq_lane_s32(b, vdupq_n_s32(a), 1), 2), 3);
 }
-/* ... for four adjacent channels from the tables: mq their {multiplier, addend} pairs, rshift their shifts */
-static inline int32x4_t mlc_requantize_rs_mve_tab(int32x4_t acc, const int32_t *mq, const int8_t *rshift,
+/* ... for four adjacent channels from the tables: rq their {multiplier, addend} records, rshift their shifts */
+static inline int32x4_t mlc_requantize_rs_mve_tab(int32x4_t acc, const mlc_requant_t *rq, const int8_t *rshift,
                                                   int32_t act_min, int32_t act_max)
 {
-    const int32x4x2_t ma = vld2q_s32(mq);
+    const int32x4x2_t ma = vld2q_s32(&rq->multiplier); /* de-interleaved: multipliers, addends */
     return mlc_requantize_rs_mve(acc, ma.val[0], vldrbq_s32(rshift), ma.val[1], act_min, act_max);
 }
 #endif

@@ -4,4 +4,5 @@
 #define mlc_hal_read shim_hal_read
 #define mlc_hal_write shim_hal_write
 #define mlc_hal_millis shim_hal_millis
+#define mlc_hal_led shim_hal_led
 #include "mlc_hal_cmsdk.c"
