@@ -129,11 +129,11 @@ def test_layer_text_comes_from_the_kernels_each_layer_calls(hello):
         clones = [size for sym, (_, size) in symbols.items() if sym.split(".")[0] == layer.kernels[0]]
         assert clones and layer.text_bytes == sum(clones) > 0
     assert result.kernel_text_bytes == sum(layer.text_bytes for layer in result.layers)
-    assert result.invoke_text_bytes == symbols["HELLO_invoke"][1] > 0
+    assert result.invoke_text_bytes == symbols["HELLO_run"][1] > 0
 
 
 def test_layer_kernels_of_a_shared_function_and_a_layer_without_code():
-    source = """int m_invoke(const void *input, void *output)
+    source = """int m_run(void)
 {
     MLC_LAYER_MARK(m, 0);
     m_conv_s8_1x1_0(m_AT(int8_t, m_T1_OFFSET), x);
@@ -178,7 +178,7 @@ def test_refuses_boards_without_qemu():
 
 
 def test_label_marks_of_layers_without_code_count_nothing():
-    symbols = {"m_invoke": (0x100, 0x40), bench.RUN_SYMBOL: (0x80, 0x10), "mlc_mark_m_0": (0x104, 0),
+    symbols = {"m_run": (0x100, 0x40), bench.RUN_SYMBOL: (0x80, 0x10), "mlc_mark_m_0": (0x104, 0),
                "mlc_mark_m_1": (0x110, 0), "mlc_mark_m_2": (0x110, 0), "mlc_mark_m_end": (0x120, 0)}
     config, buckets = bench.plugin_config(symbols, Path("m.elf"), "m", 3)
     assert buckets == 5

@@ -101,5 +101,5 @@ def test_mlc_build_still_refuses_the_front_end_as_a_model(tmp_path, capsys):
 
     assert main(["build", str(PREPROCESSOR), "-o", str(tmp_path / "p")]) != 0
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "CUSTOM:SignalWindow is not supported" in err
+    assert "\n" not in err and "CUSTOM:SignalWindow on int16 is not supported" in err
 

@@ -156,8 +156,8 @@ def test_in_place_chain_and_aliases(tmp_path):
     model = b.finish()
     graph = load_bytes(model, tmp_path)
     _, result = render(graph, "chain", [])
-    # layer 0 reads the caller's input, so it cannot run in place; layer 2 is the RESHAPE
-    assert result.inplace_layers == [1, 3, 4, 5, 6, 7, 8] and result.aliased_layers == [2]
+    # the input is in the arena, so layer 0 runs in place over it too; layer 2 is the RESHAPE
+    assert result.inplace_layers == [0, 1, 3, 4, 5, 6, 7, 8] and result.aliased_layers == [2]
     # 210 B aligned; the largest window ring: the dilated 3x3 on 3x3x5 keeps 5 padded rows of 3 + 2 * 2
     # pixels (175 B, 176 aligned)
     one_tensor, largest_ring = 212, 176
@@ -291,3 +291,35 @@ def test_failure_leaves_existing_folder_untouched(tmp_path):
         generate(MODELS / "audio_preprocessor_int8.tflite", out)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_zero_copy_api_matches_invoke(tmp_path):
+    """NAME_input() / NAME_run() / NAME_output(): the same results as the copying NAME_invoke, for micro_speech
+    (its input shares bytes with the first depthwise layer's output) and hello_world (an arena of 32 B, input
+    and output included)."""
+    for model in ("micro_speech_quantized", "hello_world_int8"):
+        graph = load(MODELS / f"{model}.tflite")
+        generate_graph(graph, tmp_path / model, name="m")
+        (tmp_path / f"{model}.c").write_text(r"""
+#include <stdio.h>
+#include <string.h>
+#include "m.h"
+int main(void)
+{
+    static unsigned char in[m_INPUT_BYTES], out[m_OUTPUT_BYTES];
+    while (fread(in, 1, sizeof in, stdin) == sizeof in) {
+        if (m_invoke(in, out) != 0) return 3;
+        memcpy(m_input(), in, sizeof in);
+        if (m_run() != 0) return 4;
+        if (memcmp(m_output(), out, sizeof out) != 0) return 5;
+        fwrite(m_output(), 1, sizeof out, stdout);
+    }
+    return 0;
+}
+""")
+        exe = compile_c([tmp_path / f"{model}.c", tmp_path / model / "m.c"], tmp_path / model / "main",
+                        include_dirs=[tmp_path / model])
+        x = random_inputs(graph, 20, seed=3)
+        proc = subprocess.run([str(exe)], input=np.ascontiguousarray(x).tobytes(), capture_output=True)
+        assert proc.returncode == 0, (model, proc.returncode)  # 5: the zero-copy output differs from invoke's
+        assert len(proc.stdout) == 20 * graph.outputs[0].nbytes

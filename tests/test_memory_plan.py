@@ -56,12 +56,15 @@ def test_reference_model_plans(model):
     plan = memory_plan.plan(graph, definition)
     assert_no_live_overlap(plan.buffers)
     assert plan.arena_bytes == max((b.offset + b.size for b in plan.buffers), default=0)
-    for op in graph.ops:  # every tensor an op touches has a home; the caller's input is never written
+    for op in graph.ops:  # every tensor an op touches has a home in the arena, the model's input and output too
         for t in [*op.inputs, *op.outputs]:
             if t is not None and not t.is_const:
-                assert t.index in plan.locations
-        if op.index not in plan.aliased:  # only a read-only alias may point into the caller's input
-            assert plan.locations[op.outputs[0].index].base != "input"
+                assert plan.locations[t.index].base == "arena"
+                assert plan.locations[t.index].offset + t.nbytes <= plan.arena_bytes
+    (x,), (y,) = graph.inputs, graph.outputs
+    assert plan.io[x.index] == "input" and plan.io[y.index] == "output"
+    out_buf = next(b for b in plan.buffers if y.index in b.tensors)
+    assert out_buf.last == len(graph.ops)  # the output stays until the caller has read it
     reshapes = {op.index for op in graph.ops if op.kind == "RESHAPE"}
     assert plan.aliased == reshapes  # zero-copy
     if model == "kws_ref_model":  # every depthwise, 1x1 conv and the pooling after the first layer
@@ -74,3 +77,25 @@ def test_reference_kernels_never_in_place():
     plan = memory_plan.plan(graph, definition, reference=True)
     assert plan.inplace == set() and plan.scratch == {}
     assert_no_live_overlap(plan.buffers)
+
+
+def test_input_and_output_are_planned_in_the_arena():
+    """hello_world: input and output fit beside the two 16-byte hidden tensors (arena 32, TFLM's head);
+    micro_speech: the first depthwise layer's output starts before its input and overlaps it, but no output
+    row covers an input row the kernel has not yet copied into its ring."""
+    hello = load(MODELS / "hello_world_int8.tflite")
+    assert memory_plan.plan(hello, definition).arena_bytes == 32
+    graph = load(MODELS / "micro_speech_quantized.tflite")
+    plan = memory_plan.plan(graph, definition)
+    op = next(op for op in graph.ops if op.kind == "DEPTHWISE_CONV_2D")
+    x, y = op.inputs[0], op.outputs[0]
+    at_x, at_y = plan.locations[x.index].offset, plan.locations[y.index].offset
+    assert at_y < at_x < at_y + y.nbytes  # overlapping
+    _, in_h, in_w, in_c = x.shape
+    _, out_h, out_w, out_c = y.shape
+    k_h, s_h, p_h = op.inputs[1].shape[1], op.params["stride_h"], op.params["pad_h"]
+    for oy in range(out_h):
+        copied = min(in_h, oy * s_h - p_h + k_h)
+        if copied < in_h:
+            assert at_y + (oy + 1) * out_w * out_c <= at_x + copied * in_w * in_c
+    assert plan.arena_bytes == 4460  # the output, the ring; the input inside the output's span

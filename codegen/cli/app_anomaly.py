@@ -21,6 +21,7 @@ from pathlib import Path
 
 from codegen.apps.anomaly import (DEFAULT_CHUNK, FLAG_ALARM, MAX_CHUNK, AnomalyConfig, app_ram, c_context, decode_record,
                                   model_quant, model_digest, read_feed, read_threshold_file)
+from codegen.cli.apps import add_option
 from codegen.errors import MlcError
 
 OVERRIDES = {"rate": "rate_hz", "window": "window", "hop": "hop", "bands": "bands", "threshold": "threshold",
@@ -29,33 +30,26 @@ CSV_FIELDS = ["time_ms", "label", "score", "event"]
 APP_RAM_MARGIN = 512  # stack and the runtime's own, at the least
 
 
-def _add(group, *flags, **kwargs) -> None:
-    """An option, unless another streaming app already gave the command the same one (then it is shared)."""
-    if any(f in group._option_string_actions for f in flags):
-        return
-    group.add_argument(*flags, **kwargs)
-
-
 def add_arguments(group, command: str) -> None:
     if command in ("build", "simulate", "verify"):
-        _add(group, "--threshold-from", metavar="F.json", help="anomaly: the calibrated configuration (mlc calibrate, "
+        add_option(group, "--threshold-from", metavar="F.json", help="anomaly: the calibrated configuration (mlc calibrate, "
              "examples/motor/train.py); default: threshold.json beside MODEL if calibrated for it")
-        _add(group, "--rate", type=int, metavar="HZ", help="anomaly: sample rate (default 1600)")
-        _add(group, "--window", type=int, metavar="N", help="samples per window, a power of two (anomaly default 256)")
-        _add(group, "--hop", type=int, metavar="N", help="samples between windows (anomaly default 128)")
-        _add(group, "--bands", type=int, metavar="N", help="anomaly: log-spaced bands per axis (default 16)")
-        _add(group, "--threshold", type=int, metavar="SCORE", help="anomaly: the score threshold, overriding the file's")
-        _add(group, "--alarm-n", type=int, metavar="N", help="anomaly: alarm when N of the last M windows are over (default 3)")
-        _add(group, "--alarm-m", type=int, metavar="M", help="anomaly: ... of the last M windows (default 5)")
-        _add(group, "--clear-k", type=int, metavar="K", help="anomaly: clear after K windows not over (default 25)")
-        _add(group, "--labels", metavar="TXT", help="anomaly: a classifier's class names, one a line (classifier mode: "
+        add_option(group, "--rate", type=int, metavar="HZ", help="anomaly: sample rate (default 1600)")
+        add_option(group, "--window", type=int, metavar="N", help="samples per window, a power of two (anomaly default 256)")
+        add_option(group, "--hop", type=int, metavar="N", help="samples between windows (anomaly default 128)")
+        add_option(group, "--bands", type=int, metavar="N", help="anomaly: log-spaced bands per axis (default 16)")
+        add_option(group, "--threshold", type=int, metavar="SCORE", help="anomaly: the score threshold, overriding the file's")
+        add_option(group, "--alarm-n", type=int, metavar="N", help="anomaly: alarm when N of the last M windows are over (default 3)")
+        add_option(group, "--alarm-m", type=int, metavar="M", help="anomaly: ... of the last M windows (default 5)")
+        add_option(group, "--clear-k", type=int, metavar="K", help="anomaly: clear after K windows not over (default 25)")
+        add_option(group, "--labels", metavar="TXT", help="anomaly: a classifier's class names, one a line (classifier mode: "
              "the model scores classes; the alarm names the class)")
-        _add(group, "--normal-class", metavar="NAME", help="anomaly: the classifier's class of normal operation "
+        add_option(group, "--normal-class", metavar="NAME", help="anomaly: the classifier's class of normal operation "
              "(default: 'normal' or 'healthy' if a label, else the first)")
-        _add(group, "--features-in", action="store_true", help="anomaly: the host sends the model's inputs (--feed: "
+        add_option(group, "--features-in", action="store_true", help="anomaly: the host sends the model's inputs (--feed: "
              ".npy (N, n) int8, or float quantized with the model's input scale) instead of accelerometer samples")
     if command in ("verify", "run"):
-        _add(group, "--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
+        add_option(group, "--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
              help=f"sample frames per SAMPLES request (default {DEFAULT_CHUNK}; anomaly takes up to {MAX_CHUNK})")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen.apps.kws import DEFAULT_EVERY, HOP, MAX_CHUNK, NO_LABEL, KwsConfig, Record, configure, read_wav
+from codegen.cli.apps import add_option
 from codegen.errors import MlcError
 
 APP = "kws"
@@ -22,25 +23,19 @@ DEFAULT_CHUNK = HOP  # sample frames per SAMPLES request
 CSV_FIELDS = ["time_ms", "label", "score", "event"]
 
 
-def _add(group, *flags, **kwargs) -> None:
-    """Add an option unless the command (or another streaming app) already has it."""
-    if not any(f in group._option_string_actions for f in flags):
-        group.add_argument(*flags, **kwargs)
-
-
 def add_arguments(group, command: str) -> None:
     if command in ("build", "simulate", "verify"):
-        _add(group, "--frontend", metavar="PRE.tflite", help="kws: the audio front end (TFLM's Signal-op "
+        add_option(group, "--frontend", metavar="PRE.tflite", help="kws: the audio front end (TFLM's Signal-op "
              "preprocessor, e.g. audio_preprocessor_int8.tflite)")
-        _add(group, "--labels", help="text file with one class label per line (label 0 is silence)")
-        _add(group, "--keywords", help="kws: comma-separated labels that fire events (default: all but the "
+        add_option(group, "--labels", help="text file with one class label per line (label 0 is silence)")
+        add_option(group, "--keywords", help="kws: comma-separated labels that fire events (default: all but the "
              "first and 'unknown')")
-        _add(group, "--every", type=int, default=DEFAULT_EVERY, metavar="K",
+        add_option(group, "--every", type=int, default=DEFAULT_EVERY, metavar="K",
              help=f"kws: run the model every K feature frames of 20 ms (default {DEFAULT_EVERY})")
     if command == "simulate":
-        _add(group, "--features", metavar="F.npy", help="kws: save the feature frames (N, 40) int8")
+        add_option(group, "--features", metavar="F.npy", help="kws: save the feature frames (N, 40) int8")
     if command in ("run", "verify"):
-        _add(group, "--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
+        add_option(group, "--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
              help=f"samples per SAMPLES request to the device (1..{MAX_CHUNK}, default {DEFAULT_CHUNK})")
 
 

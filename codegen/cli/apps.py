@@ -22,6 +22,12 @@ def app_module(app: str):
     return importlib.import_module(f"codegen.cli.app_{app}")
 
 
+def add_option(group, *flags, **kwargs) -> None:
+    """An app's option, unless the command or another streaming app already has it (then they share it)."""
+    if not any(f in group._option_string_actions for f in flags):
+        group.add_argument(*flags, **kwargs)
+
+
 def add_stream_arguments(parser, command: str) -> None:
     """--feed (and on simulate/verify --app; on simulate --csv and --plot), then each app's own options."""
     if command in ("simulate", "verify"):

@@ -33,6 +33,15 @@ def plans(graph, board_id=None) -> list:
     return [p.summary() for index in sorted(memory.kernels) for p in memory.kernels[index].values()]
 
 
+def _planned_arena(graph):
+    """The portable library's arena for a single-input, single-output model (None for others)."""
+    from codegen.lower.generate import plan_layers
+
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        return None
+    return plan_layers(graph).arena_bytes
+
+
 def _plan_table(rows):
     from rich.table import Table
 
@@ -60,6 +69,9 @@ def run(args) -> int:
             Console(width=None if Console().is_terminal else 200).print(_plan_table(rows))
         return 0
     summary = summarize(graph)
+    arena = _planned_arena(graph) if not summary["unsupported"] else None
+    if arena is not None:
+        summary["totals"]["arena_bytes"] = arena  # the activation RAM mlc plans: every tensor incl. input and output
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -67,6 +79,11 @@ def run(args) -> int:
 
     console = Console(width=None if Console().is_terminal else 160)
     console.print(table(summary))
+    if arena is not None:
+        from codegen.lower.generate import activation_ram_line
+
+        x, y = graph.inputs[0], graph.outputs[0]
+        console.print(activation_ram_line(arena, x.nbytes, y.nbytes), highlight=False)
     for u in summary["unsupported"]:
         reason = u["reason"].split(" (supported: ")[0]  # the list of supported ops is printed once below
         console.print(f"[yellow]unsupported[/yellow] layer {u['index']} ({u['op']}): {reason}", highlight=False)

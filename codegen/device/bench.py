@@ -3,7 +3,8 @@ flash and RAM from the linked ELF.
 
 QEMU's clocks are virtual, so mlc counts instructions instead: codegen/device/qemu_plugin/mlccount.c (built
 with the host compiler into mlc's cache on first use) counts every guest instruction from the entry of
-NAME_invoke to its return into the bench app's mlc_bench_run (templates/app/bench). Layers are told
+NAME_run (one inference on the input the app has put in the arena, no copies) to its return into the
+bench app's mlc_bench_run (templates/app/bench). Layers are told
 apart by the zero-instruction assembler labels mlc_mark_NAME_<i> / mlc_mark_NAME_end that the model
 emits before each layer when built with MLC_BENCH_MARKS, found by address in the ELF's symbol table
 (nothing is added to the counts).
@@ -11,7 +12,7 @@ The app runs the model twice on the same input with interrupts masked; both runs
 
 Peak stack: the bench linker script gives the stack all the RAM that data and bss leave; the app paints it
 before the runs and, after them, prints "MLC STACK invoke=N app=M free=F" on the UART (QEMU's stdout):
-N bytes were used below the SP at the call of NAME_invoke (what the model needs), M by the app's frames
+N bytes were used below the SP at the call of NAME_run (what the model needs), M by the app's frames
 above it. The UART carries it because every board's app already drives it; semihosting only ends the run."""
 from __future__ import annotations
 
@@ -65,12 +66,12 @@ class BenchResult:
     flash_bytes: int
     ram_bytes: int
     arena_bytes: int
-    stack_bytes: int  # peak stack of one inference, below the SP at the call of NAME_invoke
+    stack_bytes: int  # peak stack of one inference, below the SP at the call of NAME_run
     app_stack_bytes: int  # the bench app's frames above that call
     kernel_text_bytes: int = 0  # .text of every kernel function the model calls, each counted once
-    invoke_text_bytes: int = 0
+    invoke_text_bytes: int = 0  # .text of NAME_run, the layers' glue
     layers: list = field(default_factory=list)
-    overhead: int = 0  # invoke's own prologue and epilogue
+    overhead: int = 0  # NAME_run's own prologue and epilogue
 
     def as_json(self) -> dict:
         keys = ("instructions", "macs", "flash_bytes", "ram_bytes", "arena_bytes", "stack_bytes", "app_stack_bytes",
@@ -80,19 +81,21 @@ class BenchResult:
                 "model": self.model, "board": self.board, "invoke_overhead": self.overhead}
 
     def table(self) -> str:
-        lines = [f"{self.model} on {self.board}: {self.instructions:,} instructions per inference, "
+        lines = [f"{self.model} on {self.board}: {self.instructions:,} instructions per inference (NAME_run on the "
+                 f"input in the arena), "
                  f"{self.macs:,} MACs" + (f", {self.instructions / self.macs:.2f} per MAC" if self.macs else ""),
                  f"  flash {self.flash_bytes:,} B (text + rodata + data image), RAM {self.ram_bytes:,} B "
-                 f"(data + bss, of which arena {self.arena_bytes:,} B; stack not included)",
+                 f"(data + bss; stack not included), of which arena {self.arena_bytes:,} B: the model's activation "
+                 "RAM, every tensor incl. the input and output",
                  f"  stack {self.stack_bytes:,} B at the peak of one inference (the bench app's own frames above it: "
                  f"{self.app_stack_bytes:,} B)",
-                 f"  .text: kernels {self.kernel_text_bytes:,} B (each function once), invoke {self.invoke_text_bytes:,} B",
+                 f"  .text: kernels {self.kernel_text_bytes:,} B (each function once), run {self.invoke_text_bytes:,} B",
                  f"  {'layer':>5}  {'op':<18} {'MACs':>11} {'instructions':>13} {'per MAC':>8} {'text B':>7}  kernel"]
         for layer in self.layers:
             per = f"{layer.per_mac:8.2f}" if layer.per_mac is not None else f"{'-':>8}"
             lines.append(f"  {layer.index:>5}  {layer.op:<18} {layer.macs:>11,} {layer.instructions:>13,} {per} "
                          f"{layer.text_bytes:>7,}  {', '.join(layer.kernels) or '-'}")
-        lines.append(f"  {'':>5}  {'invoke overhead':<18} {'':>11} {self.overhead:>13,}")
+        lines.append(f"  {'':>5}  {'run overhead':<18} {'':>11} {self.overhead:>13,}")
         return "\n".join(lines)
 
 
@@ -133,8 +136,8 @@ def memory_figures(symbols: dict, elf: Path, board: Board, name: str) -> tuple[i
 
 
 def plugin_config(symbols: dict, elf: Path, name: str, n_layers: int) -> tuple[str, int]:
-    """The plugin's config text and the number of buckets: invoke's prologue, one per layer, the epilogue."""
-    entry = _need(symbols, f"{name}_invoke", elf)[0]
+    """The plugin's config text and the number of buckets: run's prologue, one per layer, the epilogue."""
+    entry = _need(symbols, f"{name}_run", elf)[0]
     run_at, run_size = _need(symbols, RUN_SYMBOL, elf)
     if run_size == 0:
         raise MlcError(f"{elf}: {RUN_SYMBOL} has no size in the symbol table")
@@ -157,7 +160,7 @@ def run_firmware(board: Board, elf: Path, extra_args=(), timeout: float = RUN_TI
     except subprocess.TimeoutExpired:
         raise MlcError(f"{elf}: the bench firmware did not finish within {timeout:g} s") from None
     if proc.returncode != 0:
-        why = "the model's invoke returned an error" if proc.returncode == 1 else proc.stderr.strip()[-300:]
+        why = "the model's run returned an error" if proc.returncode == 1 else proc.stderr.strip()[-300:]
         raise MlcError(f"{board.id}: the bench run failed (exit {proc.returncode}): {why}")
     return proc.stdout
 
@@ -176,7 +179,7 @@ def count(board: Board, elf: Path, config: str, workdir: Path, timeout: float = 
 
 
 def stack_figures(uart: str, elf: Path) -> tuple[int, int]:
-    """(bytes below invoke's entry, bytes of the app's frames above it) from the bench app's MLC STACK line."""
+    """(bytes below run's entry, bytes of the app's frames above it) from the bench app's MLC STACK line."""
     m = STACK_LINE.search(uart)
     if not m:
         raise MlcError(f"{elf}: the bench firmware printed no MLC STACK line; was it built by `mlc bench`?")
@@ -190,12 +193,12 @@ KERNEL_CALL = r"\b({name}_\w+_\d+)\s*\("  # kernel instances are named NAME_<bas
 
 
 def layer_kernels(c_source: str, name: str, n_layers: int) -> list[list[str]]:
-    """The kernel functions each layer's code in NAME_invoke calls, from the generated NAME.c: the body is cut
+    """The kernel functions each layer's code in NAME_run calls, from the generated NAME.c: the body is cut
     at the layer marks MLC_LAYER_MARK(NAME, i)."""
-    start = c_source.find(f"int {name}_invoke(")
+    start = c_source.find(f"int {name}_run(")
     end = c_source.find(f"MLC_LAYER_MARK({name}, end);", start)
     if start < 0 or end < 0:
-        raise MlcError(f"{name}.c: no {name}_invoke with layer marks in the generated source")
+        raise MlcError(f"{name}.c: no {name}_run with layer marks in the generated source")
     parts = re.split(rf"MLC_LAYER_MARK\({re.escape(name)}, (\d+)\);", c_source[start:end])
     calls = {int(index): list(dict.fromkeys(re.findall(KERNEL_CALL.format(name=re.escape(name)), code)))
              for index, code in zip(parts[1::2], parts[2::2])}
@@ -315,7 +318,7 @@ def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=()
     return BenchResult(model=model.name, board=board.id, instructions=total, macs=sum(m for _, _, m in layers),
                        flash_bytes=flash, ram_bytes=ram, arena_bytes=arena, stack_bytes=stack, app_stack_bytes=app_stack,
                        kernel_text_bytes=sum(text.get(f, 0) for f in {f for fs in kernels for f in fs}),
-                       invoke_text_bytes=text.get(f"{name}_invoke", 0), overhead=overhead,
+                       invoke_text_bytes=text.get(f"{name}_run", 0), overhead=overhead,
                        layers=[LayerCount(i, kind, macs, n, sum(text.get(f, 0) for f in fs), fs)
                                for (i, kind, macs), n, fs in zip(layers, layer_counts, kernels)])
 

@@ -38,11 +38,17 @@ class Result:
 
     def summary(self) -> str:
         lines = [f"{self.name}: wrote {', '.join(self.files)} to {self.out_dir}",
-                 f"  arena   {self.arena_bytes:>8,} B  (intermediates + kernel scratch; "
-                 f"{len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
-                 f"  weights {self.weight_bytes:>8,} B  (flash)",
-                 f"  input   {self.input_bytes:>8,} B, output {self.output_bytes:,} B: the caller's buffers, outside the arena"]
+                 f"  {activation_ram_line(self.arena_bytes, self.input_bytes, self.output_bytes)}",
+                 f"          ({len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
+                 f"  weights {self.weight_bytes:>8,} B  (flash)"]
         return "\n".join(lines)
+
+
+def activation_ram_line(arena_bytes: int, input_bytes: int, output_bytes: int) -> str:
+    """The one figure of a model's activation RAM, as mlc inspect, generate, build and bench print it."""
+    return (f"arena   {arena_bytes:>8,} B  activation RAM: every tensor incl. the input ({input_bytes:,} B) and "
+            f"output ({output_bytes:,} B), and kernel scratch")
+
 
 
 def _io(t, role: str) -> dict:
@@ -100,16 +106,22 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
         layer = Layer(unit, op, plan)
         y = op.outputs[0]
         code = [] if op.index in plan.aliased else definition(op.kind).emit(layer).splitlines()
+        if any(plan.io.get(t.index) == "output" for t in op.outputs):  # the output's pointer made opaque here,
+            code = [f"void *output = {name}_output();", "MLC_PIN(output);"] + code  # not before (registers)
         layers.append({"index": op.index, "comment": _layer_comment(op, plan), "code": code,
                        "result": layer.result(0), "result_bytes": y.nbytes})
     offsets = _arena_offsets(graph, plan, name)
+    x, y = graph.inputs[0], graph.outputs[0]
+    # a constant output: copied from flash into its place in the arena by every inference
+    const_output = unit.const(f"{name}_output_value", y.data, c_type(y.dtype)) if y.is_const else None
     consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
     macs = sum(op.macs for op in graph.ops)
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),
            "layer_count": len(graph.ops), "macs": macs, "weight_bytes": unit.weight_bytes(),
-           "arena_bytes": plan.arena_bytes, "input": _io(graph.inputs[0], "INPUT"),
-           "output": _io(graph.outputs[0], "OUTPUT"), "labels": [_c_string(s) for s in labels],
+           "arena_bytes": plan.arena_bytes, "input": _io(x, "INPUT"), "output": _io(y, "OUTPUT"),
+           "input_offset": offset_name(name, x), "output_offset": offset_name(name, y),
+           "const_output": const_output, "labels": [_c_string(s) for s in labels],
            "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts,
            "kernels": unit.kernels, "layers": layers,
            "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0)}
@@ -128,9 +140,9 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
 def _arena_offsets(graph, plan, name: str) -> list:
     """(enum symbol, byte offset, comment) for every arena tensor and kernel scratch."""
     offsets = []
-    for t in graph.tensors:
+    for t in graph.tensors:  # constants have no place in the arena, but for a constant output
         loc = plan.locations.get(t.index)
-        if loc is not None and loc.base == "arena" and not t.is_const:
+        if loc is not None:
             label = t.name if len(t.name) <= 60 else t.name[:28] + "..." + t.name[-29:]
             offsets.append((offset_name(name, t), loc.offset, f"'{label}' {_shape(t)} {t.dtype}".replace("*/", "* /")))
     for index, (offset, size) in sorted(plan.scratch.items()):

@@ -98,13 +98,11 @@ class Layer:
         self.kernel_plan = self.plans.get(unit.isas[-1])  # for the choices every ISA shares (variant, weights)
 
     def _ptr(self, tensor, writable: bool) -> str:
-        ctype = c_type(tensor.dtype)
-        loc = self.plan.locations[tensor.index]
         const = "" if writable else "const "
-        if loc.base == "arena":
-            return f"{self.unit.name}_AT({const}{ctype}, {offset_name(self.unit.name, tensor)})"
-        var = "input" if loc.base == "input" else "output"  # NAME_invoke's parameters
-        return f"({const}{ctype} *){var}"
+        role = self.plan.io.get(tensor.index)
+        if role is not None:  # NAME_run's opaque pointers to the model input's and output's bytes
+            return f"({const}{c_type(tensor.dtype)} *){role}"
+        return f"{self.unit.name}_AT({const}{c_type(tensor.dtype)}, {offset_name(self.unit.name, tensor)})"
 
     def inp(self, i: int = 0) -> str:
         """Pointer expression (const) to the op's i-th input; constants become flash arrays."""

@@ -5,7 +5,10 @@ onto their input (zero-copy), and layers whose kernel can run in place write the
 input 0 when that input is not read afterwards. Each buffer lives from the layer that writes it to
 the last layer that reads it; kernel scratch lives for its one layer. Placement is greedy
 lowest-gap under several orderings; the smallest arena wins. The model's input and output tensors
-are the caller's buffers and take no arena space.
+are planned like every other tensor: the input lives from before the first layer to its last reader
+(its bytes are reused once it is consumed, and a layer may run in place over it), the output from its
+producer to the end of the inference (it may overlap tensors that are dead by then). A constant output
+gets a buffer for the whole inference (the generated code copies the constant into it).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ ALIGN = 4  # every buffer starts 4-byte aligned (int32 and float tensors, word l
 
 @dataclass
 class Location:
-    base: str  # "input", "output" (the caller's buffers) or "arena"
+    base: str  # "arena": every tensor of the inference lives there
     offset: int = 0
 
 
@@ -27,6 +30,7 @@ class Buffer:
     first: int
     last: int
     tensors: list = field(default_factory=list)  # tensor indices sharing these bytes
+    at: dict = field(default_factory=dict)  # tensor index -> its start within the buffer, where not 0
     scratch_of: int | None = None  # op index, for kernel scratch
     offset: int = 0
 
@@ -41,6 +45,7 @@ class Plan:
     aliased: set  # alias op indices that need no code
     buffers: list  # the arena buffers, placed
     strategy: str = ""
+    io: dict = field(default_factory=dict)  # tensor index -> "input" / "output": at the model input's (output's) bytes
 
 
 def _align(n: int) -> int:
@@ -106,12 +111,10 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
         def kernel_plans(op, inplace):
             return {isa: plan_kernel(op, isa, reference, inplace) for isa in ISAS}
     ops = graph.ops
-    ins = {t.index for t in graph.inputs}
     outs = {t.index for t in graph.outputs}
     end = len(ops)
-    owner = {}  # tensor index -> Buffer (caller's tensors get none)
-    locations = {i: Location("input") for i in ins}
-    locations.update({i: Location("output") for i in outs})
+    owner = {}  # tensor index -> Buffer
+    locations = {}
     last_read = {}
     for op in ops:
         for t in op.inputs:
@@ -125,27 +128,41 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
         owner[t.index] = buf
         return buf
 
-    buffers, aliased, inplace, scratch_bufs, kernels = [], set(), set(), {}, {}
-    caller_alias = {}  # tensor index -> "input" for aliases of the (read-only) model input
+    # the model's inputs are written before the first layer (index -1); a constant output is copied then
+    buffers = [new_buffer(t, -1) for t in graph.inputs if t.index not in owner]
+    buffers += [new_buffer(t, -1) for t in graph.outputs if t.is_const and t.index not in owner]
+    aliased, inplace, scratch_bufs, kernels = set(), set(), {}, {}
     for op in ops:
         em = op_def(op.kind)
         x = op.inputs[0] if op.inputs else None
         y = op.outputs[0]
-        if (em is not None and em.alias and x is not None and not x.is_const
-                and y.index not in outs and x.index not in outs):
-            if x.index in ins or x.index in caller_alias:
-                caller_alias[y.index] = "input"
-                locations[y.index] = Location("input")
-            else:
-                buf = owner[x.index]
-                buf.tensors.append(y.index)
-                buf.last = max(buf.last, last_read.get(y.index, op.index))
-                owner[y.index] = buf
+        # the output gets a buffer of its own (it may still overlap dead tensors): written in place or as
+        # an alias, its producers would write through NAME_run's output pointer, which costs them instructions
+        if (em is not None and em.alias and x is not None and not x.is_const and x.index in owner
+                and y.index not in owner and y.index not in outs and x.index not in outs):
+            buf = owner[x.index]
+            buf.tensors.append(y.index)
+            buf.last = max(buf.last, last_read.get(y.index, op.index))
+            owner[y.index] = buf
             aliased.add(op.index)
             continue
         can_inplace = (em is not None and em.inplace is not None and x is not None and not x.is_const
-                       and y.index not in outs and x.index in owner and owner[x.index].last == op.index
+                       and y.index not in owner and y.index not in outs and x.index in owner
+                       and owner[x.index].last == op.index
                        and sum(t is x for t in op.inputs) == 1 and em.inplace(op) and not reference)
+        gap = (em.overlap(op) if em is not None and em.overlap is not None and not can_inplace and not reference
+               and x is not None and not x.is_const and y.index not in owner and y.index not in outs
+               and x.index in owner and owner[x.index].last == op.index and sum(t is x for t in op.inputs) == 1
+               else None)
+        if gap is not None:
+            gap = _align(gap)
+            buf = owner[x.index]
+            if gap + buf.size < buf.size + y.nbytes:  # the output starts `gap` bytes before the input
+                buf.at = {i: gap + buf.at.get(i, 0) for i in buf.tensors}
+                buf.size = max(gap + buf.size, y.nbytes)
+                buf.tensors.append(y.index)
+                buf.last = max(buf.last, last_read.get(y.index, op.index))
+                owner[y.index] = buf
         if can_inplace:
             buf = owner[x.index]
             buf.size = max(buf.size, y.nbytes)
@@ -154,7 +171,7 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
             owner[y.index] = buf
             inplace.add(op.index)
         for out in op.outputs:
-            if out.index not in owner and out.index not in outs:
+            if out.index not in owner:
                 buffers.append(new_buffer(out, op.index))
         kernels[op.index] = kernel_plans(op, op.index in inplace)
         need = max(k.scratch for k in kernels[op.index].values())
@@ -168,7 +185,11 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
     peak, strategy = best_placement(arena_bufs) if arena_bufs else (0, "empty")
     for buf in buffers:
         for i in buf.tensors:
-            locations[i] = Location("arena", buf.offset)
+            locations[i] = Location("arena", buf.offset + buf.at.get(i, 0))
+    io = {}  # the tensors at the model output's bytes, then (where both) at the input's
+    for role, tensors in (("output", graph.outputs), ("input", graph.inputs)):
+        for t in tensors:
+            io.update({i: role for i in owner[t.index].tensors if locations[i].offset == locations[t.index].offset})
     return Plan(arena_bytes=peak, locations=locations,
                 scratch={i: (b.offset, b.size) for i, b in scratch_bufs.items()},
-                inplace=inplace, kernels=kernels, aliased=aliased, buffers=arena_bufs, strategy=strategy)
+                inplace=inplace, kernels=kernels, aliased=aliased, buffers=arena_bufs, strategy=strategy, io=io)

@@ -40,18 +40,22 @@ class OpDef:
     alias: bool = False  # output is the input's bytes unchanged (RESHAPE): zero-copy
     templates: tuple = ()  # templates/kernels/ files the emitter renders
     dtypes: tuple = ("int8",)  # activation dtypes the op takes (the README's op table, codegen.ops.coverage)
+    # (op) -> int | None: the output may start this many bytes before input 0 and overlap it (the kernel
+    # has read the input bytes an output row covers before it writes that row); None: no overlap
+    overlap: Callable | None = None
 
 
 _OPS: dict = {}
 
 
 def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=(),
-           dtypes=("int8",)):
+           dtypes=("int8",), overlap=None):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
-        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), tuple(dtypes))
+        _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), tuple(dtypes),
+                           overlap)
 
 
 def registry() -> dict:

@@ -236,6 +236,22 @@ def _dw_inplace(op) -> bool:
             and (g["out_h"], g["out_w"]) == (g["in_h"], g["in_w"]))
 
 
+def _dw_overlap(op) -> int:
+    """The fast depthwise kernel copies the input rows of output row oy's window into its ring (rows up to
+    oy * S_H - P_H + WIN_H - 1) before it writes row oy, and reads the input nowhere else: the output may
+    start `gap` bytes before the input, the least gap at which no output row covers an input row not yet
+    copied."""
+    g = _geometry(op)
+    win_h = (g["k_h"] - 1) * g["d_h"] + 1
+    row_in, row_out = g["in_w"] * g["in_c"], g["out_w"] * g["out_c"]
+    gap = 0
+    for oy in range(g["out_h"]):
+        copied = min(g["in_h"], oy * g["s_h"] - g["p_h"] + win_h)  # input rows [0, copied) are in the ring
+        if copied < g["in_h"]:
+            gap = max(gap, (oy + 1) * row_out - copied * row_in)
+    return gap
+
+
 def _dw_group(op) -> int:
     """Output channels computed together: the M outputs of one input channel (each input tap
     loaded once for all), or (multiplier 1) up to 4 adjacent channels."""
@@ -309,6 +325,6 @@ def depthwise_conv_2d_c(layer):
 
 
 define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2",))
-define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2",))
+define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2",), overlap=_dw_overlap)
 define("TRANSPOSE_CONV", arity=(3, 4), derive=transpose_conv_params, emit=transpose_conv_c, macs=_transpose_conv_macs,
        plan=_transpose_conv_plan, templates=("transpose_conv_s8.c.j2",))

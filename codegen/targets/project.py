@@ -54,8 +54,9 @@ PLATFORM_DIR = Path(__file__).parent / "platformio"  # the local PlatformIO plat
 # Sections that occupy flash / RAM in the ELF (`size -A`); .data is in both (stored in flash, copied to RAM).
 FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")
 RAM_SECTIONS = (".data", ".bss", ".noinit", ".stack")
-# The apps' buffers for the model's tensors and requests (NAME_input, ...), counted as RAM's I/O part.
-IO_BUFFERS = ("input", "output", "rx_buf")
+# The apps' own buffers (the request buffer; the model's input and output live in its arena), counted as
+# RAM's I/O part.
+IO_BUFFERS = ("rx_buf",)
 LIB_MACROS = ("INPUT_BYTES", "OUTPUT_BYTES", "ARENA_BYTES", "OUTPUT_COUNT", "LABEL_COUNT")
 
 
@@ -107,7 +108,8 @@ class SizeReport:
                                            ("RAM", self.ram_used, self.ram_total))]
         if self.ram_parts:
             p = self.ram_parts
-            lines.append(f"      = arena {p['arena']:,} + I/O buffers {p['io']:,} + stack {p['stack']:,} "
+            lines.append(f"      = arena {p['arena']:,} (activation RAM: every tensor incl. input and output) "
+                         f"+ request buffer {p['io']:,} + stack {p['stack']:,} "
                          f"+ runtime {p['runtime']:,}")
             lines.append(f"      stack: {self.stack.note()}" if self.stack else
                          "      stack: not reserved by mlc; it grows down from the top of RAM into what data and bss "
@@ -142,13 +144,13 @@ def generate_library(graph, lib_dir: Path, name: str, labels=None, board: Board 
 def precheck_fit(graph, board: Board, macros: dict) -> None:
     """Fail before compiling when the weights alone or the tensors alone cannot fit the board."""
     weights = sum(t.nbytes for t in graph.tensors if t.is_const and t.data is not None)
-    ram = macros["ARENA_BYTES"] + 2 * macros["INPUT_BYTES"] + macros["OUTPUT_BYTES"]
+    ram = macros["ARENA_BYTES"] + macros["INPUT_BYTES"]  # the arena holds input and output; the app's request buffer
     problems = []
     if weights > board.flash_bytes:
         problems.append(f"its weights need {weights:,} bytes of flash, the board has {board.flash_bytes:,}")
     if ram > board.ram_bytes:
-        problems.append(f"its tensors need {ram:,} bytes of RAM (arena {macros['ARENA_BYTES']:,} + input and output "
-                        f"buffers), the board has {board.ram_bytes:,}")
+        problems.append(f"its tensors need {ram:,} bytes of RAM (arena {macros['ARENA_BYTES']:,} incl. input and output "
+                        f"+ the app's request buffer), the board has {board.ram_bytes:,}")
     if problems:
         raise MlcError(f"{graph.path} does not fit {board.id}: " + "; ".join(problems) + "; pick a bigger board")
 
@@ -392,7 +394,7 @@ def read_symbols(elf: Path, board: Board) -> dict:
 
 
 def ram_breakdown(elf: Path, board: Board, name: str, sections: dict, ram: int) -> dict:
-    """RAM as arena + I/O buffers + stack + runtime, from the ELF: the arena and the app's buffers by their
+    """RAM as arena + request buffer + stack + runtime, from the ELF: the arena and the app's buffers by their
     symbols' sizes, the stack by its section; runtime is the rest of data + bss (app state, start-up, libc)."""
     symbols = read_symbols(elf, board)
     arena = symbols.get(f"{name}_arena", (0, 0))[1]

@@ -1,0 +1,75 @@
+"""Activation RAM of mlc against TFLM's arena head, counted like for like, as a Markdown table.
+
+    python benchmarks/ram_vs_tflm.py [--write-readme]
+
+mlc's figure is its one planned arena (`mlc generate`): every tensor, the model's input and output
+included, and kernel scratch. TFLM's "head" (benchmarks/tflm_arena.json, from its RecordingMicroAllocator)
+is its activation plan, input and output included. With --write-readme the table replaces the one
+between the ram-vs-tflm markers in README.md."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from codegen.errors import MlcError  # noqa: E402
+from codegen.lower.generate import plan_layers  # noqa: E402
+from codegen.ops import load  # noqa: E402
+from tests.paths import MODELS  # noqa: E402
+
+TFLM_ARENA = Path(__file__).resolve().parent / "tflm_arena.json"
+MARKS = ("<!-- ram-vs-tflm -->", "<!-- /ram-vs-tflm -->")
+
+
+def rows() -> list:
+    """(model, mlc arena, input bytes, output bytes, TFLM head) for every model of tflm_arena.json in MODELS."""
+    out = []
+    for model, tflm in json.loads(TFLM_ARENA.read_text())["models"].items():
+        path = MODELS / f"{model}.tflite"
+        if not path.exists():
+            continue
+        try:
+            graph = load(path)
+        except MlcError:  # a model mlc does not read (yet) has no row
+            continue
+        if graph.unsupported or len(graph.inputs) != 1 or len(graph.outputs) != 1:
+            continue
+        out.append((model, plan_layers(graph).arena_bytes, graph.inputs[0].nbytes, graph.outputs[0].nbytes,
+                    tflm["head"]))
+    return out
+
+
+def table(measured) -> str:
+    lines = ["| model | mlc arena B (incl. input + output) | input B | output B | TFLM head B | ratio |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for model, arena, x, y, head in measured:
+        lines.append(f"| {model} | {arena:,} | {x:,} | {y:,} | {head:,} | {arena / head:.2f} |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str, readme: Path = ROOT / "README.md") -> None:
+    body = readme.read_text()
+    pattern = re.compile(re.escape(MARKS[0]) + r".*?" + re.escape(MARKS[1]), re.S)
+    if not pattern.search(body):
+        raise SystemExit(f"{readme}: no {MARKS[0]} ... {MARKS[1]} block to replace")
+    readme.write_text(pattern.sub(lambda _: f"{MARKS[0]}\n{text}\n{MARKS[1]}", body))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-readme", action="store_true", help="replace the table in README.md")
+    args = parser.parse_args(argv)
+    text = table(rows())
+    print(text)
+    if args.write_readme:
+        write_readme(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
