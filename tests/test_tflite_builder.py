@@ -105,6 +105,10 @@ def check_against_reference(case, xs, got):
 
 
 # ----------------------------------------------------------------------------- tests
+# The strategies float_reference models; the later ones (RELU ... TRANSPOSE_CONV, SPLIT, ...) have no float
+# model here yet: test_hostsim_ops holds them to TFLM bit for bit, and TFLM loading them is part of that.
+FLOAT_REFERENCE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "POOL_2D", "ADD", "MUL", "SOFTMAX", "LOGISTIC",
+                   "TANH", "RESHAPE", "CONCATENATION", "MEAN", "PAD", "QUANTIZE", "DEQUANTIZE"}
 FORCED = [  # (strategy name, forced keyword arguments): every variant appears at least once
     ("CONV_2D", dict(padding="SAME")), ("CONV_2D", dict(padding="VALID", activation="RELU6")),
     ("DEPTHWISE_CONV_2D", dict(padding="SAME")),
@@ -115,7 +119,7 @@ FORCED = [  # (strategy name, forced keyword arguments): every variant appears a
     ("RESHAPE", dict(shape_input=True)), ("RESHAPE", dict(shape_input=False)),
     ("PAD", dict(op="PAD")), ("PAD", dict(op="PADV2")),
     ("QUANTIZE", dict(float_input=True)), ("QUANTIZE", dict(float_input=False)),
-] + [(name, {}) for name in S.STRATEGIES]
+] + [(name, {}) for name in S.STRATEGIES if name in FLOAT_REFERENCE]
 
 
 @pytest.mark.parametrize("name,kwargs", FORCED,

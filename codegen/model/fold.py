@@ -171,6 +171,9 @@ def _const_int(op, tensor):
     return None if tensor is None or not tensor.is_const or tensor.dtype not in ("int32", "int64") else tensor.data.ravel()
 
 
+SPLITS = ("SPLIT", "SPLIT_V", "UNPACK")  # rewritten by _split_into_slices (the README's op table names them)
+
+
 def _split_parts(op: Op):
     """(input, [(begin, size) per output]) of a SPLIT, SPLIT_V or UNPACK whose split is known, else None."""
     if op.kind == "SPLIT" and len(op.inputs) == 2:
