@@ -35,6 +35,8 @@ def test_report_without_a_board(tmp_path):
     assert f"{plan.arena_bytes:,} B ({len(plan.buffers)} buffers)" in html
     assert "4/4 inputs bit-exact</span> against TFLM" in html
     assert "dsp: im2col" in html  # layer 0's plan for each ISA of the portable library
+    xs = [float(x) for x in re.findall(r'class="buffer" x="([\d.-]+)"', html)]
+    assert min(xs) >= 70  # inside the plot: the input, live from before layer 0, starts at layer 0
 
 
 def _chromium():

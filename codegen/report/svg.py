@@ -19,8 +19,9 @@ def memory_timeline(buffers: list, n_layers: int, arena_bytes: int, names: dict,
              f'viewBox="0 0 {width} {height}" role="img" aria-label="arena memory timeline">',
              f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#f7f7f7" stroke="#999"/>']
     for i, b in enumerate(buffers):
-        x = left + b["first"] * col
-        w = max((b["last"] - b["first"] + 1) * col - 1, 1)
+        first = max(b["first"], 0)  # the model's input lives from before the first layer
+        x = left + first * col
+        w = max((b["last"] - first + 1) * col - 1, 1)
         y = top + plot_h - (b["offset"] + b["size"]) * scale
         h = max(b["size"] * scale, 1)
         if b["scratch_of"] is not None:
