@@ -62,7 +62,9 @@ def page(graph, memory, plans: list, board=None, bench=None, size=None, verifica
         code = bench.kernel_text_bytes + bench.invoke_text_bytes if bench else 0
         flash = [("weights", weights)] + ([("kernels + invoke", code)] if code else []) + \
             [("app, runtime and start-up", max(size.flash_used - weights - code, 0))]
-        ram = list(size.ram_parts.items()) if size.ram_parts else [("data + bss", size.ram_used)]
+        names = {"arena": "arena (input and output inside)", "io": "app buffers"}
+        ram = ([(names.get(k, k), v) for k, v in size.ram_parts.items()] if size.ram_parts
+               else [("data + bss", size.ram_used)])
         charts["flash"] = svg.stacked_bar(flash, size.flash_total, "flash")
         charts["ram"] = svg.stacked_bar(ram, size.ram_total, "RAM")
     return templates().get_template("report/report.html.j2").render(
