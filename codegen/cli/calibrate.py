@@ -42,8 +42,10 @@ def run(args) -> int:
     given.update(classes(args))
     cfg = replace(cfg, **given).check()
     quant = model_quant(graph, cfg)
+    from codegen.cli.progress import track
+
     scores = []
-    for path in args.normal:
+    for path in track(args.normal, len(args.normal), "calibrating on the normal recordings"):
         samples = read_feed(path, cfg, quant)
         # a classifier's windows of the normal class are never over the threshold: they count as score 0
         scores.append([r.score if not cfg.classifier or r.cls != cfg.normal_class else 0
