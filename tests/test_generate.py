@@ -67,18 +67,25 @@ def test_reference_model_matches_tflm(model, tmp_path):
         np.testing.assert_array_equal(got[i], want, err_msg=f"input {i}")
 
 
-ARENA_OVER_HEAD = {  # known excess over TFLM's activation plan, with its cause
-    "person_detect": "the DSP path of layer 2 (1x1 conv, K = 8) widens 3 pixels to halfwords in 48 B of scratch "
-                     "at the peak, where input and output already fill TFLM's 55,296 B",
+ARENA_OVER_HEAD = {  # known excess of the portable library's arena over TFLM's activation plan, with its cause
+    "person_detect": (96, "the DSP path's kernel scratch at the peak (the 1x1 conv with K = 8 widening three pixels "
+                          "to halfwords, and the im2col halfwords), where input and output already fill TFLM's "
+                          "55,296 B; the Helium and portable paths alone fit TFLM's plan exactly"),
 }
 
 
-@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.xfail(reason=ARENA_OVER_HEAD[m], strict=True))
-                                   if m in ARENA_OVER_HEAD else m for m in REFERENCE_MODELS])
+@pytest.mark.parametrize("model", REFERENCE_MODELS)
 def test_arena_within_tflm_head(model):
+    """The arena (the model's input and output included) against TFLM's head, like for like; where a known
+    excess is recorded, the arena may not grow past it, and the ISAs without that scratch fit TFLM's plan."""
     graph = load(MODELS / f"{model}.tflite")
     _, result = render(graph, model, [])
-    assert result.arena_bytes <= TFLM_ARENA[model]["head"]
+    excess, _why = ARENA_OVER_HEAD.get(model, (0, ""))
+    assert result.arena_bytes <= TFLM_ARENA[model]["head"] + excess
+    if excess:
+        for isa in ("mve", "portable"):
+            _, alone = render(load(MODELS / f"{model}.tflite"), model, [], isa=isa)
+            assert alone.arena_bytes <= TFLM_ARENA[model]["head"], isa
     if model == "kws_ref_model":
         assert result.arena_bytes <= 10_000 and len(result.inplace_layers) == 9
 
