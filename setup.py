@@ -11,12 +11,14 @@ SKIP = {"__pycache__", ".pio"}
 
 
 def data_subpackages() -> list:
-    """Data subfolders whose names Python could import: setuptools wants them listed as packages."""
+    """Data subfolders (and the host programs' source folders) whose names Python could import:
+    setuptools wants them listed as packages, or it warns that it would ignore them."""
+    roots = {**DATA, **{package: package.replace(".", "/") for package in HOST_TOOLS}}
     found = []
-    for package, folder in DATA.items():
+    for package, folder in roots.items():
         for sub in sorted(p for p in Path(folder).rglob("*") if p.is_dir()):
             parts = sub.relative_to(folder).parts
-            if all(part.isidentifier() for part in parts) and not SKIP & set(parts):
+            if all(part.isidentifier() for part in parts) and not SKIP & set(parts) and not (sub / "__init__.py").exists():
                 found.append(".".join((package, *parts)))
     return found
 
