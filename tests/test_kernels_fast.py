@@ -113,15 +113,16 @@ def _avg_pool_model(h, w, c, f, stride, padding="VALID", activation="NONE"):
     return b.finish()
 
 
-def _fc_model(depth, units, seed=0, per_tensor=False):
+def _fc_model(depth, units, seed=0, per_tensor=False, batches=1):
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
-    x = b.input([1, depth], scale=0.05, zero_point=-9)
+    x = b.input([1, batches, depth], scale=0.05, zero_point=-9)
     wq = rng.integers(-127, 128, (units, depth))
     ws = 0.01 if per_tensor else [0.01 + 0.001 * i for i in range(units)]
     bs = 0.05 * 0.01 if per_tensor else [0.05 * s for s in ws]
     y = b.fully_connected(x, b.const_int8(wq, ws, axis=None if per_tensor else 0),
-                          b.const_int32(rng.integers(-3000, 3000, units), bs), out_scale=0.3, out_zero_point=4)
+                          b.const_int32(rng.integers(-3000, 3000, units), bs), out_scale=0.3, out_zero_point=4,
+                          keep_num_dims=True)
     b.output(y)
     return b.finish()
 
@@ -160,10 +161,16 @@ MODELS = {
     "fc-four-units-104": lambda: _fc_model(104, 9),
     "fc-four-units-70": lambda: _fc_model(70, 7),
     "fc-four-units-128-four-steps": lambda: _fc_model(128, 6),
+    "fc-wide-looped-tail": lambda: _fc_model(70, 9),  # 17 steps: 4 passes of 4, 1 more step, 2 inputs
+    "fc-wide-looped-whole": lambda: _fc_model(128, 12, per_tensor=True),
+    "fc-wide-unrolled-batches": lambda: _fc_model(8, 13, batches=3),
+    "fc-wide-one-step-and-one": lambda: _fc_model(5, 4),
 }
+WIDE = [name for name in MODELS if name.startswith("fc-")]  # on a DSP-only library these take the wide path
 
 # the path each model above exists to reach: its ISA, what the last layer's KernelPlan says (plan fields
-# or template options), and a line only that path's C has
+# or template options), a line only that path's C has, and (a fourth "shared") when the path is one of
+# a portable library's (several ISAs sharing one weight layout) rather than of a library for that ISA alone
 REACHES = {
     "dw-mult4-tap-quads": ("dsp", {"tap_quads": True}, "one tap quad's loads at a time"),
     "dw-mult2-tap-quads-8-wide": ("dsp", {"tap_quads": True}, "one tap quad's loads at a time"),
@@ -180,10 +187,14 @@ REACHES = {
     "avgpool-halfwords-same-borders": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
     "avgpool-halfwords-256-window": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
     "avgpool-odd-channels-reference": ("dsp", {"variant": "reference"}, "AVERAGE_POOL_2D reference"),
-    "fc-four-units-33": ("dsp", {"quads": True}, "four units per pass"),
-    "fc-four-units-104": ("dsp", {"quads": True}, "four units per pass"),
+    "fc-four-units-33": ("dsp", {"quads": True}, "four units per pass", "shared"),
+    "fc-four-units-104": ("dsp", {"quads": True}, "four units per pass", "shared"),
     "fc-four-units-70": ("portable", {"quads": True}, "four units per pass"),
-    "fc-four-units-128-four-steps": ("dsp", {"quads": True}, "d + 15 < 128; d += 16"),
+    "fc-four-units-128-four-steps": ("dsp", {"quads": True}, "d + 15 < 128; d += 16", "shared"),
+    "fc-wide-looped-tail": ("dsp", {"wide": True, "loop_steps": 4, "steps": 17}, "a2 += (int32_t)xp[1] * wp[9];"),
+    "fc-wide-looped-whole": ("dsp", {"wide": True, "channels": 6}, "xp < x + 128; xp += 16, wp += 96"),
+    "fc-wide-unrolled-batches": ("dsp", {"wide": True, "loop_steps": 0}, "MLC_LDRD(we, wo, wp, 88);"),
+    "fc-wide-one-step-and-one": ("dsp", {"wide": True, "steps": 1}, "a3 += (int32_t)xp[0] * wp[12];"),
 }
 
 
@@ -192,9 +203,10 @@ def test_models_reach_their_fast_paths(name, tmp_path):
     from c_harness import generate_lib
     from codegen.lower.generate import plan_layers
 
-    isa, expect, line = REACHES[name]
-    result, graph = generate_lib(MODELS[name](), tmp_path, name="f", isa=isa)
-    plan = plan_layers(graph, isa=isa).kernels[graph.ops[-1].index][isa]
+    isa, expect, line, *shared = REACHES[name]
+    lib_isa = None if shared else isa
+    result, graph = generate_lib(MODELS[name](), tmp_path, name="f", isa=lib_isa)
+    plan = plan_layers(graph, isa=lib_isa).kernels[graph.ops[-1].index][isa]
     got = {key: getattr(plan, key) if hasattr(plan, key) else plan.options[key] for key in expect}
     assert got == expect, plan.why
     assert line in (result.out_dir / "f.c").read_text()
@@ -204,3 +216,9 @@ def test_models_reach_their_fast_paths(name, tmp_path):
 @pytest.mark.parametrize("name", MODELS)
 def test_fast_path_exact(name, defines, tmp_path):
     assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=defines) == 60
+
+
+@pytest.mark.parametrize("name", WIDE)
+def test_fc_wide_path_exact(name, tmp_path):
+    """A library for DSP cores alone: FULLY_CONNECTED's int16 weight groups (emulated DSP instructions)."""
+    assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=("MLC_DSP_EMULATE",), isa="dsp") == 60

@@ -89,7 +89,8 @@ def plan_layers(graph, reference: bool = False, isa: str | None = None):
     (isa None) for each of a portable library's."""
     isas = (isa,) if isa else ISAS
     return memory_plan.plan(graph, definition, reference=reference,
-                            kernel_plans=lambda op, inplace: {i: plan_kernel(op, i, reference, inplace) for i in isas})
+                            kernel_plans=lambda op, inplace: {i: plan_kernel(op, i, reference, inplace, alone=len(isas) == 1)
+                                                              for i in isas})
 
 
 def render(graph, name: str, labels: list, reference: bool = False, isa: str | None = None) -> tuple[dict, Result]:

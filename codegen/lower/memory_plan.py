@@ -109,7 +109,7 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
         from codegen.ops import plan_kernel
 
         def kernel_plans(op, inplace):
-            return {isa: plan_kernel(op, isa, reference, inplace) for isa in ISAS}
+            return {isa: plan_kernel(op, isa, reference, inplace, alone=False) for isa in ISAS}
     ops = graph.ops
     outs = {t.index for t in graph.outputs}
     end = len(ops)

@@ -184,9 +184,10 @@ def per_tensor_quantized(op, tensor, dtypes=("int8",)) -> None:
 
 
 
-def plan_kernel(op, isa: str, reference: bool = False, inplace: bool = False):
-    """The op's KernelPlan for one instruction set (codegen.ops.kernel_plan.ISAS)."""
+def plan_kernel(op, isa: str, reference: bool = False, inplace: bool = False, alone: bool = True):
+    """The op's KernelPlan for one instruction set (codegen.ops.kernel_plan.ISAS); alone: the library
+    holds only this ISA's kernels (else its ISAs share one flash copy of each weight array)."""
     from codegen.ops.kernel_plan import default_plan
 
     make = definition(op.kind).plan or default_plan
-    return make(op, isa, reference, inplace)
+    return make(op, isa, reference, inplace, alone)

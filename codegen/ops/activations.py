@@ -109,7 +109,7 @@ def _enum(name: str, value: int) -> int:
     return value
 
 
-def _plan(op, isa, reference, inplace):
+def _plan(op, isa, reference, inplace, alone):
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, inplace=inplace,
                           why={"variant": "the reference fixed-point arithmetic was asked for"})
@@ -250,7 +250,7 @@ def hard_swish_params(op):
             "reluish_exponent": relu_exp, "size": x.size, "table": np.clip(y, -128, 127).astype(np.int8)}
 
 
-def _table_plan(op, isa, reference, inplace):
+def _table_plan(op, isa, reference, inplace, alone):
     return KernelPlan(op.index, op.kind, "table", isa, inplace=inplace,
                       why={"variant": f"{op.kind} is a function of one int8 element in TFLM: its arithmetic is "
                                       "tabulated for all 256 inputs at generation time (also for --reference)"})

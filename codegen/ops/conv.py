@@ -141,7 +141,7 @@ def transpose_conv_c(layer):
     return f"{fn}({layer.inp(2)}, {layer.out(0)}, {weights}, {bias}, {mult}, {shift});"
 
 
-def _transpose_conv_plan(op, isa, reference, inplace):
+def _transpose_conv_plan(op, isa, reference, inplace, alone):
     return KernelPlan(op.index, op.kind, "reference", isa, weights="OHWI int8", inplace=inplace,
                       why={"variant": "TFLM's reference loop, gathered per output pixel (no DSP or Helium path yet)"})
 
@@ -177,7 +177,7 @@ def _conv_variant(op, reference: bool) -> tuple[str, str]:
     return "generic", f"a window over {IM2COL_MAX_BYTES} B: scratch-free, taps clipped per pixel"
 
 
-def conv_2d_plan(op, isa, reference, inplace):
+def conv_2d_plan(op, isa, reference, inplace, alone):
     variant, why_variant = _conv_variant(op, reference)
     why = {"variant": why_variant}
     if variant not in ("1x1", "im2col"):
@@ -259,7 +259,7 @@ def _dw_group(op) -> int:
     return m if m > 1 else next(g for g in (4, 2, 1) if c % g == 0)
 
 
-def depthwise_conv_2d_plan(op, isa, reference, inplace):
+def depthwise_conv_2d_plan(op, isa, reference, inplace, alone):
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, weights="1HWC int8", inplace=inplace,
                           why={"variant": "the reference loop nest was asked for"},

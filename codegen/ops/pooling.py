@@ -34,7 +34,7 @@ def _inplace(op) -> bool:
     return c == c_out and bool(np.all(first >= oy * out_w + ox))
 
 
-def pool_2d_plan(op, isa, reference, inplace):
+def pool_2d_plan(op, isa, reference, inplace, alone):
     p, c = op.params, op.inputs[0].shape[3]
     window = p["filter_h"] * p["filter_w"]
     fast = (not reference and isa != "portable" and op.kind == "AVERAGE_POOL_2D" and c % 4 == 0
