@@ -383,7 +383,7 @@ def tanh_models():
 
 # ----------------------------------------------------------------------------- data movement
 @st.composite
-def reshape_models(draw, shape_input=None):
+def reshape_models(draw, shape_input=None, dtype="int8"):
     shape = draw(shapes(1, 4))
     n = int(np.prod(shape))
     new, rest = [], n
@@ -395,19 +395,19 @@ def reshape_models(draw, shape_input=None):
     if draw(st.booleans()):
         new[draw(st.integers(0, len(new) - 1))] = -1
     shape_input = _pick(draw, shape_input, st.booleans())
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("RESHAPE", b, [x], [b.reshape(x, new, shape_input)], new_shape=new,
                  shape_input=shape_input)
 
 
 @st.composite
-def concatenation_models(draw):
+def concatenation_models(draw, dtype="int8"):
     base = draw(shapes(1, 4))
     axis = draw(st.integers(-len(base), len(base) - 1))
     n = draw(st.integers(2, 4))
-    q = draw(quant())
-    b = ModelBuilder()
+    q = draw(quant(dtype))
+    b = ModelBuilder(act_dtype=dtype)
     xs = []
     for _ in range(n):
         s = list(base)
@@ -417,17 +417,17 @@ def concatenation_models(draw):
 
 
 @st.composite
-def pack_models(draw):
+def pack_models(draw, dtype="int8"):
     shape = draw(shapes(1, 4))
     axis = draw(st.integers(-len(shape) - 1, len(shape)))
-    q = draw(quant())
-    b = ModelBuilder()
+    q = draw(quant(dtype))
+    b = ModelBuilder(act_dtype=dtype)
     xs = [b.input(shape, *q) for _ in range(draw(st.integers(1, 4)))]
     return _case("PACK", b, xs, [b.pack(xs, axis)], axis=axis)
 
 
 @st.composite
-def split_models(draw, op=None):
+def split_models(draw, op=None, dtype="int8"):
     """SPLIT, SPLIT_V or UNPACK along any axis (negative too); the pieces joined again in reverse order
     (CONCATENATION, or PACK after UNPACK) so that one output holds every piece."""
     op = _pick(draw, op, st.sampled_from(["SPLIT", "SPLIT_V", "UNPACK"]))
@@ -436,8 +436,8 @@ def split_models(draw, op=None):
     axis = draw(st.integers(0, rank - 1))
     n = draw(st.sampled_from([k for k in range(1, shape[axis] + 1) if shape[axis] % k == 0]))
     signed = axis - rank if draw(st.booleans()) else axis
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     if op == "SPLIT":
         parts = b.split(x, signed, n)
     elif op == "UNPACK":
@@ -491,12 +491,12 @@ reduce_max_models = partial(mean_models, op="REDUCE_MAX")
 
 
 @st.composite
-def pad_models(draw, op=None):
+def pad_models(draw, op=None, dtype="int8"):
     op = _pick(draw, op, st.sampled_from(["PAD", "PADV2"]))
     shape = draw(shapes(1, 4))
     paddings = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in shape]
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     if op == "PAD":
         return _case(op, b, [x], [b.pad(x, paddings)], paddings=paddings)
     const = draw(st.integers(-128, 127))
@@ -504,26 +504,26 @@ def pad_models(draw, op=None):
 
 
 @st.composite
-def transpose_models(draw):
+def transpose_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5))
     perm = draw(st.permutations(range(len(shape))))
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("TRANSPOSE", b, [x], [b.transpose(x, perm)], perm=list(perm))
 
 
 @st.composite
-def slice_models(draw):
+def slice_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5))
     begin = [draw(st.integers(0, d - 1)) for d in shape]
     size = [draw(st.sampled_from([-1, draw(st.integers(1, d - bg))])) for bg, d in zip(begin, shape)]
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("SLICE", b, [x], [b.slice(x, begin, size)], begin=begin, size=size)
 
 
 @st.composite
-def strided_slice_models(draw):
+def strided_slice_models(draw, dtype="int8"):
     """Any begin/end (negative too, beyond the axis), strides -3..3, begin/end/shrink masks; the output
     non-empty."""
     shape = draw(shapes(1, 4))
@@ -538,8 +538,8 @@ def strided_slice_models(draw):
         start, count = _strided_axis(d, begin[i], end[i], strides[i], masks[0] >> i & 1, masks[1] >> i & 1, shrink >> i & 1)
         assume(count > 0 and 0 <= start < d)
     assume(shrink != (1 << rank) - 1)  # a scalar output
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     y = b.strided_slice(x, begin, end, strides, *masks, shrink)
     return _case("STRIDED_SLICE", b, [x], [y], begin=begin, end=end, strides=strides, masks=masks, shrink=shrink)
 

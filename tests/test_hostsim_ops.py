@@ -1,4 +1,4 @@
-"""TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL), SUB, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, TRANSPOSE,
+"""TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, TRANSPOSE,
 SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
@@ -118,7 +118,8 @@ def test_single_op_models_bit_exact(op, monkeypatch):
     check()
 
 
-INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL"]
+INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PACK", "PAD",
+         "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK"]
 
 
 @pytest.mark.parametrize("op", INT16)

@@ -381,8 +381,7 @@ class ModelBuilder(Writer):
         return self._pad_op("PAD", x, paddings, None)
 
     def padv2(self, x, paddings, constant=None) -> T:
-        c = self.const_int8([x.zero_point if constant is None else constant], x.scale,
-                            x.zero_point)
+        c = self.const([x.zero_point if constant is None else constant], x.dtype, x.scale, x.zero_point)
         return self._pad_op("PADV2", x, paddings, c)
 
     def _pad_op(self, opname, x, paddings, constant) -> T:
