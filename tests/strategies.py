@@ -243,12 +243,12 @@ def fully_connected_models(draw, keep_num_dims=None, use_bias=None, activation=N
 
 
 @st.composite
-def pool_models(draw, op=None, padding=None):
+def pool_models(draw, op=None, padding=None, dtype="int8"):
     op = _pick(draw, op, st.sampled_from(["AVERAGE_POOL_2D", "MAX_POOL_2D"]))
     k, stride, _, padding, (h, w) = draw(_window(dilations=False, padding=padding))
     c = draw(st.sampled_from(CHANNELS))
-    b = ModelBuilder()
-    x = b.input([draw(st.integers(1, 2)), h, w, c], *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([draw(st.integers(1, 2)), h, w, c], *draw(quant(dtype)))
     act = draw(activations)
     pool = b.average_pool_2d if op == "AVERAGE_POOL_2D" else b.max_pool_2d
     y = pool(x, k, stride, padding, act)
@@ -466,7 +466,7 @@ def resize_nearest_neighbor_models(draw):
 
 
 @st.composite
-def mean_models(draw, op="MEAN"):
+def mean_models(draw, op="MEAN", dtype="int8"):
     shape = draw(shapes(2, 4))
     rank = len(shape)
     if rank == 4 and draw(st.booleans()):
@@ -476,12 +476,12 @@ def mean_models(draw, op="MEAN"):
                              unique=True))
         axes = [a - rank if draw(st.booleans()) else a for a in axes]  # some negative
     keep = draw(st.booleans())
-    qin = draw(quant())
+    qin = draw(quant(dtype))
     same = draw(st.booleans()) or op == "REDUCE_MAX"  # TFLM's REDUCE_MAX needs the input's
     count = int(np.prod([shape[a] for a in axes]))
     grow = count if op == "SUM" else 1  # a sum spans count times the input range
-    out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(zero_points))
-    b = ModelBuilder()
+    out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(quant(dtype))[1])
+    b = ModelBuilder(act_dtype=dtype)
     x = b.input(shape, *qin)
     return _case(op, b, [x], [b.mean(x, axes, keep, *out_q, op=op)], axes=axes, keep_dims=keep)
 

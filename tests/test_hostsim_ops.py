@@ -119,7 +119,7 @@ def test_single_op_models_bit_exact(op, monkeypatch):
 
 
 INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PACK", "PAD",
-         "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK"]
+         "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM"]
 
 
 @pytest.mark.parametrize("op", INT16)
@@ -354,7 +354,11 @@ def test_converter_models_every_intermediate_bit_exact(path):
     t = graph.inputs[0]
     rng = np.random.default_rng(5)
     shape = (8, *t.shape[1:])
-    x = rng.uniform(-3, 3, shape).astype(np.float32) if t.dtype == "float32" else rng.integers(-128, 128, shape).astype(np.int8)
+    if t.dtype == "float32":
+        x = rng.uniform(-3, 3, shape).astype(np.float32)
+    else:
+        info = np.iinfo(t.dtype)
+        x = rng.integers(info.min, info.max + 1, shape).astype(t.dtype)
     layers = reference.compare(graph, x, run_all(graph, x), path)
     bad = [f"layer {m.op_index} ({m.kind}) {m.total - m.matching}/{m.total}" for m in layers if not m.ok]
     assert not bad, f"{path.name}: {bad}"

@@ -123,10 +123,12 @@ def mean_params(op):
     """TFLM's int8 MEAN is QuantizedMeanOrSum: (sum - zp * count) requantized with 1/count folded into
     the multiplier. (Older TFLM divided the raw sum when input and output quantization were equal; the
     tflite-micro we test against takes this path for every case.) SUM is the same without the 1/count;
-    REDUCE_MAX the largest raw int8 value (TFLM requires the output quantized like the input)."""
+    REDUCE_MAX the largest raw int8 value (TFLM requires the output quantized like the input). int16 the
+    same, clamped to int16."""
     x, out = op.inputs[0], op.outputs[0]
-    per_tensor_quantized(op, x)
-    per_tensor_quantized(op, out)
+    if op.kind == "REDUCE_MAX":  # TFLM's REDUCE_MAX has no int16 kernel
+        per_tensor_quantized(op, x)
+    _copied(op, out)
     rank = len(x.shape)
     axes = []
     for a in _const_ints(op, op.inputs[1], "axes").ravel().tolist():  # ResolveAxis: wrap, drop repeats
@@ -151,7 +153,7 @@ def mean_params(op):
     except ValueError as err:
         raise MlcError(f"output '{out.name}': {err}") from None
     return {"axes": axes, "keep_dims": keep_dims, "count": count, "input_zp": x.quant.zp, "output_zp": out.quant.zp,
-            "multiplier": multiplier, "shift": shift}
+            "multiplier": multiplier, "shift": shift, "qrange": QUANT_RANGE[x.dtype]}
 
 
 def quantize_params(op):
@@ -323,8 +325,9 @@ def _mean_loops(shape, axes) -> tuple:
 def mean_c(layer):
     op, p = layer.op, layer.p
     kept, reduced = _mean_loops(op.inputs[0].shape, p["axes"])
-    fn = layer.kernel("mean_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, kept=kept, reduced=reduced, count=p["count"],
-                      in_zp=p["input_zp"], out_zp=p["output_zp"])
+    e = element(layer)
+    fn = layer.kernel("mean_s8.c.j2", f"{op.kind.lower()}_{e['sfx']}", kind=op.kind, kept=kept, reduced=reduced, count=p["count"],
+                      in_zp=p["input_zp"], out_zp=p["output_zp"], qmin=p["qrange"][0], qmax=p["qrange"][1], **e)
     q = layer.const("q", np.array([p["multiplier"], p["shift"]], np.int32), "int32_t")
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {q});"
 
@@ -359,7 +362,8 @@ define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concate
 define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=COPY_DTYPES)
 define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
 define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
-define("MEAN", "SUM", "REDUCE_MAX", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
+define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=COPY_DTYPES)
+define("REDUCE_MAX", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
 define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16
 define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
