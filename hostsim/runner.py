@@ -38,7 +38,8 @@ def run_all(graph, x) -> dict:
     kernels = load()
     values = {t.index: xi for t, xi in zip(graph.inputs, model_inputs(graph, x))}
     for op in graph.ops:
-        args = [values[t.index] if not t.is_const else t.data for t in op.inputs if t is not None]
+        # variable tensors (state) are the kernel's own: it reads their initial values from the op
+        args = [values[t.index] if not t.is_const else t.data for t in op.inputs if t is not None and not t.variable]
         result = kernels[op.kind](op, *args)
         values[op.outputs[0].index] = result
     return values

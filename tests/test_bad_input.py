@@ -180,7 +180,6 @@ def _int16x8_fc() -> bytes:
 
 
 @pytest.mark.parametrize("model, shape, dtype, words", [
-    ("trained_lstm_int8", (1, 28, 28), np.int8, ["layer 0", "UNIDIRECTIONAL_SEQUENCE_LSTM", "int8", "not supported yet"]),
     ("keyword_scrambled_8bit", (1, 96), np.int16, ["layer 1", "SVDF", "int8", "not supported yet"]),
     ("int16x8_fc", (1, 8), np.int16, ["layer 0", "FULLY_CONNECTED", "int16", "not supported yet"]),
 ])

@@ -24,7 +24,7 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.model.ir import Graph
 
-FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize")
+FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize", "lstm")
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,20 @@ class OpDef:
     # (op) -> int | None: the output may start this many bytes before input 0 and overlap it (the kernel
     # has read the input bytes an output row covers before it writes that row); None: no overlap
     overlap: Callable | None = None
+    state: tuple = ()  # input positions holding the op's state (variable tensors kept across invokes, LSTM's hidden and cell)
 
 
 _OPS: dict = {}
 
 
 def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=(),
-           dtypes=("int8",), overlap=None):
+           dtypes=("int8",), overlap=None, state=()):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
         _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), tuple(dtypes),
-                           overlap)
+                           overlap, tuple(state))
 
 
 def registry() -> dict:
@@ -109,7 +110,7 @@ def prepare(graph) -> None:
             continue
         try:
             _check_structure(op, d.arity)
-            state = next((t for t in op.inputs if t is not None and t.variable), None)
+            state = next((t for i, t in enumerate(op.inputs) if t is not None and t.variable and i not in d.state), None)
             if state is not None:
                 raise MlcError(f"{op.kind} reads state tensor '{state.name}' (a variable kept across invokes), "
                                "which mlc does not support yet")
