@@ -14,7 +14,7 @@ import numpy as np
 from codegen.lower import memory_plan
 from codegen.assets import asset_dir
 from codegen.csyntax import c_array_body, c_count, c_type, check_identifier, identifier_from
-from codegen.lower.layer import Layer, Unit, offset_name
+from codegen.lower.layer import Layer, Unit, offset_name, state_name
 from codegen.errors import MlcError
 from codegen.ops.kernel_plan import ISAS
 from codegen.model.labels import read_labels
@@ -33,6 +33,7 @@ class Result:
     input_bytes: int
     output_bytes: int
     macs: int
+    state_bytes: int = 0  # variable tensors kept across invokes (static, outside the arena)
     inplace_layers: list = field(default_factory=list)
     aliased_layers: list = field(default_factory=list)
 
@@ -41,6 +42,8 @@ class Result:
                  f"  {activation_ram_line(self.arena_bytes, self.input_bytes, self.output_bytes)}",
                  f"          ({len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
                  f"  weights {self.weight_bytes:>8,} B  (flash)"]
+        if self.state_bytes:
+            lines.insert(3, f"  state   {self.state_bytes:>8,} B  RAM kept across invokes (reset by {self.name}_reset())")
         return "\n".join(lines)
 
 
@@ -57,6 +60,13 @@ def _io(t, role: str) -> dict:
     return {"role": role, "tensor_name": t.name.replace("*/", "* /"), "bytes": t.nbytes, "count": t.size,
             "shape": list(t.shape) or [1], "dtype": t.dtype, "ctype": c_type(t.dtype), "quantized": quantized,
             "scale": scale, "zero_point": t.quant.zp if quantized else 0}
+
+
+def _state(t, name: str) -> dict:
+    """A state tensor's static buffer and the value NAME_reset() fills it with (Tensor.reset_value)."""
+    fill = int(t.reset_value().flat[0]) if t.size else 0
+    return {"symbol": state_name(name, t), "ctype": c_type(t.dtype), "count": t.size, "fill": fill,
+            "comment": f"'{t.name}' {_shape(t)} {t.dtype}".replace("*/", "* /")}
 
 
 def _c_string(text: str) -> str:
@@ -124,7 +134,9 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
            "const_output": const_output, "labels": [_c_string(s) for s in labels],
            "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts,
            "kernels": unit.kernels, "layers": layers,
-           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0)}
+           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0),
+           "states": [_state(t, name) for t in graph.state_tensors()],
+           "state_bytes": sum(t.nbytes for t in graph.state_tensors())}
     env = unit.env
     files = {f"{name}.h": env.get_template("model/model.h.j2").render(**ctx),
              f"{name}.c": env.get_template("model/model.c.j2").render(**ctx)}
@@ -132,7 +144,7 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
         files[header] = (asset_dir("templates") / "kernels" / header).read_text()
     result = Result(name=name, out_dir=Path(), files=sorted(files), arena_bytes=plan.arena_bytes,
                     weight_bytes=unit.weight_bytes(), input_bytes=graph.inputs[0].nbytes,
-                    output_bytes=graph.outputs[0].nbytes, macs=macs,
+                    output_bytes=graph.outputs[0].nbytes, macs=macs, state_bytes=ctx["state_bytes"],
                     inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased))
     return files, result
 

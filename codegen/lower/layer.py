@@ -99,6 +99,8 @@ class Layer:
 
     def _ptr(self, tensor, writable: bool) -> str:
         const = "" if writable else "const "
+        if tensor.variable:  # the op's state, kept across invokes outside the arena
+            return state_name(self.unit.name, tensor)
         role = self.plan.io.get(tensor.index)
         if role is not None:  # NAME_run's opaque pointers to the model input's and output's bytes
             return f"({const}{c_type(tensor.dtype)} *){role}"
@@ -129,6 +131,10 @@ class Layer:
 
     def kernel(self, template: str, base: str, **variables) -> str:
         return self.unit.kernel(template, base, self.plans, **variables)
+
+
+def state_name(name: str, tensor) -> str:
+    return f"{name}_state_t{tensor.index}"
 
 
 def offset_name(name: str, tensor) -> str:

@@ -47,8 +47,10 @@ class Writer:
         self._inputs: list[int] = []
         self._outputs: list[int] = []
 
-    def add_tensor(self, shape, dtype: str, scale=None, zero_point=None, axis=None, data=None, name=None) -> int:
-        """A tensor (a constant when data is given); scale and zero_point per tensor or per channel along axis."""
+    def add_tensor(self, shape, dtype: str, scale=None, zero_point=None, axis=None, data=None, name=None,
+                   variable=False) -> int:
+        """A tensor (a constant when data is given; state kept across invokes when variable); scale and
+        zero_point per tensor or per channel along axis."""
         buf = 0
         if data is not None:
             arr = np.asarray(data, dtype)
@@ -57,7 +59,8 @@ class Writer:
             buf = len(self._buffers) - 1
         idx = len(self._tensors)
         self._tensors.append(dict(shape=[int(s) for s in shape], dtype=dtype, buffer=buf, scale=scale,
-                                  zero_point=zero_point, axis=axis, name=name or f"t{idx}"))
+                                  zero_point=zero_point, axis=axis, name=name or f"t{idx}",
+                                  variable=variable))
         return idx
 
     def add_input(self, index: int) -> None:
@@ -145,6 +148,8 @@ class Writer:
             tflite.TensorAddName(fb, name)
             if quant is not None:
                 tflite.TensorAddQuantization(fb, quant)
+            if t.get("variable"):
+                tflite.TensorAddIsVariable(fb, True)
             tensors.append(tflite.TensorEnd(fb))
 
         codes = sorted({op.code for op in self._ops})
