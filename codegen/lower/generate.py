@@ -43,7 +43,7 @@ class Result:
                  f"          ({len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
                  f"  weights {self.weight_bytes:>8,} B  (flash)"]
         if self.state_bytes:
-            lines.insert(3, f"  state   {self.state_bytes:>8,} B  RAM kept across invokes (reset by {self.name}_reset())")
+            lines.insert(3, f"  {state_ram_line(self.state_bytes)} (reset by {self.name}_reset())")
         return "\n".join(lines)
 
 
@@ -52,6 +52,11 @@ def activation_ram_line(arena_bytes: int, input_bytes: int, output_bytes: int) -
     return (f"arena   {arena_bytes:>8,} B  activation RAM: every tensor incl. the input ({input_bytes:,} B) and "
             f"output ({output_bytes:,} B), and kernel scratch")
 
+
+
+def state_ram_line(state_bytes: int) -> str:
+    """The RAM a stateful model keeps from one inference to the next, besides the arena."""
+    return f"state   {state_bytes:>8,} B  RAM kept across invokes (SVDF memory), outside the arena"
 
 
 def _io(t, role: str) -> dict:
