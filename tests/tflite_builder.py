@@ -263,6 +263,23 @@ class ModelBuilder(Writer):
                         ("TransposeConvOptions", dict(Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
                                                       FusedActivationFunction=self._act(activation))))
 
+    def variable(self, shape, dtype, scale, zero_point, name=None) -> T:
+        """A state tensor (is_variable, no buffer): an op reads and updates it across invokes."""
+        idx = self.add_tensor(shape, dtype, float(scale), int(zero_point), None, None, name, variable=True)
+        return T(idx, [int(s) for s in shape], dtype, float(scale), int(zero_point))
+
+    def unidirectional_sequence_lstm(self, x, weights, biases, hidden, cell, out_scale, out_zero_point,
+                                     time_major=False, cell_clip=0.0, activation="TANH") -> T:
+        """The standard (Keras) LSTM: 8 weight tensors (4 input, 4 recurrent), 4 biases, hidden and cell
+        state variables at inputs 18 and 19; no peephole, projection or layer norm."""
+        steps, batch = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+        out = self._activation_tensor([steps, batch, hidden.shape[-1]] if time_major else [batch, steps, hidden.shape[-1]],
+                                      out_scale, out_zero_point)
+        inputs = [x, *weights, None, None, None, *biases, None, None, hidden, cell, None, None, None, None]
+        return self._op("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs, out, ("UnidirectionalSequenceLSTMOptions", {
+            "FusedActivationFunction": getattr(tflite.ActivationFunctionType, activation), "CellClip": float(cell_clip), "ProjClip": 0.0,
+            "TimeMajor": bool(time_major), "AsymmetricQuantizeInputs": False}))
+
     def fully_connected(self, x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
                         activation="NONE") -> T:
         units, k = w.shape
@@ -451,9 +468,8 @@ class ModelBuilder(Writer):
         """SVDF with its state (input 4) a variable tensor of w_time's dtype quantized state_quant=(scale, zp):
         (batch, memory * filters), kept by TFLM across invokes."""
         filters, memory = w_time.shape
-        state = self.add_tensor([x.shape[0], memory * filters], w_time.dtype, float(state_quant[0]),
-                                int(state_quant[1]), name=f"svdf_state_{len(self._ops)}", variable=True)
-        state = T(state, [x.shape[0], memory * filters], w_time.dtype, float(state_quant[0]), int(state_quant[1]))
+        state = self.variable([x.shape[0], memory * filters], w_time.dtype, *state_quant,
+                              name=f"svdf_state_{len(self._ops)}")
         out = self._activation_tensor([x.shape[0], filters // rank], out_scale, out_zero_point)
         return self._op("SVDF", [x, w_feature, w_time, bias, state], out,
                         ("SVDFOptions", dict(Rank=int(rank), FusedActivationFunction=self._act(activation))))

@@ -14,7 +14,7 @@ import numpy as np
 from codegen.lower import memory_plan
 from codegen.assets import asset_dir
 from codegen.csyntax import c_array_body, c_count, c_type, check_identifier, identifier_from
-from codegen.lower.layer import Layer, Unit, offset_name, state_name
+from codegen.lower.layer import Layer, Unit, offset_name
 from codegen.errors import MlcError
 from codegen.ops.kernel_plan import ISAS
 from codegen.model.labels import read_labels
@@ -56,7 +56,7 @@ def activation_ram_line(arena_bytes: int, input_bytes: int, output_bytes: int) -
 
 def state_ram_line(state_bytes: int) -> str:
     """The RAM a stateful model keeps from one inference to the next, besides the arena."""
-    return f"state   {state_bytes:>8,} B  RAM kept across invokes (SVDF memory), outside the arena"
+    return f"state   {state_bytes:>8,} B  RAM kept across invokes (SVDF, LSTM state), outside the arena"
 
 
 def _io(t, role: str) -> dict:
@@ -65,13 +65,6 @@ def _io(t, role: str) -> dict:
     return {"role": role, "tensor_name": t.name.replace("*/", "* /"), "bytes": t.nbytes, "count": t.size,
             "shape": list(t.shape) or [1], "dtype": t.dtype, "ctype": c_type(t.dtype), "quantized": quantized,
             "scale": scale, "zero_point": t.quant.zp if quantized else 0}
-
-
-def _state(t, name: str) -> dict:
-    """A state tensor's static buffer and the value NAME_reset() fills it with (Tensor.reset_value)."""
-    fill = int(t.reset_value().flat[0]) if t.size else 0
-    return {"symbol": state_name(name, t), "ctype": c_type(t.dtype), "count": t.size, "fill": fill,
-            "comment": f"'{t.name}' {_shape(t)} {t.dtype}".replace("*/", "* /")}
 
 
 def _c_string(text: str) -> str:
@@ -130,6 +123,8 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
     # a constant output: copied from flash into its place in the arena by every inference
     const_output = unit.const(f"{name}_output_value", y.data, c_type(y.dtype)) if y.is_const else None
     consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
+    state = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype), int(v.flat[0]) if v.size else 0)
+             for sym, ctype, v in unit.state]
     macs = sum(op.macs for op in graph.ops)
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),
@@ -137,11 +132,10 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
            "arena_bytes": plan.arena_bytes, "input": _io(x, "INPUT"), "output": _io(y, "OUTPUT"),
            "input_offset": offset_name(name, x), "output_offset": offset_name(name, y),
            "const_output": const_output, "labels": [_c_string(s) for s in labels],
-           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts,
+           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts, "state": state,
            "kernels": unit.kernels, "layers": layers,
            "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0),
-           "states": [_state(t, name) for t in graph.state_tensors()],
-           "state_bytes": sum(t.nbytes for t in graph.state_tensors())}
+           "state_bytes": sum(int(v.nbytes) for _, _, v in unit.state)}
     env = unit.env
     files = {f"{name}.h": env.get_template("model/model.h.j2").render(**ctx),
              f"{name}.c": env.get_template("model/model.c.j2").render(**ctx)}

@@ -78,7 +78,8 @@ def svdf_c(layer):
     w_feature = layer.const("w_feature", op.inputs[1].data, "int8_t")
     w_time = layer.const("w_time", op.inputs[2].data, ctype)
     bias = layer.const("bias", op.inputs[3].data, "int32_t")
-    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {w_feature}, {w_time}, {bias}, {layer.inp(STATE_INPUT)}, {q});"
+    state = layer.state("state", op.inputs[STATE_INPUT].reset_value(), ctype)
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {w_feature}, {w_time}, {bias}, {state}, {q});"
 
 
 define("SVDF", arity=(5, 5), derive=svdf_params, emit=svdf_c, macs=_svdf_macs, state=(STATE_INPUT,),
