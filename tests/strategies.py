@@ -619,6 +619,53 @@ def dequantize_models(draw):
     return _case("DEQUANTIZE", b, [x], [b.dequantize(x)])
 
 
+# ----------------------------------------------------------------------------- stateful and int16/int32 edges
+@st.composite
+def svdf_models(draw):
+    """One SVDF: random input depth, units, rank, memory (mostly not multiples of 4), int8 or int16 time
+    weights and state, random scales and zero points, scales set so that the state and the output are
+    sometimes saturated, mostly not. Run it for several invokes in a row: the state carries over."""
+    depth, units = draw(st.integers(1, 37)), draw(st.integers(1, 13))
+    rank, memory = draw(st.integers(1, 3)), draw(st.integers(1, 11))
+    state_dtype = draw(st.sampled_from(["int8", "int16"]))
+    filters = units * rank
+    b = ModelBuilder()
+    x = b.input([1, depth], *draw(quant()))
+    wf, wf_scale, rng = _weights(draw, [filters, depth], 0, per_channel=False)
+    state_max = np.iinfo(state_dtype).max
+    feature_std = x.scale * _U_STD * wf_scale * np.std(wf.astype(float)) * np.sqrt(depth) + 1e-9
+    state_scale = float(np.float32(4 * feature_std / state_max * _jitter(draw)))
+    state_zp = draw(zero_points) if state_dtype == "int8" else draw(st.sampled_from([0, 0, draw(st.integers(-300, 300))]))
+    wt_float = rng.standard_normal([filters, memory])
+    wt_scale = float(np.float32(max(np.abs(wt_float).max(), 1e-6) / state_max))
+    wt = np.clip(np.round(wt_float / wt_scale), -state_max, state_max).astype(state_dtype)
+    bias_scale = float(np.float32(state_scale) * np.float32(wt_scale))
+    time_std = state_max / 4 * state_scale * wt_scale * np.std(wt.astype(float)) * np.sqrt(memory * rank) + 1e-9
+    bias = np.round(rng.standard_normal(units) * time_std / bias_scale).astype(np.int32)
+    out_scale = float(np.float32(max(4 * time_std / 256, 1e-6) * _jitter(draw)))
+    y = b.svdf(x, b.const_int8(wf, wf_scale), b.const(wt, state_dtype, wt_scale, 0), b.const_int32(bias, bias_scale),
+               (state_scale, state_zp), out_scale, draw(zero_points), rank, draw(st.sampled_from(["NONE", "RELU"])))
+    return _case("SVDF", b, [x], [y], rank=rank, memory=memory, state_dtype=state_dtype)
+
+
+@st.composite
+def softmax_int16_out_models(draw):
+    """SOFTMAX int8 -> int16 (zero point -32768, scale 1/65536 as TFLM requires)."""
+    b = ModelBuilder()
+    x = b.input([1] + draw(shapes(1, 3, max_dim=7)), draw(st.floats(0.01, 0.3)), draw(zero_points))
+    beta = draw(st.sampled_from([1.0, 0.5, 2.0, draw(st.floats(0.1, 3.0))]))
+    out = b._activation_tensor(x.shape, 1 / 65536, -32768, "int16")
+    return _case("SOFTMAX", b, [x], [b._op("SOFTMAX", [x], out, ("SoftmaxOptions", dict(Beta=float(beta))))])
+
+
+@st.composite
+def quantize_int16_to_int32_models(draw):
+    b = ModelBuilder()
+    x = b.input([1] + draw(shapes(0, 3)), draw(st.floats(1e-5, 0.01)), draw(st.integers(-1000, 1000)), dtype="int16")
+    return _case("QUANTIZE", b, [x], [b.quantize(x, draw(st.floats(1e-6, 0.01)), draw(st.integers(-1000, 1000)),
+                                                 dtype="int32")])
+
+
 # ----------------------------------------------------------------------------- multi-op
 @st.composite
 def multi_op_models(draw, float_io=None):

@@ -489,6 +489,17 @@ class ModelBuilder(Writer):
         out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)
         return self._op("QUANTIZE", [x], out, ("QuantizeOptions", {}))
 
+    def svdf(self, x, w_feature, w_time, bias, state_quant, out_scale, out_zero_point, rank=1,
+             activation="NONE") -> T:
+        """SVDF with its state (input 4) a variable tensor of w_time's dtype quantized state_quant=(scale, zp):
+        (batch, memory * filters), kept by TFLM across invokes."""
+        filters, memory = w_time.shape
+        state = self.variable([x.shape[0], memory * filters], w_time.dtype, *state_quant,
+                              name=f"svdf_state_{len(self._ops)}")
+        out = self._activation_tensor([x.shape[0], filters // rank], out_scale, out_zero_point)
+        return self._op("SVDF", [x, w_feature, w_time, bias, state], out,
+                        ("SVDFOptions", dict(Rank=int(rank), FusedActivationFunction=self._act(activation))))
+
     def dequantize(self, x) -> T:
         return self._op("DEQUANTIZE", [x], self._tensor(x.shape, "float32"),
                         ("DequantizeOptions", {}))

@@ -156,10 +156,7 @@ def lstm_c(layer):
 def initial_state(op):
     """The state tensors' values at start-up and after a reset, as TFLM's ResetVariableTensors sets them:
     an int8 tensor's bytes to its zero point, any other's to 0."""
-    def value(t):
-        fill = t.quant.zp if t.dtype == "int8" and t.quant is not None else 0
-        return np.full(t.shape, fill, t.dtype)
-    return value(op.inputs[HIDDEN]), value(op.inputs[CELL])
+    return op.inputs[HIDDEN].reset_value(), op.inputs[CELL].reset_value()
 
 
 define("UNIDIRECTIONAL_SEQUENCE_LSTM", arity=(1, 24), derive=lstm_params, emit=lstm_c, macs=_lstm_macs, plan=lstm_plan,

@@ -17,6 +17,7 @@ from codegen.ops.elementwise import collapse
 
 
 QUANT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
+QUANTIZE_OUT = {**QUANT_RANGE, "int32": (-(1 << 31), (1 << 31) - 1)}  # TFLM's QUANTIZE also takes int16 -> int32
 
 
 def reshape_params(op):
@@ -160,10 +161,10 @@ def mean_params(op):
 def quantize_params(op):
     """float32 -> int: TFLite AffineQuantize; int -> int: Requantize with QuantizeMultiplier(s_in / s_out)."""
     x, out = op.inputs[0], op.outputs[0]
-    per_tensor_quantized(op, out, tuple(QUANT_RANGE))
+    per_tensor_quantized(op, out, tuple(QUANTIZE_OUT) if x.dtype == "int16" else tuple(QUANT_RANGE))
     if x.size != out.size:
         raise MlcError(f"QUANTIZE input shape {x.shape} and output shape {out.shape} differ")
-    qmin, qmax = QUANT_RANGE[out.dtype]
+    qmin, qmax = QUANTIZE_OUT[out.dtype]
     params = {"output_zp": out.quant.zp, "qmin": qmin, "qmax": qmax}
     if x.dtype == "float32":
         return {**params, "requantize": False, "scale": np.float32(out.quant.s)}

@@ -1,12 +1,12 @@
 """UNIDIRECTIONAL_SEQUENCE_LSTM as TFLM's lstm_eval (int8 activations and weights, int16 cell state).
 
-The hidden and cell state are variable tensors: TFLM keeps them across invokes, so the N stacked
-inputs run one after another, each starting from the state the previous one left (the first from the
-tensors' initial values, zeros), as N invokes of one TFLM interpreter do."""
+The hidden and cell state are variable tensors: TFLM keeps them across invokes. hostsim's runner runs the
+N stacked inputs one after another and hands the kernel the state arrays, which it updates in place (the
+first invoke starts from the tensors' reset values), as N invokes of one TFLM interpreter do."""
 import numpy as np
 
 from codegen.model.fixedpoint import int16_logistic, int16_tanh, multiply_by_quantized_multiplier
-from codegen.ops.lstm import initial_state
+from codegen.ops.lstm import CELL, HIDDEN
 from hostsim.kernels import kernel
 
 _INT16 = (-32768, 32767)
@@ -53,13 +53,16 @@ def lstm_sequence(op, x, h, c):
 
 
 @kernel("UNIDIRECTIONAL_SEQUENCE_LSTM")
-def unidirectional_sequence_lstm(op, x, *_):
+def unidirectional_sequence_lstm(op, x, *rest):
     p = op.params
-    h, c = (s.reshape(p["batch"], p["units"]) for s in initial_state(op))
+    given = [id(t) for t in op.inputs[1:] if t is not None]  # rest holds these inputs' values, the state among them
+    h_state, c_state = (rest[given.index(id(op.inputs[i]))] for i in (HIDDEN, CELL))
+    h, c = h_state.reshape(p["batch"], p["units"]), c_state.reshape(p["batch"], p["units"])
     outs = []
     for sample in x:
         seq = sample.reshape(op.inputs[0].shape)  # (T, B, D) time major or (B, T, D)
         seq = seq.swapaxes(0, 1) if p["time_major"] else seq
         out, h, c = lstm_sequence(op, seq, h, c)
         outs.append(out.swapaxes(0, 1) if p["time_major"] else out)
+    h_state[...], c_state[...] = h.reshape(h_state.shape), c.reshape(c_state.shape)  # the runner keeps them
     return np.stack(outs).reshape(len(x), *op.outputs[0].shape[1:])
