@@ -161,12 +161,12 @@ MODELS = {
     "fc-four-units-104": lambda: _fc_model(104, 9),
     "fc-four-units-70": lambda: _fc_model(70, 7),
     "fc-four-units-128-four-steps": lambda: _fc_model(128, 6),
-    "fc-wide-looped-tail": lambda: _fc_model(70, 9),  # 17 steps: 4 passes of 4, 1 more step, 2 inputs
-    "fc-wide-looped-whole": lambda: _fc_model(128, 12, per_tensor=True),
-    "fc-wide-unrolled-batches": lambda: _fc_model(8, 13, batches=3),
-    "fc-wide-one-step-and-one": lambda: _fc_model(5, 4),
+    "fc-halfwords-looped-tail": lambda: _fc_model(70, 9),  # 17 steps: 4 passes of 4, 1 more step, 2 inputs
+    "fc-halfwords-looped-whole": lambda: _fc_model(128, 12, per_tensor=True),
+    "fc-halfwords-unrolled-batches": lambda: _fc_model(8, 13, batches=3),
+    "fc-halfwords-one-step-and-one": lambda: _fc_model(5, 4),
 }
-WIDE = [name for name in MODELS if name.startswith("fc-")]  # on a DSP-only library these take the wide path
+HALFWORDS = [name for name in MODELS if name.startswith("fc-")]  # on a DSP-only library these take the halfword-weights path
 
 # the path each model above exists to reach: its ISA, what the last layer's KernelPlan says (plan fields
 # or template options), a line only that path's C has, and (a fourth "shared") when the path is one of
@@ -191,10 +191,10 @@ REACHES = {
     "fc-four-units-104": ("dsp", {"quads": True}, "four units per pass", "shared"),
     "fc-four-units-70": ("portable", {"quads": True}, "four units per pass"),
     "fc-four-units-128-four-steps": ("dsp", {"quads": True}, "d + 15 < 128; d += 16", "shared"),
-    "fc-wide-looped-tail": ("dsp", {"wide": True, "loop_steps": 4, "steps": 17}, "a2 += (int32_t)xp[1] * wp[9];"),
-    "fc-wide-looped-whole": ("dsp", {"wide": True, "channels": 6}, "xp < x + 128; xp += 16, wp += 96"),
-    "fc-wide-unrolled-batches": ("dsp", {"wide": True, "loop_steps": 0}, "MLC_LDRD(we, wo, wp, 88);"),
-    "fc-wide-one-step-and-one": ("dsp", {"wide": True, "steps": 1}, "a3 += (int32_t)xp[0] * wp[12];"),
+    "fc-halfwords-looped-tail": ("dsp", {"halfwords": True, "loop_steps": 4, "steps": 17}, "a2 += (int32_t)xp[1] * wp[9];"),
+    "fc-halfwords-looped-whole": ("dsp", {"halfwords": True, "channels": 6}, "xp < x + 128; xp += 16, wp += 96"),
+    "fc-halfwords-unrolled-batches": ("dsp", {"halfwords": True, "loop_steps": 0}, "MLC_LDRD(we, wo, wp, 88);"),
+    "fc-halfwords-one-step-and-one": ("dsp", {"halfwords": True, "steps": 1}, "a3 += (int32_t)xp[0] * wp[12];"),
 }
 
 
@@ -218,7 +218,7 @@ def test_fast_path_exact(name, defines, tmp_path):
     assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=defines) == 60
 
 
-@pytest.mark.parametrize("name", WIDE)
-def test_fc_wide_path_exact(name, tmp_path):
+@pytest.mark.parametrize("name", HALFWORDS)
+def test_fc_halfwords_path_exact(name, tmp_path):
     """A library for DSP cores alone: FULLY_CONNECTED's int16 weight groups (emulated DSP instructions)."""
     assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=("MLC_DSP_EMULATE",), isa="dsp") == 60

@@ -1,6 +1,7 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR,
-CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE equals
+HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR,
+DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
+and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -29,23 +30,24 @@ TARGETS = {  # compile-only cross checks: (compiler, target flags)
 
 
 @st.composite
-def binary_models(draw, ops=("ADD", "MUL")):
-    """x op y where y is a broadcast constant, x requantized (same shape) or MEAN(x) (broadcast)."""
+def binary_models(draw, ops=("ADD", "MUL"), dtype="int8"):
+    """x op y where y is a broadcast constant, x requantized (same shape) or MEAN(x) (broadcast; int8)."""
     op = draw(st.sampled_from(ops))
     shape = [1] + draw(S.shapes(1, 3))
-    b = ModelBuilder()
-    x = b.input(shape, *draw(S.quant()))
-    kind = draw(st.sampled_from(["const", "requantized", "mean"]))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(S.quant(dtype)))
+    kind = draw(st.sampled_from(["const", "requantized", "mean"] if dtype == "int8" else ["const", "requantized"]))
     if kind == "const":
         other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]
-        rng = np.random.default_rng(draw(S.seeds))
-        y = b.const_int8(rng.integers(-128, 128, other), *draw(S.quant()))
+        info = np.iinfo(dtype)
+        y = b.const(np.random.default_rng(draw(S.seeds)).integers(info.min, info.max + 1, other), dtype,
+                    *draw(S.quant(dtype)))
     elif kind == "requantized":
-        y = b.quantize(x, *draw(S.quant()))
+        y = b.quantize(x, *draw(S.quant(dtype)), dtype=dtype)
     else:
         y = b.mean(x, list(range(1, len(shape))), True, *draw(S.quant()))
     a, c = (x, y) if draw(st.booleans()) else (y, x)
-    out_scale = float(np.float32(a.scale + c.scale if op in ("ADD", "SUB") else a.scale * c.scale * 128))
+    out_scale = float(np.float32(a.scale + c.scale if op in ("ADD", "SUB") else a.scale * c.scale * S.half_range(dtype)))
     if op in ("MAXIMUM", "MINIMUM"):
         z = (b.maximum if op == "MAXIMUM" else b.minimum)(a, c)
     elif op == "PRELU":
@@ -53,7 +55,7 @@ def binary_models(draw, ops=("ADD", "MUL")):
     elif op == "SQUARED_DIFFERENCE":
         z = b.squared_difference(a, c, out_scale, draw(S.zero_points))
     else:
-        z = {"ADD": b.add, "SUB": b.sub, "MUL": b.mul}[op](a, c, out_scale, draw(S.zero_points), draw(S.activations))
+        z = {"ADD": b.add, "SUB": b.sub, "MUL": b.mul}[op](a, c, out_scale, draw(S.quant(dtype))[1], draw(S.activations))
     b.output(z)
     return b.finish()
 
@@ -88,6 +90,14 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "RELU6": lambda: S.relu6_models().map(_model),
     "LEAKY_RELU": lambda: S.leaky_relu_models().map(_model),
     "HARD_SWISH": lambda: S.hard_swish_models().map(_model),
+    "ABS": lambda: S.abs_models().map(_model),
+    "RSQRT": lambda: S.rsqrt_models().map(_model),
+    "ELU": lambda: S.elu_models().map(_model),
+    "DEPTH_TO_SPACE": lambda: S.depth_space_models("DEPTH_TO_SPACE").map(_model),
+    "SPACE_TO_DEPTH": lambda: S.depth_space_models("SPACE_TO_DEPTH").map(_model),
+    "GATHER": lambda: S.gather_models().map(_model),
+    "MIRROR_PAD": lambda: S.mirror_pad_models().map(_model),
+    "REDUCE_MIN": lambda: S.reduce_min_models().map(_model),
     "TRANSPOSE": lambda: S.transpose_models().map(_model),
     "SLICE": lambda: S.slice_models().map(_model),
     "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),
@@ -101,6 +111,11 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "REDUCE_MAX": lambda: S.reduce_max_models().map(_model),
     "QUANTIZE": lambda: S.quantize_models().map(_model),
     "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
+    # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
+    **{f"{op}/int16": (lambda op=op: S.STRATEGIES[op](dtype="int16").map(_model))
+       for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
+                  "POOL_2D", "MEAN", "SUM")},
+    "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
 }
 
 

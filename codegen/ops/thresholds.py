@@ -21,11 +21,11 @@ LDRD_MAX_OFFSET = 1024  # ldrd's immediate offset reaches under 1 kB; farther we
 # FULLY_CONNECTED
 FC_UNROLL_MAX_DEPTH = 32  # rows up to this depth: two units per pass, fully unrolled (no loop to run);
 #                           longer rows: four units per pass (each input word unpacked once for four)
-FC_WIDE_MAX_BYTES = 128 * 1024  # DSP cores: a layer's int8 weights up to this size are stored as int16 (twice the
+FC_HALFWORD_MAX_BYTES = 128 * 1024  # DSP cores: a layer's int8 weights up to this size are stored as int16 (twice the
 #                                 flash, at most 128 kB more a layer) so that each ldrd feeds two smlad unpacked
-FC_WIDE_ROWS = 6  # units per pass of the wide path: 6 accumulators, the input pairs, a weight pair and 3 pointers
+FC_HALFWORD_ROWS = 6  # units per pass of the halfword-weights path: 6 accumulators, the input pairs, a weight pair and 3 pointers
 #                   fill the core's registers (4 units: 1.02 instructions per MAC on ad01's first layer, 6: 0.95)
-FC_WIDE_LOOP_STEPS = 4  # rows longer than MAX_UNROLLED_LINES allows loop over 4 steps of 4 inputs a pass (the
+FC_HALFWORD_LOOP_STEPS = 4  # rows longer than MAX_UNROLLED_LINES allows loop over 4 steps of 4 inputs a pass (the
 #                         pointer steps and branch then cost 4 instructions per 96 MACs)
 
 # AVERAGE_POOL_2D
