@@ -1,6 +1,6 @@
 """mlc's post-training quantizer against TensorFlow's converter and onnxruntime, same calibration samples.
 
-    python benchmarks/quantizer.py [--calib 200] [--seed 0]
+    python benchmarks/quantizer.py [--calib 200] [--seed 0] [--tasks digits residual keyword ad01 motor]
 
 Needs the bench-quantizer extra (pip install ".[bench-quantizer]": tensorflow-cpu, torch, onnx,
 onnxruntime, scikit-learn). Tasks:
@@ -13,9 +13,17 @@ onnxruntime, scikit-learn). Tasks:
   model rebuilt from its weights for TF's converter); scored by the AUC of the reconstruction error
   on synthetic "normal" log-mel frames of one machine (a fixed spectral envelope, level jitter, 1 dB
   noise) against perturbed ones (a tonal bump over 4 mel bins). No ONNX export of it here.
+- keyword DS-CNN: a strided conv and three depthwise-separable blocks (BatchNorm, ReLU), global average
+  pooling, dense, on 49 x 20 log-mel frames of ten words spoken by espeak-ng (8 voices x 3 variants, 2 speeds,
+  2 pitches) in white or low-passed noise at 5-25 dB SNR; trained in PyTorch on two voice variants, scored on
+  the third; ONNX export, Keras for TF as above.
+- motor autoencoder: examples/motor/train.py's dense autoencoder on its own features of the example machine's
+  healthy recordings (numpy training), scored by AUC on healthy against faulty windows; mlc's float IR of it
+  written as a float .tflite, the same weights as a Keras model for TF.
 For each: float, TF full-integer PTQ (run in TFLM), onnxruntime quantize_static (QDQ, per-channel,
-MinMax) where an ONNX model exists, and mlc (its default: auto ranges, bias correction; also without
-bias correction, and min/max ranges; and from the same network saved as .keras), with output SQNR
+MinMax) where an ONNX model exists, and mlc (its default: auto ranges, bias correction, equalization auto;
+also without bias correction, with min/max ranges, without equalization; and from the same network saved
+as .keras), with output SQNR
 against float (for classifiers also of the logits, the SOFTMAX input: the softmax output's fixed 1/256
 step caps its SQNR) and top-1 agreement with float. Prints one markdown table.
 """

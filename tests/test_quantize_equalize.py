@@ -96,3 +96,15 @@ def test_equalization_raises_the_int8_models_sqnr_in_tflm(tmp_path, bias_correct
     print(sqnr)
     assert sqnr["on"] > sqnr["off"] + 3, sqnr
     assert sqnr["auto"] == sqnr["on"]
+
+
+def test_cli_equalize_choices(tmp_path, capsys):
+    from codegen.cli import main
+
+    path = _ds_net(tmp_path / "ds.onnx")
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).standard_normal((32, 1, 10, 10)).astype(np.float32))
+    for choice in ("on", "off"):
+        out = tmp_path / f"ds_{choice}.tflite"
+        assert main(["quantize", str(path), "--calib", str(tmp_path / "x.npy"), "--equalize", choice, "-o", str(out)]) == 0
+        said = capsys.readouterr().out
+        assert ("cross-layer equalization rescaled 2 layer pair(s)" in said) == (choice == "on") and out.is_file()
