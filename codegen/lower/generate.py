@@ -123,8 +123,7 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
     # a constant output: copied from flash into its place in the arena by every inference
     const_output = unit.const(f"{name}_output_value", y.data, c_type(y.dtype)) if y.is_const else None
     consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
-    state = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype), int(v.flat[0]) if v.size else 0)
-             for sym, ctype, v in unit.state]
+    state = [(sym, ctype, c_count(v, ctype), int(v.flat[0]) if v.size else 0) for sym, ctype, v in unit.state]
     macs = sum(op.macs for op in graph.ops)
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),
