@@ -15,6 +15,7 @@ that `mlc inspect` can list them, and simulation or code generation refuses the 
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -207,4 +208,7 @@ def plan_kernel(op, isa: str, reference: bool = False, inplace: bool = False, al
     from codegen.ops.kernel_plan import default_plan
 
     make = definition(op.kind).plan or default_plan
-    return make(op, isa, reference, inplace, alone)
+    # only hooks that can give their ISA a weight layout of its own take `alone` (kernel_plan.py)
+    if "alone" in inspect.signature(make).parameters:
+        return make(op, isa, reference, inplace, alone=alone)
+    return make(op, isa, reference, inplace)

@@ -116,7 +116,7 @@ def _enum(name: str, value: int) -> int:
     return value
 
 
-def _plan(op, isa, reference, inplace, alone):
+def _plan(op, isa, reference, inplace):
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, inplace=inplace,
                           why={"variant": "the reference fixed-point arithmetic was asked for"})
@@ -310,7 +310,7 @@ def elu_params(op):
     return {"size": x.size, "table": np.clip(rescaled.astype(np.int64) + out.quant.zp, -128, 127).astype(np.int8)}
 
 
-def _table_plan(op, isa, reference, inplace, alone):
+def _table_plan(op, isa, reference, inplace):
     return KernelPlan(op.index, op.kind, "table", isa, inplace=inplace,
                       why={"variant": f"{op.kind} is a function of one int8 element in TFLM: its arithmetic is "
                                       "tabulated for all 256 inputs at generation time (also for --reference)"})
