@@ -82,6 +82,7 @@ def export_arduino(model, out_dir, name: str | None = None, labels=None, demo=No
             shutil.copyfile(firmware / family / filename, runtime / filename)
         (sketch / "src" / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
             name=name, NAME=name.upper(), board=_AnyArduino, demo_period_ms=DEMO_PERIOD_MS,
+            quantized_output=graph.outputs[0].quant is not None,
             demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo), **sources.context))
         for filename, text in sources.files.items():
             (sketch / "src" / filename).write_text(text)

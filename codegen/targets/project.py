@@ -268,6 +268,7 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
         shutil.copyfile(firmware / family / filename, runtime_dir / filename)
     (src / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
         name=name, NAME=name.upper(), board=board, demo_period_ms=DEMO_PERIOD_MS,
+        quantized_output=graph.outputs[0].quant is not None,
         demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo), **app_sources.context))
     for filename, text in app_sources.files.items():
         (src / filename).write_text(text)

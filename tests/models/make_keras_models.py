@@ -177,6 +177,8 @@ MODELS = {
         L.Lambda(lambda t: tf.gather(t, [4, 0, 2, 1], axis=2))(L.Conv2D(4, 1)(
             L.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 1], [0, 2], [0, 0]], mode="REFLECT"))(x)))[:, 1:-1],
         L.Lambda(lambda t: tf.reduce_min(t, axis=3, keepdims=True))(L.Conv2D(4, 1)(x))]), batch=1),
+    "arg_max": lambda: _functional((6, 5, 3), lambda x: L.Lambda(lambda t: tf.argmax(t, axis=-1, output_type=tf.int32))(
+        L.Conv2D(7, 3, padding="same")(x))),
     "float_io_mlp": lambda: _seq((12,), L.Dense(10, "relu"), L.Dense(3, "softmax")),
     "float_io_conv": lambda: _seq((8, 8, 2), L.Conv2D(4, 3, activation="relu"),
                                   L.GlobalAveragePooling2D()),
