@@ -77,6 +77,7 @@ class Graph:
     inputs: list
     outputs: list
     unsupported: list = field(default_factory=list)  # (op index, kind, reason)
+    signature_names: dict = field(default_factory=dict)  # tensor index -> its name in the model's signature
 
     def consumers(self, tensor: Tensor) -> list:
         return [op for op in self.ops if any(t is tensor for t in op.inputs)]
