@@ -40,16 +40,21 @@ class Result:
 
     def summary(self) -> str:
         lines = [f"{self.name}: wrote {', '.join(self.files)} to {self.out_dir}",
-                 f"  {activation_ram_line(self.arena_bytes, self.input_bytes, self.output_bytes)}",
+                 f"  {activation_ram_line(self.arena_bytes, [b for _, b in self.inputs], [b for _, b in self.outputs])}",
                  f"          ({len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
                  f"  weights {self.weight_bytes:>8,} B  (flash)"]
         return "\n".join(lines)
 
 
-def activation_ram_line(arena_bytes: int, input_bytes: int, output_bytes: int) -> str:
-    """The one figure of a model's activation RAM, as mlc inspect, generate, build and bench print it."""
-    return (f"arena   {arena_bytes:>8,} B  activation RAM: every tensor incl. the input ({input_bytes:,} B) and "
-            f"output ({output_bytes:,} B), and kernel scratch")
+def activation_ram_line(arena_bytes: int, input_sizes: list, output_sizes: list) -> str:
+    """The one figure of a model's activation RAM, as mlc inspect, generate, build and bench print it; the
+    sizes are the bytes of each model input and output (all of them live in the arena)."""
+    def tensors(what: str, sizes: list) -> str:
+        if len(sizes) == 1:
+            return f"{what} ({sizes[0]:,} B)"
+        return f"{len(sizes)} {what}s ({' + '.join(f'{b:,}' for b in sizes)} B)"
+    return (f"arena   {arena_bytes:>8,} B  activation RAM: every tensor incl. the {tensors('input', input_sizes)} and "
+            f"{tensors('output', output_sizes)}, and kernel scratch")
 
 
 
@@ -72,7 +77,10 @@ def model_io(graph, name: str) -> tuple[list, list]:
     for role, tensors, fallback in (("input", graph.inputs, "in"), ("output", graph.outputs, "out")):
         names = [graph.signature_names.get(t.index, t.name) for t in tensors]
         idents = io_identifiers(names, fallback) if several else [""]
-        result.append([_io(t, role, ident, k, offset_name(name, t)) for k, (t, ident) in enumerate(zip(tensors, idents))])
+        ios = [_io(t, role, ident, k, offset_name(name, t)) for k, (t, ident) in enumerate(zip(tensors, idents))]
+        for k, io in enumerate(ios):  # where it starts in a frame of all of them (mlc's serial protocol)
+            io["frame_offset"] = sum(other["bytes"] for other in ios[:k])
+        result.append(ios)
     return result[0], result[1]
 
 

@@ -68,8 +68,10 @@ def write_outputs(path: str, outputs: dict) -> None:
         raise MlcError(f"{path}: cannot write the output ({err.strerror or err})") from None
 
 
-def check_output(path: str) -> None:
-    """Fail before a long run, not after it."""
+def check_output(path: str, outputs: int = 1) -> None:
+    """Fail before a long run, not after it (for a model with `outputs` outputs)."""
+    if outputs > 1 and not str(path).endswith(".npz"):
+        raise MlcError(f"{path}: the model has {outputs} outputs; give an .npz file for them")
     target = Path(path)
     if target.is_dir():
         raise MlcError(f"{path}: is a directory; give a file name for the output")
