@@ -107,8 +107,13 @@ seeds = st.integers(0, 2 ** 32 - 1)
 
 
 @st.composite
-def quant(draw):
-    return draw(scales), draw(zero_points)
+def quant(draw, dtype="int8"):
+    """A scale and zero point; int16 activations (16x8 models) have zero point 0."""
+    return draw(scales), draw(zero_points) if dtype == "int8" else 0
+
+
+U_STD = {"int8": _U_STD, "int16": 65536 / np.sqrt(12)}  # std of a uniform value of the activation type
+ACT_DTYPES = ("int8", "int16")
 
 
 @st.composite
@@ -138,14 +143,15 @@ def _weights(draw, shape, axis, per_channel=None):
 
 
 def _weighted_op(draw, x: T, w_shape, axis, k, per_channel=None):
-    """Shared draw for conv/dw/fc: weights, int32 bias, output quantization."""
+    """Shared draw for conv/dw/fc: weights, bias (int32, or int64 for int16 x), output quantization."""
     wq, ws, rng = _weights(draw, w_shape, axis, per_channel)
     w_std = float(np.mean(ws)) * np.std(wq.astype(float)) if wq.size > 1 else float(np.mean(ws))
-    acc_std = x.scale * _U_STD * w_std * np.sqrt(k)
-    out_scale = float(np.float32(max(4 * acc_std / 256, 1e-5) * _jitter(draw)))
+    acc_std = x.scale * U_STD[x.dtype] * w_std * np.sqrt(k)
+    levels = 256 if x.dtype == "int8" else 65536
+    out_scale = float(np.float32(max(4 * acc_std / levels, 1e-7) * _jitter(draw)))
     bias_scale = x.scale * np.asarray(ws, np.float64)
-    bias = np.round(rng.standard_normal(w_shape[axis]) * acc_std / bias_scale).astype(np.int32)
-    return wq, ws, bias, bias_scale, out_scale, draw(zero_points)
+    bias = np.round(rng.standard_normal(w_shape[axis]) * acc_std / bias_scale).astype(np.int64)
+    return wq, ws, bias, bias_scale, out_scale, draw(quant(x.dtype))[1]
 
 
 # ----------------------------------------------------------------------------- conv family
@@ -161,31 +167,31 @@ def _window(draw, max_k=4, max_stride=3, dilations=True, padding=None):
 
 
 @st.composite
-def conv_2d_models(draw, padding=None, activation=None):
+def conv_2d_models(draw, padding=None, activation=None, dtype="int8"):
     k, stride, dil, padding, (h, w) = draw(_window(padding=padding))
     cin, cout = draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS))
     batch = draw(st.integers(1, 2))
-    b = ModelBuilder()
-    x = b.input([batch, h, w, cin], *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([batch, h, w, cin], *draw(quant(dtype)))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [cout, *k, cin], 0,
                                                        k[0] * k[1] * cin)
     act = _pick(draw, activation, activations)
-    y = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.const_int32(bias, bs), out_scale, out_zp,
+    y = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.bias(bias, bs), out_scale, out_zp,
                   stride=stride, dilation=dil, padding=padding, activation=act)
     return _case("CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
                  dilation=dil, padding=padding, activation=act)
 
 
 @st.composite
-def depthwise_conv_2d_models(draw, padding=None, activation=None):
+def depthwise_conv_2d_models(draw, padding=None, activation=None, dtype="int8"):
     k, stride, dil, padding, (h, w) = draw(_window(padding=padding))
     cin, mult = draw(st.sampled_from(CHANNELS)), draw(st.integers(1, 3))
-    b = ModelBuilder()
-    x = b.input([1, h, w, cin], *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([1, h, w, cin], *draw(quant(dtype)))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [1, *k, cin * mult], 3,
                                                        k[0] * k[1])
     act = _pick(draw, activation, activations)
-    y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3), b.const_int32(bias, bs),
+    y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3), b.bias(bias, bs),
                             out_scale, out_zp, depth_multiplier=mult, stride=stride,
                             dilation=dil, padding=padding, activation=act)
     return _case("DEPTHWISE_CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
@@ -219,18 +225,18 @@ def transpose_conv_models(draw, padding=None):
 
 
 @st.composite
-def fully_connected_models(draw, keep_num_dims=None, use_bias=None, activation=None):
+def fully_connected_models(draw, keep_num_dims=None, use_bias=None, activation=None, dtype="int8"):
     in_shape = draw(shapes(2, 4, max_dim=5)) + [draw(st.integers(1, 33))]
     units = draw(st.integers(1, 19))
-    b = ModelBuilder()
-    x = b.input(in_shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(in_shape, *draw(quant(dtype)))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [units, in_shape[-1]], 0,
                                                        in_shape[-1], None if FC_PER_CHANNEL else False)
     use_bias = _pick(draw, use_bias, st.booleans())
     keep = _pick(draw, keep_num_dims, st.booleans())
     act = _pick(draw, activation, activations)
     y = b.fully_connected(x, b.const_int8(wq, ws),
-                          b.const_int32(bias, bs) if use_bias else None,
+                          b.bias(bias, bs) if use_bias else None,
                           out_scale, out_zp, keep_num_dims=keep, activation=act)
     return _case("FULLY_CONNECTED", b, [x], [y], w=wq, w_scale=ws,
                  bias=bias if use_bias else None, keep_num_dims=keep, activation=act)
@@ -258,37 +264,42 @@ def _broadcast_pair(draw, max_rank=4):
     return (shape, other) if draw(st.booleans()) else (other, shape)
 
 
-def _binary_models(op):
+def half_range(dtype) -> int:
+    return 128 if dtype == "int8" else 32768
+
+
+def _binary_models(op, dtype="int8"):
     @st.composite
     def strategy(draw):
         sa, sb = draw(_broadcast_pair())
-        b = ModelBuilder()
-        qa, qb = draw(quant()), draw(quant())
+        b = ModelBuilder(act_dtype=dtype)
+        qa, qb = draw(quant(dtype)), draw(quant(dtype))
         x, y = b.input(sa, *qa), b.input(sb, *qb)
-        ra, rb = qa[0] * 128, qb[0] * 128  # rough real ranges
+        half = half_range(dtype)
+        ra, rb = qa[0] * half, qb[0] * half  # rough real ranges
         span = (ra + rb) if op == "ADD" else ra * rb
-        out_scale = float(np.float32(span / 128 * _jitter(draw)))
+        out_scale = float(np.float32(span / half * _jitter(draw)))
         act = draw(activations)
-        z = (b.add if op == "ADD" else b.mul)(x, y, out_scale, draw(zero_points), act)
+        z = (b.add if op == "ADD" else b.mul)(x, y, out_scale, draw(quant(dtype))[1], act)
         return _case(op, b, [x, y], [z], activation=act)
     return strategy()
 
 
-def add_models():
-    return _binary_models("ADD")
+def add_models(dtype="int8"):
+    return _binary_models("ADD", dtype)
 
 
-def mul_models():
-    return _binary_models("MUL")
+def mul_models(dtype="int8"):
+    return _binary_models("MUL", dtype)
 
 
-def _binary_more(op):
+def _binary_more(op, dtype="int8"):
     """SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM: random broadcast shapes and quantization."""
     @st.composite
     def strategy(draw):
         sa, sb = draw(_broadcast_pair())
-        b = ModelBuilder()
-        qa, qb = draw(quant()), draw(quant())
+        b = ModelBuilder(act_dtype=dtype)
+        qa, qb = draw(quant(dtype)), draw(quant(dtype))
         x, y = b.input(sa, *qa), b.input(sb, *qb)
         if op in ("MAXIMUM", "MINIMUM"):
             return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
@@ -303,7 +314,7 @@ def _binary_more(op):
         span = (qa[0] + qb[0]) * 128
         if op == "SUB":
             act = draw(activations)
-            z = b.sub(x, y, float(np.float32(span / 128 * _jitter(draw))), draw(zero_points), act)
+            z = b.sub(x, y, float(np.float32(span / 128 * _jitter(draw))), draw(quant(dtype))[1], act)
             return _case(op, b, [x, y], [z], activation=act)
         z = b.squared_difference(x, y, float(np.float32(span * span / 256 * _jitter(draw))), draw(zero_points))
         return _case(op, b, [x, y], [z])
@@ -372,7 +383,7 @@ def tanh_models():
 
 # ----------------------------------------------------------------------------- data movement
 @st.composite
-def reshape_models(draw, shape_input=None):
+def reshape_models(draw, shape_input=None, dtype="int8"):
     shape = draw(shapes(1, 4))
     n = int(np.prod(shape))
     new, rest = [], n
@@ -384,19 +395,19 @@ def reshape_models(draw, shape_input=None):
     if draw(st.booleans()):
         new[draw(st.integers(0, len(new) - 1))] = -1
     shape_input = _pick(draw, shape_input, st.booleans())
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("RESHAPE", b, [x], [b.reshape(x, new, shape_input)], new_shape=new,
                  shape_input=shape_input)
 
 
 @st.composite
-def concatenation_models(draw):
+def concatenation_models(draw, dtype="int8"):
     base = draw(shapes(1, 4))
     axis = draw(st.integers(-len(base), len(base) - 1))
     n = draw(st.integers(2, 4))
-    q = draw(quant())
-    b = ModelBuilder()
+    q = draw(quant(dtype))
+    b = ModelBuilder(act_dtype=dtype)
     xs = []
     for _ in range(n):
         s = list(base)
@@ -406,17 +417,17 @@ def concatenation_models(draw):
 
 
 @st.composite
-def pack_models(draw):
+def pack_models(draw, dtype="int8"):
     shape = draw(shapes(1, 4))
     axis = draw(st.integers(-len(shape) - 1, len(shape)))
-    q = draw(quant())
-    b = ModelBuilder()
+    q = draw(quant(dtype))
+    b = ModelBuilder(act_dtype=dtype)
     xs = [b.input(shape, *q) for _ in range(draw(st.integers(1, 4)))]
     return _case("PACK", b, xs, [b.pack(xs, axis)], axis=axis)
 
 
 @st.composite
-def split_models(draw, op=None):
+def split_models(draw, op=None, dtype="int8"):
     """SPLIT, SPLIT_V or UNPACK along any axis (negative too); the pieces joined again in reverse order
     (CONCATENATION, or PACK after UNPACK) so that one output holds every piece."""
     op = _pick(draw, op, st.sampled_from(["SPLIT", "SPLIT_V", "UNPACK"]))
@@ -425,8 +436,8 @@ def split_models(draw, op=None):
     axis = draw(st.integers(0, rank - 1))
     n = draw(st.sampled_from([k for k in range(1, shape[axis] + 1) if shape[axis] % k == 0]))
     signed = axis - rank if draw(st.booleans()) else axis
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     if op == "SPLIT":
         parts = b.split(x, signed, n)
     elif op == "UNPACK":
@@ -480,12 +491,12 @@ reduce_max_models = partial(mean_models, op="REDUCE_MAX")
 
 
 @st.composite
-def pad_models(draw, op=None):
+def pad_models(draw, op=None, dtype="int8"):
     op = _pick(draw, op, st.sampled_from(["PAD", "PADV2"]))
     shape = draw(shapes(1, 4))
     paddings = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in shape]
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     if op == "PAD":
         return _case(op, b, [x], [b.pad(x, paddings)], paddings=paddings)
     const = draw(st.integers(-128, 127))
@@ -493,26 +504,26 @@ def pad_models(draw, op=None):
 
 
 @st.composite
-def transpose_models(draw):
+def transpose_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5))
     perm = draw(st.permutations(range(len(shape))))
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("TRANSPOSE", b, [x], [b.transpose(x, perm)], perm=list(perm))
 
 
 @st.composite
-def slice_models(draw):
+def slice_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5))
     begin = [draw(st.integers(0, d - 1)) for d in shape]
     size = [draw(st.sampled_from([-1, draw(st.integers(1, d - bg))])) for bg, d in zip(begin, shape)]
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("SLICE", b, [x], [b.slice(x, begin, size)], begin=begin, size=size)
 
 
 @st.composite
-def strided_slice_models(draw):
+def strided_slice_models(draw, dtype="int8"):
     """Any begin/end (negative too, beyond the axis), strides -3..3, begin/end/shrink masks; the output
     non-empty."""
     shape = draw(shapes(1, 4))
@@ -527,8 +538,8 @@ def strided_slice_models(draw):
         start, count = _strided_axis(d, begin[i], end[i], strides[i], masks[0] >> i & 1, masks[1] >> i & 1, shrink >> i & 1)
         assume(count > 0 and 0 <= start < d)
     assume(shrink != (1 << rank) - 1)  # a scalar output
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     y = b.strided_slice(x, begin, end, strides, *masks, shrink)
     return _case("STRIDED_SLICE", b, [x], [y], begin=begin, end=end, strides=strides, masks=masks, shrink=shrink)
 

@@ -59,7 +59,7 @@ class Unit:
 
     def weight_bytes(self) -> int:
         return sum(int(v.size) * np.dtype({"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16,
-                                           "int32_t": np.int32, "float": np.float32, "mlc_requant_t": np.int32}[c]).itemsize
+                                           "int32_t": np.int32, "int64_t": np.int64, "float": np.float32, "mlc_requant_t": np.int32}[c]).itemsize
                    for _, c, v in self.consts)
 
 

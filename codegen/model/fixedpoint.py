@@ -46,10 +46,25 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(wrap32(_i64(x) << left), multiplier), right)
 
 
-def requantize(acc, multiplier, shift, output_offset, act_min, act_max):
-    """The int32 accumulator -> int8 output step every weighted layer ends with (multiplier and shift
-    per output channel along the last axis, or scalars): multiply_by_quantized_multiplier, the output
-    offset and the clamp, the twin of mlc_requantize in mlc_fixedpoint.h.
+def multiply_by_quantized_multiplier_64(x, multiplier, shift):
+    """TFLite MultiplyByQuantizedMultiplier for the int64 accumulators of the int16 kernels: the
+    multiplier rounded to 16 bits, then one rounding shift by 15 - shift; the int64 result cast to
+    int32 (truncated, as TFLM's static_cast). The twin of mlc_requantize_s16 in mlc_fixedpoint.h."""
+    m = _i64(multiplier)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - _i64(shift)
+    return wrap32((_i64(x) * reduced + (np.int64(1) << (total - 1))) >> total)
+
+
+def requantize_s16(acc, multiplier, shift, act_min, act_max):
+    """The int64 accumulator -> int16 output step of the 16x8 weighted layers (zero points 0)."""
+    return np.clip(multiply_by_quantized_multiplier_64(acc, multiplier, shift), act_min, act_max).astype(np.int16)
+
+
+def requantize(acc, multiplier, shift, output_offset, act_min, act_max, dtype=np.int8):
+    """The int32 accumulator -> int8 (or `dtype`) output step every weighted layer ends with (multiplier
+    and shift per output channel along the last axis, or scalars): multiply_by_quantized_multiplier, the
+    output offset and the clamp, the twin of mlc_requantize in mlc_fixedpoint.h.
 
     Computed with shifts where multiply_by_quantized_multiplier divides, the same numbers several times
     faster: SaturatingRoundingDoublingHighMul(a, m) is (a*m + 2^30) >> 31 for any a when m != INT32_MIN
@@ -58,14 +73,14 @@ def requantize(acc, multiplier, shift, output_offset, act_min, act_max):
     multiplier, shift = _i64(multiplier), _i64(shift)
     if np.any(multiplier == INT32_MIN):  # never a TFLite multiplier, but the C twin accepts it
         out = multiply_by_quantized_multiplier(acc, multiplier, shift) + output_offset
-        return np.clip(out, act_min, act_max).astype(np.int8)
+        return np.clip(out, act_min, act_max).astype(dtype)
     left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
     v = _i64(acc)
     if np.any(left):  # wraps in int32, as TFLM's x * (1 << left)
         v = wrap32(v << left)
     v = (v * multiplier + (1 << 30)) >> 31
     v = (v + np.where(right > 0, np.int64(1) << np.maximum(right - 1, 0), 0) - ((v >> 63) & (right > 0))) >> right
-    return np.clip(v + output_offset, act_min, act_max).astype(np.int8)
+    return np.clip(v + output_offset, act_min, act_max).astype(dtype)
 
 
 # --- gemmlowp FixedPoint math (fixedpoint.h), for SOFTMAX, LOGISTIC and TANH -----------------------

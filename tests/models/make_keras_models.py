@@ -11,7 +11,8 @@ Regenerate (needs TensorFlow, which the test venv does not have; about 1 min):
     /tmp/tfvenv/bin/python tests/models/make_keras_models.py        # from the repo root
 
 Writes, for each model NAME in MODELS:
-  tests/models/keras/NAME.tflite  full-integer int8 (int8 I/O unless NAME starts with float_io)
+  tests/models/keras/NAME.tflite  full-integer int8 (int8 I/O unless NAME starts with float_io;
+                                  16x8 with int16 I/O when it starts with int16x8)
   tests/models/keras/NAME.npz     x: float32 inputs [3, ...] from the representative
                                   distribution, y: the float Keras outputs for them
 and tests/models/keras/README.md (table of models, ops and sizes); likewise
@@ -172,6 +173,21 @@ MODELS = {
                                   L.GlobalAveragePooling2D()),
 }
 
+
+def conv_dw_dense(x):
+    y = L.Conv2D(6, 3, padding="same", activation="relu")(x)
+    z = L.DepthwiseConv2D(3, padding="same")(y)
+    return L.Dense(5)(L.Flatten()(L.Conv2D(4, 3, strides=2)(L.Add()([y, z]))))
+
+
+# 16x8 models (int16 activations and I/O, int8 weights, int64 bias: the converter's
+# EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 mode), named int16x8_*
+MODELS.update({
+    "int16x8_conv_dw_dense": lambda: _functional((9, 8, 3), conv_dw_dense, batch=1),
+    "int16x8_mlp": lambda: _seq((20,), L.Dense(16, activation="relu"), L.Dense(6, activation="relu6"), L.Dense(3),
+                                batch=1),
+})
+
 # Converter-made models that TFLM runs wrongly or not at all (written to keras_tflm_mismatch/).
 TFLM_MISMATCH = {
     "dynbatch_conv_dilated": lambda: _seq((12, 12, 3), L.Conv2D(6, 3, dilation_rate=2,
@@ -182,21 +198,24 @@ TFLM_MISMATCH = {
 }
 
 
-def sensor_fusion():
+def sensor_fusion(pooled=True):
     """Two inputs, two heads: an audio-feature branch (a 2-D conv over 12 frames x 10 bins) and an IMU
-    branch (a 1-D conv over 20 steps x 6 axes), concatenated, then a class head and a regression head."""
+    branch (a 1-D conv over 20 steps x 6 axes), concatenated, then a class head and a regression head.
+    pooled=False: the branches flattened and no softmax (ops mlc has in int16)."""
     audio = keras.Input((12, 10, 1), batch_size=1, name="audio")
     imu = keras.Input((20, 6), batch_size=1, name="imu")
-    a = L.GlobalAveragePooling2D()(L.Conv2D(5, 3, strides=2, activation="relu")(audio))
-    b = L.Flatten()(L.MaxPooling1D(4)(L.Conv1D(7, 5, activation="relu")(imu)))
+    a = L.Conv2D(5, 3, strides=2, activation="relu")(audio)
+    b = L.Conv1D(7, 5, strides=2, activation="relu")(imu)
+    a, b = (L.GlobalAveragePooling2D()(a), L.Flatten()(L.MaxPooling1D(4)(b))) if pooled else (L.Flatten()(a), L.Flatten()(b))
     h = L.Dense(9, activation="relu")(L.Concatenate()([a, b]))
-    return keras.Model([audio, imu], [L.Dense(4, activation="softmax", name="activity")(h),
+    return keras.Model([audio, imu], [L.Dense(4, activation="softmax" if pooled else None, name="activity")(h),
                                       L.Dense(2, name="heading")(h)])
 
 
 MULTI_IO = {  # several inputs and outputs (the .npz holds x0, x1, ... and y0, y1, ... in Keras' order)
     "sensor_fusion": sensor_fusion,
     "float_io_sensor_fusion": sensor_fusion,
+    "int16x8_sensor_fusion": lambda: sensor_fusion(pooled=False),
 }
 
 
@@ -211,17 +230,18 @@ def randomize(model, rng):
                 v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
 
 
-def convert(model, reps, float_io):
+def convert(model, reps, float_io, int16x8=False):
     """reps: one representative array per model input, in Keras' order (fed by name: the converted model
     may order its inputs differently)."""
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     names = [t.name for t in model.inputs]
     conv.representative_dataset = lambda: ({n: r[j][None] for n, r in zip(names, reps)} for j in range(len(reps[0])))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                                      if int16x8 else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if not float_io:
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        conv.inference_input_type = tf.int16 if int16x8 else tf.int8
+        conv.inference_output_type = tf.int16 if int16x8 else tf.int8
     return conv.convert()
 
 
@@ -255,7 +275,7 @@ def build(name, make):
     rng = np.random.default_rng(seed)
     randomize(model, rng)
     reps = [rng.normal(0, 1, (100, *t.shape[1:])).astype("float32") for t in model.inputs]
-    data = convert(model, reps, name.startswith("float_io"))
+    data = convert(model, reps, name.startswith("float_io"), name.startswith("int16x8"))
     if len(reps) == 1 and len(model.outputs) == 1:
         x = reps[0][:3]
         return data, {"x": x}, {"y": np.concatenate([model(x[j:j + 1], training=False).numpy() for j in range(3)])}
