@@ -28,6 +28,9 @@ _MAIN = r"""
 
 /* stdin: N frames of every input back to back (in the model's order). stdout, per frame: every layer's
    output as (int32 layer, int32 bytes, data), then (-1, OUTPUT_BYTES, every output back to back). */
+#ifndef RESET_AT
+#define RESET_AT (-1L)
+#endif
 static void put(int32_t layer, const void *data, int32_t bytes)
 {{
     fwrite(&layer, 4, 1, stdout);
@@ -38,8 +41,12 @@ static void put(int32_t layer, const void *data, int32_t bytes)
 int main(void)
 {{
     static unsigned char in[{name}_INPUT_BYTES], out[{name}_OUTPUT_BYTES];
+    long n = 0;
     {name}_set_dump(put);
     while (fread(in, 1, sizeof in, stdin) == sizeof in) {{
+        if (n++ == RESET_AT) {{ /* -DRESET_AT=k: the model's state reset before input k */
+            {name}_reset();
+        }}
 {body}
         put(-1, out, (int32_t)sizeof out);
     }}

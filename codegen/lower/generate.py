@@ -33,6 +33,7 @@ class Result:
     input_bytes: int  # all inputs (outputs), as one serial frame carries them
     output_bytes: int
     macs: int
+    state_bytes: int = 0  # variable tensors kept across invokes (static, outside the arena)
     inputs: list = field(default_factory=list)  # (C name, bytes) per model input, in the model's order
     outputs: list = field(default_factory=list)
     inplace_layers: list = field(default_factory=list)
@@ -43,6 +44,8 @@ class Result:
                  f"  {activation_ram_line(self.arena_bytes, [b for _, b in self.inputs], [b for _, b in self.outputs])}",
                  f"          ({len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
                  f"  weights {self.weight_bytes:>8,} B  (flash)"]
+        if self.state_bytes:
+            lines.insert(3, f"  {state_ram_line(self.state_bytes)} (reset by {self.name}_reset())")
         return "\n".join(lines)
 
 
@@ -56,6 +59,11 @@ def activation_ram_line(arena_bytes: int, input_sizes: list, output_sizes: list)
     return (f"arena   {arena_bytes:>8,} B  activation RAM: every tensor incl. the {tensors('input', input_sizes)} and "
             f"{tensors('output', output_sizes)}, and kernel scratch")
 
+
+
+def state_ram_line(state_bytes: int) -> str:
+    """The RAM a stateful model keeps from one inference to the next, besides the arena."""
+    return f"state   {state_bytes:>8,} B  RAM kept across invokes (SVDF, LSTM state), outside the arena"
 
 
 def _io(t, role: str, ident: str, k: int, offset: str) -> dict:
@@ -141,6 +149,7 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
     for io, t in zip(outputs, graph.outputs):  # a constant output: copied from flash into its place in the arena
         io["const"] = unit.const(f"{name}_{io['fn']}_value", t.data, c_type(t.dtype)) if t.is_const else None
     consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
+    state = [(sym, ctype, c_count(v, ctype), int(v.flat[0]) if v.size else 0) for sym, ctype, v in unit.state]
     macs = sum(op.macs for op in graph.ops)
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),
@@ -149,9 +158,10 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
            "input_bytes": sum(io["bytes"] for io in inputs), "output_bytes": sum(io["bytes"] for io in outputs),
            "labels": [_c_string(s) for s in labels],
            "invoke_params": ", ".join([f"const void *{io['fn']}" for io in inputs] + [f"void *{io['fn']}" for io in outputs]),
-           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts,
+           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts, "state": state,
            "kernels": unit.kernels, "layers": layers,
-           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0)}
+           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0),
+           "state_bytes": sum(int(v.nbytes) for _, _, v in unit.state)}
     env = unit.env
     files = {f"{name}.h": env.get_template("model/model.h.j2").render(**ctx),
              f"{name}.c": env.get_template("model/model.c.j2").render(**ctx)}
@@ -160,7 +170,7 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
     result = Result(name=name, out_dir=Path(), files=sorted(files), arena_bytes=plan.arena_bytes,
                     weight_bytes=unit.weight_bytes(), input_bytes=ctx["input_bytes"],
                     output_bytes=ctx["output_bytes"], macs=macs, inputs=[(io["fn"], io["bytes"]) for io in inputs],
-                    outputs=[(io["fn"], io["bytes"]) for io in outputs],
+                    outputs=[(io["fn"], io["bytes"]) for io in outputs], state_bytes=ctx["state_bytes"],
                     inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased))
     return files, result
 

@@ -168,6 +168,16 @@ MODELS = {
         *L.Lambda(lambda t: tf.split(t, 3, axis=-1))(L.Conv2D(6, 1)(x))[::-1],
         *L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=-1))(x),
         L.Lambda(lambda t: tf.stack(tf.unstack(t, axis=1)[::-1], axis=1))(x)])),
+    # (the converter leaves ELU in float32 between DEQUANTIZE and QUANTIZE: its int8 kernel has hand-made models only)
+    "abs_rsqrt": lambda: _functional((6, 5, 3), lambda x: L.Concatenate()([
+        L.Conv2D(4, 3, padding="same", activation="relu")(x),
+        L.Lambda(lambda t: tf.abs(t))(L.Conv2D(3, 1)(x)),
+        L.Lambda(lambda t: tf.math.rsqrt(tf.nn.relu(t) + 0.5))(L.Conv2D(2, 1)(x))])),
+    "depth_space_gather": lambda: _functional((6, 4, 3), lambda x: L.Concatenate()([
+        L.Lambda(lambda t: tf.nn.space_to_depth(tf.nn.depth_to_space(t, 2), 2))(L.Conv2D(8, 1)(x)),
+        L.Lambda(lambda t: tf.gather(t, [4, 0, 2, 1], axis=2))(L.Conv2D(4, 1)(
+            L.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 1], [0, 2], [0, 0]], mode="REFLECT"))(x)))[:, 1:-1],
+        L.Lambda(lambda t: tf.reduce_min(t, axis=3, keepdims=True))(L.Conv2D(4, 1)(x))]), batch=1),
     "float_io_mlp": lambda: _seq((12,), L.Dense(10, "relu"), L.Dense(3, "softmax")),
     "float_io_conv": lambda: _seq((8, 8, 2), L.Conv2D(4, 3, activation="relu"),
                                   L.GlobalAveragePooling2D()),
