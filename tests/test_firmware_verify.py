@@ -84,8 +84,13 @@ def test_a_wrong_reference_is_reported_as_mismatch(tmp_path_factory, monkeypatch
 
     project, _ = built("hello_world_int8", "qemu-cortex-m4", tmp_path_factory)
     graph = load(MODELS / "hello_world_int8.tflite")
-    real_run = hostsim.run
-    monkeypatch.setattr(hostsim, "run", lambda g, x: (real_run(g, x).astype(np.int16) + 1).astype(np.int8))
+    real_run_all = hostsim.run_all
+
+    def wrong(g, x):
+        values = real_run_all(g, x)
+        y = g.outputs[0].index
+        return {**values, y: (values[y].astype(np.int16) + 1).astype(np.int8)}
+    monkeypatch.setattr(hostsim, "run_all", wrong)
     x = random_inputs(graph, 3, seed=2)
     said = []
     with Emulator(get_board("qemu-cortex-m4"), project.elf) as emu, Device(emu.url) as dev:
