@@ -187,7 +187,7 @@ REACHES = {
     "dw-mult2-tap-quads-8-wide": ("dsp", {"tap_quads": True}, "one tap quad's loads at a time"),
     "dw-mult64-far-weights": ("dsp", {"pairs": True}, "mlc_load32((const int8_t *)(wk + 574))"),  # past ldrd's reach
     "dw-in-place-blocks-36": ("dsp", {"cb": 8, "inplace": True}, "for (c0 = 0; c0 < IN_C; c0 += CB)"),
-    "dw-in-place-blocks-kws": ("dsp", {"cb": 32, "scratch": 3 * 7 * 32, "inplace": True}, "grp < c0 / G + CB / G"),
+    "dw-in-place-blocks-kws": ("dsp", {"cb": 32, "scratch": 3 * 7 * 32, "inplace": True}, "bias[c0 + grp * G + 3]"),
     "dw-in-place-blocks-18-partial": ("portable", {"cb": 4, "channels": 2, "inplace": True}, "if (n == CB)"),
     "dw-quad-3x3-in-place": ("mve", {"quad": True, "pixels": 2}, "vb0 = va0"),
     "conv-1x1-q15-looped": ("dsp", {"q15": True, "steps": 2}, "for (; xp < q + 72 / 2; xp += 4"),
