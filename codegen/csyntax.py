@@ -36,7 +36,8 @@ def identifier_from(stem: str) -> str:
     return check_identifier(name)
 
 
-C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+           "float32": "float"}
 
 
 def c_type(dtype: str) -> str:
@@ -49,6 +50,8 @@ def c_literal(value, ctype: str) -> str:
     v = int(value)
     if ctype == "int32_t" and v == -(1 << 31):
         return "INT32_MIN"
+    if ctype == "int64_t" and not -(1 << 31) < v < (1 << 31):
+        return "INT64_MIN" if v == -(1 << 63) else f"INT64_C({v})"
     return str(v)
 
 

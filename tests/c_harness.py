@@ -27,6 +27,10 @@ _MAIN = r"""
 
 /* stdin: N inputs back to back. stdout, per input: every layer's output as
    (int32 layer, int32 bytes, data), then (-1, OUTPUT_BYTES, output). */
+#ifndef RESET_AT
+#define RESET_AT (-1L)
+#endif
+
 static void put(int32_t layer, const void *data, int32_t bytes)
 {{
     fwrite(&layer, 4, 1, stdout);
@@ -37,8 +41,12 @@ static void put(int32_t layer, const void *data, int32_t bytes)
 int main(void)
 {{
     static unsigned char in[{name}_INPUT_BYTES], out[{name}_OUTPUT_BYTES];
+    long n = 0;
     {name}_set_dump(put);
     while (fread(in, 1, sizeof in, stdin) == sizeof in) {{
+        if (n++ == RESET_AT) {{ /* -DRESET_AT=k: the model's state reset before input k */
+            {name}_reset();
+        }}
         if ({name}_invoke(in, out) != 0) {{
             return 3;
         }}

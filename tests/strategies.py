@@ -107,8 +107,13 @@ seeds = st.integers(0, 2 ** 32 - 1)
 
 
 @st.composite
-def quant(draw):
-    return draw(scales), draw(zero_points)
+def quant(draw, dtype="int8"):
+    """A scale and zero point; int16 activations (16x8 models) have zero point 0."""
+    return draw(scales), draw(zero_points) if dtype == "int8" else 0
+
+
+U_STD = {"int8": _U_STD, "int16": 65536 / np.sqrt(12)}  # std of a uniform value of the activation type
+ACT_DTYPES = ("int8", "int16")
 
 
 @st.composite
@@ -138,14 +143,15 @@ def _weights(draw, shape, axis, per_channel=None):
 
 
 def _weighted_op(draw, x: T, w_shape, axis, k, per_channel=None):
-    """Shared draw for conv/dw/fc: weights, int32 bias, output quantization."""
+    """Shared draw for conv/dw/fc: weights, bias (int32, or int64 for int16 x), output quantization."""
     wq, ws, rng = _weights(draw, w_shape, axis, per_channel)
     w_std = float(np.mean(ws)) * np.std(wq.astype(float)) if wq.size > 1 else float(np.mean(ws))
-    acc_std = x.scale * _U_STD * w_std * np.sqrt(k)
-    out_scale = float(np.float32(max(4 * acc_std / 256, 1e-5) * _jitter(draw)))
+    acc_std = x.scale * U_STD[x.dtype] * w_std * np.sqrt(k)
+    levels = 256 if x.dtype == "int8" else 65536
+    out_scale = float(np.float32(max(4 * acc_std / levels, 1e-7) * _jitter(draw)))
     bias_scale = x.scale * np.asarray(ws, np.float64)
-    bias = np.round(rng.standard_normal(w_shape[axis]) * acc_std / bias_scale).astype(np.int32)
-    return wq, ws, bias, bias_scale, out_scale, draw(zero_points)
+    bias = np.round(rng.standard_normal(w_shape[axis]) * acc_std / bias_scale).astype(np.int64)
+    return wq, ws, bias, bias_scale, out_scale, draw(quant(x.dtype))[1]
 
 
 # ----------------------------------------------------------------------------- conv family
@@ -161,31 +167,31 @@ def _window(draw, max_k=4, max_stride=3, dilations=True, padding=None):
 
 
 @st.composite
-def conv_2d_models(draw, padding=None, activation=None):
+def conv_2d_models(draw, padding=None, activation=None, dtype="int8"):
     k, stride, dil, padding, (h, w) = draw(_window(padding=padding))
     cin, cout = draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS))
     batch = draw(st.integers(1, 2))
-    b = ModelBuilder()
-    x = b.input([batch, h, w, cin], *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([batch, h, w, cin], *draw(quant(dtype)))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [cout, *k, cin], 0,
                                                        k[0] * k[1] * cin)
     act = _pick(draw, activation, activations)
-    y = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.const_int32(bias, bs), out_scale, out_zp,
+    y = b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.bias(bias, bs), out_scale, out_zp,
                   stride=stride, dilation=dil, padding=padding, activation=act)
     return _case("CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
                  dilation=dil, padding=padding, activation=act)
 
 
 @st.composite
-def depthwise_conv_2d_models(draw, padding=None, activation=None):
+def depthwise_conv_2d_models(draw, padding=None, activation=None, dtype="int8"):
     k, stride, dil, padding, (h, w) = draw(_window(padding=padding))
     cin, mult = draw(st.sampled_from(CHANNELS)), draw(st.integers(1, 3))
-    b = ModelBuilder()
-    x = b.input([1, h, w, cin], *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([1, h, w, cin], *draw(quant(dtype)))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [1, *k, cin * mult], 3,
                                                        k[0] * k[1])
     act = _pick(draw, activation, activations)
-    y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3), b.const_int32(bias, bs),
+    y = b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3), b.bias(bias, bs),
                             out_scale, out_zp, depth_multiplier=mult, stride=stride,
                             dilation=dil, padding=padding, activation=act)
     return _case("DEPTHWISE_CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
@@ -219,30 +225,30 @@ def transpose_conv_models(draw, padding=None):
 
 
 @st.composite
-def fully_connected_models(draw, keep_num_dims=None, use_bias=None, activation=None):
+def fully_connected_models(draw, keep_num_dims=None, use_bias=None, activation=None, dtype="int8"):
     in_shape = draw(shapes(2, 4, max_dim=5)) + [draw(st.integers(1, 33))]
     units = draw(st.integers(1, 19))
-    b = ModelBuilder()
-    x = b.input(in_shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(in_shape, *draw(quant(dtype)))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [units, in_shape[-1]], 0,
                                                        in_shape[-1], None if FC_PER_CHANNEL else False)
     use_bias = _pick(draw, use_bias, st.booleans())
     keep = _pick(draw, keep_num_dims, st.booleans())
     act = _pick(draw, activation, activations)
     y = b.fully_connected(x, b.const_int8(wq, ws),
-                          b.const_int32(bias, bs) if use_bias else None,
+                          b.bias(bias, bs) if use_bias else None,
                           out_scale, out_zp, keep_num_dims=keep, activation=act)
     return _case("FULLY_CONNECTED", b, [x], [y], w=wq, w_scale=ws,
                  bias=bias if use_bias else None, keep_num_dims=keep, activation=act)
 
 
 @st.composite
-def pool_models(draw, op=None, padding=None):
+def pool_models(draw, op=None, padding=None, dtype="int8"):
     op = _pick(draw, op, st.sampled_from(["AVERAGE_POOL_2D", "MAX_POOL_2D"]))
     k, stride, _, padding, (h, w) = draw(_window(dilations=False, padding=padding))
     c = draw(st.sampled_from(CHANNELS))
-    b = ModelBuilder()
-    x = b.input([draw(st.integers(1, 2)), h, w, c], *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([draw(st.integers(1, 2)), h, w, c], *draw(quant(dtype)))
     act = draw(activations)
     pool = b.average_pool_2d if op == "AVERAGE_POOL_2D" else b.max_pool_2d
     y = pool(x, k, stride, padding, act)
@@ -258,37 +264,42 @@ def _broadcast_pair(draw, max_rank=4):
     return (shape, other) if draw(st.booleans()) else (other, shape)
 
 
-def _binary_models(op):
+def half_range(dtype) -> int:
+    return 128 if dtype == "int8" else 32768
+
+
+def _binary_models(op, dtype="int8"):
     @st.composite
     def strategy(draw):
         sa, sb = draw(_broadcast_pair())
-        b = ModelBuilder()
-        qa, qb = draw(quant()), draw(quant())
+        b = ModelBuilder(act_dtype=dtype)
+        qa, qb = draw(quant(dtype)), draw(quant(dtype))
         x, y = b.input(sa, *qa), b.input(sb, *qb)
-        ra, rb = qa[0] * 128, qb[0] * 128  # rough real ranges
+        half = half_range(dtype)
+        ra, rb = qa[0] * half, qb[0] * half  # rough real ranges
         span = (ra + rb) if op == "ADD" else ra * rb
-        out_scale = float(np.float32(span / 128 * _jitter(draw)))
+        out_scale = float(np.float32(span / half * _jitter(draw)))
         act = draw(activations)
-        z = (b.add if op == "ADD" else b.mul)(x, y, out_scale, draw(zero_points), act)
+        z = (b.add if op == "ADD" else b.mul)(x, y, out_scale, draw(quant(dtype))[1], act)
         return _case(op, b, [x, y], [z], activation=act)
     return strategy()
 
 
-def add_models():
-    return _binary_models("ADD")
+def add_models(dtype="int8"):
+    return _binary_models("ADD", dtype)
 
 
-def mul_models():
-    return _binary_models("MUL")
+def mul_models(dtype="int8"):
+    return _binary_models("MUL", dtype)
 
 
-def _binary_more(op):
+def _binary_more(op, dtype="int8"):
     """SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM: random broadcast shapes and quantization."""
     @st.composite
     def strategy(draw):
         sa, sb = draw(_broadcast_pair())
-        b = ModelBuilder()
-        qa, qb = draw(quant()), draw(quant())
+        b = ModelBuilder(act_dtype=dtype)
+        qa, qb = draw(quant(dtype)), draw(quant(dtype))
         x, y = b.input(sa, *qa), b.input(sb, *qb)
         if op in ("MAXIMUM", "MINIMUM"):
             return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
@@ -303,7 +314,7 @@ def _binary_more(op):
         span = (qa[0] + qb[0]) * 128
         if op == "SUB":
             act = draw(activations)
-            z = b.sub(x, y, float(np.float32(span / 128 * _jitter(draw))), draw(zero_points), act)
+            z = b.sub(x, y, float(np.float32(span / 128 * _jitter(draw))), draw(quant(dtype))[1], act)
             return _case(op, b, [x, y], [z], activation=act)
         z = b.squared_difference(x, y, float(np.float32(span * span / 256 * _jitter(draw))), draw(zero_points))
         return _case(op, b, [x, y], [z])
@@ -372,7 +383,7 @@ def tanh_models():
 
 # ----------------------------------------------------------------------------- data movement
 @st.composite
-def reshape_models(draw, shape_input=None):
+def reshape_models(draw, shape_input=None, dtype="int8"):
     shape = draw(shapes(1, 4))
     n = int(np.prod(shape))
     new, rest = [], n
@@ -384,19 +395,19 @@ def reshape_models(draw, shape_input=None):
     if draw(st.booleans()):
         new[draw(st.integers(0, len(new) - 1))] = -1
     shape_input = _pick(draw, shape_input, st.booleans())
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("RESHAPE", b, [x], [b.reshape(x, new, shape_input)], new_shape=new,
                  shape_input=shape_input)
 
 
 @st.composite
-def concatenation_models(draw):
+def concatenation_models(draw, dtype="int8"):
     base = draw(shapes(1, 4))
     axis = draw(st.integers(-len(base), len(base) - 1))
     n = draw(st.integers(2, 4))
-    q = draw(quant())
-    b = ModelBuilder()
+    q = draw(quant(dtype))
+    b = ModelBuilder(act_dtype=dtype)
     xs = []
     for _ in range(n):
         s = list(base)
@@ -406,17 +417,17 @@ def concatenation_models(draw):
 
 
 @st.composite
-def pack_models(draw):
+def pack_models(draw, dtype="int8"):
     shape = draw(shapes(1, 4))
     axis = draw(st.integers(-len(shape) - 1, len(shape)))
-    q = draw(quant())
-    b = ModelBuilder()
+    q = draw(quant(dtype))
+    b = ModelBuilder(act_dtype=dtype)
     xs = [b.input(shape, *q) for _ in range(draw(st.integers(1, 4)))]
     return _case("PACK", b, xs, [b.pack(xs, axis)], axis=axis)
 
 
 @st.composite
-def split_models(draw, op=None):
+def split_models(draw, op=None, dtype="int8"):
     """SPLIT, SPLIT_V or UNPACK along any axis (negative too); the pieces joined again in reverse order
     (CONCATENATION, or PACK after UNPACK) so that one output holds every piece."""
     op = _pick(draw, op, st.sampled_from(["SPLIT", "SPLIT_V", "UNPACK"]))
@@ -425,8 +436,8 @@ def split_models(draw, op=None):
     axis = draw(st.integers(0, rank - 1))
     n = draw(st.sampled_from([k for k in range(1, shape[axis] + 1) if shape[axis] % k == 0]))
     signed = axis - rank if draw(st.booleans()) else axis
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     if op == "SPLIT":
         parts = b.split(x, signed, n)
     elif op == "UNPACK":
@@ -455,7 +466,7 @@ def resize_nearest_neighbor_models(draw):
 
 
 @st.composite
-def mean_models(draw, op="MEAN"):
+def mean_models(draw, op="MEAN", dtype="int8"):
     shape = draw(shapes(2, 4))
     rank = len(shape)
     if rank == 4 and draw(st.booleans()):
@@ -465,12 +476,12 @@ def mean_models(draw, op="MEAN"):
                              unique=True))
         axes = [a - rank if draw(st.booleans()) else a for a in axes]  # some negative
     keep = draw(st.booleans())
-    qin = draw(quant())
+    qin = draw(quant(dtype))
     same = draw(st.booleans()) or op == "REDUCE_MAX"  # TFLM's REDUCE_MAX needs the input's
     count = int(np.prod([shape[a] for a in axes]))
     grow = count if op == "SUM" else 1  # a sum spans count times the input range
-    out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(zero_points))
-    b = ModelBuilder()
+    out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(quant(dtype))[1])
+    b = ModelBuilder(act_dtype=dtype)
     x = b.input(shape, *qin)
     return _case(op, b, [x], [b.mean(x, axes, keep, *out_q, op=op)], axes=axes, keep_dims=keep)
 
@@ -480,12 +491,12 @@ reduce_max_models = partial(mean_models, op="REDUCE_MAX")
 
 
 @st.composite
-def pad_models(draw, op=None):
+def pad_models(draw, op=None, dtype="int8"):
     op = _pick(draw, op, st.sampled_from(["PAD", "PADV2"]))
     shape = draw(shapes(1, 4))
     paddings = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in shape]
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     if op == "PAD":
         return _case(op, b, [x], [b.pad(x, paddings)], paddings=paddings)
     const = draw(st.integers(-128, 127))
@@ -493,26 +504,26 @@ def pad_models(draw, op=None):
 
 
 @st.composite
-def transpose_models(draw):
+def transpose_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5))
     perm = draw(st.permutations(range(len(shape))))
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("TRANSPOSE", b, [x], [b.transpose(x, perm)], perm=list(perm))
 
 
 @st.composite
-def slice_models(draw):
+def slice_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5))
     begin = [draw(st.integers(0, d - 1)) for d in shape]
     size = [draw(st.sampled_from([-1, draw(st.integers(1, d - bg))])) for bg, d in zip(begin, shape)]
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("SLICE", b, [x], [b.slice(x, begin, size)], begin=begin, size=size)
 
 
 @st.composite
-def strided_slice_models(draw):
+def strided_slice_models(draw, dtype="int8"):
     """Any begin/end (negative too, beyond the axis), strides -3..3, begin/end/shrink masks; the output
     non-empty."""
     shape = draw(shapes(1, 4))
@@ -527,8 +538,8 @@ def strided_slice_models(draw):
         start, count = _strided_axis(d, begin[i], end[i], strides[i], masks[0] >> i & 1, masks[1] >> i & 1, shrink >> i & 1)
         assume(count > 0 and 0 <= start < d)
     assume(shrink != (1 << rank) - 1)  # a scalar output
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     y = b.strided_slice(x, begin, end, strides, *masks, shrink)
     return _case("STRIDED_SLICE", b, [x], [y], begin=begin, end=end, strides=strides, masks=masks, shrink=shrink)
 
@@ -551,6 +562,53 @@ def dequantize_models(draw):
     b = ModelBuilder()
     x = b.input(draw(shapes(1, 4)), *draw(quant()))
     return _case("DEQUANTIZE", b, [x], [b.dequantize(x)])
+
+
+# ----------------------------------------------------------------------------- stateful and int16/int32 edges
+@st.composite
+def svdf_models(draw):
+    """One SVDF: random input depth, units, rank, memory (mostly not multiples of 4), int8 or int16 time
+    weights and state, random scales and zero points, scales set so that the state and the output are
+    sometimes saturated, mostly not. Run it for several invokes in a row: the state carries over."""
+    depth, units = draw(st.integers(1, 37)), draw(st.integers(1, 13))
+    rank, memory = draw(st.integers(1, 3)), draw(st.integers(1, 11))
+    state_dtype = draw(st.sampled_from(["int8", "int16"]))
+    filters = units * rank
+    b = ModelBuilder()
+    x = b.input([1, depth], *draw(quant()))
+    wf, wf_scale, rng = _weights(draw, [filters, depth], 0, per_channel=False)
+    state_max = np.iinfo(state_dtype).max
+    feature_std = x.scale * _U_STD * wf_scale * np.std(wf.astype(float)) * np.sqrt(depth) + 1e-9
+    state_scale = float(np.float32(4 * feature_std / state_max * _jitter(draw)))
+    state_zp = draw(zero_points) if state_dtype == "int8" else draw(st.sampled_from([0, 0, draw(st.integers(-300, 300))]))
+    wt_float = rng.standard_normal([filters, memory])
+    wt_scale = float(np.float32(max(np.abs(wt_float).max(), 1e-6) / state_max))
+    wt = np.clip(np.round(wt_float / wt_scale), -state_max, state_max).astype(state_dtype)
+    bias_scale = float(np.float32(state_scale) * np.float32(wt_scale))
+    time_std = state_max / 4 * state_scale * wt_scale * np.std(wt.astype(float)) * np.sqrt(memory * rank) + 1e-9
+    bias = np.round(rng.standard_normal(units) * time_std / bias_scale).astype(np.int32)
+    out_scale = float(np.float32(max(4 * time_std / 256, 1e-6) * _jitter(draw)))
+    y = b.svdf(x, b.const_int8(wf, wf_scale), b.const(wt, state_dtype, wt_scale, 0), b.const_int32(bias, bias_scale),
+               (state_scale, state_zp), out_scale, draw(zero_points), rank, draw(st.sampled_from(["NONE", "RELU"])))
+    return _case("SVDF", b, [x], [y], rank=rank, memory=memory, state_dtype=state_dtype)
+
+
+@st.composite
+def softmax_int16_out_models(draw):
+    """SOFTMAX int8 -> int16 (zero point -32768, scale 1/65536 as TFLM requires)."""
+    b = ModelBuilder()
+    x = b.input([1] + draw(shapes(1, 3, max_dim=7)), draw(st.floats(0.01, 0.3)), draw(zero_points))
+    beta = draw(st.sampled_from([1.0, 0.5, 2.0, draw(st.floats(0.1, 3.0))]))
+    out = b._activation_tensor(x.shape, 1 / 65536, -32768, "int16")
+    return _case("SOFTMAX", b, [x], [b._op("SOFTMAX", [x], out, ("SoftmaxOptions", dict(Beta=float(beta))))])
+
+
+@st.composite
+def quantize_int16_to_int32_models(draw):
+    b = ModelBuilder()
+    x = b.input([1] + draw(shapes(0, 3)), draw(st.floats(1e-5, 0.01)), draw(st.integers(-1000, 1000)), dtype="int16")
+    return _case("QUANTIZE", b, [x], [b.quantize(x, draw(st.floats(1e-6, 0.01)), draw(st.integers(-1000, 1000)),
+                                                 dtype="int32")])
 
 
 # ----------------------------------------------------------------------------- multi-op
@@ -616,3 +674,31 @@ STRATEGIES = {
 
 def single_op_models():
     return st.one_of([s() for s in STRATEGIES.values()])
+
+
+# ----------------------------------------------------------------------------- recurrent family
+@st.composite
+def lstm_models(draw, time_major=None, cell_clip=None):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM as the converter writes it for a Keras LSTM (int8, int16 cell state of
+    a power-of-two scale): steps, depth and units not multiples of 4, every quantization drawn; a hidden
+    state zero point other than 0 tests the start-up state (TFLM fills it with the zero point)."""
+    major = _pick(draw, time_major, st.booleans())
+    steps, depth, units = draw(st.integers(1, 9)), draw(st.integers(1, 13)), draw(st.integers(1, 11))
+    batch = draw(st.integers(1, 3)) if major else 1  # mlc's leading dimension of 1: one step of a batch, time major
+    b = ModelBuilder()
+    x = b.input([1, batch, depth] if major else [1, steps, depth], *draw(quant()))
+    h_scale, h_zp = float(np.float32(draw(st.floats(1 / 200, 1 / 60)))), draw(st.integers(-20, 20))
+    cell_scale = 2.0 ** -draw(st.integers(9, 15))
+    weights, biases = [], []
+    for g in range(8):  # input (x4) then recurrent (x4) weights, TFLite's input, forget, cell, output order
+        k = depth if g < 4 else units
+        wq, ws, rng = _weights(draw, [units, k], 0, per_channel=False)
+        weights.append(b.const_int8(wq, ws))
+        if g < 4:
+            bias_scale = x.scale * ws
+            biases.append(b.const_int32(np.round(rng.standard_normal(units) * 0.5 / bias_scale).astype(np.int32), bias_scale))
+    hidden = b.variable([batch, units], "int8", h_scale, h_zp)
+    cell = b.variable([batch, units], "int16", cell_scale, 0)
+    clip = _pick(draw, cell_clip, st.sampled_from([0.0, 10.0, float(np.float32(draw(st.floats(0.2, 3.0))))]))
+    y = b.unidirectional_sequence_lstm(x, weights, biases, hidden, cell, h_scale, h_zp, time_major=major, cell_clip=clip)
+    return _case("UNIDIRECTIONAL_SEQUENCE_LSTM", b, [x], [y], time_major=major, cell_clip=clip, units=units)

@@ -17,8 +17,9 @@ KERAS = sorted((MODELS / "keras").glob("*.tflite"))
 
 def inputs_with_extremes(graph, n, seed):
     x = random_inputs(graph, n, seed)
-    if x.dtype == np.int8:
-        x[0], x[1] = -128, 127
+    if x.dtype in (np.int8, np.int16):
+        info = np.iinfo(x.dtype)
+        x[0], x[1] = info.min, info.max
     return x
 
 

@@ -21,7 +21,7 @@ from strategies import (conv_2d_models, depthwise_conv_2d_models, fully_connecte
 from tflite_builder import ModelBuilder
 from paths import MODELS
 
-REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8", "person_detect"]
+REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8", "person_detect", "trained_lstm_int8"]
 TFLM_ARENA = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "tflm_arena.json").read_text())["models"]
 
 

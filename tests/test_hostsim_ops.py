@@ -1,4 +1,4 @@
-"""TRANSPOSE_CONV, ADD, MUL, SUB, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, TRANSPOSE,
+"""TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, TRANSPOSE,
 SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
@@ -112,6 +112,23 @@ def test_single_op_models_bit_exact(op, monkeypatch):
 
     @SETTINGS
     @given(case=S.STRATEGIES[op](), seed=S.seeds)
+    def check(case, seed):
+        assert_bit_exact(case.model, extremes(case, seed))
+
+    check()
+
+
+INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PACK", "PAD",
+         "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM"]
+
+
+@pytest.mark.parametrize("op", INT16)
+def test_int16_single_op_models_bit_exact(op, monkeypatch):
+    """16x8 (int16 activations with zero point 0, int8 weights, int64 bias), on random and extreme inputs."""
+    batch_one_shapes(monkeypatch)
+
+    @SETTINGS
+    @given(case=S.STRATEGIES[op](dtype="int16"), seed=S.seeds)
     def check(case, seed):
         assert_bit_exact(case.model, extremes(case, seed))
 
@@ -337,7 +354,11 @@ def test_converter_models_every_intermediate_bit_exact(path):
     t = graph.inputs[0]
     rng = np.random.default_rng(5)
     shape = (8, *t.shape[1:])
-    x = rng.uniform(-3, 3, shape).astype(np.float32) if t.dtype == "float32" else rng.integers(-128, 128, shape).astype(np.int8)
+    if t.dtype == "float32":
+        x = rng.uniform(-3, 3, shape).astype(np.float32)
+    else:
+        info = np.iinfo(t.dtype)
+        x = rng.integers(info.min, info.max + 1, shape).astype(t.dtype)
     layers = reference.compare(graph, x, run_all(graph, x), path)
     bad = [f"layer {m.op_index} ({m.kind}) {m.total - m.matching}/{m.total}" for m in layers if not m.ok]
     assert not bad, f"{path.name}: {bad}"

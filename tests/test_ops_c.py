@@ -29,23 +29,24 @@ TARGETS = {  # compile-only cross checks: (compiler, target flags)
 
 
 @st.composite
-def binary_models(draw, ops=("ADD", "MUL")):
-    """x op y where y is a broadcast constant, x requantized (same shape) or MEAN(x) (broadcast)."""
+def binary_models(draw, ops=("ADD", "MUL"), dtype="int8"):
+    """x op y where y is a broadcast constant, x requantized (same shape) or MEAN(x) (broadcast; int8)."""
     op = draw(st.sampled_from(ops))
     shape = [1] + draw(S.shapes(1, 3))
-    b = ModelBuilder()
-    x = b.input(shape, *draw(S.quant()))
-    kind = draw(st.sampled_from(["const", "requantized", "mean"]))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(shape, *draw(S.quant(dtype)))
+    kind = draw(st.sampled_from(["const", "requantized", "mean"] if dtype == "int8" else ["const", "requantized"]))
     if kind == "const":
         other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]
-        rng = np.random.default_rng(draw(S.seeds))
-        y = b.const_int8(rng.integers(-128, 128, other), *draw(S.quant()))
+        info = np.iinfo(dtype)
+        y = b.const(np.random.default_rng(draw(S.seeds)).integers(info.min, info.max + 1, other), dtype,
+                    *draw(S.quant(dtype)))
     elif kind == "requantized":
-        y = b.quantize(x, *draw(S.quant()))
+        y = b.quantize(x, *draw(S.quant(dtype)), dtype=dtype)
     else:
         y = b.mean(x, list(range(1, len(shape))), True, *draw(S.quant()))
     a, c = (x, y) if draw(st.booleans()) else (y, x)
-    out_scale = float(np.float32(a.scale + c.scale if op in ("ADD", "SUB") else a.scale * c.scale * 128))
+    out_scale = float(np.float32(a.scale + c.scale if op in ("ADD", "SUB") else a.scale * c.scale * S.half_range(dtype)))
     if op in ("MAXIMUM", "MINIMUM"):
         z = (b.maximum if op == "MAXIMUM" else b.minimum)(a, c)
     elif op == "PRELU":
@@ -53,7 +54,7 @@ def binary_models(draw, ops=("ADD", "MUL")):
     elif op == "SQUARED_DIFFERENCE":
         z = b.squared_difference(a, c, out_scale, draw(S.zero_points))
     else:
-        z = {"ADD": b.add, "SUB": b.sub, "MUL": b.mul}[op](a, c, out_scale, draw(S.zero_points), draw(S.activations))
+        z = {"ADD": b.add, "SUB": b.sub, "MUL": b.mul}[op](a, c, out_scale, draw(S.quant(dtype))[1], draw(S.activations))
     b.output(z)
     return b.finish()
 
@@ -101,6 +102,11 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "REDUCE_MAX": lambda: S.reduce_max_models().map(_model),
     "QUANTIZE": lambda: S.quantize_models().map(_model),
     "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
+    # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
+    **{f"{op}/int16": (lambda op=op: S.STRATEGIES[op](dtype="int16").map(_model))
+       for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
+                  "POOL_2D", "MEAN", "SUM")},
+    "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
 }
 
 

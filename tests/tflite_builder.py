@@ -28,6 +28,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``const_int8(values, scales, zero_points=0, axis=None)``  (per-channel when scales is a
       sequence; ``axis`` is the quantized dimension)
     - ``const_int32(values, scales=None)``  (bias: scales = input scale * weight scales)
+    - ``bias(values, scales)``  (int32, or int64 in a ``ModelBuilder(act_dtype="int16")``: 16x8 models)
     - ``const(values, dtype, scale=None, zero_point=None, axis=None)``  (the general form)
     - ``conv_2d(x, w, bias, out_scale, out_zero_point, stride=(1,1), dilation=(1,1),
       padding="SAME", activation="NONE")``  w: [Cout, KH, KW, Cin]; bias required (int32)
@@ -83,7 +84,7 @@ from codegen.model.tflite_write import Writer
 from codegen.ops.conv import out_size
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
-_NP_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
+_NP_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "float32": np.float32}
 # Output quantization that TFLite's int8 spec imposes on these ops.
 FIXED_OUTPUT_QUANT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128),
                       "TANH": (1 / 128, 0)}
@@ -158,8 +159,11 @@ class T:
 class ModelBuilder(Writer):
     """Accumulates tensors/ops of one subgraph; ``finish()`` (codegen.model.tflite_write) serializes it."""
 
-    def __init__(self, description="mlc tests/tflite_builder"):
+    def __init__(self, description="mlc tests/tflite_builder", act_dtype="int8"):
+        """act_dtype: the activations' type when an op does not say ("int16": TFLite's 16x8 models,
+        int64 biases)."""
         super().__init__(description)
+        self.act_dtype = act_dtype
 
     # -- tensor creation (the one place quantized tensors are made)
     def _tensor(self, shape, dtype, scale=None, zero_point=None, axis=None, data=None,
@@ -177,7 +181,8 @@ class ModelBuilder(Writer):
         idx = self.add_tensor(shape, dtype, scale, zero_point, axis, data, name)
         return T(idx, shape, dtype, scale, zero_point, axis)
 
-    def input(self, shape, scale=1.0, zero_point=0, dtype="int8", name=None) -> T:
+    def input(self, shape, scale=1.0, zero_point=0, dtype=None, name=None) -> T:
+        dtype = dtype or self.act_dtype
         q = (None, None) if dtype == "float32" else (scale, zero_point)
         t = self._tensor(shape, dtype, *q, name=name or f"input{len(self._inputs)}")
         self.add_input(t.index)
@@ -198,8 +203,13 @@ class ModelBuilder(Writer):
         return self.const(values, "int32", scales, 0 if scales is not None else None, 0,
                           name)
 
-    def _activation_tensor(self, shape, scale, zero_point, dtype="int8", name=None) -> T:
-        return self._tensor(shape, dtype, scale, zero_point, name=name)
+    def bias(self, values, scales, name=None) -> T:
+        """The bias of a weighted op: int32 for int8 activations, int64 for int16 ones."""
+        dtype = "int64" if self.act_dtype == "int16" else "int32"
+        return self.const(np.asarray(values, dtype), dtype, scales, 0, 0, name)
+
+    def _activation_tensor(self, shape, scale, zero_point, dtype=None, name=None) -> T:
+        return self._tensor(shape, dtype or self.act_dtype, scale, zero_point, name=name)
 
     def _op(self, opname, inputs, out: T, options=None) -> T:
         self.add_op(opname, [-1 if i is None else i.index for i in inputs], [out.index], options)
@@ -252,6 +262,23 @@ class ModelBuilder(Writer):
         return self._op("TRANSPOSE_CONV", [self.const_int32(out_shape), w, x] + ([bias] if bias is not None else []), out,
                         ("TransposeConvOptions", dict(Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
                                                       FusedActivationFunction=self._act(activation))))
+
+    def variable(self, shape, dtype, scale, zero_point, name=None) -> T:
+        """A state tensor (is_variable, no buffer): an op reads and updates it across invokes."""
+        idx = self.add_tensor(shape, dtype, float(scale), int(zero_point), None, None, name, variable=True)
+        return T(idx, [int(s) for s in shape], dtype, float(scale), int(zero_point))
+
+    def unidirectional_sequence_lstm(self, x, weights, biases, hidden, cell, out_scale, out_zero_point,
+                                     time_major=False, cell_clip=0.0, activation="TANH") -> T:
+        """The standard (Keras) LSTM: 8 weight tensors (4 input, 4 recurrent), 4 biases, hidden and cell
+        state variables at inputs 18 and 19; no peephole, projection or layer norm."""
+        steps, batch = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+        out = self._activation_tensor([steps, batch, hidden.shape[-1]] if time_major else [batch, steps, hidden.shape[-1]],
+                                      out_scale, out_zero_point)
+        inputs = [x, *weights, None, None, None, *biases, None, None, hidden, cell, None, None, None, None]
+        return self._op("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs, out, ("UnidirectionalSequenceLSTMOptions", {
+            "FusedActivationFunction": getattr(tflite.ActivationFunctionType, activation), "CellClip": float(cell_clip), "ProjClip": 0.0,
+            "TimeMajor": bool(time_major), "AsymmetricQuantizeInputs": False}))
 
     def fully_connected(self, x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
                         activation="NONE") -> T:
@@ -371,8 +398,7 @@ class ModelBuilder(Writer):
         return self._pad_op("PAD", x, paddings, None)
 
     def padv2(self, x, paddings, constant=None) -> T:
-        c = self.const_int8([x.zero_point if constant is None else constant], x.scale,
-                            x.zero_point)
+        c = self.const([x.zero_point if constant is None else constant], x.dtype, x.scale, x.zero_point)
         return self._pad_op("PADV2", x, paddings, c)
 
     def _pad_op(self, opname, x, paddings, constant) -> T:
@@ -436,6 +462,17 @@ class ModelBuilder(Writer):
     def quantize(self, x, out_scale, out_zero_point, dtype="int8") -> T:
         out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)
         return self._op("QUANTIZE", [x], out, ("QuantizeOptions", {}))
+
+    def svdf(self, x, w_feature, w_time, bias, state_quant, out_scale, out_zero_point, rank=1,
+             activation="NONE") -> T:
+        """SVDF with its state (input 4) a variable tensor of w_time's dtype quantized state_quant=(scale, zp):
+        (batch, memory * filters), kept by TFLM across invokes."""
+        filters, memory = w_time.shape
+        state = self.variable([x.shape[0], memory * filters], w_time.dtype, *state_quant,
+                              name=f"svdf_state_{len(self._ops)}")
+        out = self._activation_tensor([x.shape[0], filters // rank], out_scale, out_zero_point)
+        return self._op("SVDF", [x, w_feature, w_time, bias, state], out,
+                        ("SVDFOptions", dict(Rank=int(rank), FusedActivationFunction=self._act(activation))))
 
     def dequantize(self, x) -> T:
         return self._op("DEQUANTIZE", [x], self._tensor(x.shape, "float32"),

@@ -80,10 +80,13 @@ def run(args) -> int:
     console = Console(width=None if Console().is_terminal else 160)
     console.print(table(summary))
     if arena is not None:
-        from codegen.lower.generate import activation_ram_line
+        from codegen.lower.generate import activation_ram_line, state_ram_line
 
         x, y = graph.inputs[0], graph.outputs[0]
         console.print(activation_ram_line(arena, x.nbytes, y.nbytes), highlight=False)
+        state_bytes = sum(t.nbytes for t in graph.state_tensors())
+        if state_bytes:
+            console.print(state_ram_line(state_bytes), highlight=False)
     for u in summary["unsupported"]:
         reason = u["reason"].split(" (supported: ")[0]  # the list of supported ops is printed once below
         console.print(f"[yellow]unsupported[/yellow] layer {u['index']} ({u['op']}): {reason}", highlight=False)

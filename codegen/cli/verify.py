@@ -54,6 +54,8 @@ def verify_on_device(device, graph, x: np.ndarray, out=print):
                        "build and flash it first")
     from codegen.cli.progress import track
 
+    if graph.state_tensors():  # the inputs are one sequence from the model's initial state, as hostsim runs them
+        device.reset_stream()
     outputs, mismatches, cycles = [], [], []
     for i in track(range(len(x)), len(x), f"verifying on {device.url}"):
         got, cyc = device.invoke(np.ascontiguousarray(x[i]).tobytes())

@@ -33,6 +33,7 @@ class Result:
     input_bytes: int
     output_bytes: int
     macs: int
+    state_bytes: int = 0  # variable tensors kept across invokes (static, outside the arena)
     inplace_layers: list = field(default_factory=list)
     aliased_layers: list = field(default_factory=list)
 
@@ -41,6 +42,8 @@ class Result:
                  f"  {activation_ram_line(self.arena_bytes, self.input_bytes, self.output_bytes)}",
                  f"          ({len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
                  f"  weights {self.weight_bytes:>8,} B  (flash)"]
+        if self.state_bytes:
+            lines.insert(3, f"  {state_ram_line(self.state_bytes)} (reset by {self.name}_reset())")
         return "\n".join(lines)
 
 
@@ -49,6 +52,11 @@ def activation_ram_line(arena_bytes: int, input_bytes: int, output_bytes: int) -
     return (f"arena   {arena_bytes:>8,} B  activation RAM: every tensor incl. the input ({input_bytes:,} B) and "
             f"output ({output_bytes:,} B), and kernel scratch")
 
+
+
+def state_ram_line(state_bytes: int) -> str:
+    """The RAM a stateful model keeps from one inference to the next, besides the arena."""
+    return f"state   {state_bytes:>8,} B  RAM kept across invokes (SVDF, LSTM state), outside the arena"
 
 
 def _io(t, role: str) -> dict:
@@ -115,6 +123,7 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
     # a constant output: copied from flash into its place in the arena by every inference
     const_output = unit.const(f"{name}_output_value", y.data, c_type(y.dtype)) if y.is_const else None
     consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
+    state = [(sym, ctype, c_count(v, ctype), int(v.flat[0]) if v.size else 0) for sym, ctype, v in unit.state]
     macs = sum(op.macs for op in graph.ops)
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),
@@ -122,9 +131,10 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
            "arena_bytes": plan.arena_bytes, "input": _io(x, "INPUT"), "output": _io(y, "OUTPUT"),
            "input_offset": offset_name(name, x), "output_offset": offset_name(name, y),
            "const_output": const_output, "labels": [_c_string(s) for s in labels],
-           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts,
+           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts, "state": state,
            "kernels": unit.kernels, "layers": layers,
-           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0)}
+           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0),
+           "state_bytes": sum(int(v.nbytes) for _, _, v in unit.state)}
     env = unit.env
     files = {f"{name}.h": env.get_template("model/model.h.j2").render(**ctx),
              f"{name}.c": env.get_template("model/model.c.j2").render(**ctx)}
@@ -132,7 +142,7 @@ def render(graph, name: str, labels: list, reference: bool = False, isa: str | N
         files[header] = (asset_dir("templates") / "kernels" / header).read_text()
     result = Result(name=name, out_dir=Path(), files=sorted(files), arena_bytes=plan.arena_bytes,
                     weight_bytes=unit.weight_bytes(), input_bytes=graph.inputs[0].nbytes,
-                    output_bytes=graph.outputs[0].nbytes, macs=macs,
+                    output_bytes=graph.outputs[0].nbytes, macs=macs, state_bytes=ctx["state_bytes"],
                     inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased))
     return files, result
 

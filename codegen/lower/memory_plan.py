@@ -8,7 +8,8 @@ lowest-gap under several orderings; the smallest arena wins. The model's input a
 are planned like every other tensor: the input lives from before the first layer to its last reader
 (its bytes are reused once it is consumed, and a layer may run in place over it), the output from its
 producer to the end of the inference (it may overlap tensors that are dead by then). A constant output
-gets a buffer for the whole inference (the generated code copies the constant into it).
+gets a buffer for the whole inference (the generated code copies the constant into it). State tensors
+(variables an op keeps across invokes) are not planned: they persist, in their own static buffers.
 """
 from __future__ import annotations
 
@@ -124,8 +125,8 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
     locations = {}
     last_read = {}
     for op in ops:
-        for t in op.inputs:
-            if t is not None and not t.is_const:
+        for t in op.inputs:  # state (variable tensors) lives outside the arena, in NAME_state
+            if t is not None and not t.is_const and not t.variable:
                 last_read[t.index] = op.index
     for i in outs:
         last_read[i] = end

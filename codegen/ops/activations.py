@@ -25,22 +25,28 @@ SIGMOID_INPUT_INTEGER_BITS = 4  # kInputIntegerBits of int8 LOGISTIC and TANH
 INT8_SPAN = 256  # |x - y| of two int8 values is at most 255: wider bounds change nothing
 
 
-def _int8_in_out(op):
+def _int8_in_out(op, out_dtypes=("int8",)):
     x, out = op.inputs[0], op.outputs[0]
-    if x.dtype == "int8" and out.dtype != "int8":
+    if x.dtype == "int8" and out.dtype not in out_dtypes:
         raise MlcError(f"{op.kind} with int8 input and {out.dtype} output '{out.name}' is not supported; "
                        f"only int8 -> int8 is (requantize the output to int8)")
     per_tensor_quantized(op, x)
-    per_tensor_quantized(op, out)
+    per_tensor_quantized(op, out, out_dtypes)
     return x, out
 
 
 def softmax_params(op):
-    x, out = _int8_in_out(op)
+    x, out = _int8_in_out(op, ("int8", "int16"))
     if len(x.shape) < 1 or tuple(x.shape) != tuple(out.shape):
         raise MlcError(f"SOFTMAX input shape {x.shape} and output shape {out.shape} differ")
-    # TFLM's Prepare rejects anything but the int8 softmax output quantization (exact compare).
-    if out.quant.zp != -128 or float(out.quant.s) != 1.0 / 256:
+    # TFLM's Prepare: an int16 output needs zero point -32768 and scale 1/65536 to within 0.1 % (float
+    # compare), an int8 one exactly scale 1/256 and zero point -128.
+    if out.dtype == "int16":
+        unit = np.float32(1.0 / 65536)
+        if out.quant.zp != -32768 or abs(np.float32(out.quant.s) - unit) > np.float32(0.001) * unit:
+            raise MlcError(f"SOFTMAX int16 output '{out.name}' has scale {float(out.quant.s):g} and zero point "
+                           f"{out.quant.zp}; TFLite int8 -> int16 softmax needs 1/65536 and -32768 (re-convert the model)")
+    elif out.quant.zp != -128 or float(out.quant.s) != 1.0 / 256:
         raise MlcError(f"SOFTMAX output '{out.name}' has scale {float(out.quant.s):g} and zero point {out.quant.zp}; "
                        f"TFLite int8 softmax needs scale 1/256 and zero point -128 (re-convert the model)")
     beta = float(op.options.get("beta", 1.0))
@@ -51,7 +57,7 @@ def softmax_params(op):
     depth = x.shape[-1]
     params = {"input_multiplier": multiplier, "input_left_shift": left_shift,
               "diff_min": -calculate_input_radius(SOFTMAX_DIFF_INTEGER_BITS, left_shift),
-              "depth": depth, "outer": x.size // depth}
+              "depth": depth, "outer": x.size // depth, "output_bits": 8 * np.dtype(out.dtype).itemsize}
     return {**params, "exp_table": _exp_table(params)}
 
 
@@ -120,7 +126,9 @@ def _plan(op, isa, reference, inplace):
 def softmax_c(layer):
     p = layer.p
     variant = layer.kernel_plan.variant
+    bits = p["output_bits"]
     fn = layer.kernel("activations_s8.c.j2", "softmax_s8", kind="SOFTMAX", outer=p["outer"],
+                      out_type=f"int{bits}_t", out_bits=bits, out_min=-(1 << (bits - 1)), out_max=(1 << (bits - 1)) - 1,
                       depth=_enum("softmax depth", p["depth"]), multiplier=p["input_multiplier"],
                       left_shift=p["input_left_shift"], diff_min=max(p["diff_min"], -INT8_SPAN))
     if variant == "table":
@@ -143,7 +151,11 @@ def sigmoid_like_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {data});"
 
 
-define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
+def _softmax_inplace(op):
+    return op.outputs[0].dtype == op.inputs[0].dtype  # an int16 output element covers the next input's byte
+
+
+define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_softmax_inplace, plan=_plan, templates=("activations_s8.c.j2",))
 define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
 
 

@@ -9,7 +9,7 @@ from codegen.ops import define, per_tensor_quantized
 from codegen.ops.kernel_plan import KernelPlan
 from codegen.ops.thresholds import (CHANNEL_QUAD, DW_RING_SHARE, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
                                       MAX_UNROLLED_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, VECTOR_BYTES)
-from codegen.ops.requant import requant_consts, requant_vars, short_requant
+from codegen.ops.requant import requant_consts, requant_vars, short_requant, wide, wide_c, wide_plan
 
 
 def out_size(padding: str, size: int, kernel: int, stride: int, dilation: int) -> int:
@@ -40,12 +40,18 @@ def window_geometry(op, in_hw, k_hw, dilation=(1, 1)) -> dict:
 
 
 def requant_params(op, channels: int, x=None, w=None, bias=None) -> dict:
-    """Input, weights and bias are inputs 0, 1 and 2 unless given (TRANSPOSE_CONV orders them otherwise)."""
+    """Input, weights and bias are inputs 0, 1 and 2 unless given (TRANSPOSE_CONV orders them otherwise).
+    int8 activations take an int32 bias; int16 ones (16x8: zero points 0, as TFLM asserts) an int64
+    bias, summed in int64 (TFLM's int16 reference kernels)."""
     out = op.outputs[0]
     x = op.inputs[0] if x is None else x
     w = op.inputs[1] if w is None else w
-    per_tensor_quantized(op, x)
-    per_tensor_quantized(op, out)
+    dtypes = ("int8", "int16") if op.kind != "TRANSPOSE_CONV" else ("int8",)
+    per_tensor_quantized(op, x, dtypes)
+    per_tensor_quantized(op, out, (x.dtype,))
+    if x.dtype == "int16" and (x.quant.zp or out.quant.zp):
+        raise MlcError(f"int16 tensors '{x.name}' and '{out.name}' have zero points {x.quant.zp}, {out.quant.zp}; "
+                       f"TFLM's 16x8 {op.kind} needs 0")
     if w.dtype != "int8" or w.quant is None or not w.is_const:
         raise MlcError(f"weights '{w.name}' are {w.dtype}{' and not constant' if not w.is_const else ''}; only int8 weights are supported")
     if np.any(w.quant.zero_point != 0):
@@ -55,11 +61,13 @@ def requant_params(op, channels: int, x=None, w=None, bias=None) -> dict:
     multiplier, shift = quantize_multipliers(effective)
     if bias is None:
         bias = op.inputs[2] if len(op.inputs) > 2 and op.inputs[2] is not None and op.kind != "TRANSPOSE_CONV" else None
-    if bias is not None and (bias.dtype != "int32" or not bias.is_const):
-        raise MlcError(f"bias '{bias.name}' is {bias.dtype}; int8 layers need a constant int32 bias")
-    act_min, act_max = activation_range(op.options.get("activation", "NONE"), out.quant.s, out.quant.zp)
+    bias_dtype = "int64" if x.dtype == "int16" else "int32"
+    if bias is not None and (bias.dtype != bias_dtype or not bias.is_const):
+        raise MlcError(f"bias '{bias.name}' is {bias.dtype}; {x.dtype} layers need a constant {bias_dtype} bias")
+    info = np.iinfo(out.dtype)
+    act_min, act_max = activation_range(op.options.get("activation", "NONE"), out.quant.s, out.quant.zp, info.min, info.max)
     return {"input_offset": -x.quant.zp, "output_offset": out.quant.zp, "multiplier": multiplier, "shift": shift,
-            "act_min": act_min, "act_max": act_max,
+            "act_min": act_min, "act_max": act_max, "dtype": x.dtype,
             "bias": bias.data.astype(np.int64).ravel() if bias is not None else np.zeros(channels, np.int64)}
 
 
@@ -162,8 +170,9 @@ def _pointwise(op) -> bool:
 
 
 def _conv_inplace(op) -> bool:
-    """1x1 convolution: output pixel p lands at p*OC <= p*IC, never over a pixel still to be read."""
-    return _pointwise(op) and op.outputs[0].shape[3] <= op.inputs[0].shape[3]
+    """1x1 convolution: output pixel p lands at p*OC <= p*IC, never over a pixel still to be read (the
+    int8 kernels' one-pixel scratch; the 16x8 loop nest has none)."""
+    return not wide(op) and _pointwise(op) and op.outputs[0].shape[3] <= op.inputs[0].shape[3]
 
 
 CONV_MAX_PIXELS = 3  # the most output pixels a CONV_2D block reads before it writes them (conv_2d_plan's nb)
@@ -175,6 +184,8 @@ def _conv_overlap(op) -> int:
     through pixel p never cover an input byte still to be read (a window's first byte, clipped at row and
     column 0). Still read while p is written: im2col, pixels after p (it gathers a block's windows into
     scratch first); generic, p's window too (each channel reads it again); 1x1, its whole block's."""
+    if wide(op):  # the 16x8 loop nest: not checked for it
+        return None
     g = _geometry(op)
     oy, ox = np.divmod(np.arange(g["out_h"] * g["out_w"]), g["out_w"])
     first = (np.maximum(oy * g["s_h"] - g["p_h"], 0) * g["in_w"] + np.maximum(ox * g["s_w"] - g["p_w"], 0)) * g["in_c"]
@@ -198,6 +209,8 @@ def _conv_variant(op, reference: bool) -> tuple[str, str]:
 
 
 def conv_2d_plan(op, isa, reference, inplace):
+    if wide(op):
+        return wide_plan(op, isa, inplace, "OHWI int8")
     variant, why_variant = _conv_variant(op, reference)
     why = {"variant": why_variant}
     if variant not in ("1x1", "im2col"):
@@ -241,6 +254,8 @@ def conv_2d_plan(op, isa, reference, inplace):
 def conv_2d_c(layer):
     op, plan = layer.op, layer.kernel_plan
     w = op.inputs[1].data
+    if wide(op):
+        return wide_c(layer, "conv_s16.c.j2", "conv_s16", w.shape[0], **_geometry(op))
     folded = plan.variant in ("1x1", "im2col")  # bias + input_offset * sum(w): no offset add per MAC
     rq = requant_consts(layer, w.shape[0], w, folded)
     fn = layer.kernel("conv_s8.c.j2", f"conv_s8_{plan.variant}", inplace=layer.inplace,
@@ -252,7 +267,7 @@ def conv_2d_c(layer):
 def _dw_inplace(op) -> bool:
     """Output row r overwrites input row r: needs stride 1, multiplier 1 and an unchanged size."""
     g = _geometry(op)
-    return (g["s_h"] == g["s_w"] == 1 and op.params["depth_multiplier"] == 1
+    return not wide(op) and (g["s_h"] == g["s_w"] == 1 and op.params["depth_multiplier"] == 1
             and (g["out_h"], g["out_w"]) == (g["in_h"], g["in_w"]))
 
 
@@ -261,6 +276,8 @@ def _dw_overlap(op) -> int:
     oy * S_H - P_H + WIN_H - 1) before it writes row oy, and reads the input nowhere else: the output may
     start `gap` bytes before the input, the least gap at which no output row covers an input row not yet
     copied."""
+    if wide(op):  # the 16x8 loop nest reads the input anywhere
+        return None
     g = _geometry(op)
     win_h = (g["k_h"] - 1) * g["d_h"] + 1
     row_in, row_out = g["in_w"] * g["in_c"], g["out_w"] * g["out_c"]
@@ -289,6 +306,8 @@ def _dw_block(geo, g, width) -> int:
 
 
 def depthwise_conv_2d_plan(op, isa, reference, inplace):
+    if wide(op):
+        return wide_plan(op, isa, inplace, "1HWC int8")
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, weights="1HWC int8", inplace=inplace,
                           why={"variant": "the reference loop nest was asked for"},
@@ -337,6 +356,9 @@ def depthwise_conv_2d_plan(op, isa, reference, inplace):
 def depthwise_conv_2d_c(layer):
     op, plan = layer.op, layer.kernel_plan
     w = op.inputs[1].data
+    if wide(op):
+        return wide_c(layer, "depthwise_conv_s16.c.j2", "depthwise_conv_s16", w.shape[3],
+                       mult_c=layer.p["depth_multiplier"], **_geometry(op))
     rq = requant_consts(layer, w.shape[3], np.moveaxis(w[0], -1, 0), folded=not layer.reference)
     opts = plan.options
     quad, pairs = opts.get("quad", False), opts.get("pairs", False)
@@ -357,7 +379,7 @@ def depthwise_conv_2d_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {layer.scratch()});"
 
 
-define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2",), overlap=_conv_overlap)
-define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2",), overlap=_dw_overlap)
+define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2", "conv_s16.c.j2"), overlap=_conv_overlap, dtypes=("int8", "int16"))
+define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2", "depthwise_conv_s16.c.j2"), overlap=_dw_overlap, dtypes=("int8", "int16"))
 define("TRANSPOSE_CONV", arity=(3, 4), derive=transpose_conv_params, emit=transpose_conv_c, macs=_transpose_conv_macs,
        plan=_transpose_conv_plan, templates=("transpose_conv_s8.c.j2",))

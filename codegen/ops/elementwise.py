@@ -28,10 +28,17 @@ def broadcast_strides(shape, out_shape) -> list:
     return strides[::-1]
 
 
+WIDE = ("ADD", "SUB", "MUL")  # the ops TFLM also runs on int16 (any zero points, int32 arithmetic)
+
+
 def _binary(op) -> dict:
     a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
-    for t in (a, b, out):
-        per_tensor_quantized(op, t)
+    per_tensor_quantized(op, a, ("int8", "int16") if op.kind in WIDE else ("int8",))
+    for t in (b, out):
+        per_tensor_quantized(op, t, (a.dtype,))
+    if a.dtype == "int16" and any(t.quant.zp for t in (a, b, out)):
+        raise MlcError(f"int16 {op.kind} with non-zero zero points ({a.quant.zp}, {b.quant.zp} -> {out.quant.zp}); "
+                       "mlc takes TFLite's 16x8 quantization (zero points 0)")
     try:
         shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
     except ValueError:
@@ -41,18 +48,20 @@ def _binary(op) -> dict:
     broadcast = tuple(a.shape) != tuple(b.shape)
     if broadcast and len(shape) > MAX_RANK[op.kind]:
         raise MlcError(f"broadcasting {op.kind} of rank {len(shape)} is not supported (TFLM stops at {MAX_RANK[op.kind]})")
-    act_min, act_max = activation_range(op.options.get("activation", "NONE"), out.quant.s, out.quant.zp)
-    return {"input1_offset": -a.quant.zp, "input2_offset": -b.quant.zp, "output_offset": out.quant.zp,
+    info = np.iinfo(out.dtype)
+    act_min, act_max = activation_range(op.options.get("activation", "NONE"), out.quant.s, out.quant.zp, info.min, info.max)
+    return {"dtype": out.dtype, "input1_offset": -a.quant.zp, "input2_offset": -b.quant.zp, "output_offset": out.quant.zp,
             "act_min": act_min, "act_max": act_max, "broadcast": broadcast, "out_shape": list(shape),
             "input1_strides": broadcast_strides(a.shape, shape), "input2_strides": broadcast_strides(b.shape, shape)}
 
 
 def add_params(op):
-    """ADD and SUB (TFLM's CalculateOpDataSub is CalculateOpDataAdd's arithmetic)."""
+    """ADD and SUB (TFLM's CalculateOpDataSub is CalculateOpDataAdd's arithmetic; 15 bits of headroom
+    instead of 20 on int16)."""
     params = _binary(op)
     a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
     try:
-        return {**params, **add_rescale(a.quant.s, b.quant.s, out.quant.s)}
+        return {**params, **add_rescale(a.quant.s, b.quant.s, out.quant.s, 15 if out.dtype == "int16" else 20)}
     except ValueError as err:
         raise MlcError(f"output '{out.name}' scale {out.quant.s:g} is too small for the inputs' ({err})") from None
 
@@ -131,7 +140,9 @@ def binary_c(layer):
         q = [p["identity_multiplier"], p["identity_shift"], p["alpha_multiplier"], p["alpha_shift"]]
     else:  # MAXIMUM / MINIMUM: no arithmetic
         q = [0]
-    fn = layer.kernel("elementwise_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, dims=dims, s1=s1, s2=s2,
+    wide = p["dtype"] == "int16"
+    fn = layer.kernel("elementwise_s8.c.j2", f"{op.kind.lower()}_{'s16' if wide else 's8'}", kind=op.kind, dims=dims,
+                      s1=s1, s2=s2, wide=wide,
                       const1=op.inputs[0].is_const, const2=op.inputs[1].is_const, left_shift=p.get("left_shift", 0),
                       in1_offset=p["input1_offset"], in2_offset=p["input2_offset"], out_offset=p["output_offset"],
                       act_min=p["act_min"], act_max=p["act_max"])
@@ -139,11 +150,12 @@ def binary_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.inp(1)}, {layer.out(0)}, {qs});"
 
 
-define("ADD", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
-define("SUB", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
+define("ADD", "SUB", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",),
+       dtypes=("int8", "int16"))
 define("SQUARED_DIFFERENCE", arity=(2, 2), derive=squared_difference_params, emit=binary_c, inplace=_inplace,
        templates=("elementwise_s8.c.j2",))
 define("PRELU", arity=(2, 2), derive=prelu_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
 define("MAXIMUM", "MINIMUM", arity=(2, 2), derive=maximum_minimum_params, emit=binary_c, inplace=_inplace,
        templates=("elementwise_s8.c.j2",))
-define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op.outputs[0].size, inplace=_inplace, templates=("elementwise_s8.c.j2",))
+define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op.outputs[0].size, inplace=_inplace,
+       templates=("elementwise_s8.c.j2",), dtypes=("int8", "int16"))

@@ -6,7 +6,7 @@ from codegen.ops import define
 from codegen.ops.conv import requant_params
 from codegen.ops.kernel_plan import KernelPlan
 from codegen.ops.thresholds import CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, MAX_UNROLLED_LINES, VECTOR_BYTES
-from codegen.ops.requant import requant_consts, requant_vars
+from codegen.ops.requant import requant_consts, requant_vars, wide, wide_c, wide_plan
 
 
 def _fc_macs(op):
@@ -27,6 +27,8 @@ def fully_connected_params(op):
 
 
 def fully_connected_plan(op, isa, reference, inplace):
+    if wide(op):
+        return wide_plan(op, isa, inplace, "[units][depth] int8")
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8",
                           why={"variant": "the reference loop nest was asked for"}, options={})
@@ -49,6 +51,9 @@ def fully_connected_plan(op, isa, reference, inplace):
 
 def fully_connected_c(layer):
     p, w, plan = layer.p, layer.op.inputs[1].data, layer.kernel_plan
+    if wide(layer.op):
+        return wide_c(layer, "fully_connected_s16.c.j2", "fully_connected_s16", p["units"], batches=p["batches"],
+                       depth=p["depth"], units=p["units"])
     rq = requant_consts(layer, p["units"], w, folded=not layer.reference)
     fn = layer.kernel("fully_connected_s8.c.j2", f"fully_connected_s8_{plan.variant}",
                       **rq, batches=p["batches"], depth=p["depth"], units=p["units"],
@@ -57,4 +62,4 @@ def fully_connected_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']});"
 
 
-define("FULLY_CONNECTED", arity=(2, 3), derive=fully_connected_params, emit=fully_connected_c, macs=_fc_macs, plan=fully_connected_plan, templates=("fully_connected_s8.c.j2",))
+define("FULLY_CONNECTED", arity=(2, 3), derive=fully_connected_params, emit=fully_connected_c, macs=_fc_macs, plan=fully_connected_plan, templates=("fully_connected_s8.c.j2", "fully_connected_s16.c.j2"), dtypes=("int8", "int16"))

@@ -54,6 +54,41 @@ def requant_consts(layer, channels: int, weights, folded: bool = False) -> dict:
             "per_channel": per_channel, "rq_fast": fast}
 
 
+def wide_consts(layer, channels: int) -> dict:
+    """The tables of a 16x8 layer (int16 activations): the int64 bias, TFLite's multipliers and shifts
+    (one entry each when per tensor), per_channel."""
+    p = layer.p
+    mult = np.broadcast_to(p["multiplier"], (channels,)).astype(np.int32)
+    shift = np.broadcast_to(p["shift"], (channels,)).astype(np.int8)
+    per_channel = bool(np.any(mult != mult[0]) or np.any(shift != shift[0]))
+    if not per_channel:
+        mult, shift = mult[:1], shift[:1]
+    return {"bias": layer.const("bias", np.broadcast_to(p["bias"], (channels,)).astype(np.int64), "int64_t"),
+            "mult": layer.const("mult", mult, "int32_t"), "shift": layer.const("shift", shift, "int8_t"),
+            "per_channel": per_channel}
+
+
+def wide_c(layer, template, base, channels, **variables):
+    """A 16x8 CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED: weights as stored, wide_consts' tables."""
+    rq = wide_consts(layer, channels)
+    fn = layer.kernel(template, base, per_channel=rq["per_channel"], act_min=int(layer.p["act_min"]),
+                      act_max=int(layer.p["act_max"]), **variables)
+    weights = layer.const("weights", layer.op.inputs[1].data, "int8_t")
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']});"
+
+
+def wide_plan(op, isa, inplace, weights):
+    """The 16x8 layers' plan: TFLM's int64 reference loop nest on every core."""
+    from codegen.ops.kernel_plan import KernelPlan
+
+    return KernelPlan(op.index, op.kind, "reference", isa, weights=weights, inplace=inplace,
+                      why={"variant": "16x8: TFLM's int64 reference loop nest (no DSP or Helium path yet)"})
+
+
+def wide(op) -> bool:
+    return op.params.get("dtype") == "int16"
+
+
 def requant_vars(p) -> dict:
     return {"in_offset": int(p["input_offset"]), "out_offset": int(p["output_offset"]),
             "act_min": int(p["act_min"]), "act_max": int(p["act_max"])}

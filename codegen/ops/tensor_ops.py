@@ -16,6 +16,7 @@ from codegen.ops.elementwise import collapse
 
 
 QUANT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
+QUANTIZE_OUT = {**QUANT_RANGE, "int32": (-(1 << 31), (1 << 31) - 1)}  # TFLM's QUANTIZE also takes int16 -> int32
 
 
 def reshape_params(op):
@@ -28,6 +29,22 @@ def _const_ints(op, tensor, what: str) -> np.ndarray:
     if tensor is None or not tensor.is_const or tensor.dtype not in ("int32", "int64"):
         raise MlcError(f"{op.kind} needs constant integer {what}; '{getattr(tensor, 'name', '?')}' is not")
     return tensor.data.astype(np.int64)
+
+
+COPY_DTYPES = ("int8", "int16")  # the data-movement ops copy elements of either width unchanged
+
+
+def _copied(op, *tensors) -> None:
+    """Per-tensor quantized int8 or int16 activations, all of op.inputs[0]'s type."""
+    per_tensor_quantized(op, op.inputs[0], COPY_DTYPES)
+    for t in tensors:
+        per_tensor_quantized(op, t, (op.inputs[0].dtype,))
+
+
+def element(layer) -> dict:
+    """A copying kernel's element type: the C type `t`, its flash read `rd`, the function name suffix."""
+    wide = layer.op.outputs[0].dtype == "int16"
+    return {"t": "int16_t" if wide else "int8_t", "rd": "MLC_RD16" if wide else "MLC_RD8", "sfx": "s16" if wide else "s8"}
 
 
 def _same_quant(a, b) -> bool:
@@ -43,9 +60,8 @@ def concatenation_params(op):
         raise MlcError(f"axis {op.options.get('axis')} is out of range for output shape {out.shape}")
     if op.options.get("activation", "NONE") != "NONE":  # TFLM's Prepare refuses it too
         raise MlcError(f"a fused {op.options['activation']} on CONCATENATION is not supported by TFLite Micro")
-    per_tensor_quantized(op, out)
+    _copied(op, out, *inputs)
     for t in inputs:
-        per_tensor_quantized(op, t)
         if not _same_quant(t, out):  # TFLM's int8 kernel copies bytes and refuses this in Prepare
             raise MlcError(f"input '{t.name}' (scale {t.quant.s:g}, zero point {t.quant.zp}) is quantized unlike output "
                            f"'{out.name}' ({out.quant.s:g}, {out.quant.zp}); requantize it (QUANTIZE) before concatenating")
@@ -68,9 +84,8 @@ def pack_params(op):
     axis = axis + rank if axis < 0 else axis
     if not 0 <= axis < rank or op.options.get("values_count", len(inputs)) != len(inputs):
         raise MlcError(f"PACK of {len(inputs)} inputs along axis {op.options.get('axis')} does not fit output shape {out.shape}")
-    per_tensor_quantized(op, out)
+    _copied(op, out, *inputs)
     for t in inputs:
-        per_tensor_quantized(op, t)
         expect = tuple(t.shape[:axis]) + (len(inputs),) + tuple(t.shape[axis:])
         if tuple(t.shape) != tuple(inputs[0].shape) or expect != tuple(out.shape):
             raise MlcError(f"input '{t.name}' of shape {t.shape} does not stack into output shape {out.shape} along axis {axis}")
@@ -80,8 +95,7 @@ def pack_params(op):
 
 def pad_params(op):
     x, out = op.inputs[0], op.outputs[0]
-    per_tensor_quantized(op, x)
-    per_tensor_quantized(op, out)
+    _copied(op, out)
     paddings = _const_ints(op, op.inputs[1], "paddings")
     if paddings.shape != (len(x.shape), 2) or np.any(paddings < 0):
         raise MlcError(f"paddings {paddings.tolist()} do not fit input shape {x.shape} (one non-negative [before, after] pair per axis)")
@@ -110,10 +124,12 @@ def mean_params(op):
     """TFLM's int8 MEAN is QuantizedMeanOrSum: (sum - zp * count) requantized with 1/count folded into
     the multiplier. (Older TFLM divided the raw sum when input and output quantization were equal; the
     tflite-micro we test against takes this path for every case.) SUM is the same without the 1/count;
-    REDUCE_MAX the largest raw int8 value (TFLM requires the output quantized like the input)."""
+    REDUCE_MAX the largest raw int8 value (TFLM requires the output quantized like the input). int16 the
+    same, clamped to int16."""
     x, out = op.inputs[0], op.outputs[0]
-    per_tensor_quantized(op, x)
-    per_tensor_quantized(op, out)
+    if op.kind == "REDUCE_MAX":  # TFLM's REDUCE_MAX has no int16 kernel
+        per_tensor_quantized(op, x)
+    _copied(op, out)
     rank = len(x.shape)
     axes = []
     for a in _const_ints(op, op.inputs[1], "axes").ravel().tolist():  # ResolveAxis: wrap, drop repeats
@@ -138,16 +154,16 @@ def mean_params(op):
     except ValueError as err:
         raise MlcError(f"output '{out.name}': {err}") from None
     return {"axes": axes, "keep_dims": keep_dims, "count": count, "input_zp": x.quant.zp, "output_zp": out.quant.zp,
-            "multiplier": multiplier, "shift": shift}
+            "multiplier": multiplier, "shift": shift, "qrange": QUANT_RANGE[x.dtype]}
 
 
 def quantize_params(op):
     """float32 -> int: TFLite AffineQuantize; int -> int: Requantize with QuantizeMultiplier(s_in / s_out)."""
     x, out = op.inputs[0], op.outputs[0]
-    per_tensor_quantized(op, out, tuple(QUANT_RANGE))
+    per_tensor_quantized(op, out, tuple(QUANTIZE_OUT) if x.dtype == "int16" else tuple(QUANT_RANGE))
     if x.size != out.size:
         raise MlcError(f"QUANTIZE input shape {x.shape} and output shape {out.shape} differ")
-    qmin, qmax = QUANT_RANGE[out.dtype]
+    qmin, qmax = QUANTIZE_OUT[out.dtype]
     params = {"output_zp": out.quant.zp, "qmin": qmin, "qmax": qmax}
     if x.dtype == "float32":
         return {**params, "requantize": False, "scale": np.float32(out.quant.s)}
@@ -165,14 +181,13 @@ def dequantize_params(op):
 
 
 # ----------------------------------------------------------------------------- strided copies
-# TRANSPOSE, SLICE and STRIDED_SLICE copy int8 bytes unchanged (TFLM neither requantizes nor checks the
+# TRANSPOSE, SLICE and STRIDED_SLICE copy int8 or int16 elements unchanged (TFLM neither requantizes nor checks the
 # output's quantization): each is an output-ordered walk of the input, one (count, input element step)
 # loop per output axis from a base offset. hostsim takes the same walk with numpy.
 
 def _walk(op, in_shape, loops, base) -> dict:
     """The params of a strided copy: `loops` [(count, input element step)] in output order."""
-    per_tensor_quantized(op, op.inputs[0])
-    per_tensor_quantized(op, op.outputs[0])
+    _copied(op, op.outputs[0])
     counts = [c for c, _ in loops]
     if int(np.prod(counts, dtype=np.int64)) != op.outputs[0].size:
         raise MlcError(f"output '{op.outputs[0].name}' has shape {op.outputs[0].shape}, {op.kind} of "
@@ -254,8 +269,9 @@ def strided_slice_params(op):
 def strided_copy_c(layer):
     op, p = layer.op, layer.p
     dims, steps = collapse(p["counts"], p["steps"])
-    fn = layer.kernel("strided_copy_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, dims=dims, steps=steps,
-                      offset=p["base"], const=op.inputs[0].is_const)
+    e = element(layer)
+    fn = layer.kernel("strided_copy_s8.c.j2", f"{op.kind.lower()}_{e['sfx']}", kind=op.kind, dims=dims, steps=steps,
+                      offset=p["base"], const=op.inputs[0].is_const, **e)
     return f"{fn}({layer.inp(0)}, {layer.out(0)});"
 
 
@@ -266,8 +282,9 @@ def _strides(shape) -> list:
 def concatenation_c(layer):
     op, p = layer.op, layer.p
     inputs = [t for t in op.inputs if t is not None]
-    fn = layer.kernel("concatenation_s8.c.j2", "concatenation_s8", outer=p["outer"], chunks=p["chunks"],
-                      consts=[t.is_const for t in inputs])
+    e = element(layer)
+    fn = layer.kernel("concatenation_s8.c.j2", f"concatenation_{e['sfx']}", outer=p["outer"], chunks=p["chunks"],
+                      consts=[t.is_const for t in inputs], **e)
     args = ", ".join(layer.inp(i) for i, t in enumerate(op.inputs) if t is not None)
     return f"{fn}({args}, {layer.out(0)});"
 
@@ -283,8 +300,9 @@ def pad_c(layer):
             if in_shape[d] > 1 or p["paddings"][d][0]]  # a size-1 axis padded after only adds no offset
     row = in_shape[last] * inner if last >= 0 else op.inputs[0].size
     row_offset = p["paddings"][last][0] * inner if last >= 0 else 0
-    fn = layer.kernel("pad_s8.c.j2", "pad_s8", kind=op.kind, axes=axes, row=row, row_offset=row_offset,
-                      rows=op.inputs[0].size // max(row, 1), out_size=op.outputs[0].size, pad_value=p["pad_value"])
+    e = element(layer)
+    fn = layer.kernel("pad_s8.c.j2", f"pad_{e['sfx']}", kind=op.kind, axes=axes, row=row, row_offset=row_offset,
+                      rows=op.inputs[0].size // max(row, 1), out_size=op.outputs[0].size, pad_value=p["pad_value"], **e)
     return f"{fn}({layer.inp(0)}, {layer.out(0)});"
 
 
@@ -308,8 +326,9 @@ def _mean_loops(shape, axes) -> tuple:
 def mean_c(layer):
     op, p = layer.op, layer.p
     kept, reduced = _mean_loops(op.inputs[0].shape, p["axes"])
-    fn = layer.kernel("mean_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, kept=kept, reduced=reduced, count=p["count"],
-                      in_zp=p["input_zp"], out_zp=p["output_zp"])
+    e = element(layer)
+    fn = layer.kernel("mean_s8.c.j2", f"{op.kind.lower()}_{e['sfx']}", kind=op.kind, kept=kept, reduced=reduced, count=p["count"],
+                      in_zp=p["input_zp"], out_zp=p["output_zp"], qmin=p["qrange"][0], qmax=p["qrange"][1], **e)
     q = layer.const("q", np.array([p["multiplier"], p["shift"]], np.int32), "int32_t")
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {q});"
 
@@ -340,17 +359,18 @@ def reshape_c(layer):
     return f"memcpy({layer.out(0)}, {layer.inp(0)}, {layer.op.outputs[0].nbytes});"
 
 
-define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",))
-define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",))
-define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
-define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",))
-define("MEAN", "SUM", "REDUCE_MAX", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
+define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=COPY_DTYPES)
+define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=COPY_DTYPES)
+define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
+define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
+define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=COPY_DTYPES)
+define("REDUCE_MAX", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
 define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16
 define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # int8/int16 -> float32
-define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
-define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
-define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
-define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True)
-define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True)
+define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
+define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
+define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
+define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True, dtypes=COPY_DTYPES)
+define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True, dtypes=COPY_DTYPES)

@@ -29,7 +29,7 @@ enum mlc_msg_type {
     MLC_MSG_INVOKE_REQUEST = 0x02, /* payload: the input tensor */
     MLC_MSG_SAMPLES = 0x03,        /* streaming apps: u32 index of the first sample frame, then int16 LE
                                       samples, channels interleaved, whole sample frames */
-    MLC_MSG_STREAM_RESET = 0x04,   /* streaming apps: empty; back to the state after power-on */
+    MLC_MSG_STREAM_RESET = 0x04,   /* empty; back to the state after power-on (streaming apps; the classify app resets the model's state) */
     MLC_MSG_INFO = 0x81,           /* u8 version, u8 cycle counter, u16 in bytes, u16 out bytes, model name */
     MLC_MSG_RESULT = 0x82,         /* u32 cycles (MLC_CYCLES_NONE if unknown), then the output tensor */
     MLC_MSG_SAMPLES_ACK = 0x83,    /* u32 sample frames consumed since reset; ends the answer to SAMPLES/RESET */

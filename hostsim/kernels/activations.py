@@ -22,9 +22,11 @@ def softmax(op, x):
     in_accum = saturating_rounding_multiply_by_pot(exps, -ACCUMULATION_INTEGER_BITS)  # Rescale to Q12.19
     sum_of_exps = wrap32(np.where(used, in_accum, 0).sum(axis=-1, keepdims=True))
     shifted_scale, num_bits_over_unit = get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS)
-    exponent = num_bits_over_unit + 31 - 8
-    out = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted_scale, exps), exponent) - 128
-    return np.where(used, np.clip(out, -128, 127), -128).astype(np.int8)
+    bits = p["output_bits"]  # int8 or int16 output: TFLM's Softmax<OutputT>
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    exponent = num_bits_over_unit + 31 - bits
+    out = rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted_scale, exps), exponent) + lo
+    return np.where(used, np.clip(out, lo, hi), lo).astype(op.outputs[0].dtype)
 
 
 @kernel("LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH")

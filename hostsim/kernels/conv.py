@@ -14,6 +14,7 @@ from codegen.model import fixedpoint
 from hostsim.kernels import kernel
 
 _PRODUCT_MAX = 255 * 128  # |x + input_offset| * |w| for int8 x and w
+_PRODUCT_MAX16 = 32768 * 128  # |x| * |w| for int16 x (zero point 0) and int8 w
 _CHUNK = 1 << 15  # elements per requantize step: the int64 temporaries stay in cache
 _SLICE = 1 << 16  # output elements per slice of the input stack, for the same reason
 
@@ -49,12 +50,15 @@ def requantize(acc, p) -> np.ndarray:
     then fixedpoint.requantize, a few chunks at a time so the int64 temporaries stay in cache."""
     channels = acc.shape[-1]
     flat = acc.reshape(-1, channels)
-    out = np.empty(flat.shape, np.int8)
+    wide = p.get("dtype") == "int16"  # int64 sums, TFLM's int64 MultiplyByQuantizedMultiplier
+    out = np.empty(flat.shape, np.int16 if wide else np.int8)
     bias = np.asarray(p["bias"], np.int64)
     step = max(1, _CHUNK // channels)
     for start in range(0, len(flat), step):
-        out[start:start + step] = fixedpoint.requantize(flat[start:start + step] + bias, p["multiplier"], p["shift"],
-                                                        p["output_offset"], p["act_min"], p["act_max"])
+        chunk = flat[start:start + step] + bias
+        out[start:start + step] = (fixedpoint.requantize_s16(chunk, p["multiplier"], p["shift"], p["act_min"], p["act_max"])
+                                   if wide else fixedpoint.requantize(chunk, p["multiplier"], p["shift"], p["output_offset"],
+                                                                      p["act_min"], p["act_max"]))
     return out.reshape(acc.shape)
 
 
@@ -70,9 +74,13 @@ def in_slices(fn):
     return run
 
 
-def exact_float(k: int):
-    """The cheapest float type in which sums of k int8 products are exact."""
-    return np.float32 if k * _PRODUCT_MAX < (1 << 24) else np.float64
+def product_max(x) -> int:
+    return _PRODUCT_MAX16 if x.dtype == np.int16 else _PRODUCT_MAX
+
+
+def exact_float(k: int, x=None):
+    """The cheapest float type in which sums of k products of int8 weights and x's dtype are exact."""
+    return np.float32 if k * (_PRODUCT_MAX if x is None else product_max(x)) < (1 << 24) else np.float64
 
 
 @kernel("CONV_2D")
@@ -82,7 +90,7 @@ def conv_2d(op, x, *_):
     w = op.inputs[1].data  # (OC, KH, KW, IC)
     oc, kh, kw, ic = w.shape
     out_hw = tuple(op.outputs[0].shape[1:3])
-    dtype = exact_float(kh * kw * ic)
+    dtype = exact_float(kh * kw * ic, x)
     pointwise = (kh, kw, p["stride_h"], p["stride_w"], p["pad_h"], p["pad_w"]) == (1, 1, 1, 1, 0, 0) and out_hw == x.shape[1:3]
     if pointwise:  # 1x1 convolution: a plain matrix product
         cols = x.reshape(-1, ic) + np.asarray(p["input_offset"], dtype)
@@ -101,11 +109,11 @@ def depthwise_conv_2d(op, x, *_):
     kh, kw, oc = w.shape
     out_hw = tuple(op.outputs[0].shape[1:3])
     if x.shape[3] == 1:  # one input channel (a typical first layer): a plain convolution, through BLAS
-        dtype = exact_float(kh * kw)
+        dtype = exact_float(kh * kw, x)
         xp = padded(x, p, kh, kw, out_hw, dtype, offset=p["input_offset"])
         acc = windows(xp, p, kh, kw, out_hw).reshape(-1, kh * kw) @ w.reshape(kh * kw, oc).astype(dtype)
         return requantize(acc.astype(np.int64), p).reshape(x.shape[0], *out_hw, oc)
-    dtype = np.int32 if kh * kw * _PRODUCT_MAX < (1 << 31) else np.int64
+    dtype = np.int32 if kh * kw * product_max(x) < (1 << 31) else np.int64
     xp = padded(x, p, kh, kw, out_hw, dtype, offset=p["input_offset"])
     if p["depth_multiplier"] > 1:  # output channel c*m + j reads input channel c
         xp = np.repeat(xp, p["depth_multiplier"], axis=3)

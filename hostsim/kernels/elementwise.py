@@ -16,7 +16,7 @@ def _operands(op, a, b):
 
 def _finish(op, acc, multiplier, shift):
     p = op.params
-    out = requantize(acc, multiplier, shift, p["output_offset"], p["act_min"], p["act_max"])
+    out = requantize(acc, multiplier, shift, p["output_offset"], p["act_min"], p["act_max"], p["dtype"])
     return stacked(out, op.outputs[0])
 
 

@@ -21,12 +21,12 @@ def average_pool_2d(op, x):
     total = _window_reduce(op, x, np.int32, 0, np.sum).astype(np.int64)
     count = _window_reduce(op, np.ones((1, *x.shape[1:3], 1), np.int32), np.int32, 0, np.sum).astype(np.int64)
     avg = np.where(total > 0, trunc_div(total + count // 2, count), trunc_div(total - count // 2, count))
-    return np.clip(avg, p["act_min"], p["act_max"]).astype(np.int8)
+    return np.clip(avg, p["act_min"], p["act_max"]).astype(x.dtype)
 
 
 @kernel("MAX_POOL_2D")
 def max_pool_2d(op, x):
     p = op.params
-    # Padding reads as -128, which never beats a real value: every window holds at least one.
-    best = _window_reduce(op, x, np.int8, -128, np.max)
-    return np.clip(best, p["act_min"], p["act_max"]).astype(np.int8)
+    # Padding reads as the lowest value, which never beats a real one: every window holds at least one.
+    best = _window_reduce(op, x, x.dtype, np.iinfo(x.dtype).min, np.max)
+    return np.clip(best, p["act_min"], p["act_max"]).astype(x.dtype)

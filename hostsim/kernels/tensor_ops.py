@@ -54,8 +54,8 @@ def mean(op, x, *_):
     total = full(x, op.inputs[0]).astype(np.int64).sum(axis=axes)
     # QuantizedMeanOrSum, with 1/count already folded into the multiplier for MEAN
     out = np.clip(multiply_by_quantized_multiplier(total - p["input_zp"] * p["count"], p["multiplier"], p["shift"])
-                  + p["output_zp"], -128, 127)
-    return stacked(out.astype(np.int8).reshape(x.shape[0], -1), op.outputs[0])
+                  + p["output_zp"], *p["qrange"])
+    return stacked(out.astype(x.dtype).reshape(x.shape[0], -1), op.outputs[0])
 
 
 @kernel("QUANTIZE")

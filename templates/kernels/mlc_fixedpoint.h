@@ -79,6 +79,33 @@ static inline int8_t mlc_requantize(int32_t acc, int32_t multiplier, int shift, 
     return (int8_t)(mlc_clamp(v, act_min - output_offset, act_max - output_offset) + output_offset);
 }
 
+/* mlc_requantize for int16 outputs (ADD, SUB, MUL on int16: the same int32 arithmetic). */
+static inline int16_t mlc_requantize_s16(int32_t acc, int32_t multiplier, int shift, int32_t output_offset,
+                                         int32_t act_min, int32_t act_max)
+{
+    const int32_t v = mlc_multiply_by_quantized_multiplier(acc, multiplier, shift);
+    return (int16_t)(mlc_clamp(v, act_min - output_offset, act_max - output_offset) + output_offset);
+}
+
+/* TFLite MultiplyByQuantizedMultiplier for the int64 accumulators of the 16x8 weighted layers: the
+ * multiplier rounded to 16 bits, one rounding shift by 15 - shift (16..46 for TFLite's shifts), and
+ * TFLM's static_cast of the int64 result to int32 (done in uint32: no implementation-defined cast). */
+MLC_ALWAYS_INLINE int32_t mlc_multiply_by_quantized_multiplier_64(int64_t x, int32_t multiplier, int shift)
+{
+    const int32_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+    const int total = 15 - shift;
+    const int64_t v = (x * reduced + ((int64_t)1 << (total - 1))) >> total;
+    return (int32_t)(uint32_t)(uint64_t)v;
+}
+
+/* The int64 accumulator -> int16 output step of the 16x8 CONV_2D, DEPTHWISE_CONV_2D and
+ * FULLY_CONNECTED (zero points 0: no offset). */
+static inline int16_t mlc_requantize_acc64(int64_t acc, int32_t multiplier, int shift, int32_t act_min,
+                                           int32_t act_max)
+{
+    return (int16_t)mlc_clamp(mlc_multiply_by_quantized_multiplier_64(acc, multiplier, shift), act_min, act_max);
+}
+
 /* ---- Section for the activations family (SOFTMAX/LOGISTIC/TANH): gemmlowp helpers such as
  * exp_on_negative_values / one_over_one_plus_x go below this line, twins of any helpers added
  * to codegen/model/fixedpoint.py, named mlc_<python name>. ---- */

@@ -21,12 +21,14 @@
 #define MLC_RD8(p) ((int8_t)pgm_read_byte(p))
 #define MLC_RD16(p) ((int16_t)pgm_read_word(p))
 #define MLC_RD32(p) ((int32_t)pgm_read_dword(p))
+#define MLC_RD64(p) ((int64_t)(((uint64_t)pgm_read_dword((const uint32_t *)(p) + 1) << 32) | pgm_read_dword(p)))
 #else
 /* von Neumann: const data is already in flash (.rodata) and reads like RAM. */
 #define MLC_FLASH
 #define MLC_RD8(p) (*(const int8_t *)(p))
 #define MLC_RD16(p) (*(const int16_t *)(p))
 #define MLC_RD32(p) (*(const int32_t *)(p))
+#define MLC_RD64(p) (*(const int64_t *)(p))
 #endif
 
 /* Two 16x16 multiply-accumulates per instruction (the DSP extension of Cortex-M4/M7/M33/M55), as

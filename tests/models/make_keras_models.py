@@ -11,7 +11,8 @@ Regenerate (needs TensorFlow, which the test venv does not have; about 1 min):
     /tmp/tfvenv/bin/python tests/models/make_keras_models.py        # from the repo root
 
 Writes, for each model NAME in MODELS:
-  tests/models/keras/NAME.tflite  full-integer int8 (int8 I/O unless NAME starts with float_io)
+  tests/models/keras/NAME.tflite  full-integer int8 (int8 I/O unless NAME starts with float_io;
+                                  16x8 with int16 I/O when it starts with int16x8)
   tests/models/keras/NAME.npz     x: float32 inputs [3, ...] from the representative
                                   distribution, y: the float Keras outputs for them
 and tests/models/keras/README.md (table of models, ops and sizes); likewise
@@ -171,6 +172,21 @@ MODELS = {
                                   L.GlobalAveragePooling2D()),
 }
 
+
+def conv_dw_dense(x):
+    y = L.Conv2D(6, 3, padding="same", activation="relu")(x)
+    z = L.DepthwiseConv2D(3, padding="same")(y)
+    return L.Dense(5)(L.Flatten()(L.Conv2D(4, 3, strides=2)(L.Add()([y, z]))))
+
+
+# 16x8 models (int16 activations and I/O, int8 weights, int64 bias: the converter's
+# EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 mode), named int16x8_*
+MODELS.update({
+    "int16x8_conv_dw_dense": lambda: _functional((9, 8, 3), conv_dw_dense, batch=1),
+    "int16x8_mlp": lambda: _seq((20,), L.Dense(16, activation="relu"), L.Dense(6, activation="relu6"), L.Dense(3),
+                                batch=1),
+})
+
 # Converter-made models that TFLM runs wrongly or not at all (written to keras_tflm_mismatch/).
 TFLM_MISMATCH = {
     "dynbatch_conv_dilated": lambda: _seq((12, 12, 3), L.Conv2D(6, 3, dilation_rate=2,
@@ -192,14 +208,15 @@ def randomize(model, rng):
                 v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
 
 
-def convert(model, rep, float_io):
+def convert(model, rep, float_io, int16x8=False):
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([r[None]] for r in rep)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+                                      if int16x8 else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if not float_io:
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        conv.inference_input_type = tf.int16 if int16x8 else tf.int8
+        conv.inference_output_type = tf.int16 if int16x8 else tf.int8
     return conv.convert()
 
 
@@ -233,7 +250,7 @@ def build(name, make):
     rng = np.random.default_rng(seed)
     randomize(model, rng)
     rep = rng.normal(0, 1, (100, *model.inputs[0].shape[1:])).astype("float32")
-    data = convert(model, rep, name.startswith("float_io"))
+    data = convert(model, rep, name.startswith("float_io"), name.startswith("int16x8"))
     x = rep[:3]
     y = np.concatenate([model(x[j:j + 1], training=False).numpy() for j in range(3)])
     return data, x, y
