@@ -19,7 +19,9 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too), ``pack_models()``,
 ``resize_nearest_neighbor_models()``, ``split_models(op=)`` (SPLIT, SPLIT_V, UNPACK, joined back),
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
-``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
+``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
+quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``mirror_pad_models()``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -268,13 +270,19 @@ def half_range(dtype) -> int:
     return 128 if dtype == "int8" else 32768
 
 
+def _two_inputs(draw, dtype):
+    """A model builder with two inputs of broadcasting shapes and random quantization: (builder, x, y,
+    x's shape, y's shape, x's (scale, zero point), y's)."""
+    sa, sb = draw(_broadcast_pair())
+    b = ModelBuilder(act_dtype=dtype)
+    qa, qb = draw(quant(dtype)), draw(quant(dtype))
+    return b, b.input(sa, *qa), b.input(sb, *qb), sa, sb, qa, qb
+
+
 def _binary_models(op, dtype="int8"):
     @st.composite
     def strategy(draw):
-        sa, sb = draw(_broadcast_pair())
-        b = ModelBuilder(act_dtype=dtype)
-        qa, qb = draw(quant(dtype)), draw(quant(dtype))
-        x, y = b.input(sa, *qa), b.input(sb, *qb)
+        b, x, y, _, _, qa, qb = _two_inputs(draw, dtype)
         half = half_range(dtype)
         ra, rb = qa[0] * half, qb[0] * half  # rough real ranges
         span = (ra + rb) if op == "ADD" else ra * rb
@@ -297,10 +305,7 @@ def _binary_more(op, dtype="int8"):
     """SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM: random broadcast shapes and quantization."""
     @st.composite
     def strategy(draw):
-        sa, sb = draw(_broadcast_pair())
-        b = ModelBuilder(act_dtype=dtype)
-        qa, qb = draw(quant(dtype)), draw(quant(dtype))
-        x, y = b.input(sa, *qa), b.input(sb, *qb)
+        b, x, y, sa, sb, qa, qb = _two_inputs(draw, dtype)
         if op in ("MAXIMUM", "MINIMUM"):
             return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
         if op == "PRELU":  # alpha a constant (the converter's) or a second input, output at about x's scale
@@ -329,8 +334,9 @@ prelu_models = partial(_binary_more, "PRELU")
 
 
 def _unary_requant(op):
-    """RELU, RELU6, LEAKY_RELU, HARD_SWISH with random input and output quantization (TFLM's RELU6
-    does not read its output's)."""
+    """RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, ELU with random input and output quantization (TFLM's
+    RELU6 does not read its output's); RSQRT after a RELU (TFLM refuses to run RSQRT on inputs below
+    its zero point, and RELU's output is never below its own)."""
     @st.composite
     def strategy(draw):
         b = ModelBuilder()
@@ -342,6 +348,10 @@ def _unary_requant(op):
         if op == "LEAKY_RELU":
             alpha = float(np.float32(draw(st.sampled_from([0.2, 0.01, 0.3, draw(st.floats(0.0, 1.0))]))))
             return _case(op, b, [x], [b.leaky_relu(x, alpha, *out_q)], alpha=alpha)
+        if op == "RSQRT":  # 1/sqrt of reals from 0 to 255 * scale: outputs up to about 1/sqrt(scale)
+            r = b.unary("RELU", x, *out_q)
+            span = 1 / np.sqrt(r.scale)
+            return _case(op, b, [x], [b.unary(op, r, float(np.float32(span / 128 * _jitter(draw))), draw(zero_points))])
         if op == "HARD_SWISH":  # TFLM needs the output scale at least the input's / 128
             out_q = (float(np.float32(qin[0] * 2.0 ** draw(st.floats(-1.5, 1.5)))), out_q[1])
             return _case(op, b, [x], [b.unary(op, x, *out_q, ("HardSwishOptions", {}))])
@@ -353,6 +363,9 @@ relu_models = partial(_unary_requant, "RELU")
 relu6_models = partial(_unary_requant, "RELU6")
 leaky_relu_models = partial(_unary_requant, "LEAKY_RELU")
 hard_swish_models = partial(_unary_requant, "HARD_SWISH")
+abs_models = partial(_unary_requant, "ABS")
+rsqrt_models = partial(_unary_requant, "RSQRT")
+elu_models = partial(_unary_requant, "ELU")
 
 
 def _unary_fixed(op):
@@ -477,7 +490,7 @@ def mean_models(draw, op="MEAN", dtype="int8"):
         axes = [a - rank if draw(st.booleans()) else a for a in axes]  # some negative
     keep = draw(st.booleans())
     qin = draw(quant(dtype))
-    same = draw(st.booleans()) or op == "REDUCE_MAX"  # TFLM's REDUCE_MAX needs the input's
+    same = draw(st.booleans()) or op in ("REDUCE_MAX", "REDUCE_MIN")  # TFLM's REDUCE_MAX/MIN need the input's
     count = int(np.prod([shape[a] for a in axes]))
     grow = count if op == "SUM" else 1  # a sum spans count times the input range
     out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(quant(dtype))[1])
@@ -488,6 +501,7 @@ def mean_models(draw, op="MEAN", dtype="int8"):
 
 sum_models = partial(mean_models, op="SUM")
 reduce_max_models = partial(mean_models, op="REDUCE_MAX")
+reduce_min_models = partial(mean_models, op="REDUCE_MIN")
 
 
 @st.composite
@@ -542,6 +556,47 @@ def strided_slice_models(draw, dtype="int8"):
     x = b.input(shape, *draw(quant(dtype)))
     y = b.strided_slice(x, begin, end, strides, *masks, shrink)
     return _case("STRIDED_SLICE", b, [x], [y], begin=begin, end=end, strides=strides, masks=masks, shrink=shrink)
+
+
+@st.composite
+def depth_space_models(draw, op):
+    """DEPTH_TO_SPACE or SPACE_TO_DEPTH, block sizes 1..3, channel counts not multiples of 4 (times b*b)."""
+    block = draw(st.integers(1, 3))
+    c = draw(st.sampled_from(CHANNELS))
+    if op == "DEPTH_TO_SPACE":
+        shape = [draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(1, 5)), c * block * block]
+    else:
+        shape = [draw(st.integers(1, 2)), block * draw(st.integers(1, 4)), block * draw(st.integers(1, 4)), c]
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    y = b.depth_to_space(x, block) if op == "DEPTH_TO_SPACE" else b.space_to_depth(x, block)
+    return _case(op, b, [x], [y], block_size=block)
+
+
+@st.composite
+def gather_models(draw):
+    """GATHER along any axis (negative too) with constant positions of rank 0..2, repeats and any order."""
+    shape = draw(shapes(1, 4))
+    axis = draw(st.integers(0, len(shape) - 1))
+    index_shape = draw(st.lists(st.integers(1, 4), max_size=2))
+    rng = np.random.default_rng(draw(seeds))
+    positions = rng.integers(0, shape[axis], index_shape).astype(np.int32)
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    signed = axis - len(shape) if draw(st.booleans()) else axis
+    return _case("GATHER", b, [x], [b.gather(x, positions, signed)], axis=signed, positions=positions)
+
+
+@st.composite
+def mirror_pad_models(draw):
+    """MIRROR_PAD, REFLECT (paddings up to the axis size - 1) or SYMMETRIC (up to the axis size)."""
+    shape = draw(shapes(1, 4))
+    mode = draw(st.sampled_from(["REFLECT", "SYMMETRIC"]))
+    most = [d - 1 if mode == "REFLECT" else d for d in shape]
+    paddings = [[draw(st.integers(0, min(m, 3))), draw(st.integers(0, min(m, 3)))] for m in most]
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("MIRROR_PAD", b, [x], [b.mirror_pad(x, paddings, mode)], paddings=paddings, mode=mode)
 
 
 @st.composite
@@ -669,6 +724,10 @@ STRATEGIES = {
     "SPLIT": partial(split_models, "SPLIT"), "SPLIT_V": partial(split_models, "SPLIT_V"),
     "UNPACK": partial(split_models, "UNPACK"),
     "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models, "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
+    "REDUCE_MIN": reduce_min_models, "ABS": abs_models, "RSQRT": rsqrt_models, "ELU": elu_models,
+    "DEPTH_TO_SPACE": partial(depth_space_models, "DEPTH_TO_SPACE"),
+    "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,
+    "MIRROR_PAD": mirror_pad_models,
 }
 
 

@@ -62,7 +62,7 @@ def test_reference_model_plans(model):
                 assert plan.locations[t.index].base == "arena"
                 assert plan.locations[t.index].offset + t.nbytes <= plan.arena_bytes
     (x,), (y,) = graph.inputs, graph.outputs
-    assert plan.io[x.index] == "input" and plan.io[y.index] == "output"
+    assert plan.io[x.index] == ("input", 0) and plan.io[y.index] == ("output", 0)
     out_buf = next(b for b in plan.buffers if y.index in b.tensors)
     assert out_buf.last == len(graph.ops)  # the output stays until the caller has read it
     reshapes = {op.index for op in graph.ops if op.kind == "RESHAPE"}

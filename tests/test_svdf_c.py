@@ -23,12 +23,16 @@ KEYWORD = MODELS / "keyword_scrambled_8bit.tflite"
 @C_SETTINGS
 @given(case=S.svdf_models())
 def test_svdf_models_c_equals_hostsim_over_a_sequence(case, tmp_path_factory):
-    assert check_model(case.model, tmp_path_factory.mktemp("svdf"), n=9) == 9
+    work = tmp_path_factory.mktemp("svdf")
+    assert check_model(case.model, work, n=9) == 9
+    assert check_model(case.model, work, n=9, name="dsp", defines=["MLC_DSP_EMULATE"]) == 9
 
 
-@pytest.mark.parametrize("reference", [False, True])
-def test_keyword_scrambled_c_equals_hostsim_over_a_sequence(reference, tmp_path):
-    assert check_model(KEYWORD, tmp_path, n=20, reference=reference) == 20
+@pytest.mark.parametrize("reference, defines", [(False, ()), (False, ("MLC_DSP_EMULATE",)), (True, ())],
+                         ids=["fast", "fast-dsp", "reference"])
+def test_keyword_scrambled_c_equals_hostsim_over_a_sequence(reference, defines, tmp_path):
+    """The reference loops, the fast kernel's portable path and its DSP path (SMLAD emulated in C) alike."""
+    assert check_model(KEYWORD, tmp_path, n=20, reference=reference, defines=defines) == 20
 
 
 def small_svdf() -> bytes:

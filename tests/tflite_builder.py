@@ -47,7 +47,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
       out_scale, out_zero_point)``, ``maximum(a, b)``, ``minimum(a, b)`` (broadcasting; the
       output of MAXIMUM/MINIMUM is quantized like a), ``prelu(x, alpha, out_scale, out_zero_point)``
     - ``unary(opname, x, out_scale=None, out_zero_point=None, options=None)`` (RELU, RELU6,
-      HARD_SWISH), ``leaky_relu(x, alpha, out_scale=None, out_zero_point=None)``
+      HARD_SWISH, ABS, RSQRT, ELU), ``leaky_relu(x, alpha, out_scale=None, out_zero_point=None)``
     - ``softmax(x, beta=1.0)``, ``logistic(x)``, ``tanh(x)`` (output quantization fixed by the
       int8 spec: 1/256,-128 ; 1/256,-128 ; 1/128,0)
     - ``reshape(x, shape, shape_input=True)`` (-1 allowed; shape_input=False puts the shape
@@ -61,6 +61,8 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``transpose(x, perm)``, ``slice(x, begin, size)`` (size -1: to the end),
       ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
     - ``resize_nearest_neighbor(x, size, align_corners=False, half_pixel_centers=False)`` (NHWC)
+    - ``depth_to_space(x, block_size)``, ``space_to_depth(x, block_size)`` (NHWC), ``gather(x, indices,
+      axis=0)`` (indices: constant values or an int32 T), ``mirror_pad(x, paddings, mode="REFLECT"|"SYMMETRIC")``
     - ``quantize(x, out_scale, out_zero_point, dtype="int8")`` (float32->int8 or int8->int8)
     - ``dequantize(x)`` (int8 -> float32)
     - ``output(t)``; ``finish() -> bytes``
@@ -385,7 +387,7 @@ class ModelBuilder(Writer):
         return self._op("PACK", list(xs), out, ("PackOptions", dict(ValuesCount=len(xs), Axis=axis)))
 
     def mean(self, x, axes, keep_dims=False, out_scale=None, out_zero_point=None, op="MEAN") -> T:
-        """MEAN, or op="SUM" / "REDUCE_MAX" (the same ReducerOptions)."""
+        """MEAN, or op="SUM" / "REDUCE_MAX" / "REDUCE_MIN" (the same ReducerOptions)."""
         shape = list(np.empty(x.shape, np.int8).mean(axis=tuple(axes), keepdims=keep_dims)
                      .shape)
         out = self._activation_tensor(shape, out_scale or x.scale,
@@ -452,6 +454,30 @@ class ModelBuilder(Writer):
         return self._op("STRIDED_SLICE", [x] + [self.const_int32(list(v)) for v in (begin, end, strides)], out,
                         ("StridedSliceOptions", dict(BeginMask=begin_mask, EndMask=end_mask,
                                                      ShrinkAxisMask=shrink_axis_mask)))
+
+    def depth_to_space(self, x, block_size) -> T:
+        n, h, w, c = x.shape
+        out = self._activation_tensor([n, h * block_size, w * block_size, c // block_size ** 2], x.scale, x.zero_point)
+        return self._op("DEPTH_TO_SPACE", [x], out, ("DepthToSpaceOptions", dict(BlockSize=block_size)))
+
+    def space_to_depth(self, x, block_size) -> T:
+        n, h, w, c = x.shape
+        out = self._activation_tensor([n, h // block_size, w // block_size, c * block_size ** 2], x.scale, x.zero_point)
+        return self._op("SPACE_TO_DEPTH", [x], out, ("SpaceToDepthOptions", dict(BlockSize=block_size)))
+
+    def gather(self, x, indices, axis=0) -> T:
+        """indices: an int array (a constant) or an int32 T (an input)."""
+        if not isinstance(indices, T):
+            indices = self.const(np.asarray(indices, np.int32), "int32")
+        a = axis % len(x.shape)
+        out = self._activation_tensor(x.shape[:a] + list(indices.shape) + x.shape[a + 1:], x.scale, x.zero_point)
+        return self._op("GATHER", [x, indices], out, ("GatherOptions", dict(Axis=axis, BatchDims=0)))
+
+    def mirror_pad(self, x, paddings, mode="REFLECT") -> T:
+        paddings = np.asarray(paddings, np.int32).reshape(len(x.shape), 2)
+        out = self._activation_tensor([d + int(p.sum()) for d, p in zip(x.shape, paddings)], x.scale, x.zero_point)
+        return self._op("MIRROR_PAD", [x, self.const_int32(paddings)], out,
+                        ("MirrorPadOptions", dict(Mode=getattr(tflite.MirrorPadMode, mode))))
 
     def resize_nearest_neighbor(self, x, size, align_corners=False, half_pixel_centers=False) -> T:
         out = self._activation_tensor([x.shape[0], *size, x.shape[3]], x.scale, x.zero_point, x.dtype)

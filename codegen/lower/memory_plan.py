@@ -46,7 +46,7 @@ class Plan:
     aliased: set  # alias op indices that need no code
     buffers: list  # the arena buffers, placed
     strategy: str = ""
-    io: dict = field(default_factory=dict)  # tensor index -> "input" / "output": at the model input's (output's) bytes
+    io: dict = field(default_factory=dict)  # tensor index -> ("input" / "output", k): at model input (output) k's bytes
 
 
 def _align(n: int) -> int:
@@ -194,10 +194,10 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
     for buf in buffers:
         for i in buf.tensors:
             locations[i] = Location("arena", buf.offset + buf.at.get(i, 0))
-    io = {}  # the tensors at the model output's bytes, then (where both) at the input's
+    io = {}  # the tensors at a model output's bytes, then (where both) at an input's: (role, position)
     for role, tensors in (("output", graph.outputs), ("input", graph.inputs)):
-        for t in tensors:
-            io.update({i: role for i in owner[t.index].tensors if locations[i].offset == locations[t.index].offset})
+        for k, t in enumerate(tensors):
+            io.update({i: (role, k) for i in owner[t.index].tensors if locations[i].offset == locations[t.index].offset})
     return Plan(arena_bytes=peak, locations=locations,
                 scratch={i: (b.offset, b.size) for i, b in scratch_bufs.items()},
                 inplace=inplace, kernels=kernels, aliased=aliased, buffers=arena_bufs, strategy=strategy, io=io)

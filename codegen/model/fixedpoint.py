@@ -252,3 +252,28 @@ def int16_tanh(x, multiplier: int, right_shift: int):
     result = np.where((a >> 8) >= 255, 0xFFFF << 8, (ua << 8) + (a & 0xFF) * (ub - ua))
     result = np.where(v >= 0, result - (1 << 23) + (1 << 7), -result + (1 << 23) + (1 << 7) - 1)
     return (result >> 8).astype(np.int16)
+
+
+def inv_sqrt_quantized_multiplier_exp(value: int) -> tuple[int, int]:
+    """TFLite GetInvSqrtQuantizedMultiplierExp of one int32 >= 0 (0 and 1 give INT32_MAX, shift 0):
+    1/sqrt(value) ~= multiplier * 2^(-shift - 31) by five Newton-Raphson steps in gemmlowp Q3.28. The
+    shift is returned as TFLite's right shift (its kReverseShift caller negates it)."""
+    if value <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    pairs = (int(count_leading_zeros32(value)) - 1) // 2 - 1
+    shift -= pairs
+    value <<= 2 * pairs
+    srdhm = saturating_rounding_doubling_high_mul
+    half_input = saturating_rounding_multiply_by_pot(value >> 1, -1)
+    x = 1 << 28  # F3::One()
+    for _ in range(5):
+        x3 = saturating_rounding_multiply_by_pot(srdhm(srdhm(x, x), x), 6)  # Rescale<3> of a Q9 product
+        x = saturating_rounding_multiply_by_pot(wrap32(srdhm((1 << 28) + (1 << 27), x) - srdhm(half_input, x3)), 3)
+    x = int(srdhm(x, 1518500250))  # * sqrt(2) / 2 in Q0.31
+    if shift < 0:
+        x, shift = int(wrap32(x << -shift)), 0
+    return x, shift

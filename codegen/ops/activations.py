@@ -13,7 +13,8 @@ import numpy as np
 
 from codegen.errors import MlcError
 from codegen.ops.kernel_plan import KernelPlan
-from codegen.model.fixedpoint import (exp_on_negative_values, fixed_logistic, fixed_tanh, multiply_by_quantized_multiplier,
+from codegen.model.fixedpoint import (exp_on_negative_values, fixed_logistic, fixed_tanh, inv_sqrt_quantized_multiplier_exp,
+                                      multiply_by_quantized_multiplier,
                                       round_half_away, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
                                       trunc_div, wrap32)
 from codegen.model.quant import calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling, quantize_multiplier
@@ -159,7 +160,7 @@ define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_
 define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
 
 
-# ----------------------------------------------------------------------------- RELU, RELU6, LEAKY_RELU, HARD_SWISH
+# ----------------------------------------------------------------------------- RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU
 # Each is a function of one int8 element in TFLM's int8 kernels, so TFLM's integer arithmetic is
 # evaluated here once for all 256 inputs; hostsim and the C kernel both read the table.
 
@@ -262,6 +263,53 @@ def hard_swish_params(op):
             "reluish_exponent": relu_exp, "size": x.size, "table": np.clip(y, -128, 127).astype(np.int8)}
 
 
+def abs_params(op):
+    """TFLM's PrepareAbsRsqrt and AbsEvalQuantized: |x - zp| requantized by s_in / s_out (a float32
+    division), or only offset when the two scales are equal."""
+    x, out, q = _same_shape_int8(op)
+    value = np.abs(q - x.quant.zp)
+    multiplier, shift = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
+    if np.float32(x.quant.s) != np.float32(out.quant.s):
+        value = multiply_by_quantized_multiplier(value, multiplier, shift)
+    return {"multiplier": multiplier, "shift": shift, "size": x.size,
+            "table": np.clip(value + out.quant.zp, -128, 127).astype(np.int8)}
+
+
+RSQRT_SHIFT = 20  # TFLM's kShift: keeps 1/sqrt(x) an integer between the two rescalings
+
+
+def rsqrt_params(op):
+    """TFLM's SetRsqrtOutputMultiplier (1 / (sqrtf(s_in) * s_out) in float32, quantized from double) and
+    RsqrtEvalQuantized: 1/sqrt(x - zp) by GetInvSqrtQuantizedMultiplierExp, rescaled twice; x == zp gives
+    127. TFLM refuses to run on inputs below the zero point; their table entries are what its arithmetic
+    gives with that check off (the input taken as 1)."""
+    x, out, q = _same_shape_int8(op)
+    real = 1.0 / float(np.float32(np.sqrt(np.float32(x.quant.s)) * np.float32(out.quant.s)))
+    multiplier, shift = quantize_multiplier(real)
+    table = []
+    for value in (q - x.quant.zp).tolist():
+        if value == 0:
+            table.append(127)
+            continue
+        inv, inv_shift = inv_sqrt_quantized_multiplier_exp(value)
+        data = int(multiply_by_quantized_multiplier(1, inv, -inv_shift + RSQRT_SHIFT))
+        table.append(int(multiply_by_quantized_multiplier(data, multiplier, shift - RSQRT_SHIFT)) + out.quant.zp)
+    return {"multiplier": multiplier, "shift": shift, "size": x.size,
+            "table": np.clip(table, -128, 127).astype(np.int8)}
+
+
+def elu_params(op):
+    """TFLM's ELU PopulateLookupTable in float32: x = s_in * (q - zp); exp(x) - 1 below 0; times 1/s_out,
+    rounded half away from zero, plus zp, clamped."""
+    x, out, q = _same_shape_int8(op)
+    real = np.float32(x.quant.s) * (q - x.quant.zp).astype(np.float32)
+    # expf, correctly rounded (float32 of the double exp)
+    transformed = np.where(real < 0, np.array([np.float32(np.exp(float(v))) for v in real], np.float32) - np.float32(1),
+                           real).astype(np.float32)
+    rescaled = round_half_away(transformed * np.float32(np.float32(1) / np.float32(out.quant.s)))
+    return {"size": x.size, "table": np.clip(rescaled.astype(np.int64) + out.quant.zp, -128, 127).astype(np.int8)}
+
+
 def _table_plan(op, isa, reference, inplace):
     return KernelPlan(op.index, op.kind, "table", isa, inplace=inplace,
                       why={"variant": f"{op.kind} is a function of one int8 element in TFLM: its arithmetic is "
@@ -279,3 +327,6 @@ define("LEAKY_RELU", arity=(1, 1), derive=leaky_relu_params, emit=table_c, inpla
        templates=("activations_s8.c.j2",))
 define("HARD_SWISH", arity=(1, 1), derive=hard_swish_params, emit=table_c, inplace=_inplace, plan=_table_plan,
        templates=("activations_s8.c.j2",))
+define("ABS", arity=(1, 1), derive=abs_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("RSQRT", arity=(1, 1), derive=rsqrt_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("ELU", arity=(1, 1), derive=elu_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))

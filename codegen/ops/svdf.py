@@ -13,6 +13,7 @@ from codegen.csyntax import c_type
 from codegen.errors import MlcError
 from codegen.model.quant import quantize_multiplier
 from codegen.ops import define, per_tensor_quantized
+from codegen.ops.kernel_plan import KernelPlan
 
 STATE_INPUT = 4
 
@@ -79,8 +80,21 @@ def svdf_c(layer):
     w_time = layer.const("w_time", op.inputs[2].data, ctype)
     bias = layer.const("bias", op.inputs[3].data, "int32_t")
     state = layer.state("state", op.inputs[STATE_INPUT].reset_value(), ctype)
-    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {w_feature}, {w_time}, {bias}, {state}, {q});"
+    args = [layer.inp(0), layer.out(0), w_feature, w_time, bias, state, q]
+    if layer.kernel_plan.variant == "fast":  # exact in int32: |offset * sum(w)| <= 255 * 127 * depth
+        folded = p["input_offset"] * op.inputs[1].data.astype(np.int64).sum(axis=1)
+        args.append(layer.const("feature_bias", folded.astype(np.int32), "int32_t"))
+    return f"{fn}({', '.join(args)});"
 
 
-define("SVDF", arity=(5, 5), derive=svdf_params, emit=svdf_c, macs=_svdf_macs, state=(STATE_INPUT,),
+def svdf_plan(op, isa, reference, inplace):
+    if reference:
+        return KernelPlan(op.index, op.kind, "reference", isa, weights="[filters][depth] int8",
+                          why={"variant": "the reference loop nest was asked for"})
+    return KernelPlan(op.index, op.kind, "fast", isa, channels=2, unroll="loop", weights="[filters][depth] int8",
+                      why={"variant": "feature matmul as FULLY_CONNECTED's dot products, input offset folded into a "
+                                      "per-filter bias", "channels": "two filters per pass"})
+
+
+define("SVDF", arity=(5, 5), derive=svdf_params, emit=svdf_c, macs=_svdf_macs, plan=svdf_plan, state=(STATE_INPUT,),
        templates=("svdf_s8.c.j2",))

@@ -1,6 +1,6 @@
-"""SOFTMAX, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU and HARD_SWISH, int8 -> int8, as TFLM's reference
-kernels (reference/softmax.h, reference/integer_ops/logistic.h and tanh.h on gemmlowp fixed point,
-activations.h, leaky_relu.h, hard_swish.h). The exp() of each input difference and the outputs of
+"""SOFTMAX, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT and ELU, int8 -> int8, as TFLM's
+reference kernels (reference/softmax.h, reference/integer_ops/logistic.h and tanh.h on gemmlowp fixed point,
+activations.h, leaky_relu.h, hard_swish.h, elementwise.cc, elu.cc). The exp() of each input difference and the outputs of
 the one-element functions are tables derived once in codegen.ops.activations, which the C kernels
 read too."""
 import numpy as np
@@ -29,6 +29,6 @@ def softmax(op, x):
     return np.where(used, np.clip(out, lo, hi), lo).astype(op.outputs[0].dtype)
 
 
-@kernel("LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH")
+@kernel("LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU")
 def table_lookup(op, x):
     return op.params["table"][x.astype(np.int64) + 128]  # derived in codegen.ops.activations
