@@ -21,7 +21,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``mirror_pad_models()``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -559,6 +559,17 @@ def strided_slice_models(draw, dtype="int8"):
 
 
 @st.composite
+def arg_min_max_models(draw, op):
+    """ARG_MAX / ARG_MIN along any axis (negative too); small value ranges give ties (the first wins)."""
+    shape = draw(shapes(1, 4))
+    axis = draw(st.integers(0, len(shape) - 1))
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    signed = axis - len(shape) if draw(st.booleans()) else axis
+    return _case(op, b, [x], [b.arg_min_max(x, signed, op)], axis=signed)
+
+
+@st.composite
 def depth_space_models(draw, op):
     """DEPTH_TO_SPACE or SPACE_TO_DEPTH, block sizes 1..3, channel counts not multiples of 4 (times b*b)."""
     block = draw(st.integers(1, 3))
@@ -727,7 +738,8 @@ STRATEGIES = {
     "REDUCE_MIN": reduce_min_models, "ABS": abs_models, "RSQRT": rsqrt_models, "ELU": elu_models,
     "DEPTH_TO_SPACE": partial(depth_space_models, "DEPTH_TO_SPACE"),
     "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,
-    "MIRROR_PAD": mirror_pad_models,
+    "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
+    "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"),
 }
 
 

@@ -61,6 +61,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``transpose(x, perm)``, ``slice(x, begin, size)`` (size -1: to the end),
       ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
     - ``resize_nearest_neighbor(x, size, align_corners=False, half_pixel_centers=False)`` (NHWC)
+    - ``arg_min_max(x, axis, op="ARG_MAX"|"ARG_MIN")`` (int32 output)
     - ``depth_to_space(x, block_size)``, ``space_to_depth(x, block_size)`` (NHWC), ``gather(x, indices,
       axis=0)`` (indices: constant values or an int32 T), ``mirror_pad(x, paddings, mode="REFLECT"|"SYMMETRIC")``
     - ``quantize(x, out_scale, out_zero_point, dtype="int8")`` (float32->int8 or int8->int8)
@@ -454,6 +455,11 @@ class ModelBuilder(Writer):
         return self._op("STRIDED_SLICE", [x] + [self.const_int32(list(v)) for v in (begin, end, strides)], out,
                         ("StridedSliceOptions", dict(BeginMask=begin_mask, EndMask=end_mask,
                                                      ShrinkAxisMask=shrink_axis_mask)))
+
+    def arg_min_max(self, x, axis, op="ARG_MAX") -> T:
+        out = self._tensor([n for d, n in enumerate(x.shape) if d != axis % len(x.shape)], "int32")
+        return self._op(op, [x, self.const_int32([axis])], out,
+                        (("ArgMaxOptions" if op == "ARG_MAX" else "ArgMinOptions"), dict(OutputType=tflite.TensorType.INT32)))
 
     def depth_to_space(self, x, block_size) -> T:
         n, h, w, c = x.shape

@@ -14,8 +14,9 @@ _PLACEHOLDER = "MLC_KERNEL_FN"
 class Unit:
     """The state of one generated library while its layers are emitted."""
 
-    def __init__(self, name: str, reference: bool = False, isa: str | None = None):
+    def __init__(self, name: str, reference: bool = False, isa: str | None = None, io_vars=None):
         self.name = name
+        self.io_vars = io_vars or {}  # ("input" / "output", k) -> NAME_run's pointer variable for it
         self.reference = reference
         self.isas = (isa,) if isa else ISAS  # no core given: a portable library holds every ISA's kernels
         self.env = templates()
@@ -106,9 +107,9 @@ class Layer:
 
     def _ptr(self, tensor, writable: bool) -> str:
         const = "" if writable else "const "
-        role = self.plan.io.get(tensor.index)
-        if role is not None:  # NAME_run's opaque pointers to the model input's and output's bytes
-            return f"({const}{c_type(tensor.dtype)} *){role}"
+        io = self.plan.io.get(tensor.index)
+        if io is not None:  # NAME_run's opaque pointers to the model inputs' and outputs' bytes
+            return f"({const}{c_type(tensor.dtype)} *){self.unit.io_vars[io]}"
         return f"{self.unit.name}_AT({const}{c_type(tensor.dtype)}, {offset_name(self.unit.name, tensor)})"
 
     def inp(self, i: int = 0) -> str:

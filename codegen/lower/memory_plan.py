@@ -46,7 +46,7 @@ class Plan:
     aliased: set  # alias op indices that need no code
     buffers: list  # the arena buffers, placed
     strategy: str = ""
-    io: dict = field(default_factory=dict)  # tensor index -> "input" / "output": at the model input's (output's) bytes
+    io: dict = field(default_factory=dict)  # tensor index -> ("input" / "output", k): at model input (output) k's bytes
 
 
 def _align(n: int) -> int:
@@ -102,9 +102,16 @@ def best_placement(buffers: list, shuffles: int = 16) -> tuple[int, str]:
 
 
 def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
-    """op_def(kind) -> codegen.ops.OpDef (its inplace/alias hooks) or None; kernel_plans(op, inplace) ->
-    {isa: KernelPlan}: a layer's scratch is the most any of its plans needs (a portable library holds
-    every ISA's kernel in one arena layout); by default the portable library's plans."""
+    """op_def(kind) -> codegen.ops.OpDef (its inplace/alias/overlap hooks) or None; kernel_plans(op, inplace)
+    -> {isa: KernelPlan}: a layer's scratch is the most any of its plans needs (a portable library holds
+    every ISA's kernel in one arena layout); by default the portable library's plans. Planned with and
+    without overlapping outputs over their inputs (a merged buffer lives as long as both tensors, which
+    can cost more than it saves); the smaller arena wins (ties: overlapping)."""
+    plans = [_plan(graph, op_def, reference, kernel_plans, overlap) for overlap in (True, False)]
+    return min(plans, key=lambda p: p.arena_bytes)
+
+
+def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
     if kernel_plans is None:
         from codegen.ops.kernel_plan import ISAS
         from codegen.ops import plan_kernel
@@ -151,7 +158,7 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
                        and y.index not in owner and y.index not in outs and x.index in owner
                        and owner[x.index].last == op.index
                        and sum(t is x for t in op.inputs) == 1 and em.inplace(op) and not reference)
-        gap = (em.overlap(op) if em is not None and em.overlap is not None and not can_inplace and not reference
+        gap = (em.overlap(op) if overlap and em is not None and em.overlap is not None and not can_inplace and not reference
                and x is not None and not x.is_const and y.index not in owner and y.index not in outs
                and x.index in owner and owner[x.index].last == op.index and sum(t is x for t in op.inputs) == 1
                else None)
@@ -187,10 +194,10 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
     for buf in buffers:
         for i in buf.tensors:
             locations[i] = Location("arena", buf.offset + buf.at.get(i, 0))
-    io = {}  # the tensors at the model output's bytes, then (where both) at the input's
+    io = {}  # the tensors at a model output's bytes, then (where both) at an input's: (role, position)
     for role, tensors in (("output", graph.outputs), ("input", graph.inputs)):
-        for t in tensors:
-            io.update({i: role for i in owner[t.index].tensors if locations[i].offset == locations[t.index].offset})
+        for k, t in enumerate(tensors):
+            io.update({i: (role, k) for i in owner[t.index].tensors if locations[i].offset == locations[t.index].offset})
     return Plan(arena_bytes=peak, locations=locations,
                 scratch={i: (b.offset, b.size) for i, b in scratch_bufs.items()},
                 inplace=inplace, kernels=kernels, aliased=aliased, buffers=arena_bufs, strategy=strategy, io=io)

@@ -83,6 +83,7 @@ class Graph:
     inputs: list
     outputs: list
     unsupported: list = field(default_factory=list)  # (op index, kind, reason)
+    signature_names: dict = field(default_factory=dict)  # tensor index -> its name in the model's signature
 
     def state_tensors(self) -> list:
         """The variable tensors the layers read and update in place, kept from one invoke to the next."""

@@ -1,5 +1,5 @@
 """Ops that move or requantize data without weights: RESHAPE/SQUEEZE/EXPAND_DIMS, CONCATENATION,
-PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE,
+PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
@@ -156,6 +156,31 @@ def mean_params(op):
         raise MlcError(f"output '{out.name}': {err}") from None
     return {"axes": axes, "keep_dims": keep_dims, "count": count, "input_zp": x.quant.zp, "output_zp": out.quant.zp,
             "multiplier": multiplier, "shift": shift, "qrange": QUANT_RANGE[x.dtype]}
+
+
+def arg_min_max_params(op):
+    """TFLM ArgMinMax: the int32 index of the first largest (ARG_MAX) or smallest (ARG_MIN) raw int8
+    value along one axis (the comparison is strict, so ties keep the first)."""
+    x, out = op.inputs[0], op.outputs[0]
+    per_tensor_quantized(op, x)
+    if out.dtype != "int32":  # TFLM's Eval refuses every other output type
+        raise MlcError(f"{op.kind} output '{out.name}' is {out.dtype}; TFLite Micro writes int32 indices only")
+    axis = _const_ints(op, op.inputs[1], "axis").ravel()
+    rank = len(x.shape)
+    a = int(axis[0]) + rank if axis.size and axis[0] < 0 else int(axis[0]) if axis.size else -1
+    if axis.size != 1 or not 0 <= a < rank:
+        raise MlcError(f"{op.kind} axis {axis.tolist()} does not fit input shape {x.shape}")
+    if tuple(out.shape) != tuple(n for d, n in enumerate(x.shape) if d != a):
+        raise MlcError(f"output '{out.name}' has shape {out.shape}, {op.kind} over axis {a} of {x.shape} gives another")
+    return {"axis": a, "outer": int(np.prod(x.shape[:a], dtype=np.int64)), "size": int(x.shape[a]),
+            "inner": int(np.prod(x.shape[a + 1:], dtype=np.int64))}
+
+
+def arg_min_max_c(layer):
+    p = layer.p
+    fn = layer.kernel("arg_min_max_s8.c.j2", f"{layer.op.kind.lower()}_s8", kind=layer.op.kind, outer=p["outer"],
+                      size=p["size"], inner=p["inner"])
+    return f"{fn}({layer.inp(0)}, {layer.out(0)});"
 
 
 def quantize_params(op):
@@ -470,6 +495,7 @@ define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, template
 define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
 define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
 define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=COPY_DTYPES)
+define("ARG_MAX", "ARG_MIN", arity=(2, 2), derive=arg_min_max_params, emit=arg_min_max_c, templates=("arg_min_max_s8.c.j2",))
 define("REDUCE_MAX", "REDUCE_MIN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
 define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16

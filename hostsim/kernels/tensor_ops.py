@@ -1,5 +1,5 @@
 """Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, SUM,
-REDUCE_MAX/MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+REDUCE_MAX/MIN, ARG_MAX/MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
 GATHER, MIRROR_PAD, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
@@ -58,6 +58,14 @@ def mean(op, x, *_):
     out = np.clip(multiply_by_quantized_multiplier(total - p["input_zp"] * p["count"], p["multiplier"], p["shift"])
                   + p["output_zp"], *p["qrange"])
     return stacked(out.astype(x.dtype).reshape(x.shape[0], -1), op.outputs[0])
+
+
+@kernel("ARG_MAX", "ARG_MIN")
+def arg_min_max(op, x, *_):
+    p = op.params  # numpy's argmax/argmin keep the first of equal values, as TFLM's strict comparison
+    values = full(x, op.inputs[0]).reshape(x.shape[0], p["outer"], p["size"], p["inner"])
+    index = (np.argmax if op.kind == "ARG_MAX" else np.argmin)(values, axis=2)
+    return stacked(index.astype(np.int32).reshape(x.shape[0], -1), op.outputs[0])
 
 
 @kernel("QUANTIZE")
