@@ -1,6 +1,6 @@
 """mlc's post-training quantizer against TensorFlow's converter and onnxruntime, same calibration samples.
 
-    python benchmarks/quantizer.py [--calib 200] [--seed 0]
+    python benchmarks/quantizer.py [--calib 200] [--seed 0] [--tasks digits residual keyword ad01 motor]
 
 Needs the bench-quantizer extra (pip install ".[bench-quantizer]": tensorflow-cpu, torch, onnx,
 onnxruntime, scikit-learn). Tasks:
@@ -13,9 +13,17 @@ onnxruntime, scikit-learn). Tasks:
   model rebuilt from its weights for TF's converter); scored by the AUC of the reconstruction error
   on synthetic "normal" log-mel frames of one machine (a fixed spectral envelope, level jitter, 1 dB
   noise) against perturbed ones (a tonal bump over 4 mel bins). No ONNX export of it here.
+- keyword DS-CNN: a strided conv and three depthwise-separable blocks (BatchNorm, ReLU), global average
+  pooling, dense, on 49 x 20 log-mel frames of ten words spoken by espeak-ng (8 voices x 3 variants, 2 speeds,
+  2 pitches) in white or low-passed noise at 5-25 dB SNR; trained in PyTorch on two voice variants, scored on
+  the third; ONNX export, Keras for TF as above.
+- motor autoencoder: examples/motor/train.py's dense autoencoder on its own features of the example machine's
+  healthy recordings (numpy training), scored by AUC on healthy against faulty windows; mlc's float IR of it
+  written as a float .tflite, the same weights as a Keras model for TF.
 For each: float, TF full-integer PTQ (run in TFLM), onnxruntime quantize_static (QDQ, per-channel,
-MinMax) where an ONNX model exists, and mlc (its default: auto ranges, bias correction; also without
-bias correction, and min/max ranges; and from the same network saved as .keras), with output SQNR
+MinMax) where an ONNX model exists, and mlc (its default: auto ranges, bias correction, equalization auto;
+also without bias correction, with min/max ranges, without equalization; and from the same network saved
+as .keras), with output SQNR
 against float (for classifiers also of the logits, the SOFTMAX input: the softmax output's fixed 1/256
 step caps its SQNR) and top-1 agreement with float. Prints one markdown table.
 """
@@ -45,6 +53,7 @@ def _args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calib", type=int, default=200, help="calibration samples (the same for every quantizer)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     return parser.parse_args()
 
 
@@ -152,6 +161,122 @@ def residual_task(tmp: Path, seed: int, n_calib: int):
     path = _train_and_export(net, x_train, y_train, 8, tmp / "residual_cnn.onnx")
     calib = x_train[rng.choice(len(x_train), n_calib, replace=False)]
     return dict(name="residual CNN", path=path, calib=calib, x=x_test, labels=y_test, metric="accuracy")
+
+
+WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+VARIANTS = ("", "+f2", "+m3")
+RATE, CLIP = 16000, 16000  # 1 s clips at 16 kHz
+
+
+def _speak(word, voice, speed, pitch):
+    """espeak-ng's utterance of a word (22.05 kHz int16 WAV on stdout) resampled to 16 kHz floats."""
+    import subprocess
+
+    wav = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word],
+                         capture_output=True, check=True).stdout
+    x = np.frombuffer(wav[44:len(wav) - (len(wav) - 44) % 2], np.int16).astype(np.float32) / 32768
+    return np.interp(np.arange(0, len(x) * RATE / 22050) * 22050 / RATE, np.arange(len(x)), x).astype(np.float32)
+
+
+def _log_mel(clips, frames=49, bins=20):
+    """Log-mel features (frames x bins): 30 ms Hann windows every 20 ms, 512-point FFT, triangular mel filters
+    60 Hz - 7.6 kHz, log(energy + 1e-6)."""
+    window, hop, n_fft = 480, 320, 512
+    mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
+    edges = 700 * (10 ** (np.linspace(mel(60), mel(7600), bins + 2) / 2595) - 1)
+    fft_hz = np.fft.rfftfreq(n_fft, 1 / RATE)
+    filters = np.maximum(0, np.minimum((fft_hz - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
+                                       (edges[2:, None] - fft_hz) / (edges[2:, None] - edges[1:-1, None])))
+    idx = np.arange(frames)[:, None] * hop + np.arange(window)
+    spec = np.abs(np.fft.rfft(clips[:, idx] * np.hanning(window), n_fft)) ** 2
+    return np.log(spec @ filters.T + 1e-6).astype(np.float32)
+
+
+def _keyword_data(rng, seed):
+    """Every word in every voice at 2 speeds and 2 pitches, each utterance placed at a random offset in a 1 s
+    clip with a random gain over white and low-passed noise at 5-25 dB SNR, 2 clips per utterance;
+    the utterances of the last voice variant ('+m3') held out for testing."""
+    clips, labels, held_out = [], [], []
+    for label, word in enumerate(WORDS):
+        for voice in VOICES:
+            for variant in VARIANTS:
+                for speed in (140, 180):
+                    for pitch in (35, 65):
+                        speech = _speak(word, voice + variant, speed, pitch)[:CLIP]
+                        for _ in range(2):
+                            clip = np.zeros(CLIP, np.float32)
+                            start = rng.integers(0, CLIP - len(speech) + 1)
+                            clip[start:start + len(speech)] = speech * rng.uniform(0.3, 1.0)
+                            noise = rng.normal(0, 1, CLIP + 8)
+                            noise = noise[:CLIP] if rng.random() < 0.5 else np.convolve(noise, np.ones(8) / 8, "valid")[:CLIP]
+                            snr = rng.uniform(5, 25)
+                            power = np.mean(speech ** 2) * rng.uniform(0.3, 1.0) ** 2
+                            clips.append(clip + noise * np.sqrt(power / 10 ** (snr / 10) / np.mean(noise ** 2)))
+                            labels.append(label)
+                            held_out.append(variant == VARIANTS[-1])
+    x = _log_mel(np.stack(clips))
+    x = (x - x.mean()) / x.std()
+    return x[:, None], np.array(labels), np.array(held_out)
+
+
+def keyword_task(tmp: Path, seed: int, n_calib: int):
+    """A DS-CNN (MLPerf Tiny's keyword model in small: a strided conv, three depthwise-separable blocks with
+    BatchNorm and ReLU, global average pooling, dense) on espeak-ng's words in noise."""
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x, y, held_out = _keyword_data(rng, seed)
+    nn = torch.nn
+
+    def separable(c):
+        return [nn.Conv2d(c, c, 3, padding=1, groups=c), nn.BatchNorm2d(c), nn.ReLU(),
+                nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU()]
+
+    c = 32
+    net = nn.Sequential(nn.Conv2d(1, c, (5, 3), stride=2, padding=(2, 1)), nn.BatchNorm2d(c), nn.ReLU(),
+                        *separable(c), *separable(c), *separable(c),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, len(WORDS)), nn.Softmax(dim=1))
+    x_train, y_train = x[~held_out], y[~held_out]
+    path = _train_and_export(net, x_train, y_train, 25, tmp / "ds_cnn.onnx")
+    calib = x_train[rng.choice(len(x_train), n_calib, replace=False)]
+    return dict(name="keyword DS-CNN", path=path, calib=calib, x=x[held_out], labels=y[held_out], metric="accuracy")
+
+
+def motor_task(tmp: Path, seed: int, n_calib: int):
+    """The motor example's autoencoder (examples/motor/train.py: its features, training and float network, here
+    trained on 4 minutes of healthy recordings of the example machine, 40 epochs); scored by the AUC of the
+    reconstruction error on windows of 2 other healthy recordings against windows of 5 recordings (one per
+    fault type) after the fault reached its documented severity."""
+    sys.path.insert(0, str(ROOT / "examples" / "motor"))
+    from train import features_of, float_graph, train_autoencoder
+    from vibration import FAULTS, Fault, Machine, simulate
+
+    from codegen.apps.anomaly import AnomalyConfig
+    from codegen.model.tflite_write import write_graph
+
+    cfg = AnomalyConfig()
+    rng = np.random.default_rng(seed)
+    hop_s = cfg.hop / cfg.rate_hz
+
+    def features(name, seconds, faults=(), i=0):
+        rec = simulate(Machine(shaft_hz=float(rng.uniform(25.0, 32.0))), seconds, faults, seed=seed * 1000 + i)
+        np.save(tmp / f"{name}.npy", rec.samples)
+        return features_of([tmp / f"{name}.npy"], cfg)[0]
+
+    train = np.concatenate([features(f"healthy_{i}", 60, i=i) for i in range(4)])
+    normal = np.concatenate([features(f"normal_{i}", 40, i=10 + i) for i in range(2)])
+    faulty = []
+    for i, kind in enumerate(FAULTS):
+        fault = Fault(kind, onset_s=10, growth_s=20)
+        faulty.append(features(kind, 40, (fault,), 20 + i)[int(fault.at_level_s / hop_s):])
+    faulty = np.concatenate(faulty)
+    path = tmp / "motor_ae.tflite"
+    path.write_bytes(write_graph(float_graph(train_autoencoder(train, 40, seed)), "float motor autoencoder"))
+    return dict(name="motor autoencoder", path=path, calib=train[rng.choice(len(train), n_calib, replace=False)],
+                x=np.concatenate([normal, faulty]), labels=np.r_[np.zeros(len(normal)), np.ones(len(faulty))].astype(int),
+                metric="AUC")
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -284,10 +409,10 @@ def ort_ptq(onnx_path, calib_nchw, x_nchw, tmp):
     return tuple(np.concatenate([r[k] for r in results]) if k < len(results[0]) else None for k in (0, 1))
 
 
-def mlc_ptq(path, calib, x, tmp, method, bias_correction=True):
+def mlc_ptq(path, calib, x, tmp, method, bias_correction=True, equalize="auto"):
     model = load_float(path)
-    result = quantize(model, calib, method, bias_correction=bias_correction)
-    out = tmp / f"mlc_{method}_{bias_correction}.tflite"
+    result = quantize(model, calib, method, bias_correction=bias_correction, equalize=equalize)
+    out = tmp / f"mlc_{method}_{bias_correction}_{equalize}.tflite"
     out.write_bytes(result.model)
     g = load(out)
     xq = _quantize_input(g.inputs[0], model.inputs(x, "evaluation data"))
@@ -299,14 +424,16 @@ def mlc_ptq(path, calib, x, tmp, method, bias_correction=True):
     return _dequantize(g.outputs[0], q), logits and _dequantize(logits, values[logits.index])
 
 
+TASKS = {"digits": digits_task, "residual": residual_task, "keyword": keyword_task, "ad01": ad01_task, "motor": motor_task}
+
+
 def main() -> int:
     args = _args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        tasks = (digits_task(tmp, args.seed, args.calib), residual_task(tmp, args.seed, args.calib),
-                 ad01_task(tmp, args.seed, args.calib))
-        for task in tasks:
+        for name in args.tasks:
+            task = TASKS[name](tmp, args.seed, args.calib)
             model = load_float(task["path"])
             x_model, calib_model = model.inputs(task["x"]), model.inputs(task["calib"])
             values = executor.run_all(model.graph, x_model)
@@ -318,18 +445,20 @@ def main() -> int:
             if str(task["path"]).endswith(".onnx"):
                 rows.append(_row(task, "onnxruntime QDQ per-channel MinMax", x_model, ref,
                                  ort_ptq(task["path"], task["calib"], task["x"], tmp)))
-            for method, correct in (("auto", False), ("minmax", True), ("auto", True)):
-                result = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method, correct)
-                rows.append(_row(task, f"mlc ({method}{', bias correction' if correct else ''})", x_model, ref, result))
+            for method, correct, equalize in (("auto", False, "off"), ("minmax", True, "off"), ("auto", True, "off"),
+                                              ("auto", True, "auto")):
+                result = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method, correct, equalize)
+                label = f"{method}{', bias correction' if correct else ''}{', equalize auto' if equalize == 'auto' else ''}"
+                rows.append(_row(task, f"mlc ({label})", x_model, ref, result))
             if str(task["path"]).endswith(".onnx"):  # the same network and weights given to mlc as Keras
                 keras_path = tmp / "model.keras"
                 keras_model(model.graph).save(keras_path)
-                rows.append(_row(task, "mlc (auto, bias correction) from Keras", x_model, ref,
+                rows.append(_row(task, "mlc (auto, bias correction, equalize auto) from Keras", x_model, ref,
                                  mlc_ptq(keras_path, calib_model, x_model, tmp, "auto")))
     print("| model | quantizer | accuracy / AUC | output SQNR dB | logits SQNR dB | top-1 agreement |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
-        score = f"{r['score']:.4f}" if r["model"].startswith("ad01") else f"{100 * r['score']:.2f} %"
+        score = f"{r['score']:.4f}" if r["model"].endswith("autoencoder") else f"{100 * r['score']:.2f} %"
         quantized = r["quantizer"] != "float"
         sqnr = f"{r['sqnr']:.1f}" if quantized else ""
         logit_sqnr = f"{r['logit_sqnr']:.1f}" if quantized and r["logit_sqnr"] is not None else ""

@@ -74,3 +74,20 @@ def c_array_body(values, ctype: str, per_line: int = 16) -> str:
                            for row in rows)
     items = [c_literal(v, ctype) for v in np.ravel(values)]
     return ",\n".join("    " + ", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
+
+
+_GENERIC_IO_NAME = re.compile(r"(input|output|in|out)_?\d*|(Stateful)?PartitionedCall\w*|Identity\w*", re.IGNORECASE)
+
+
+def io_identifiers(names: list, fallback: str) -> list:
+    """C identifiers for a model's inputs (or outputs), from their tensor or signature names: the converter's
+    'serving_default_' prefix and ':0' suffix dropped, other characters made _. Names that are generic
+    ('StatefulPartitionedCall:1', 'output_0'), not identifiers, keywords, too long or ending in _t (the
+    typedefs' suffix), and duplicates, become fallback0, fallback1, ... by position."""
+    ids = []
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_]+", "_", re.sub(r":\d+$", "", name).removeprefix("serving_default_")).strip("_")
+        usable = (_IDENT.match(base) and base not in C_KEYWORDS and len(base) <= 24
+                  and not _GENERIC_IO_NAME.fullmatch(base) and not base.endswith("_t"))
+        ids.append(base if usable else None)
+    return [ident if ident is not None and ids.count(ident) == 1 else f"{fallback}{k}" for k, ident in enumerate(ids)]

@@ -32,18 +32,37 @@ def model_inputs(graph, xs) -> list:
     return stacked
 
 
-def run_all(graph, x) -> dict:
-    """Every tensor's value (by tensor index) for the stacked inputs (see model_inputs), constants excluded."""
-    require_supported(graph)
-    kernels = load()
-    values = {t.index: xi for t, xi in zip(graph.inputs, model_inputs(graph, x))}
+def initial_state(graph) -> dict:
+    """The model's state (tensor index -> value of each variable tensor) before the first invoke; passing
+    the same dict to several run_all calls carries the state over, a new one is a reset."""
+    return {t.index: t.reset_value() for t in graph.state_tensors()}
+
+
+def _invoke(graph, kernels, values: dict) -> dict:
     for op in graph.ops:
-        args = [values[t.index] if not t.is_const else t.data for t in op.inputs if t is not None]
-        result = kernels[op.kind](op, *args)
-        values[op.outputs[0].index] = result
+        args = [t.data if t.is_const else values[t.index] for t in op.inputs if t is not None]
+        values[op.outputs[0].index] = kernels[op.kind](op, *args)
     return values
 
 
-def run(graph, x) -> np.ndarray:
+def run_all(graph, x, state: dict | None = None) -> dict:
+    """Every tensor's value (by tensor index) for the stacked inputs (see model_inputs), constants excluded.
+
+    A model with state (graph.state_tensors()) runs the N inputs in order, one invoke each, the state
+    carried from one to the next: from `state` (initial_state; updated in place), else from a reset."""
+    require_supported(graph)
+    kernels = load()
+    inputs = model_inputs(graph, x)
+    if not graph.state_tensors():
+        return _invoke(graph, kernels, {t.index: xi for t, xi in zip(graph.inputs, inputs)})
+    state = initial_state(graph) if state is None else state
+    steps = []
+    for n in range(len(inputs[0])):
+        values = _invoke(graph, kernels, {**state, **{t.index: xi[n:n + 1] for t, xi in zip(graph.inputs, inputs)}})
+        steps.append({i: v for i, v in values.items() if i not in state})
+    return {i: np.concatenate([step[i] for step in steps]) for i in steps[0]} if steps else {}
+
+
+def run(graph, x, state: dict | None = None) -> np.ndarray:
     """The (first) model output for a stack of inputs, stacked the same way: (N, *output_shape[1:])."""
-    return run_all(graph, x)[graph.outputs[0].index]
+    return run_all(graph, x, state)[graph.outputs[0].index]

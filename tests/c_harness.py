@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.model.arrays import random_inputs  # noqa: F401 (the generated-C tests take their inputs from here)
+from codegen.model.arrays import random_inputs, random_model_inputs  # noqa: F401 (the generated-C tests take their inputs from here)
 
 HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fno-omit-frame-pointer",
                "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
@@ -23,10 +23,14 @@ HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fno-omi
 _MAIN = r"""
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "{name}.h"
 
-/* stdin: N inputs back to back. stdout, per input: every layer's output as
-   (int32 layer, int32 bytes, data), then (-1, OUTPUT_BYTES, output). */
+/* stdin: N frames of every input back to back (in the model's order). stdout, per frame: every layer's
+   output as (int32 layer, int32 bytes, data), then (-1, OUTPUT_BYTES, every output back to back). */
+#ifndef RESET_AT
+#define RESET_AT (-1L)
+#endif
 static void put(int32_t layer, const void *data, int32_t bytes)
 {{
     fwrite(&layer, 4, 1, stdout);
@@ -37,16 +41,32 @@ static void put(int32_t layer, const void *data, int32_t bytes)
 int main(void)
 {{
     static unsigned char in[{name}_INPUT_BYTES], out[{name}_OUTPUT_BYTES];
+    long n = 0;
     {name}_set_dump(put);
     while (fread(in, 1, sizeof in, stdin) == sizeof in) {{
-        if ({name}_invoke(in, out) != 0) {{
-            return 3;
+        if (n++ == RESET_AT) {{ /* -DRESET_AT=k: the model's state reset before input k */
+            {name}_reset();
         }}
+{body}
         put(-1, out, (int32_t)sizeof out);
     }}
     return 0;
 }}
 """
+
+FORMS = ("copying", "zero-copy")  # NAME_invoke with the caller's buffers; NAME_run on the arena's places
+
+
+def _main_body(name: str, inputs: list, outputs: list, form: str) -> str:
+    """The harness's per-frame code: inputs and outputs are (C name, bytes) per tensor (Result.inputs)."""
+    at = lambda ios: [(fn, sum(b for _, b in ios[:k])) for k, (fn, _) in enumerate(ios)]  # noqa: E731
+    if form == "copying":
+        args = [f"in + {o}" for _, o in at(inputs)] + [f"out + {o}" for _, o in at(outputs)]
+        return f"        if ({name}_invoke({', '.join(args)}) != 0) {{\n            return 3;\n        }}"
+    lines = [f"        memcpy({name}_{fn}(), in + {o}, {b});" for (fn, o), (_, b) in zip(at(inputs), inputs)]
+    lines.append(f"        if ({name}_run() != 0) {{\n            return 3;\n        }}")
+    lines += [f"        memcpy(out + {o}, {name}_{fn}(), {b});" for (fn, o), (_, b) in zip(at(outputs), outputs)]
+    return "\n".join(lines)
 
 
 def compile_c(sources, exe: Path, include_dirs=(), defines=(), cflags=HOST_CFLAGS, cc="gcc") -> Path:
@@ -73,18 +93,26 @@ def generate_lib(model, out_dir: Path, name: str = "m", **kwargs):
     return result, load(model)
 
 
-def build_harness(lib_dir: Path, name: str, defines=()) -> Path:
-    """The test executable; defines e.g. ["MLC_DSP_EMULATE"] (the Cortex-M DSP path, emulated in C)."""
+def build_harness(lib_dir: Path, name: str, defines=(), result=None, form: str = "copying") -> Path:
+    """The test executable; defines e.g. ["MLC_DSP_EMULATE"] (the Cortex-M DSP path, emulated in C). For a
+    model with several inputs or outputs pass its generate Result; form is one of FORMS."""
     lib_dir = Path(lib_dir)
     main = lib_dir / "harness_main.c"
-    main.write_text(_MAIN.format(name=name))
+    if result is None and form != "copying":
+        raise ValueError("the zero-copy form needs the Result (its tensors' sizes)")
+    inputs, outputs = (result.inputs, result.outputs) if result else ([("input", 0)], [("output", 0)])
+    main.write_text(_MAIN.format(name=name, body=_main_body(name, inputs, outputs, form)))
     return compile_c([main, lib_dir / f"{name}.c"], lib_dir / "harness", include_dirs=[lib_dir],
                      defines=[f"{name}_DEBUG_DUMP", *defines])
 
 
-def run_harness(exe: Path, inputs: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Run N inputs: (outputs as raw bytes (N, OUTPUT_BYTES), {layer: (N, bytes) uint8})."""
-    proc = subprocess.run([str(exe)], input=np.ascontiguousarray(inputs).tobytes(), capture_output=True)
+def run_harness(exe: Path, inputs) -> tuple[np.ndarray, dict]:
+    """Run N inputs (a stacked array, or a list of them, one per model input): (outputs as raw bytes
+    (N, OUTPUT_BYTES), {layer: (N, bytes) uint8})."""
+    from codegen.model.arrays import frames
+
+    data = frames(inputs if isinstance(inputs, list) else [inputs])
+    proc = subprocess.run([str(exe)], input=data.tobytes(), capture_output=True)
     assert proc.returncode == 0, f"{exe} failed ({proc.returncode}):\n{proc.stderr.decode(errors='replace')[-4000:]}"
     data, pos = proc.stdout, 0
     outputs, layers = [], {}
@@ -100,32 +128,35 @@ def run_harness(exe: Path, inputs: np.ndarray) -> tuple[np.ndarray, dict]:
     return np.array(outputs), {k: np.array(v) for k, v in layers.items()}
 
 
-def compare(graph, exe: Path, inputs: np.ndarray) -> int:
+def compare(graph, exe: Path, inputs) -> int:
     """Assert C == hostsim byte for byte on every input; returns the number of inputs compared."""
+    from codegen.model.arrays import frames
     from hostsim.runner import run_all
 
     outputs, layers = run_harness(exe, inputs)
     want = run_all(graph, inputs)
+    n = len(inputs[0] if isinstance(inputs, list) else inputs)
     for op in graph.ops:  # first differing layer, in execution order
         y = op.outputs[0]
-        expect = np.ascontiguousarray(want[y.index]).view(np.uint8).reshape(len(inputs), -1)
+        expect = np.ascontiguousarray(want[y.index]).view(np.uint8).reshape(n, -1)
         got = layers[op.index]
         if not np.array_equal(got, expect):
             bad = np.argwhere(got != expect)[0]
             raise AssertionError(f"layer {op.index} ({op.kind}) output '{y.name}' differs from hostsim first at "
                                  f"input {bad[0]}, byte {bad[1]}: C {got[tuple(bad)]} vs hostsim {expect[tuple(bad)]} "
                                  f"({int((got != expect).sum())} bytes differ)")
-    expect = np.ascontiguousarray(want[graph.outputs[0].index]).view(np.uint8).reshape(len(inputs), -1)
+    expect = frames([want[t.index] for t in graph.outputs])
     assert np.array_equal(outputs, expect), "model output differs from hostsim although every layer matched"
-    return len(inputs)
+    return n
 
 
-def check_model(model, work: Path, n: int = 100, name: str = "m", seed: int = 0, defines=(), **kwargs) -> int:
+def check_model(model, work: Path, n: int = 100, name: str = "m", seed: int = 0, defines=(), form: str = "copying",
+                **kwargs) -> int:
     """Generate (kwargs go to codegen.lower.generate.generate), build with sanitizers (and `defines`),
-    compare N random inputs."""
+    compare N random inputs (for every model input) through `form` (FORMS) of the C API."""
     result, graph = generate_lib(model, Path(work) / name, name=name, **kwargs)
-    exe = build_harness(result.out_dir, name, defines)
-    return compare(graph, exe, random_inputs(graph, n, seed))
+    exe = build_harness(result.out_dir, name, defines, result=result, form=form)
+    return compare(graph, exe, random_model_inputs(graph, n, seed))
 
 
 def check_graph(graph, work: Path, n: int = 100, name: str = "m", seed: int = 0, defines=(), **kwargs) -> int:
@@ -133,8 +164,8 @@ def check_graph(graph, work: Path, n: int = 100, name: str = "m", seed: int = 0,
     from codegen.lower.generate import generate_graph
 
     result = generate_graph(graph, Path(work) / name, name=name, **kwargs)
-    exe = build_harness(result.out_dir, name, defines)
-    return compare(graph, exe, random_inputs(graph, n, seed))
+    exe = build_harness(result.out_dir, name, defines, result=result)
+    return compare(graph, exe, random_model_inputs(graph, n, seed))
 
 
 def truncate(graph, n_ops: int):

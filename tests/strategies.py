@@ -19,7 +19,9 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``reshape_models(shape_input=)``, ``concatenation_models()`` (any axis, negative too), ``pack_models()``,
 ``resize_nearest_neighbor_models()``, ``split_models(op=)`` (SPLIT, SPLIT_V, UNPACK, joined back),
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
-``leaky_relu_models()``, ``hard_swish_models()`` (random input and output quantization),
+``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
+quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -268,13 +270,19 @@ def half_range(dtype) -> int:
     return 128 if dtype == "int8" else 32768
 
 
+def _two_inputs(draw, dtype):
+    """A model builder with two inputs of broadcasting shapes and random quantization: (builder, x, y,
+    x's shape, y's shape, x's (scale, zero point), y's)."""
+    sa, sb = draw(_broadcast_pair())
+    b = ModelBuilder(act_dtype=dtype)
+    qa, qb = draw(quant(dtype)), draw(quant(dtype))
+    return b, b.input(sa, *qa), b.input(sb, *qb), sa, sb, qa, qb
+
+
 def _binary_models(op, dtype="int8"):
     @st.composite
     def strategy(draw):
-        sa, sb = draw(_broadcast_pair())
-        b = ModelBuilder(act_dtype=dtype)
-        qa, qb = draw(quant(dtype)), draw(quant(dtype))
-        x, y = b.input(sa, *qa), b.input(sb, *qb)
+        b, x, y, _, _, qa, qb = _two_inputs(draw, dtype)
         half = half_range(dtype)
         ra, rb = qa[0] * half, qb[0] * half  # rough real ranges
         span = (ra + rb) if op == "ADD" else ra * rb
@@ -297,10 +305,7 @@ def _binary_more(op, dtype="int8"):
     """SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM: random broadcast shapes and quantization."""
     @st.composite
     def strategy(draw):
-        sa, sb = draw(_broadcast_pair())
-        b = ModelBuilder(act_dtype=dtype)
-        qa, qb = draw(quant(dtype)), draw(quant(dtype))
-        x, y = b.input(sa, *qa), b.input(sb, *qb)
+        b, x, y, sa, sb, qa, qb = _two_inputs(draw, dtype)
         if op in ("MAXIMUM", "MINIMUM"):
             return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
         if op == "PRELU":  # alpha a constant (the converter's) or a second input, output at about x's scale
@@ -329,8 +334,9 @@ prelu_models = partial(_binary_more, "PRELU")
 
 
 def _unary_requant(op, dtype="int8"):
-    """RELU, RELU6, LEAKY_RELU, HARD_SWISH with random input and output quantization (TFLM's RELU6
-    does not read its output's)."""
+    """RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, ELU with random input and output quantization (TFLM's
+    RELU6 does not read its output's); RSQRT after a RELU (TFLM refuses to run RSQRT on inputs below
+    its zero point, and RELU's output is never below its own)."""
     @st.composite
     def strategy(draw):
         b = ModelBuilder(act_dtype=dtype)
@@ -343,6 +349,10 @@ def _unary_requant(op, dtype="int8"):
         if op == "LEAKY_RELU":
             alpha = float(np.float32(draw(st.sampled_from([0.2, 0.01, 0.3, draw(st.floats(0.0, 1.0))]))))
             return _case(op, b, [x], [b.leaky_relu(x, alpha, *out_q)], alpha=alpha)
+        if op == "RSQRT":  # 1/sqrt of reals from 0 to 255 * scale: outputs up to about 1/sqrt(scale)
+            r = b.unary("RELU", x, *out_q)
+            span = 1 / np.sqrt(r.scale)
+            return _case(op, b, [x], [b.unary(op, r, float(np.float32(span / 128 * _jitter(draw))), draw(zero_points))])
         if op == "HARD_SWISH":  # TFLM needs the output scale at least the input's / 128
             out_q = (float(np.float32(qin[0] * 2.0 ** draw(st.floats(-1.5, 1.5)))), out_q[1])
             return _case(op, b, [x], [b.unary(op, x, *out_q, ("HardSwishOptions", {}))])
@@ -354,6 +364,9 @@ relu_models = partial(_unary_requant, "RELU")
 relu6_models = partial(_unary_requant, "RELU6")
 leaky_relu_models = partial(_unary_requant, "LEAKY_RELU")
 hard_swish_models = partial(_unary_requant, "HARD_SWISH")
+abs_models = partial(_unary_requant, "ABS")
+rsqrt_models = partial(_unary_requant, "RSQRT")
+elu_models = partial(_unary_requant, "ELU")
 
 
 def _unary_fixed(op):
@@ -478,7 +491,7 @@ def mean_models(draw, op="MEAN", dtype="int8"):
         axes = [a - rank if draw(st.booleans()) else a for a in axes]  # some negative
     keep = draw(st.booleans())
     qin = draw(quant(dtype))
-    same = draw(st.booleans()) or op == "REDUCE_MAX"  # TFLM's REDUCE_MAX needs the input's
+    same = draw(st.booleans()) or op in ("REDUCE_MAX", "REDUCE_MIN")  # TFLM's REDUCE_MAX/MIN need the input's
     count = int(np.prod([shape[a] for a in axes]))
     grow = count if op == "SUM" else 1  # a sum spans count times the input range
     out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(quant(dtype))[1])
@@ -489,6 +502,7 @@ def mean_models(draw, op="MEAN", dtype="int8"):
 
 sum_models = partial(mean_models, op="SUM")
 reduce_max_models = partial(mean_models, op="REDUCE_MAX")
+reduce_min_models = partial(mean_models, op="REDUCE_MIN")
 
 
 @st.composite
@@ -546,6 +560,58 @@ def strided_slice_models(draw, dtype="int8"):
 
 
 @st.composite
+def arg_min_max_models(draw, op):
+    """ARG_MAX / ARG_MIN along any axis (negative too); small value ranges give ties (the first wins)."""
+    shape = draw(shapes(1, 4))
+    axis = draw(st.integers(0, len(shape) - 1))
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    signed = axis - len(shape) if draw(st.booleans()) else axis
+    return _case(op, b, [x], [b.arg_min_max(x, signed, op)], axis=signed)
+
+
+@st.composite
+def depth_space_models(draw, op):
+    """DEPTH_TO_SPACE or SPACE_TO_DEPTH, block sizes 1..3, channel counts not multiples of 4 (times b*b)."""
+    block = draw(st.integers(1, 3))
+    c = draw(st.sampled_from(CHANNELS))
+    if op == "DEPTH_TO_SPACE":
+        shape = [draw(st.integers(1, 2)), draw(st.integers(1, 5)), draw(st.integers(1, 5)), c * block * block]
+    else:
+        shape = [draw(st.integers(1, 2)), block * draw(st.integers(1, 4)), block * draw(st.integers(1, 4)), c]
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    y = b.depth_to_space(x, block) if op == "DEPTH_TO_SPACE" else b.space_to_depth(x, block)
+    return _case(op, b, [x], [y], block_size=block)
+
+
+@st.composite
+def gather_models(draw):
+    """GATHER along any axis (negative too) with constant positions of rank 0..2, repeats and any order."""
+    shape = draw(shapes(1, 4))
+    axis = draw(st.integers(0, len(shape) - 1))
+    index_shape = draw(st.lists(st.integers(1, 4), max_size=2))
+    rng = np.random.default_rng(draw(seeds))
+    positions = rng.integers(0, shape[axis], index_shape).astype(np.int32)
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    signed = axis - len(shape) if draw(st.booleans()) else axis
+    return _case("GATHER", b, [x], [b.gather(x, positions, signed)], axis=signed, positions=positions)
+
+
+@st.composite
+def mirror_pad_models(draw):
+    """MIRROR_PAD, REFLECT (paddings up to the axis size - 1) or SYMMETRIC (up to the axis size)."""
+    shape = draw(shapes(1, 4))
+    mode = draw(st.sampled_from(["REFLECT", "SYMMETRIC"]))
+    most = [d - 1 if mode == "REFLECT" else d for d in shape]
+    paddings = [[draw(st.integers(0, min(m, 3))), draw(st.integers(0, min(m, 3)))] for m in most]
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("MIRROR_PAD", b, [x], [b.mirror_pad(x, paddings, mode)], paddings=paddings, mode=mode)
+
+
+@st.composite
 def quantize_models(draw, float_input=None):
     shape = draw(shapes(1, 4))
     out_q = draw(quant())
@@ -563,6 +629,53 @@ def dequantize_models(draw):
     b = ModelBuilder()
     x = b.input(draw(shapes(1, 4)), *draw(quant()))
     return _case("DEQUANTIZE", b, [x], [b.dequantize(x)])
+
+
+# ----------------------------------------------------------------------------- stateful and int16/int32 edges
+@st.composite
+def svdf_models(draw):
+    """One SVDF: random input depth, units, rank, memory (mostly not multiples of 4), int8 or int16 time
+    weights and state, random scales and zero points, scales set so that the state and the output are
+    sometimes saturated, mostly not. Run it for several invokes in a row: the state carries over."""
+    depth, units = draw(st.integers(1, 37)), draw(st.integers(1, 13))
+    rank, memory = draw(st.integers(1, 3)), draw(st.integers(1, 11))
+    state_dtype = draw(st.sampled_from(["int8", "int16"]))
+    filters = units * rank
+    b = ModelBuilder()
+    x = b.input([1, depth], *draw(quant()))
+    wf, wf_scale, rng = _weights(draw, [filters, depth], 0, per_channel=False)
+    state_max = np.iinfo(state_dtype).max
+    feature_std = x.scale * _U_STD * wf_scale * np.std(wf.astype(float)) * np.sqrt(depth) + 1e-9
+    state_scale = float(np.float32(4 * feature_std / state_max * _jitter(draw)))
+    state_zp = draw(zero_points) if state_dtype == "int8" else draw(st.sampled_from([0, 0, draw(st.integers(-300, 300))]))
+    wt_float = rng.standard_normal([filters, memory])
+    wt_scale = float(np.float32(max(np.abs(wt_float).max(), 1e-6) / state_max))
+    wt = np.clip(np.round(wt_float / wt_scale), -state_max, state_max).astype(state_dtype)
+    bias_scale = float(np.float32(state_scale) * np.float32(wt_scale))
+    time_std = state_max / 4 * state_scale * wt_scale * np.std(wt.astype(float)) * np.sqrt(memory * rank) + 1e-9
+    bias = np.round(rng.standard_normal(units) * time_std / bias_scale).astype(np.int32)
+    out_scale = float(np.float32(max(4 * time_std / 256, 1e-6) * _jitter(draw)))
+    y = b.svdf(x, b.const_int8(wf, wf_scale), b.const(wt, state_dtype, wt_scale, 0), b.const_int32(bias, bias_scale),
+               (state_scale, state_zp), out_scale, draw(zero_points), rank, draw(st.sampled_from(["NONE", "RELU"])))
+    return _case("SVDF", b, [x], [y], rank=rank, memory=memory, state_dtype=state_dtype)
+
+
+@st.composite
+def softmax_int16_out_models(draw):
+    """SOFTMAX int8 -> int16 (zero point -32768, scale 1/65536 as TFLM requires)."""
+    b = ModelBuilder()
+    x = b.input([1] + draw(shapes(1, 3, max_dim=7)), draw(st.floats(0.01, 0.3)), draw(zero_points))
+    beta = draw(st.sampled_from([1.0, 0.5, 2.0, draw(st.floats(0.1, 3.0))]))
+    out = b._activation_tensor(x.shape, 1 / 65536, -32768, "int16")
+    return _case("SOFTMAX", b, [x], [b._op("SOFTMAX", [x], out, ("SoftmaxOptions", dict(Beta=float(beta))))])
+
+
+@st.composite
+def quantize_int16_to_int32_models(draw):
+    b = ModelBuilder()
+    x = b.input([1] + draw(shapes(0, 3)), draw(st.floats(1e-5, 0.01)), draw(st.integers(-1000, 1000)), dtype="int16")
+    return _case("QUANTIZE", b, [x], [b.quantize(x, draw(st.floats(1e-6, 0.01)), draw(st.integers(-1000, 1000)),
+                                                 dtype="int32")])
 
 
 # ----------------------------------------------------------------------------- multi-op
@@ -623,8 +736,41 @@ STRATEGIES = {
     "SPLIT": partial(split_models, "SPLIT"), "SPLIT_V": partial(split_models, "SPLIT_V"),
     "UNPACK": partial(split_models, "UNPACK"),
     "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models, "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
+    "REDUCE_MIN": reduce_min_models, "ABS": abs_models, "RSQRT": rsqrt_models, "ELU": elu_models,
+    "DEPTH_TO_SPACE": partial(depth_space_models, "DEPTH_TO_SPACE"),
+    "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,
+    "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
+    "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"),
 }
 
 
 def single_op_models():
     return st.one_of([s() for s in STRATEGIES.values()])
+
+
+# ----------------------------------------------------------------------------- recurrent family
+@st.composite
+def lstm_models(draw, time_major=None, cell_clip=None):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM as the converter writes it for a Keras LSTM (int8, int16 cell state of
+    a power-of-two scale): steps, depth and units not multiples of 4, every quantization drawn; a hidden
+    state zero point other than 0 tests the start-up state (TFLM fills it with the zero point)."""
+    major = _pick(draw, time_major, st.booleans())
+    steps, depth, units = draw(st.integers(1, 9)), draw(st.integers(1, 13)), draw(st.integers(1, 11))
+    batch = draw(st.integers(1, 3)) if major else 1  # mlc's leading dimension of 1: one step of a batch, time major
+    b = ModelBuilder()
+    x = b.input([1, batch, depth] if major else [1, steps, depth], *draw(quant()))
+    h_scale, h_zp = float(np.float32(draw(st.floats(1 / 200, 1 / 60)))), draw(st.integers(-20, 20))
+    cell_scale = 2.0 ** -draw(st.integers(9, 15))
+    weights, biases = [], []
+    for g in range(8):  # input (x4) then recurrent (x4) weights, TFLite's input, forget, cell, output order
+        k = depth if g < 4 else units
+        wq, ws, rng = _weights(draw, [units, k], 0, per_channel=False)
+        weights.append(b.const_int8(wq, ws))
+        if g < 4:
+            bias_scale = x.scale * ws
+            biases.append(b.const_int32(np.round(rng.standard_normal(units) * 0.5 / bias_scale).astype(np.int32), bias_scale))
+    hidden = b.variable([batch, units], "int8", h_scale, h_zp)
+    cell = b.variable([batch, units], "int16", cell_scale, 0)
+    clip = _pick(draw, cell_clip, st.sampled_from([0.0, 10.0, float(np.float32(draw(st.floats(0.2, 3.0))))]))
+    y = b.unidirectional_sequence_lstm(x, weights, biases, hidden, cell, h_scale, h_zp, time_major=major, cell_clip=clip)
+    return _case("UNIDIRECTIONAL_SEQUENCE_LSTM", b, [x], [y], time_major=major, cell_clip=clip, units=units)

@@ -84,8 +84,13 @@ def test_a_wrong_reference_is_reported_as_mismatch(tmp_path_factory, monkeypatch
 
     project, _ = built("hello_world_int8", "qemu-cortex-m4", tmp_path_factory)
     graph = load(MODELS / "hello_world_int8.tflite")
-    real_run = hostsim.run
-    monkeypatch.setattr(hostsim, "run", lambda g, x: (real_run(g, x).astype(np.int16) + 1).astype(np.int8))
+    real_run_all = hostsim.run_all
+
+    def wrong(g, x):
+        values = real_run_all(g, x)
+        y = g.outputs[0].index
+        return {**values, y: (values[y].astype(np.int16) + 1).astype(np.int8)}
+    monkeypatch.setattr(hostsim, "run_all", wrong)
     x = random_inputs(graph, 3, seed=2)
     said = []
     with Emulator(get_board("qemu-cortex-m4"), project.elf) as emu, Device(emu.url) as dev:
@@ -199,7 +204,8 @@ def test_person_detect_bit_exact_on_qemu(board, tmp_path_factory):
 
 
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest",
-                 "reduce_max_sum", "conv_transpose", "split_unstack"]  # tests/models/keras: every op added with them
+                 "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
+                 "arg_max"]  # tests/models/keras: every op added with them
 
 
 @pytest.mark.slow
@@ -213,4 +219,19 @@ def test_converter_models_with_new_ops_bit_exact_on_qemu(model, board, tmp_path)
     with Emulator(get_board(board), project.elf) as emu, Device(emu.url) as dev:
         y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
     assert mismatches == [] and len(y) == 20, f"{model} on {board}: inputs {mismatches} differ from hostsim"
+    assert not re.search(r"warning:", (project.dir / "build.log").read_text())
+
+
+@pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
+def test_keyword_scrambled_state_bit_exact_on_qemu(board, tmp_path_factory):
+    """TFLM's keyword benchmark (SVDF state across invokes): a sequence bit-exact with hostsim's, and a second
+    sequence on the same running firmware too (verify resets the model's state first: STREAM_RESET)."""
+    project, report = built("keyword_scrambled_8bit", board, tmp_path_factory)
+    graph = load(MODELS / "keyword_scrambled_8bit.tflite")
+    rng = np.random.default_rng(5)
+    runs = [np.clip(rng.normal(0, scale, (12, 96)), -32768, 32767).astype(np.int16) for scale in (300, 3000)]
+    with Emulator(get_board(board), project.elf) as emu, Device(emu.url) as dev:
+        for x in runs:
+            y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
+            assert mismatches == [] and y.shape == (12, 2) and y.dtype == np.int32, f"inputs {mismatches} differ"
     assert not re.search(r"warning:", (project.dir / "build.log").read_text())

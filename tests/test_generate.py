@@ -21,7 +21,7 @@ from strategies import (conv_2d_models, depthwise_conv_2d_models, fully_connecte
 from tflite_builder import ModelBuilder
 from paths import MODELS
 
-REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8", "person_detect"]
+REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8", "person_detect", "trained_lstm_int8"]
 TFLM_ARENA = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "tflm_arena.json").read_text())["models"]
 
 
@@ -87,7 +87,9 @@ def test_arena_within_tflm_head(model):
             _, alone = render(load(MODELS / f"{model}.tflite"), model, [], isa=isa)
             assert alone.arena_bytes <= TFLM_ARENA[model]["head"], isa
     if model == "kws_ref_model":
-        assert result.arena_bytes <= 10_000 and len(result.inplace_layers) == 9
+        # issue 14's target: at most 0.55 of TFLM's head (in-place depthwise in channel blocks, the first
+        # conv's output over its input)
+        assert result.arena_bytes <= 0.55 * TFLM_ARENA[model]["head"] and len(result.inplace_layers) == 9
 
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

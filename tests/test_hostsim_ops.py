@@ -1,5 +1,7 @@
-"""TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, TRANSPOSE,
-SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
+"""TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB,
+SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE,
+STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
 variants mlc refuses (TFLM refuses them too), small multi-op models including float32 in/out edges,
@@ -23,10 +25,11 @@ from tflite_builder import ModelBuilder, quantize_symmetric, run_tflm
 
 pytest.importorskip("tflite_micro")
 
-UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH"]
+UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU"]
 BINARY = ["SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"]
-COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "SPLIT", "SPLIT_V", "UNPACK"]
-OPS = ["TRANSPOSE_CONV", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY, *COPIES]
+COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "SPLIT", "SPLIT_V", "UNPACK",
+          "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "GATHER", "MIRROR_PAD", "ARG_MAX", "ARG_MIN"]
+OPS = ["TRANSPOSE_CONV", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY, *COPIES]
 KERAS = Path(__file__).parent / "models" / "keras"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -138,7 +141,8 @@ def test_int16_single_op_models_bit_exact(op, monkeypatch):
 
 @pytest.mark.parametrize("op", UNARY)
 def test_one_element_functions_on_every_int8_value(op, monkeypatch):
-    """RELU, RELU6, LEAKY_RELU, HARD_SWISH are tables of TFLM's arithmetic: every one of the 256 inputs."""
+    """RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU are tables of TFLM's arithmetic: every one of the
+    256 inputs."""
     batch_one_shapes(monkeypatch)
 
     @SETTINGS
@@ -245,6 +249,33 @@ def test_variants_tflm_refuses_are_refused_with_the_reason(data, reason):
         run_tflm(data, [np.zeros((1, 2, 3), np.int8)] * 2)
     graph = graph_of(data)
     assert len(graph.unsupported) == 1 and reason in graph.unsupported[0][2]
+    with pytest.raises(MlcError, match=reason):
+        run(graph, np.zeros(graph.inputs[0].shape, np.int8))
+
+
+def _gather(positions=None) -> bytes:
+    """GATHER along axis 1 of a [1, 4, 3] input, constant positions or (None) an int32 model input."""
+    b = ModelBuilder()
+    x = b.input([1, 4, 3], 0.1, 2)
+    b.output(b.gather(x, b.input([2], dtype="int32") if positions is None else positions, axis=1))
+    return b.finish()
+
+
+def _mirror_pad(mode, paddings) -> bytes:
+    b = ModelBuilder()
+    b.output(b.mirror_pad(b.input([1, 3, 2], 0.1, 2), paddings, mode))
+    return b.finish()
+
+
+@pytest.mark.parametrize("data, reason", [
+    (_gather(), "mlc needs constant indices"),
+    (_gather([1, 4]), "go outside axis 1"),  # TFLM only DCHECKs it and reads past the input
+    (_mirror_pad("REFLECT", [[0, 0], [3, 0], [0, 0]]), "at most the axis size - 1"),
+    (_mirror_pad("SYMMETRIC", [[0, 0], [0, 0], [0, 3]]), "at most the axis size"),
+])
+def test_variants_mlc_does_not_take_are_refused_with_the_reason(data, reason):
+    graph = graph_of(data)
+    assert len(graph.unsupported) == 1 and reason in graph.unsupported[0][2], graph.unsupported
     with pytest.raises(MlcError, match=reason):
         run(graph, np.zeros(graph.inputs[0].shape, np.int8))
 

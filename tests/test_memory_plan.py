@@ -62,14 +62,17 @@ def test_reference_model_plans(model):
                 assert plan.locations[t.index].base == "arena"
                 assert plan.locations[t.index].offset + t.nbytes <= plan.arena_bytes
     (x,), (y,) = graph.inputs, graph.outputs
-    assert plan.io[x.index] == "input" and plan.io[y.index] == "output"
+    assert plan.io[x.index] == ("input", 0) and plan.io[y.index] == ("output", 0)
     out_buf = next(b for b in plan.buffers if y.index in b.tensors)
     assert out_buf.last == len(graph.ops)  # the output stays until the caller has read it
     reshapes = {op.index for op in graph.ops if op.kind == "RESHAPE"}
     assert plan.aliased == reshapes  # zero-copy
     if model == "kws_ref_model":  # every depthwise, 1x1 conv and the pooling after the first layer
         assert plan.inplace == {1, 2, 3, 4, 5, 6, 7, 8, 9}
-        assert plan.arena_bytes == 25 * 5 * 64 + 3 * 7 * 64  # one tensor + the depthwise ring of 3 padded rows
+        # one tensor + the depthwise ring of 3 padded rows of one block of 32 channels (of 64); the input
+        # inside the first layer's output
+        assert plan.arena_bytes == 25 * 5 * 64 + 3 * 7 * 32
+        assert plan.locations[x.index].offset + x.nbytes <= 25 * 5 * 64
 
 
 def test_reference_kernels_never_in_place():

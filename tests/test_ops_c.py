@@ -1,6 +1,7 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR,
-CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE and DEQUANTIZE equals
+HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR,
+DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
+and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -89,6 +90,15 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "RELU6": lambda: S.relu6_models().map(_model),
     "LEAKY_RELU": lambda: S.leaky_relu_models().map(_model),
     "HARD_SWISH": lambda: S.hard_swish_models().map(_model),
+    "ABS": lambda: S.abs_models().map(_model),
+    "RSQRT": lambda: S.rsqrt_models().map(_model),
+    "ELU": lambda: S.elu_models().map(_model),
+    "DEPTH_TO_SPACE": lambda: S.depth_space_models("DEPTH_TO_SPACE").map(_model),
+    "SPACE_TO_DEPTH": lambda: S.depth_space_models("SPACE_TO_DEPTH").map(_model),
+    "GATHER": lambda: S.gather_models().map(_model),
+    "MIRROR_PAD": lambda: S.mirror_pad_models().map(_model),
+    "REDUCE_MIN": lambda: S.reduce_min_models().map(_model),
+    "ARG_MAX/ARG_MIN": lambda: st.sampled_from(["ARG_MAX", "ARG_MIN"]).flatmap(S.arg_min_max_models).map(_model),
     "TRANSPOSE": lambda: S.transpose_models().map(_model),
     "SLICE": lambda: S.slice_models().map(_model),
     "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),

@@ -114,7 +114,7 @@ def test_onnx_model_quantized_runs_in_tflm_bit_exact(tmp_path, float_io):
     softmax = next(op for op in graph.ops if op.kind == "SOFTMAX")
     out, logits = softmax.outputs[0], softmax.inputs[0]
     assert (float(out.quant.s), out.quant.zp) == (1 / 256, -128)  # fixed by the int8 spec, not calibrated
-    seen = result.values[id(model.graph.ops[-1].inputs[0])]  # the logits are not clipped: the top one decides
+    seen = result.values[id(result.float_graph.ops[-1].inputs[0])]  # the logits are not clipped: the top one decides
     step = float(logits.quant.s)
     assert (-128 - logits.quant.zp) * step <= seen.min() + step / 2 and (127 - logits.quant.zp) * step >= seen.max() - step / 2
     assert graph.ops[kinds.index("CONV_2D")].inputs[1].quant.per_channel

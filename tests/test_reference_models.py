@@ -8,7 +8,7 @@ from codegen.ops import load
 from hostsim import run, run_all
 from paths import MODELS
 
-NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model", "person_detect"]
+NAMES = ["hello_world_int8", "ad01_int8", "micro_speech_quantized", "kws_ref_model", "person_detect", "trained_lstm_int8"]
 
 
 def _inputs(graph, n, seed):

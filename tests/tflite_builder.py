@@ -47,7 +47,7 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
       out_scale, out_zero_point)``, ``maximum(a, b)``, ``minimum(a, b)`` (broadcasting; the
       output of MAXIMUM/MINIMUM is quantized like a), ``prelu(x, alpha, out_scale, out_zero_point)``
     - ``unary(opname, x, out_scale=None, out_zero_point=None, options=None)`` (RELU, RELU6,
-      HARD_SWISH), ``leaky_relu(x, alpha, out_scale=None, out_zero_point=None)``
+      HARD_SWISH, ABS, RSQRT, ELU), ``leaky_relu(x, alpha, out_scale=None, out_zero_point=None)``
     - ``softmax(x, beta=1.0)``, ``logistic(x)``, ``tanh(x)`` (output quantization fixed by the
       int8 spec: 1/256,-128 ; 1/256,-128 ; 1/128,0)
     - ``reshape(x, shape, shape_input=True)`` (-1 allowed; shape_input=False puts the shape
@@ -61,6 +61,9 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``transpose(x, perm)``, ``slice(x, begin, size)`` (size -1: to the end),
       ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
     - ``resize_nearest_neighbor(x, size, align_corners=False, half_pixel_centers=False)`` (NHWC)
+    - ``arg_min_max(x, axis, op="ARG_MAX"|"ARG_MIN")`` (int32 output)
+    - ``depth_to_space(x, block_size)``, ``space_to_depth(x, block_size)`` (NHWC), ``gather(x, indices,
+      axis=0)`` (indices: constant values or an int32 T), ``mirror_pad(x, paddings, mode="REFLECT"|"SYMMETRIC")``
     - ``quantize(x, out_scale, out_zero_point, dtype="int8")`` (float32->int8 or int8->int8)
     - ``dequantize(x)`` (int8 -> float32)
     - ``output(t)``; ``finish() -> bytes``
@@ -263,6 +266,23 @@ class ModelBuilder(Writer):
                         ("TransposeConvOptions", dict(Padding=self._pad(padding), StrideH=stride[0], StrideW=stride[1],
                                                       FusedActivationFunction=self._act(activation))))
 
+    def variable(self, shape, dtype, scale, zero_point, name=None) -> T:
+        """A state tensor (is_variable, no buffer): an op reads and updates it across invokes."""
+        idx = self.add_tensor(shape, dtype, float(scale), int(zero_point), None, None, name, variable=True)
+        return T(idx, [int(s) for s in shape], dtype, float(scale), int(zero_point))
+
+    def unidirectional_sequence_lstm(self, x, weights, biases, hidden, cell, out_scale, out_zero_point,
+                                     time_major=False, cell_clip=0.0, activation="TANH") -> T:
+        """The standard (Keras) LSTM: 8 weight tensors (4 input, 4 recurrent), 4 biases, hidden and cell
+        state variables at inputs 18 and 19; no peephole, projection or layer norm."""
+        steps, batch = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+        out = self._activation_tensor([steps, batch, hidden.shape[-1]] if time_major else [batch, steps, hidden.shape[-1]],
+                                      out_scale, out_zero_point)
+        inputs = [x, *weights, None, None, None, *biases, None, None, hidden, cell, None, None, None, None]
+        return self._op("UNIDIRECTIONAL_SEQUENCE_LSTM", inputs, out, ("UnidirectionalSequenceLSTMOptions", {
+            "FusedActivationFunction": getattr(tflite.ActivationFunctionType, activation), "CellClip": float(cell_clip), "ProjClip": 0.0,
+            "TimeMajor": bool(time_major), "AsymmetricQuantizeInputs": False}))
+
     def fully_connected(self, x, w, bias, out_scale, out_zero_point, keep_num_dims=False,
                         activation="NONE") -> T:
         units, k = w.shape
@@ -368,7 +388,7 @@ class ModelBuilder(Writer):
         return self._op("PACK", list(xs), out, ("PackOptions", dict(ValuesCount=len(xs), Axis=axis)))
 
     def mean(self, x, axes, keep_dims=False, out_scale=None, out_zero_point=None, op="MEAN") -> T:
-        """MEAN, or op="SUM" / "REDUCE_MAX" (the same ReducerOptions)."""
+        """MEAN, or op="SUM" / "REDUCE_MAX" / "REDUCE_MIN" (the same ReducerOptions)."""
         shape = list(np.empty(x.shape, np.int8).mean(axis=tuple(axes), keepdims=keep_dims)
                      .shape)
         out = self._activation_tensor(shape, out_scale or x.scale,
@@ -436,6 +456,35 @@ class ModelBuilder(Writer):
                         ("StridedSliceOptions", dict(BeginMask=begin_mask, EndMask=end_mask,
                                                      ShrinkAxisMask=shrink_axis_mask)))
 
+    def arg_min_max(self, x, axis, op="ARG_MAX") -> T:
+        out = self._tensor([n for d, n in enumerate(x.shape) if d != axis % len(x.shape)], "int32")
+        return self._op(op, [x, self.const_int32([axis])], out,
+                        (("ArgMaxOptions" if op == "ARG_MAX" else "ArgMinOptions"), dict(OutputType=tflite.TensorType.INT32)))
+
+    def depth_to_space(self, x, block_size) -> T:
+        n, h, w, c = x.shape
+        out = self._activation_tensor([n, h * block_size, w * block_size, c // block_size ** 2], x.scale, x.zero_point)
+        return self._op("DEPTH_TO_SPACE", [x], out, ("DepthToSpaceOptions", dict(BlockSize=block_size)))
+
+    def space_to_depth(self, x, block_size) -> T:
+        n, h, w, c = x.shape
+        out = self._activation_tensor([n, h // block_size, w // block_size, c * block_size ** 2], x.scale, x.zero_point)
+        return self._op("SPACE_TO_DEPTH", [x], out, ("SpaceToDepthOptions", dict(BlockSize=block_size)))
+
+    def gather(self, x, indices, axis=0) -> T:
+        """indices: an int array (a constant) or an int32 T (an input)."""
+        if not isinstance(indices, T):
+            indices = self.const(np.asarray(indices, np.int32), "int32")
+        a = axis % len(x.shape)
+        out = self._activation_tensor(x.shape[:a] + list(indices.shape) + x.shape[a + 1:], x.scale, x.zero_point)
+        return self._op("GATHER", [x, indices], out, ("GatherOptions", dict(Axis=axis, BatchDims=0)))
+
+    def mirror_pad(self, x, paddings, mode="REFLECT") -> T:
+        paddings = np.asarray(paddings, np.int32).reshape(len(x.shape), 2)
+        out = self._activation_tensor([d + int(p.sum()) for d, p in zip(x.shape, paddings)], x.scale, x.zero_point)
+        return self._op("MIRROR_PAD", [x, self.const_int32(paddings)], out,
+                        ("MirrorPadOptions", dict(Mode=getattr(tflite.MirrorPadMode, mode))))
+
     def resize_nearest_neighbor(self, x, size, align_corners=False, half_pixel_centers=False) -> T:
         out = self._activation_tensor([x.shape[0], *size, x.shape[3]], x.scale, x.zero_point, x.dtype)
         return self._op("RESIZE_NEAREST_NEIGHBOR", [x, self.const_int32(list(size))], out,
@@ -445,6 +494,17 @@ class ModelBuilder(Writer):
     def quantize(self, x, out_scale, out_zero_point, dtype="int8") -> T:
         out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)
         return self._op("QUANTIZE", [x], out, ("QuantizeOptions", {}))
+
+    def svdf(self, x, w_feature, w_time, bias, state_quant, out_scale, out_zero_point, rank=1,
+             activation="NONE") -> T:
+        """SVDF with its state (input 4) a variable tensor of w_time's dtype quantized state_quant=(scale, zp):
+        (batch, memory * filters), kept by TFLM across invokes."""
+        filters, memory = w_time.shape
+        state = self.variable([x.shape[0], memory * filters], w_time.dtype, *state_quant,
+                              name=f"svdf_state_{len(self._ops)}")
+        out = self._activation_tensor([x.shape[0], filters // rank], out_scale, out_zero_point)
+        return self._op("SVDF", [x, w_feature, w_time, bias, state], out,
+                        ("SVDFOptions", dict(Rank=int(rank), FusedActivationFunction=self._act(activation))))
 
     def dequantize(self, x) -> T:
         return self._op("DEQUANTIZE", [x], self._tensor(x.shape, "float32"),

@@ -20,7 +20,7 @@ def add_arguments(parser):
     parser.add_argument("--output", "-o", help="project folder (default mlc-build/NAME-BOARD)")
     parser.add_argument("--name", help="C name of the model (default from the file name)")
     parser.add_argument("--labels", help="text file with one class label per line")
-    parser.add_argument("--demo-inputs", metavar="X.npy", help="inputs (stacked like `mlc simulate`'s) that the app "
+    parser.add_argument("--demo-inputs", metavar="X.npy|X.npz", help="inputs (stacked like `mlc simulate`'s) that the app "
                         "runs and reports while no host talks to it (default: a few random inputs)")
     parser.add_argument("--no-build", action="store_true", help="only render the project")
     parser.add_argument("--fit-check", action="store_true", help="instead of the board's official PlatformIO platform, "
@@ -37,14 +37,15 @@ def default_dir(model, board_id: str) -> Path:
 
 def read_demo_inputs(model, path):
     """A stack of valid inputs of `model` (a prepared graph, or a .tflite path) from X.npy, checked against
-    the model like `mlc simulate` checks them."""
+    the model like `mlc simulate` checks them; X.npz: one such stack per model input, a list in the model's order."""
     if not path:
         return None
-    from codegen.model.arrays import read_input
-    from hostsim.runner import stack_inputs
+    from codegen.model.arrays import read_inputs
+    from hostsim.runner import model_inputs
 
     try:
-        return stack_inputs(graph_of(model), read_input(path))
+        xs = model_inputs(graph_of(model), read_inputs(path))
+        return xs[0] if len(xs) == 1 else xs
     except MlcError as err:
         raise MlcError(f"{path}: {err}") from None
 
@@ -74,7 +75,7 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
 def run(args) -> int:
     if args.calib or Path(args.model).suffix.lower() in (".onnx", ".keras", ".h5"):  # quantize it first
         output = default_output(args.model)
-        _, result, _ = quantize_file(args.model, args.calib, output, args.method, args.float_io)
+        _, result, _ = quantize_file(args.model, args.calib, output, args.method, args.float_io, args.equalize)
         for note in result.notes:
             print(f"note: {note}")
         print(f"quantized: {output}")

@@ -34,11 +34,9 @@ def plans(graph, board_id=None) -> list:
 
 
 def _planned_arena(graph):
-    """The portable library's arena for a single-input, single-output model (None for others)."""
+    """The portable library's arena (every input and output inside)."""
     from codegen.lower.generate import plan_layers
 
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        return None
     return plan_layers(graph).arena_bytes
 
 
@@ -80,10 +78,13 @@ def run(args) -> int:
     console = Console(width=None if Console().is_terminal else 160)
     console.print(table(summary))
     if arena is not None:
-        from codegen.lower.generate import activation_ram_line
+        from codegen.lower.generate import activation_ram_line, state_ram_line
 
-        x, y = graph.inputs[0], graph.outputs[0]
-        console.print(activation_ram_line(arena, x.nbytes, y.nbytes), highlight=False)
+        console.print(activation_ram_line(arena, [t.nbytes for t in graph.inputs], [t.nbytes for t in graph.outputs]),
+                      highlight=False)
+        state_bytes = sum(t.nbytes for t in graph.state_tensors())
+        if state_bytes:
+            console.print(state_ram_line(state_bytes), highlight=False)
     for u in summary["unsupported"]:
         reason = u["reason"].split(" (supported: ")[0]  # the list of supported ops is printed once below
         console.print(f"[yellow]unsupported[/yellow] layer {u['index']} ({u['op']}): {reason}", highlight=False)

@@ -73,7 +73,7 @@ def run(args) -> int:
     if not (args.input and args.output):
         raise MlcError("give --input X.npy and --output Y.npy (or --app APP --feed REC)")
     x = read_inputs(args.input)
-    check_output(args.output)
+    check_output(args.output, len(graph.outputs))
     try:
         values = run_all(graph, x)
     except MlcError as err:  # the model is supported, so what is left is the input's shape or dtype

@@ -1,6 +1,8 @@
-"""`mlc verify MODEL --board B [--port PORT] [-n N] [--inputs X.npy] [--save Y.npy]`: device-in-the-loop check.
+"""`mlc verify MODEL --board B [--port PORT] [-n N] [--inputs X.npy|X.npz] [--save Y.npy|Y.npz]`: device-in-the-loop check.
 
-Sends inputs to the firmware over serial, reads the outputs back and compares them byte for byte with hostsim.
+Sends inputs to the firmware over serial (a model's several inputs as one frame, back to back in the model's
+order), reads the outputs back (likewise) and compares them byte for byte with hostsim, naming the output
+that differs.
 For an emulated board without --port it builds the firmware and starts the emulator itself."""
 from __future__ import annotations
 
@@ -26,57 +28,73 @@ def add_arguments(parser):
     parser.add_argument("--baud", type=int, default=115200)
     parser.add_argument("-n", type=int, default=DEFAULT_COUNT, help=f"random inputs to send (default {DEFAULT_COUNT})")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed for the inputs")
-    parser.add_argument("--inputs", help="X.npy: send these inputs instead, stacked (N, ...) like `mlc simulate`")
-    parser.add_argument("--save", help="Y.npy: write the device's outputs, stacked like `mlc simulate`")
+    parser.add_argument("--inputs", help="X.npy: send these inputs instead, stacked (N, ...) like `mlc simulate` "
+                        "(X.npz: one such array per model input)")
+    parser.add_argument("--save", help="Y.npy: write the device's outputs, stacked like `mlc simulate` (Y.npz: one "
+                        "array per output, by name)")
     parser.add_argument("--output", "-o", help="project folder for the build (default mlc-build/NAME-BOARD)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for one answer before resending")
     add_stream_arguments(parser, NAME)
 
 
-def _first_difference(got: bytes, want: bytes) -> str:
+def _first_difference(got: bytes, want: bytes, outputs) -> str:
+    """Where a device's result frame first differs from hostsim's, naming the output (for several)."""
     if len(got) != len(want):
         return f"device sent {len(got)} bytes, hostsim {len(want)}"
     k = next(i for i in range(len(got)) if got[i] != want[i])
-    return f"first difference at byte {k}: device 0x{got[k]:02x}, hostsim 0x{want[k]:02x}"
+    start = 0
+    for j, t in enumerate(outputs):
+        if k < start + t.nbytes:
+            break
+        start += t.nbytes
+    where = f"output {j} '{t.name}': " if len(outputs) > 1 else ""
+    return f"{where}first difference at byte {k - start}: device 0x{got[k]:02x}, hostsim 0x{want[k]:02x}"
 
 
-def verify_on_device(device, graph, x: np.ndarray, out=print):
-    """Run every input through the device; returns (device outputs stacked, mismatch indices, cycles list)."""
-    import hostsim
+def verify_on_device(device, graph, x, out=print):
+    """Run every input through the device: x is a stacked array (a one-input model) or one per model input
+    (a list in the model's order, or a dict by name), sent as one frame of all inputs each. Returns (the
+    device's outputs stacked: an array for a one-output model, else a list in the model's order, the
+    mismatching input indices, the cycles list)."""
+    from hostsim import run_all
+    from codegen.model.arrays import frames, unframe
 
-    expected = hostsim.run(graph, x)
-    out_t = graph.outputs[0]
+    values = run_all(graph, x)
+    sent = frames([values[t.index] for t in graph.inputs])
+    expected = frames([values[t.index] for t in graph.outputs])
     info = device.info()
-    in_bytes = x[0].nbytes
-    if info.input_bytes != in_bytes or info.output_bytes != expected[0].nbytes:
+    in_bytes, out_bytes = sent.shape[1], expected.shape[1]
+    if info.input_bytes != in_bytes or info.output_bytes != out_bytes:
         raise MlcError(f"the firmware on {device.url} runs model '{info.model}' ({info.input_bytes} B in, "
-                       f"{info.output_bytes} B out), not this model ({in_bytes} B in, {expected[0].nbytes} B out); "
+                       f"{info.output_bytes} B out), not this model ({in_bytes} B in, {out_bytes} B out); "
                        "build and flash it first")
     from codegen.cli.progress import track
 
-    outputs, mismatches, cycles = [], [], []
-    for i in track(range(len(x)), len(x), f"verifying on {device.url}"):
-        got, cyc = device.invoke(np.ascontiguousarray(x[i]).tobytes())
+    if graph.state_tensors():  # the inputs are one sequence from the model's initial state, as hostsim runs them
+        device.reset_stream()
+    got_frames, mismatches, cycles = [], [], []
+    for i in track(range(len(sent)), len(sent), f"verifying on {device.url}"):
+        got, cyc = device.invoke(sent[i].tobytes())
         cycles.append(cyc)
-        want = np.ascontiguousarray(expected[i]).tobytes()
+        want = expected[i].tobytes()
         if got != want:
             if not mismatches:
-                out(f"MISMATCH on input {i}: {_first_difference(got, want)}")
+                out(f"MISMATCH on input {i}: {_first_difference(got, want, graph.outputs)}")
             mismatches.append(i)
-        outputs.append(np.frombuffer(got, dtype=out_t.dtype).reshape(expected[i].shape) if len(got) == len(want)
-                       else np.zeros_like(expected[i]))
-    return np.stack(outputs), mismatches, cycles
+        got_frames.append(got if len(got) == len(want) else bytes(len(want)))
+    per_output = [np.stack(ys) for ys in zip(*(unframe(f, graph.outputs) for f in got_frames))]
+    return (per_output[0] if len(per_output) == 1 else per_output), mismatches, cycles
 
 
 def run(args) -> int:
-    from codegen.model.arrays import check_output, random_inputs, read_input, write
+    from codegen.model.arrays import check_output, random_model_inputs, read_inputs, write_outputs
     from codegen.device.protocol import Device
     from codegen.ops import load
 
     board = get_board(args.board)
-    if args.save:
-        check_output(args.save)
     graph = load(args.model)
+    if args.save:
+        check_output(args.save, len(graph.outputs))
     if args.app:
         if not args.feed:
             raise MlcError(f"--app {args.app} needs --feed REC: the recording to stream to the device")
@@ -84,11 +102,14 @@ def run(args) -> int:
     if args.inputs:
         import hostsim.runner
 
-        x = hostsim.runner.stack_inputs(graph, read_input(args.inputs))
+        try:
+            x = hostsim.runner.model_inputs(graph, read_inputs(args.inputs))
+        except MlcError as err:
+            raise MlcError(f"{args.inputs}: {err}") from None
     else:
         if args.n < 1:
             raise MlcError("-n must be at least 1")
-        x = random_inputs(graph, args.n, args.seed)
+        x = random_model_inputs(graph, args.n, args.seed)
 
     emulator = None
     url = args.port
@@ -107,7 +128,7 @@ def run(args) -> int:
     finally:
         if emulator:
             emulator.stop()
-    n = len(x)
+    n = len(cycles)
     print(f"{n - len(mismatches)}/{n} bit-exact" + (f" on {board.id}" if board else ""))
     known = [c for c in cycles if c is not None]
     if known:
@@ -116,7 +137,7 @@ def run(args) -> int:
     if device.retries or device.reconnects:
         print(f"line trouble recovered: {device.retries} resend(s), {device.reconnects} reconnect(s)")
     if args.save:
-        write(args.save, y)
+        write_outputs(args.save, {t.name: v for t, v in zip(graph.outputs, y if isinstance(y, list) else [y])})
     if mismatches:
         print(f"{len(mismatches)} mismatching input(s): {', '.join(map(str, mismatches[:20]))}", file=sys.stderr)
         return 1

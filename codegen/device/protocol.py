@@ -366,7 +366,8 @@ class Device:
         return p[RESULT_HEADER_BYTES:], None if cycles == CYCLES_NONE else cycles
 
     def reset_stream(self) -> None:
-        """Put a streaming app back in its power-on state (ring, noise estimate, detector, stream position)."""
+        """Put a streaming app back in its power-on state (ring, noise estimate, detector, stream position), or
+        the classify app's model state (NAME_reset())."""
         p = self.request(MSG_STREAM_RESET, b"", MSG_SAMPLES_ACK).payload
         if int.from_bytes(p[:4], "little") != 0:
             raise DeviceError(f"{self.url}: the stream did not reset")

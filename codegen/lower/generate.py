@@ -13,7 +13,7 @@ import numpy as np
 
 from codegen.lower import memory_plan
 from codegen.assets import asset_dir
-from codegen.csyntax import c_array_body, c_count, c_type, check_identifier, identifier_from
+from codegen.csyntax import c_array_body, c_count, c_type, check_identifier, identifier_from, io_identifiers
 from codegen.lower.layer import Layer, Unit, offset_name
 from codegen.errors import MlcError
 from codegen.ops.kernel_plan import ISAS
@@ -30,33 +30,66 @@ class Result:
     files: list
     arena_bytes: int
     weight_bytes: int
-    input_bytes: int
+    input_bytes: int  # all inputs (outputs), as one serial frame carries them
     output_bytes: int
     macs: int
+    state_bytes: int = 0  # variable tensors kept across invokes (static, outside the arena)
+    inputs: list = field(default_factory=list)  # (C name, bytes) per model input, in the model's order
+    outputs: list = field(default_factory=list)
     inplace_layers: list = field(default_factory=list)
     aliased_layers: list = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [f"{self.name}: wrote {', '.join(self.files)} to {self.out_dir}",
-                 f"  {activation_ram_line(self.arena_bytes, self.input_bytes, self.output_bytes)}",
+                 f"  {activation_ram_line(self.arena_bytes, [b for _, b in self.inputs], [b for _, b in self.outputs])}",
                  f"          ({len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
                  f"  weights {self.weight_bytes:>8,} B  (flash)"]
+        if self.state_bytes:
+            lines.insert(3, f"  {state_ram_line(self.state_bytes)} (reset by {self.name}_reset())")
         return "\n".join(lines)
 
 
-def activation_ram_line(arena_bytes: int, input_bytes: int, output_bytes: int) -> str:
-    """The one figure of a model's activation RAM, as mlc inspect, generate, build and bench print it."""
-    return (f"arena   {arena_bytes:>8,} B  activation RAM: every tensor incl. the input ({input_bytes:,} B) and "
-            f"output ({output_bytes:,} B), and kernel scratch")
+def activation_ram_line(arena_bytes: int, input_sizes: list, output_sizes: list) -> str:
+    """The one figure of a model's activation RAM, as mlc inspect, generate, build and bench print it; the
+    sizes are the bytes of each model input and output (all of them live in the arena)."""
+    def tensors(what: str, sizes: list) -> str:
+        if len(sizes) == 1:
+            return f"{what} ({sizes[0]:,} B)"
+        return f"{len(sizes)} {what}s ({' + '.join(f'{b:,}' for b in sizes)} B)"
+    return (f"arena   {arena_bytes:>8,} B  activation RAM: every tensor incl. the {tensors('input', input_sizes)} and "
+            f"{tensors('output', output_sizes)}, and kernel scratch")
 
 
 
-def _io(t, role: str) -> dict:
+def state_ram_line(state_bytes: int) -> str:
+    """The RAM a stateful model keeps from one inference to the next, besides the arena."""
+    return f"state   {state_bytes:>8,} B  RAM kept across invokes (SVDF, LSTM state), outside the arena"
+
+
+def _io(t, role: str, ident: str, k: int, offset: str) -> dict:
+    """One model input or output as the templates name it: a model with one of each keeps NAME_INPUT_*,
+    NAME_input() (ident ""); with several, each is NAME_INPUT_<ident>_*, NAME_input_<ident>()."""
     quantized = t.quant is not None and not t.quant.per_channel
     scale = f"{float(np.float32(t.quant.s))!r}f" if quantized else None
-    return {"role": role, "tensor_name": t.name.replace("*/", "* /"), "bytes": t.nbytes, "count": t.size,
+    suffix = f"_{ident}" if ident else ""
+    return {"macro": role.upper() + suffix, "fn": role + suffix, "role": role, "suffix": suffix, "position": k,
+            "tensor_name": t.name.replace("*/", "* /"), "bytes": t.nbytes, "count": t.size,
             "shape": list(t.shape) or [1], "dtype": t.dtype, "ctype": c_type(t.dtype), "quantized": quantized,
-            "scale": scale, "zero_point": t.quant.zp if quantized else 0}
+            "scale": scale, "zero_point": t.quant.zp if quantized else 0, "offset": offset, "index": t.index}
+
+
+def model_io(graph, name: str) -> tuple[list, list]:
+    """The template descriptions (_io) of the model's inputs and of its outputs, in the model's order."""
+    several = len(graph.inputs) > 1 or len(graph.outputs) > 1
+    result = []
+    for role, tensors, fallback in (("input", graph.inputs, "in"), ("output", graph.outputs, "out")):
+        names = [graph.signature_names.get(t.index, t.name) for t in tensors]
+        idents = io_identifiers(names, fallback) if several else [""]
+        ios = [_io(t, role, ident, k, offset_name(name, t)) for k, (t, ident) in enumerate(zip(tensors, idents))]
+        for k, io in enumerate(ios):  # where it starts in a frame of all of them (mlc's serial protocol)
+            io["frame_offset"] = sum(other["bytes"] for other in ios[:k])
+        result.append(ios)
+    return result[0], result[1]
 
 
 def _c_string(text: str) -> str:
@@ -89,52 +122,69 @@ def plan_layers(graph, reference: bool = False, isa: str | None = None):
     (isa None) for each of a portable library's."""
     isas = (isa,) if isa else ISAS
     return memory_plan.plan(graph, definition, reference=reference,
-                            kernel_plans=lambda op, inplace: {i: plan_kernel(op, i, reference, inplace) for i in isas})
+                            kernel_plans=lambda op, inplace: {i: plan_kernel(op, i, reference, inplace, alone=len(isas) == 1)
+                                                              for i in isas})
 
 
 def render(graph, name: str, labels: list, reference: bool = False, isa: str | None = None) -> tuple[dict, Result]:
     """All generated files as {filename: text}, plus the figures. isa ("portable", "dsp", "mve"): only
     that core's kernels; None: a portable library (each kernel's ISA variants under #if)."""
     require_supported(graph)
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise MlcError(f"{graph.path}: models with {len(graph.inputs)} inputs and {len(graph.outputs)} outputs "
-                       "are not supported; mlc generates single-input, single-output models")
+    _check_io(graph)
     plan = plan_layers(graph, reference, isa)
-    unit = Unit(name, reference=reference, isa=isa)
-    layers = []
+    inputs, outputs = model_io(graph, name)
+    unit = Unit(name, reference=reference, isa=isa, io_vars={(io["role"], io["position"]): io["fn"] for io in inputs + outputs})
+    layers, pinned = [], set()
     for op in graph.ops:
         layer = Layer(unit, op, plan)
         y = op.outputs[0]
         code = [] if op.index in plan.aliased else definition(op.kind).emit(layer).splitlines()
-        if any(plan.io.get(t.index) == "output" for t in op.outputs):  # the output's pointer made opaque here,
-            code = [f"void *output = {name}_output();", "MLC_PIN(output);"] + code  # not before (registers)
+        for io in (plan.io.get(t.index) for t in op.outputs):  # an output's pointer made opaque where it is
+            if io and io[0] == "output" and io not in pinned:  # first written, not before (registers)
+                pinned.add(io)
+                var = unit.io_vars[io]
+                code = [f"void *{var} = {name}_{var}();", f"MLC_PIN({var});"] + code
         layers.append({"index": op.index, "comment": _layer_comment(op, plan), "code": code,
                        "result": layer.result(0), "result_bytes": y.nbytes})
     offsets = _arena_offsets(graph, plan, name)
-    x, y = graph.inputs[0], graph.outputs[0]
-    # a constant output: copied from flash into its place in the arena by every inference
-    const_output = unit.const(f"{name}_output_value", y.data, c_type(y.dtype)) if y.is_const else None
+    for io, t in zip(outputs, graph.outputs):  # a constant output: copied from flash into its place in the arena
+        io["const"] = unit.const(f"{name}_{io['fn']}_value", t.data, c_type(t.dtype)) if t.is_const else None
     consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
+    state = [(sym, ctype, c_count(v, ctype), int(v.flat[0]) if v.size else 0) for sym, ctype, v in unit.state]
     macs = sum(op.macs for op in graph.ops)
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),
            "layer_count": len(graph.ops), "macs": macs, "weight_bytes": unit.weight_bytes(),
-           "arena_bytes": plan.arena_bytes, "input": _io(x, "INPUT"), "output": _io(y, "OUTPUT"),
-           "input_offset": offset_name(name, x), "output_offset": offset_name(name, y),
-           "const_output": const_output, "labels": [_c_string(s) for s in labels],
-           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts,
+           "arena_bytes": plan.arena_bytes, "inputs": inputs, "outputs": outputs, "several": len(inputs + outputs) > 2,
+           "input_bytes": sum(io["bytes"] for io in inputs), "output_bytes": sum(io["bytes"] for io in outputs),
+           "labels": [_c_string(s) for s in labels],
+           "invoke_params": ", ".join([f"const void *{io['fn']}" for io in inputs] + [f"void *{io['fn']}" for io in outputs]),
+           "includes": unit.includes, "strategy": plan.strategy, "offsets": offsets, "consts": consts, "state": state,
            "kernels": unit.kernels, "layers": layers,
-           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0)}
+           "largest_const": max((int(v.nbytes) for _, _, v in unit.consts), default=0),
+           "state_bytes": sum(int(v.nbytes) for _, _, v in unit.state)}
     env = unit.env
     files = {f"{name}.h": env.get_template("model/model.h.j2").render(**ctx),
              f"{name}.c": env.get_template("model/model.c.j2").render(**ctx)}
     for header in SHARED_HEADERS + tuple(unit.includes):
         files[header] = (asset_dir("templates") / "kernels" / header).read_text()
     result = Result(name=name, out_dir=Path(), files=sorted(files), arena_bytes=plan.arena_bytes,
-                    weight_bytes=unit.weight_bytes(), input_bytes=graph.inputs[0].nbytes,
-                    output_bytes=graph.outputs[0].nbytes, macs=macs,
+                    weight_bytes=unit.weight_bytes(), input_bytes=ctx["input_bytes"],
+                    output_bytes=ctx["output_bytes"], macs=macs, inputs=[(io["fn"], io["bytes"]) for io in inputs],
+                    outputs=[(io["fn"], io["bytes"]) for io in outputs], state_bytes=ctx["state_bytes"],
                     inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased))
     return files, result
+
+
+def _check_io(graph) -> None:
+    """The C API gives every input and output its own place: refuse a tensor that is two of them."""
+    seen = {}
+    for role, tensors in (("input", graph.inputs), ("output", graph.outputs)):
+        for k, t in enumerate(tensors):
+            if t.index in seen:
+                raise MlcError(f"{graph.path}: tensor '{t.name}' is both {seen[t.index]} and {role} {k} of the model; "
+                               "mlc generates models whose inputs and outputs are distinct tensors")
+            seen[t.index] = f"{role} {k}"
 
 
 def _arena_offsets(graph, plan, name: str) -> list:

@@ -14,8 +14,9 @@ _PLACEHOLDER = "MLC_KERNEL_FN"
 class Unit:
     """The state of one generated library while its layers are emitted."""
 
-    def __init__(self, name: str, reference: bool = False, isa: str | None = None):
+    def __init__(self, name: str, reference: bool = False, isa: str | None = None, io_vars=None):
         self.name = name
+        self.io_vars = io_vars or {}  # ("input" / "output", k) -> NAME_run's pointer variable for it
         self.reference = reference
         self.isas = (isa,) if isa else ISAS  # no core given: a portable library holds every ISA's kernels
         self.env = templates()
@@ -25,6 +26,7 @@ class Unit:
         self._kernel_names = {}  # rendered text (with placeholder) -> function name
         self._kernel_count = {}
         self.includes = []  # extra headers from templates/kernels/ to copy and #include
+        self.state = []  # (symbol, ctype, initial values): arrays kept across inferences, set back by NAME_reset()
 
     def const(self, symbol: str, values, ctype: str) -> str:
         """A `static const` flash array; identical contents share one symbol."""
@@ -52,12 +54,18 @@ class Unit:
             self.kernels.append(text.replace(_PLACEHOLDER, fn))
         return self._kernel_names[text]
 
+    def state_array(self, symbol: str, initial, ctype: str) -> str:
+        """A static RAM array an op keeps across inferences (its variable tensors), `initial` at start-up
+        and after NAME_reset()."""
+        self.state.append((symbol, ctype, np.ascontiguousarray(initial)))
+        return symbol
+
     def include(self, header: str) -> None:
         if header not in self.includes:
             self.includes.append(header)
 
     def weight_bytes(self) -> int:
-        return sum(int(v.size) * np.dtype({"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16,
+        return sum(int(v.size) * np.dtype({"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "uint16_t": np.uint16,
                                            "int32_t": np.int32, "int64_t": np.int64, "float": np.float32, "mlc_requant_t": np.int32}[c]).itemsize
                    for _, c, v in self.consts)
 
@@ -99,9 +107,9 @@ class Layer:
 
     def _ptr(self, tensor, writable: bool) -> str:
         const = "" if writable else "const "
-        role = self.plan.io.get(tensor.index)
-        if role is not None:  # NAME_run's opaque pointers to the model input's and output's bytes
-            return f"({const}{c_type(tensor.dtype)} *){role}"
+        io = self.plan.io.get(tensor.index)
+        if io is not None:  # NAME_run's opaque pointers to the model inputs' and outputs' bytes
+            return f"({const}{c_type(tensor.dtype)} *){self.unit.io_vars[io]}"
         return f"{self.unit.name}_AT({const}{c_type(tensor.dtype)}, {offset_name(self.unit.name, tensor)})"
 
     def inp(self, i: int = 0) -> str:
@@ -126,6 +134,9 @@ class Layer:
 
     def const(self, suffix: str, values, ctype: str) -> str:
         return self.unit.const(f"{self.unit.name}_l{self.op.index}_{suffix}", values, ctype)
+
+    def state(self, suffix: str, initial, ctype: str) -> str:
+        return self.unit.state_array(f"{self.unit.name}_l{self.op.index}_{suffix}", initial, ctype)
 
     def kernel(self, template: str, base: str, **variables) -> str:
         return self.unit.kernel(template, base, self.plans, **variables)

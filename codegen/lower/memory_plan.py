@@ -8,7 +8,8 @@ lowest-gap under several orderings; the smallest arena wins. The model's input a
 are planned like every other tensor: the input lives from before the first layer to its last reader
 (its bytes are reused once it is consumed, and a layer may run in place over it), the output from its
 producer to the end of the inference (it may overlap tensors that are dead by then). A constant output
-gets a buffer for the whole inference (the generated code copies the constant into it).
+gets a buffer for the whole inference (the generated code copies the constant into it). State tensors
+(variables an op keeps across invokes) are not planned: they persist, in their own static buffers.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class Plan:
     aliased: set  # alias op indices that need no code
     buffers: list  # the arena buffers, placed
     strategy: str = ""
-    io: dict = field(default_factory=dict)  # tensor index -> "input" / "output": at the model input's (output's) bytes
+    io: dict = field(default_factory=dict)  # tensor index -> ("input" / "output", k): at model input (output) k's bytes
 
 
 def _align(n: int) -> int:
@@ -101,15 +102,22 @@ def best_placement(buffers: list, shuffles: int = 16) -> tuple[int, str]:
 
 
 def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
-    """op_def(kind) -> codegen.ops.OpDef (its inplace/alias hooks) or None; kernel_plans(op, inplace) ->
-    {isa: KernelPlan}: a layer's scratch is the most any of its plans needs (a portable library holds
-    every ISA's kernel in one arena layout); by default the portable library's plans."""
+    """op_def(kind) -> codegen.ops.OpDef (its inplace/alias/overlap hooks) or None; kernel_plans(op, inplace)
+    -> {isa: KernelPlan}: a layer's scratch is the most any of its plans needs (a portable library holds
+    every ISA's kernel in one arena layout); by default the portable library's plans. Planned with and
+    without overlapping outputs over their inputs (a merged buffer lives as long as both tensors, which
+    can cost more than it saves); the smaller arena wins (ties: overlapping)."""
+    plans = [_plan(graph, op_def, reference, kernel_plans, overlap) for overlap in (True, False)]
+    return min(plans, key=lambda p: p.arena_bytes)
+
+
+def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
     if kernel_plans is None:
         from codegen.ops.kernel_plan import ISAS
         from codegen.ops import plan_kernel
 
         def kernel_plans(op, inplace):
-            return {isa: plan_kernel(op, isa, reference, inplace) for isa in ISAS}
+            return {isa: plan_kernel(op, isa, reference, inplace, alone=False) for isa in ISAS}
     ops = graph.ops
     outs = {t.index for t in graph.outputs}
     end = len(ops)
@@ -117,8 +125,8 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
     locations = {}
     last_read = {}
     for op in ops:
-        for t in op.inputs:
-            if t is not None and not t.is_const:
+        for t in op.inputs:  # state (variable tensors) lives outside the arena, in NAME_state
+            if t is not None and not t.is_const and not t.variable:
                 last_read[t.index] = op.index
     for i in outs:
         last_read[i] = end
@@ -150,7 +158,7 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
                        and y.index not in owner and y.index not in outs and x.index in owner
                        and owner[x.index].last == op.index
                        and sum(t is x for t in op.inputs) == 1 and em.inplace(op) and not reference)
-        gap = (em.overlap(op) if em is not None and em.overlap is not None and not can_inplace and not reference
+        gap = (em.overlap(op) if overlap and em is not None and em.overlap is not None and not can_inplace and not reference
                and x is not None and not x.is_const and y.index not in owner and y.index not in outs
                and x.index in owner and owner[x.index].last == op.index and sum(t is x for t in op.inputs) == 1
                else None)
@@ -186,10 +194,10 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
     for buf in buffers:
         for i in buf.tensors:
             locations[i] = Location("arena", buf.offset + buf.at.get(i, 0))
-    io = {}  # the tensors at the model output's bytes, then (where both) at the input's
+    io = {}  # the tensors at a model output's bytes, then (where both) at an input's: (role, position)
     for role, tensors in (("output", graph.outputs), ("input", graph.inputs)):
-        for t in tensors:
-            io.update({i: role for i in owner[t.index].tensors if locations[i].offset == locations[t.index].offset})
+        for k, t in enumerate(tensors):
+            io.update({i: (role, k) for i in owner[t.index].tensors if locations[i].offset == locations[t.index].offset})
     return Plan(arena_bytes=peak, locations=locations,
                 scratch={i: (b.offset, b.size) for i, b in scratch_bufs.items()},
                 inplace=inplace, kernels=kernels, aliased=aliased, buffers=arena_bufs, strategy=strategy, io=io)

@@ -68,8 +68,10 @@ def write_outputs(path: str, outputs: dict) -> None:
         raise MlcError(f"{path}: cannot write the output ({err.strerror or err})") from None
 
 
-def check_output(path: str) -> None:
-    """Fail before a long run, not after it."""
+def check_output(path: str, outputs: int = 1) -> None:
+    """Fail before a long run, not after it (for a model with `outputs` outputs)."""
+    if outputs > 1 and not str(path).endswith(".npz"):
+        raise MlcError(f"{path}: the model has {outputs} outputs; give an .npz file for them")
     target = Path(path)
     if target.is_dir():
         raise MlcError(f"{path}: is a directory; give a file name for the output")
@@ -85,13 +87,35 @@ def write(path: str, y: np.ndarray) -> None:
         raise MlcError(f"{path}: cannot write the output ({err.strerror or err})") from None
 
 
-def random_inputs(graph, n: int, seed: int = 0) -> np.ndarray:
-    """N random inputs for the model, stacked like `mlc simulate` takes them: the whole range of an
-    integer input, a standard normal sample for a float one."""
-    t = graph.inputs[0]
+def random_inputs(graph, n: int, seed: int = 0, t=None) -> np.ndarray:
+    """N random inputs for model input t (the first by default), stacked like `mlc simulate` takes them: the
+    whole range of an integer input, a standard normal sample for a float one."""
+    t = t if t is not None else graph.inputs[0]
     rng = np.random.default_rng(seed)
     dt = np.dtype(t.dtype)
     if dt.kind == "f":
         return rng.standard_normal((n, *t.shape[1:])).astype(dt)
     info = np.iinfo(dt)
     return rng.integers(info.min, info.max, size=(n, *t.shape[1:]), endpoint=True, dtype=dt)
+
+
+def random_model_inputs(graph, n: int, seed: int = 0):
+    """random_inputs for every model input: one array for a one-input model, else a list in the model's order."""
+    xs = [random_inputs(graph, n, seed + k, t) for k, t in enumerate(graph.inputs)]
+    return xs[0] if len(xs) == 1 else xs
+
+
+def frames(arrays: list) -> np.ndarray:
+    """Stacked tensors (one (N, ...) array per input or output, in the model's order) as N frames of bytes
+    (N, total bytes): each sample's tensors back to back, as mlc's serial protocol and the generated C's
+    NAME_INPUT_BYTES/NAME_OUTPUT_BYTES carry them."""
+    return np.concatenate([np.ascontiguousarray(a).view(np.uint8).reshape(len(a), -1) for a in arrays], axis=1)
+
+
+def unframe(frame: bytes, tensors) -> list:
+    """One frame's bytes split into one array per tensor (its shape without the batch axis, its dtype)."""
+    out, pos = [], 0
+    for t in tensors:
+        out.append(np.frombuffer(frame, dtype=t.dtype, count=t.size, offset=pos).reshape(t.shape[1:]))
+        pos += t.nbytes
+    return out

@@ -198,3 +198,82 @@ def round_half_away(x):
     """std::round of float32 values (halves away from zero); float64 makes |x| + 0.5 exact."""
     x = np.asarray(x, np.float64)
     return np.copysign(np.floor(np.abs(x) + 0.5), x)
+
+
+# --- TFLite's int16 Logistic and Tanh (reference_integer_ops, LSTM gates): one shared table ---------
+# sigmoid(i / 24) in 0.16 format, i = 0 .. 255 (tensorflow/lite/kernels/internal/common.h
+# sigmoid_table_uint16; tanh(x) = 2 sigmoid(2x) - 1 reads it too). Not a formula: a few entries differ
+# by one from round(65536 * sigmoid(i / 24)).
+SIGMOID_TABLE_UINT16 = np.array([
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
+    43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
+    51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110,
+    61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186,
+    63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208,
+    65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433, 65438, 65442, 65445, 65449,
+    65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+], dtype=np.int64)
+
+
+def _int16_table_input(x, multiplier: int, right_shift: int):
+    """The int16 Logistic/Tanh input step: (x * multiplier + round) >> right_shift (int32 in TFLM)."""
+    rounding = (1 << (right_shift - 1)) if right_shift > 0 else 0
+    return (_i64(x) * multiplier + rounding) >> right_shift
+
+
+def int16_logistic(x, multiplier: int, right_shift: int):
+    """reference_integer_ops::Logistic for int16 (its multiplier already 3 << shift when it was 0):
+    Q3.12 in (after the input step), sigmoid in Q0.15 out, the table interpolated over 9 fraction bits."""
+    v = _int16_table_input(x, multiplier, right_shift)
+    a = np.abs(v)
+    uh = np.minimum(a >> 9, 254)
+    ua, ub = SIGMOID_TABLE_UINT16[uh], SIGMOID_TABLE_UINT16[uh + 1]
+    result = np.where((a >> 9) >= 255, 0x7FFF << 10, (ua << 9) + (a & 0x1FF) * (ub - ua))
+    result = np.where(v >= 0, result + (1 << 9), (1 << 25) - result + (1 << 9) - 1)
+    return (result >> 10).astype(np.int16)
+
+
+def int16_tanh(x, multiplier: int, right_shift: int):
+    """reference_integer_ops::Tanh for int16: Q3.12 in (after the input step), tanh in Q0.15 out,
+    the sigmoid table interpolated over 8 fraction bits."""
+    v = _int16_table_input(x, multiplier, right_shift)
+    a = np.abs(v)
+    uh = np.minimum(a >> 8, 254)
+    ua, ub = SIGMOID_TABLE_UINT16[uh], SIGMOID_TABLE_UINT16[uh + 1]
+    result = np.where((a >> 8) >= 255, 0xFFFF << 8, (ua << 8) + (a & 0xFF) * (ub - ua))
+    result = np.where(v >= 0, result - (1 << 23) + (1 << 7), -result + (1 << 23) + (1 << 7) - 1)
+    return (result >> 8).astype(np.int16)
+
+
+def inv_sqrt_quantized_multiplier_exp(value: int) -> tuple[int, int]:
+    """TFLite GetInvSqrtQuantizedMultiplierExp of one int32 >= 0 (0 and 1 give INT32_MAX, shift 0):
+    1/sqrt(value) ~= multiplier * 2^(-shift - 31) by five Newton-Raphson steps in gemmlowp Q3.28. The
+    shift is returned as TFLite's right shift (its kReverseShift caller negates it)."""
+    if value <= 1:
+        return INT32_MAX, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    pairs = (int(count_leading_zeros32(value)) - 1) // 2 - 1
+    shift -= pairs
+    value <<= 2 * pairs
+    srdhm = saturating_rounding_doubling_high_mul
+    half_input = saturating_rounding_multiply_by_pot(value >> 1, -1)
+    x = 1 << 28  # F3::One()
+    for _ in range(5):
+        x3 = saturating_rounding_multiply_by_pot(srdhm(srdhm(x, x), x), 6)  # Rescale<3> of a Q9 product
+        x = saturating_rounding_multiply_by_pot(wrap32(srdhm((1 << 28) + (1 << 27), x) - srdhm(half_input, x3)), 3)
+    x = int(srdhm(x, 1518500250))  # * sqrt(2) / 2 in Q0.31
+    if shift < 0:
+        x, shift = int(wrap32(x << -shift)), 0
+    return x, shift

@@ -56,6 +56,12 @@ class Tensor:
     def nbytes(self) -> int:
         return self.size * np.dtype(self.dtype).itemsize
 
+    def reset_value(self) -> np.ndarray:
+        """A state tensor's value before the first invoke and after a reset, as TFLM's
+        ResetVariableTensors writes it: int8 filled with its zero point, every other dtype with 0."""
+        fill = self.quant.zp if self.dtype == "int8" and self.quant is not None else 0
+        return np.full(self.shape, fill, self.dtype)
+
 
 @dataclass
 class Op:
@@ -77,6 +83,16 @@ class Graph:
     inputs: list
     outputs: list
     unsupported: list = field(default_factory=list)  # (op index, kind, reason)
+    signature_names: dict = field(default_factory=dict)  # tensor index -> its name in the model's signature
+
+    def state_tensors(self) -> list:
+        """The variable tensors the layers read and update in place, kept from one invoke to the next."""
+        seen = {}
+        for op in self.ops:
+            for t in op.inputs:
+                if t is not None and t.variable:
+                    seen.setdefault(t.index, t)
+        return list(seen.values())
 
     def consumers(self, tensor: Tensor) -> list:
         return [op for op in self.ops if any(t is tensor for t in op.inputs)]

@@ -193,7 +193,18 @@ def parse(data: bytes, path: str) -> Graph:
         ops.append(Op(index=i, kind=kind, inputs=ins, outputs=outs, options=options))
     inputs = pick(sg.InputsAsNumpy(), "the model input list") if sg.InputsLength() else []
     outputs = pick(sg.OutputsAsNumpy(), "the model output list") if sg.OutputsLength() else []
-    return Graph(name=Path(path).stem, path=str(path), tensors=tensors, ops=ops, inputs=inputs, outputs=outputs)
+    return Graph(name=Path(path).stem, path=str(path), tensors=tensors, ops=ops, inputs=inputs, outputs=outputs,
+                 signature_names=_signature_names(model))
+
+
+def _signature_names(model) -> dict:
+    """The first signature's names of the model's inputs and outputs (the converter's tensor names are
+    'serving_default_x:0' and 'StatefulPartitionedCall:1'; the signature keeps the Keras layer names)."""
+    if not model.SignatureDefsLength():
+        return {}
+    sig = model.SignatureDefs(0)
+    maps = [sig.Inputs(i) for i in range(sig.InputsLength())] + [sig.Outputs(i) for i in range(sig.OutputsLength())]
+    return {m.TensorIndex(): m.Name().decode("utf-8", errors="replace") for m in maps if m.Name()}
 
 
 def read(path, float_model: bool = False) -> Graph:

@@ -25,7 +25,8 @@ OPTIONS_TABLES = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseCon
                   "SOFTMAX": "SoftmaxOptions", "RESHAPE": "ReshapeOptions",
                   "CONCATENATION": "ConcatenationOptions", "PAD": "PadOptions", "PADV2": "PadV2Options",
                   "MEAN": "ReducerOptions", "QUANTIZE": "QuantizeOptions", "DEQUANTIZE": "DequantizeOptions",
-                  "SQUEEZE": "SqueezeOptions", "EXPAND_DIMS": "ExpandDimsOptions"}
+                  "SQUEEZE": "SqueezeOptions", "EXPAND_DIMS": "ExpandDimsOptions",
+                  "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions"}
 
 
 @dataclass
@@ -47,8 +48,10 @@ class Writer:
         self._inputs: list[int] = []
         self._outputs: list[int] = []
 
-    def add_tensor(self, shape, dtype: str, scale=None, zero_point=None, axis=None, data=None, name=None) -> int:
-        """A tensor (a constant when data is given); scale and zero_point per tensor or per channel along axis."""
+    def add_tensor(self, shape, dtype: str, scale=None, zero_point=None, axis=None, data=None, name=None,
+                   variable: bool = False) -> int:
+        """A tensor (a constant when data is given; a variable: state an op keeps across invokes); scale and
+        zero_point per tensor or per channel along axis."""
         buf = 0
         if data is not None:
             arr = np.asarray(data, dtype)
@@ -57,7 +60,8 @@ class Writer:
             buf = len(self._buffers) - 1
         idx = len(self._tensors)
         self._tensors.append(dict(shape=[int(s) for s in shape], dtype=dtype, buffer=buf, scale=scale,
-                                  zero_point=zero_point, axis=axis, name=name or f"t{idx}"))
+                                  zero_point=zero_point, axis=axis, name=name or f"t{idx}",
+                                  variable=variable))
         return idx
 
     def add_input(self, index: int) -> None:
@@ -143,6 +147,8 @@ class Writer:
             tflite.TensorAddType(fb, TFL_TYPES[t["dtype"]])
             tflite.TensorAddBuffer(fb, t["buffer"])
             tflite.TensorAddName(fb, name)
+            if t["variable"]:
+                tflite.TensorAddIsVariable(fb, True)
             if quant is not None:
                 tflite.TensorAddQuantization(fb, quant)
             tensors.append(tflite.TensorEnd(fb))
@@ -217,7 +223,7 @@ def write_graph(graph: Graph, description: str = "mlc quantize", external_buffer
         q = t.quant
         index[id(t)] = writer.add_tensor(
             t.shape, t.dtype, scale=None if q is None else q.scale, zero_point=None if q is None else q.zero_point,
-            axis=None if q is None else q.axis, data=t.data, name=t.name)
+            axis=None if q is None else q.axis, data=t.data, name=t.name, variable=t.variable)
     for op in graph.ops:
         writer.add_op(op.kind, [-1 if t is None else index[id(t)] for t in op.inputs],
                       [index[id(t)] for t in op.outputs], _options_table(op.kind, op.options))

@@ -15,6 +15,7 @@ that `mlc inspect` can list them, and simulation or code generation refuses the 
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,7 +25,7 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.model.ir import Graph
 
-FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize")
+FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize", "lstm", "svdf")
 
 
 @dataclass(frozen=True)
@@ -43,19 +44,22 @@ class OpDef:
     # (op) -> int | None: the output may start this many bytes before input 0 and overlap it (the kernel
     # has read the input bytes an output row covers before it writes that row); None: no overlap
     overlap: Callable | None = None
+    # input positions holding state (variable tensors): read, then updated in place by the kernel, kept from one
+    # invoke to the next (hostsim's runner state, the C's NAME_state, NAME_reset()); never planned in the arena
+    state: tuple = ()
 
 
 _OPS: dict = {}
 
 
 def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=(),
-           dtypes=("int8",), overlap=None):
+           dtypes=("int8",), overlap=None, state=()):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
         _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), tuple(dtypes),
-                           overlap)
+                           overlap, tuple(state))
 
 
 def registry() -> dict:
@@ -109,10 +113,7 @@ def prepare(graph) -> None:
             continue
         try:
             _check_structure(op, d.arity)
-            state = next((t for t in op.inputs if t is not None and t.variable), None)
-            if state is not None:
-                raise MlcError(f"{op.kind} reads state tensor '{state.name}' (a variable kept across invokes), "
-                               "which mlc does not support yet")
+            _check_state(op, d.state)
             op.params = d.derive(op)
             op.macs = macs(op)
         except MlcError as err:
@@ -122,7 +123,24 @@ def prepare(graph) -> None:
     _check_io_dtypes(graph)
 
 
-IO_DTYPES = ("int8", "int16", "float32")
+def _check_state(op, positions) -> None:
+    """Variable tensors only where the op keeps its state, and its state only in variable tensors."""
+    for i, t in enumerate(op.inputs):
+        if t is None:
+            continue
+        if t.variable and i not in positions:
+            raise MlcError(f"{op.kind} reads state tensor '{t.name}' (a variable kept across invokes) as input {i}, "
+                           "where mlc's kernel takes no state")
+        if i in positions and not t.variable:
+            raise MlcError(f"{op.kind} input {i} '{t.name}' is its state but not marked variable in the file; "
+                           "the model is corrupt")
+    for t in op.outputs:
+        if t.variable:
+            raise MlcError(f"{op.kind} writes variable tensor '{t.name}' as its output; mlc keeps state only "
+                           "as an op's own state input")
+
+
+IO_DTYPES = ("int8", "int16", "int32", "float32")
 
 
 def _dtypes(op) -> str:
@@ -184,9 +202,13 @@ def per_tensor_quantized(op, tensor, dtypes=("int8",)) -> None:
 
 
 
-def plan_kernel(op, isa: str, reference: bool = False, inplace: bool = False):
-    """The op's KernelPlan for one instruction set (codegen.ops.kernel_plan.ISAS)."""
+def plan_kernel(op, isa: str, reference: bool = False, inplace: bool = False, alone: bool = True):
+    """The op's KernelPlan for one instruction set (codegen.ops.kernel_plan.ISAS); alone: the library
+    holds only this ISA's kernels (else its ISAs share one flash copy of each weight array)."""
     from codegen.ops.kernel_plan import default_plan
 
     make = definition(op.kind).plan or default_plan
+    # only hooks that can give their ISA a weight layout of its own take `alone` (kernel_plan.py)
+    if "alone" in inspect.signature(make).parameters:
+        return make(op, isa, reference, inplace, alone=alone)
     return make(op, isa, reference, inplace)

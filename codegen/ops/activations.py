@@ -13,7 +13,8 @@ import numpy as np
 
 from codegen.errors import MlcError
 from codegen.ops.kernel_plan import KernelPlan
-from codegen.model.fixedpoint import (exp_on_negative_values, fixed_logistic, fixed_tanh, multiply_by_quantized_multiplier,
+from codegen.model.fixedpoint import (exp_on_negative_values, fixed_logistic, fixed_tanh, inv_sqrt_quantized_multiplier_exp,
+                                      multiply_by_quantized_multiplier,
                                       round_half_away, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
                                       trunc_div, wrap32)
 from codegen.model.quant import calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling, quantize_multiplier
@@ -25,22 +26,28 @@ SIGMOID_INPUT_INTEGER_BITS = 4  # kInputIntegerBits of int8 LOGISTIC and TANH
 INT8_SPAN = 256  # |x - y| of two int8 values is at most 255: wider bounds change nothing
 
 
-def _int8_in_out(op):
+def _int8_in_out(op, out_dtypes=("int8",)):
     x, out = op.inputs[0], op.outputs[0]
-    if x.dtype == "int8" and out.dtype != "int8":
+    if x.dtype == "int8" and out.dtype not in out_dtypes:
         raise MlcError(f"{op.kind} with int8 input and {out.dtype} output '{out.name}' is not supported; "
                        f"only int8 -> int8 is (requantize the output to int8)")
     per_tensor_quantized(op, x)
-    per_tensor_quantized(op, out)
+    per_tensor_quantized(op, out, out_dtypes)
     return x, out
 
 
 def softmax_params(op):
-    x, out = _int8_in_out(op)
+    x, out = _int8_in_out(op, ("int8", "int16"))
     if len(x.shape) < 1 or tuple(x.shape) != tuple(out.shape):
         raise MlcError(f"SOFTMAX input shape {x.shape} and output shape {out.shape} differ")
-    # TFLM's Prepare rejects anything but the int8 softmax output quantization (exact compare).
-    if out.quant.zp != -128 or float(out.quant.s) != 1.0 / 256:
+    # TFLM's Prepare: an int16 output needs zero point -32768 and scale 1/65536 to within 0.1 % (float
+    # compare), an int8 one exactly scale 1/256 and zero point -128.
+    if out.dtype == "int16":
+        unit = np.float32(1.0 / 65536)
+        if out.quant.zp != -32768 or abs(np.float32(out.quant.s) - unit) > np.float32(0.001) * unit:
+            raise MlcError(f"SOFTMAX int16 output '{out.name}' has scale {float(out.quant.s):g} and zero point "
+                           f"{out.quant.zp}; TFLite int8 -> int16 softmax needs 1/65536 and -32768 (re-convert the model)")
+    elif out.quant.zp != -128 or float(out.quant.s) != 1.0 / 256:
         raise MlcError(f"SOFTMAX output '{out.name}' has scale {float(out.quant.s):g} and zero point {out.quant.zp}; "
                        f"TFLite int8 softmax needs scale 1/256 and zero point -128 (re-convert the model)")
     beta = float(op.options.get("beta", 1.0))
@@ -51,7 +58,7 @@ def softmax_params(op):
     depth = x.shape[-1]
     params = {"input_multiplier": multiplier, "input_left_shift": left_shift,
               "diff_min": -calculate_input_radius(SOFTMAX_DIFF_INTEGER_BITS, left_shift),
-              "depth": depth, "outer": x.size // depth}
+              "depth": depth, "outer": x.size // depth, "output_bits": 8 * np.dtype(out.dtype).itemsize}
     return {**params, "exp_table": _exp_table(params)}
 
 
@@ -120,7 +127,9 @@ def _plan(op, isa, reference, inplace):
 def softmax_c(layer):
     p = layer.p
     variant = layer.kernel_plan.variant
+    bits = p["output_bits"]
     fn = layer.kernel("activations_s8.c.j2", "softmax_s8", kind="SOFTMAX", outer=p["outer"],
+                      out_type=f"int{bits}_t", out_bits=bits, out_min=-(1 << (bits - 1)), out_max=(1 << (bits - 1)) - 1,
                       depth=_enum("softmax depth", p["depth"]), multiplier=p["input_multiplier"],
                       left_shift=p["input_left_shift"], diff_min=max(p["diff_min"], -INT8_SPAN))
     if variant == "table":
@@ -143,11 +152,15 @@ def sigmoid_like_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {data});"
 
 
-define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
+def _softmax_inplace(op):
+    return op.outputs[0].dtype == op.inputs[0].dtype  # an int16 output element covers the next input's byte
+
+
+define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_softmax_inplace, plan=_plan, templates=("activations_s8.c.j2",))
 define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
 
 
-# ----------------------------------------------------------------------------- RELU, RELU6, LEAKY_RELU, HARD_SWISH
+# ----------------------------------------------------------------------------- RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU
 # Each is a function of one element in TFLM's int8 and int16 kernels, so TFLM's integer arithmetic is
 # evaluated here once for every input value; hostsim reads the table, and so does the int8 C kernel
 # (256 entries; on int16 the C computes the same arithmetic per element instead of 65536 entries).
@@ -256,6 +269,53 @@ def hard_swish_params(op):
             "reluish_exponent": relu_exp, "size": x.size, "table": np.clip(y, -128, 127).astype(np.int8)}
 
 
+def abs_params(op):
+    """TFLM's PrepareAbsRsqrt and AbsEvalQuantized: |x - zp| requantized by s_in / s_out (a float32
+    division), or only offset when the two scales are equal."""
+    x, out, q, _ = _same_shape_int8(op)
+    value = np.abs(q - x.quant.zp)
+    multiplier, shift = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
+    if np.float32(x.quant.s) != np.float32(out.quant.s):
+        value = multiply_by_quantized_multiplier(value, multiplier, shift)
+    return {"multiplier": multiplier, "shift": shift, "size": x.size,
+            "table": np.clip(value + out.quant.zp, -128, 127).astype(np.int8)}
+
+
+RSQRT_SHIFT = 20  # TFLM's kShift: keeps 1/sqrt(x) an integer between the two rescalings
+
+
+def rsqrt_params(op):
+    """TFLM's SetRsqrtOutputMultiplier (1 / (sqrtf(s_in) * s_out) in float32, quantized from double) and
+    RsqrtEvalQuantized: 1/sqrt(x - zp) by GetInvSqrtQuantizedMultiplierExp, rescaled twice; x == zp gives
+    127. TFLM refuses to run on inputs below the zero point; their table entries are what its arithmetic
+    gives with that check off (the input taken as 1)."""
+    x, out, q, _ = _same_shape_int8(op)
+    real = 1.0 / float(np.float32(np.sqrt(np.float32(x.quant.s)) * np.float32(out.quant.s)))
+    multiplier, shift = quantize_multiplier(real)
+    table = []
+    for value in (q - x.quant.zp).tolist():
+        if value == 0:
+            table.append(127)
+            continue
+        inv, inv_shift = inv_sqrt_quantized_multiplier_exp(value)
+        data = int(multiply_by_quantized_multiplier(1, inv, -inv_shift + RSQRT_SHIFT))
+        table.append(int(multiply_by_quantized_multiplier(data, multiplier, shift - RSQRT_SHIFT)) + out.quant.zp)
+    return {"multiplier": multiplier, "shift": shift, "size": x.size,
+            "table": np.clip(table, -128, 127).astype(np.int8)}
+
+
+def elu_params(op):
+    """TFLM's ELU PopulateLookupTable in float32: x = s_in * (q - zp); exp(x) - 1 below 0; times 1/s_out,
+    rounded half away from zero, plus zp, clamped."""
+    x, out, q, _ = _same_shape_int8(op)
+    real = np.float32(x.quant.s) * (q - x.quant.zp).astype(np.float32)
+    # expf, correctly rounded (float32 of the double exp)
+    transformed = np.where(real < 0, np.array([np.float32(np.exp(float(v))) for v in real], np.float32) - np.float32(1),
+                           real).astype(np.float32)
+    rescaled = round_half_away(transformed * np.float32(np.float32(1) / np.float32(out.quant.s)))
+    return {"size": x.size, "table": np.clip(rescaled.astype(np.int64) + out.quant.zp, -128, 127).astype(np.int8)}
+
+
 def _table_plan(op, isa, reference, inplace):
     if op.inputs[0].dtype == "int16":
         return KernelPlan(op.index, op.kind, "computed", isa, inplace=inplace,
@@ -287,3 +347,6 @@ define("LEAKY_RELU", arity=(1, 1), derive=leaky_relu_params, emit=table_c, inpla
        templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
 define("HARD_SWISH", arity=(1, 1), derive=hard_swish_params, emit=table_c, inplace=_inplace, plan=_table_plan,
        templates=("activations_s8.c.j2",))
+define("ABS", arity=(1, 1), derive=abs_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("RSQRT", arity=(1, 1), derive=rsqrt_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("ELU", arity=(1, 1), derive=elu_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))

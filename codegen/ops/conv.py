@@ -7,7 +7,7 @@ from codegen.errors import MlcError
 from codegen.model.quant import activation_range, quantize_multipliers
 from codegen.ops import define, per_tensor_quantized
 from codegen.ops.kernel_plan import KernelPlan
-from codegen.ops.thresholds import (CHANNEL_QUAD, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
+from codegen.ops.thresholds import (CHANNEL_QUAD, DW_RING_SHARE, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
                                       MAX_UNROLLED_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, VECTOR_BYTES)
 from codegen.ops.requant import requant_consts, requant_vars, short_requant, wide, wide_c, wide_plan
 
@@ -175,6 +175,28 @@ def _conv_inplace(op) -> bool:
     return not wide(op) and _pointwise(op) and op.outputs[0].shape[3] <= op.inputs[0].shape[3]
 
 
+CONV_MAX_PIXELS = 3  # the most output pixels a CONV_2D block reads before it writes them (conv_2d_plan's nb)
+
+
+def _conv_overlap(op) -> int:
+    """Every CONV_2D variant writes output pixels in order and reads no pixel's input after writing a later
+    pixel: the output may start `gap` bytes before the input, the least gap at which the bytes written
+    through pixel p never cover an input byte still to be read (a window's first byte, clipped at row and
+    column 0). Still read while p is written: im2col, pixels after p (it gathers a block's windows into
+    scratch first); generic, p's window too (each channel reads it again); 1x1, its whole block's."""
+    if wide(op):  # the 16x8 loop nest: not checked for it
+        return None
+    g = _geometry(op)
+    oy, ox = np.divmod(np.arange(g["out_h"] * g["out_w"]), g["out_w"])
+    first = (np.maximum(oy * g["s_h"] - g["p_h"], 0) * g["in_w"] + np.maximum(ox * g["s_w"] - g["p_w"], 0)) * g["in_c"]
+    # the lowest input byte pixel q or a later one reads; none after the last pixel
+    still_read = np.append(np.minimum.accumulate(first[::-1])[::-1], np.iinfo(np.int64).max // 2)
+    back = {"im2col": -1, "generic": 0, "1x1": CONV_MAX_PIXELS - 1}[_conv_variant(op, False)[0]]
+    pixels = np.arange(first.size)
+    written = (pixels + 1) * g["out_c"]  # output bytes once pixel p is written
+    return max(0, int(np.max(written - still_read[np.maximum(pixels - back, 0)])))
+
+
 def _conv_variant(op, reference: bool) -> tuple[str, str]:
     if reference:
         return "reference", "the reference loop nest was asked for"
@@ -201,7 +223,7 @@ def conv_2d_plan(op, isa, reference, inplace):
     # fully unrolled, a step is 4 lines and one per pixel (dot_q15 in dot_s8.j2), three pixels
     unrolled_lines = k // Q15_STEP * (4 + 3)
     unrolled = q15 and k <= Q15_UNROLL_MAX and unrolled_lines <= MAX_UNROLLED_LINES
-    nb = 3 if unrolled else 2
+    nb = CONV_MAX_PIXELS if unrolled else 2
     steps = "all" if unrolled else 2 if k % (2 * Q15_STEP) == 0 else 1
     quads = out_c >= CHANNEL_QUAD and (isa == "portable" or (isa == "mve" and short_requant(op.params, out_c, w)))
     if q15:
@@ -274,6 +296,15 @@ def _dw_group(op) -> int:
     return m if m > 1 else next(g for g in (4, 2, 1) if c % g == 0)
 
 
+def _dw_block(geo, g, width) -> int:
+    """In place (multiplier 1) the channels of a block: the fewest blocks (of whole groups of G) whose
+    ring of padded rows takes at most 1/DW_RING_SHARE of the tensor."""
+    c, groups = geo["in_c"], geo["in_c"] // g
+    ring = ((geo["k_h"] - 1) * geo["d_h"] + 1) * width * c
+    blocks = min(groups, -(-ring * DW_RING_SHARE // (geo["in_h"] * geo["in_w"] * c)))
+    return -(-groups // blocks) * g
+
+
 def depthwise_conv_2d_plan(op, isa, reference, inplace):
     if wide(op):
         return wide_plan(op, isa, inplace, "1HWC int8")
@@ -298,7 +329,8 @@ def depthwise_conv_2d_plan(op, isa, reference, inplace):
     unrolled_lines = round(taps * tap_lines)
     unrolled = taps <= DW_UNROLL_MAX_TAPS and unrolled_lines <= MAX_UNROLLED_LINES
     width = (geo["out_w"] - 1) * geo["s_w"] + (geo["k_w"] - 1) * geo["d_w"] + 1
-    ring = ((geo["k_h"] - 1) * geo["d_h"] + 1) * width * geo["in_c"]
+    block = _dw_block(geo, g, width) if inplace else geo["in_c"]
+    ring = ((geo["k_h"] - 1) * geo["d_h"] + 1) * width * block
     layout = ("[C/4][K_H][K_W][4] int16" if quad else "[C/G][K_H][K_W/2][G][2] int16 (tap pairs)" if pairs
               else f"[C/{g}][K_H][K_W][{g}] int8")
     why = {"variant": "input offset folded into the bias; the window's rows padded in a ring in scratch",
@@ -307,13 +339,16 @@ def depthwise_conv_2d_plan(op, isa, reference, inplace):
                         f"the {m} outputs of one input channel, taps in pairs" if pairs else f"{g} adjacent channels"),
            "unroll": (f"{taps} taps <= {DW_UNROLL_MAX_TAPS}, about {unrolled_lines} lines <= {MAX_UNROLLED_LINES}"
                       if unrolled else f"{taps} taps, about {unrolled_lines} lines unrolled: over the budget")}
+    if block < geo["in_c"]:
+        why["blocks"] = (f"in place: {-(-geo['in_c'] // block)} blocks of {block} channels, a ring of {ring} B "
+                         f"instead of {ring // block * geo['in_c']} B")
     pixel_pairs = quad and mve and rq_fast
     if pixel_pairs:
         why["pixels"] = "two neighbouring pixels share each tap's weight vector"
     return KernelPlan(op.index, op.kind, "fast", isa, pixels=2 if pixel_pairs else 1, channels=g,
                       unroll="all taps" if unrolled else "one window row", unroll_budget=MAX_UNROLLED_LINES,
                       weights=layout, scratch=ring, inplace=inplace, why=why,
-                      options={"g": g, "quad": quad, "pairs": pairs, "tap_quads": tap_quads, "unrolled": unrolled,
+                      options={"g": g, "cb": block, "quad": quad, "pairs": pairs, "tap_quads": tap_quads, "unrolled": unrolled,
                                "mvp": mvp, "mve_vec": mve and (quad or mvp), "mve_pixel_pairs": pixel_pairs,
                                "ldrd_max_offset": LDRD_MAX_OFFSET})
 
@@ -344,7 +379,7 @@ def depthwise_conv_2d_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {layer.scratch()});"
 
 
-define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2", "conv_s16.c.j2"), dtypes=("int8", "int16"))
+define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2", "conv_s16.c.j2"), overlap=_conv_overlap, dtypes=("int8", "int16"))
 define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2", "depthwise_conv_s16.c.j2"), overlap=_dw_overlap, dtypes=("int8", "int16"))
 define("TRANSPOSE_CONV", arity=(3, 4), derive=transpose_conv_params, emit=transpose_conv_c, macs=_transpose_conv_macs,
        plan=_transpose_conv_plan, templates=("transpose_conv_s8.c.j2",))

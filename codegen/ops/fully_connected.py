@@ -1,11 +1,14 @@
 """FULLY_CONNECTED: per-tensor or per-channel int8 weights (TFLM's FullyConnectedParamsQuantized);
 the C kernel's fast variant folds the input offset into the bias at generation time."""
 
+import numpy as np
+
 from codegen.errors import MlcError
 from codegen.ops import define
 from codegen.ops.conv import requant_params
 from codegen.ops.kernel_plan import KernelPlan
-from codegen.ops.thresholds import CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, MAX_UNROLLED_LINES, VECTOR_BYTES
+from codegen.ops.thresholds import (CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, FC_HALFWORD_LOOP_STEPS, FC_HALFWORD_MAX_BYTES,
+                                   FC_HALFWORD_ROWS, MAX_UNROLLED_LINES, VECTOR_BYTES)
 from codegen.ops.requant import requant_consts, requant_vars, wide, wide_c, wide_plan
 
 
@@ -26,14 +29,57 @@ def fully_connected_params(op):
     return {**params, "batches": x.size // w.shape[1], "depth": w.shape[1], "units": w.shape[0]}
 
 
-def fully_connected_plan(op, isa, reference, inplace):
+def halfword_weights(w, rows: int):
+    """The DSP halfword-weights path's int16 weights (fully_connected_s8.c.j2): units in groups of `rows` (the last
+    group the rest), each group [DEPTH4 / 4][rows][4]: per step of 4 inputs a unit's weights 0, 2, 1, 3
+    (the halfword pairs sxtb16 makes of the input word), then the 1-3 inputs past the last whole step
+    in order; rows padded with zeros to DEPTH4."""
+    units, depth = w.shape
+    d4 = -(-depth // 4) * 4
+    whole = depth // 4 * 4
+    order = [i - i % 4 + (0, 2, 1, 3)[i % 4] if i < whole else i for i in range(d4)]
+    padded = np.zeros((units, d4), np.int16)
+    padded[:, :depth] = w
+    padded = padded[:, order]
+    return np.concatenate([g.reshape(len(g), d4 // 4, 4).transpose(1, 0, 2).ravel()
+                           for g in np.split(padded, range(rows, units, rows))])
+
+
+def _halfwords(op, isa, alone):
+    """Why the halfword (int16) weight layout is taken, or None: DSP cores only (Helium and portable C keep int8),
+    one ISA in the library (a portable one shares its int8 weights), a whole step of 4 inputs, and
+    weights of at most FC_HALFWORD_MAX_BYTES (their flash doubles)."""
+    units, depth = op.inputs[1].shape
+    if isa != "dsp" or not alone or depth < 4 or units * depth > FC_HALFWORD_MAX_BYTES:
+        return None
+    return (f"int16 weights in groups of {FC_HALFWORD_ROWS} units: one ldrd feeds two smlad; "
+            f"{units * depth} B int8 <= {FC_HALFWORD_MAX_BYTES} B, so twice that in flash")
+
+
+def fully_connected_plan(op, isa, reference, inplace, alone=True):
     if wide(op):
         return wide_plan(op, isa, inplace, "[units][depth] int8")
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8",
-                          why={"variant": "the reference loop nest was asked for"}, options={})
+                          why={"variant": "the reference loop nest was asked for"}, options={"halfwords": False})
     p = op.params
     d = p["depth"]
+    halfwords = _halfwords(op, isa, alone)
+    if halfwords:
+        steps, rest = d // 4, p["units"] % FC_HALFWORD_ROWS
+        # lines of a step in fully_connected_s8.c.j2 (6 + 2 a unit), for the full groups and the last one
+        step_lines = 6 + 2 * FC_HALFWORD_ROWS + (6 + 2 * rest if rest else 0)
+        loop = steps * step_lines > MAX_UNROLLED_LINES
+        why = {"variant": "input offset folded into the bias; " + halfwords,
+               "channels": f"{FC_HALFWORD_ROWS} units per pass: each input word unpacked once for all of them",
+               "unroll": (f"{steps} steps of {step_lines} lines > {MAX_UNROLLED_LINES}: a loop of {FC_HALFWORD_LOOP_STEPS}"
+                          if loop else f"{steps} steps of {step_lines} lines <= {MAX_UNROLLED_LINES}: fully unrolled")}
+        return KernelPlan(op.index, op.kind, "fast", isa, channels=FC_HALFWORD_ROWS,
+                          unroll=f"{FC_HALFWORD_LOOP_STEPS} steps a pass" if loop else f"full ({steps * step_lines} lines)",
+                          unroll_budget=MAX_UNROLLED_LINES,
+                          weights=f"[units/{FC_HALFWORD_ROWS}][depth/4][{FC_HALFWORD_ROWS}][4] int16 (0 2 1 3)", why=why,
+                          options={"halfwords": True, "rows": FC_HALFWORD_ROWS, "steps": steps,
+                                   "loop_steps": FC_HALFWORD_LOOP_STEPS if loop else 0})
     # lines of dot2_unrolled (dot_s8.j2): a DSP step of 4 bytes is 12, a Helium vector 6, a scalar byte 2
     unrolled_lines = {"dsp": d // 4 * 12 + d % 4 * 2, "mve": -(-d // VECTOR_BYTES) * 6}.get(isa, 2 * d)
     short = d <= FC_UNROLL_MAX_DEPTH and unrolled_lines <= MAX_UNROLLED_LINES
@@ -46,7 +92,7 @@ def fully_connected_plan(op, isa, reference, inplace):
                       else f"depth {d} > {FC_UNROLL_MAX_DEPTH}: a loop")}
     return KernelPlan(op.index, op.kind, "fast", isa, channels=4 if quads else 2,
                       unroll=f"full ({unrolled_lines} lines)" if short else "loop", unroll_budget=MAX_UNROLLED_LINES,
-                      weights="[units][depth] int8", why=why, options={"quads": quads, "unrolled": short})
+                      weights="[units][depth] int8", why=why, options={"halfwords": False, "quads": quads, "unrolled": short})
 
 
 def fully_connected_c(layer):
@@ -58,7 +104,8 @@ def fully_connected_c(layer):
     fn = layer.kernel("fully_connected_s8.c.j2", f"fully_connected_s8_{plan.variant}",
                       **rq, batches=p["batches"], depth=p["depth"], units=p["units"],
                       **requant_vars(p))
-    weights = layer.const("weights", w, "int8_t")
+    weights = (layer.const("weights", halfword_weights(w, plan.options["rows"]), "int16_t")
+               if plan.options["halfwords"] else layer.const("weights", w, "int8_t"))
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']});"
 
 

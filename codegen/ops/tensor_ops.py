@@ -1,5 +1,6 @@
 """Ops that move or requantize data without weights: RESHAPE/SQUEEZE/EXPAND_DIMS, CONCATENATION,
-PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, with the checks and parameter derivations of TFLM's Prepare
+PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE,
+DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
 and output cannot share bytes.
@@ -16,6 +17,7 @@ from codegen.ops.elementwise import collapse
 
 
 QUANT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
+QUANTIZE_OUT = {**QUANT_RANGE, "int32": (-(1 << 31), (1 << 31) - 1)}  # TFLM's QUANTIZE also takes int16 -> int32
 
 
 def reshape_params(op):
@@ -123,10 +125,10 @@ def mean_params(op):
     """TFLM's int8 MEAN is QuantizedMeanOrSum: (sum - zp * count) requantized with 1/count folded into
     the multiplier. (Older TFLM divided the raw sum when input and output quantization were equal; the
     tflite-micro we test against takes this path for every case.) SUM is the same without the 1/count;
-    REDUCE_MAX the largest raw int8 value (TFLM requires the output quantized like the input). int16 the
-    same, clamped to int16."""
+    REDUCE_MAX / REDUCE_MIN the largest / smallest raw int8 value (TFLM requires the output quantized like
+    the input). int16 the same, clamped to int16."""
     x, out = op.inputs[0], op.outputs[0]
-    if op.kind == "REDUCE_MAX":  # TFLM's REDUCE_MAX has no int16 kernel
+    if op.kind in ("REDUCE_MAX", "REDUCE_MIN"):  # TFLM has no int16 kernel for them
         per_tensor_quantized(op, x)
     _copied(op, out)
     rank = len(x.shape)
@@ -145,8 +147,8 @@ def mean_params(op):
     if count == 0:
         raise MlcError(f"MEAN over an empty axis of input shape {x.shape}")
     multiplier, shift = rescale_multiplier(x.quant.s, out.quant.s)
-    if op.kind == "REDUCE_MAX" and not _same_quant(x, out):  # TFLM's EvalMaxHelper ensures it
-        raise MlcError(f"REDUCE_MAX output '{out.name}' is quantized unlike its input; TFLite requires the same")
+    if op.kind in ("REDUCE_MAX", "REDUCE_MIN") and not _same_quant(x, out):  # TFLM's EvalMinMaxHelper ensures it
+        raise MlcError(f"{op.kind} output '{out.name}' is quantized unlike its input; TFLite requires the same")
     try:
         if op.kind == "MEAN":
             multiplier, shift = mean_rescale(multiplier, shift, count)
@@ -156,13 +158,38 @@ def mean_params(op):
             "multiplier": multiplier, "shift": shift, "qrange": QUANT_RANGE[x.dtype]}
 
 
+def arg_min_max_params(op):
+    """TFLM ArgMinMax: the int32 index of the first largest (ARG_MAX) or smallest (ARG_MIN) raw int8
+    value along one axis (the comparison is strict, so ties keep the first)."""
+    x, out = op.inputs[0], op.outputs[0]
+    per_tensor_quantized(op, x)
+    if out.dtype != "int32":  # TFLM's Eval refuses every other output type
+        raise MlcError(f"{op.kind} output '{out.name}' is {out.dtype}; TFLite Micro writes int32 indices only")
+    axis = _const_ints(op, op.inputs[1], "axis").ravel()
+    rank = len(x.shape)
+    a = int(axis[0]) + rank if axis.size and axis[0] < 0 else int(axis[0]) if axis.size else -1
+    if axis.size != 1 or not 0 <= a < rank:
+        raise MlcError(f"{op.kind} axis {axis.tolist()} does not fit input shape {x.shape}")
+    if tuple(out.shape) != tuple(n for d, n in enumerate(x.shape) if d != a):
+        raise MlcError(f"output '{out.name}' has shape {out.shape}, {op.kind} over axis {a} of {x.shape} gives another")
+    return {"axis": a, "outer": int(np.prod(x.shape[:a], dtype=np.int64)), "size": int(x.shape[a]),
+            "inner": int(np.prod(x.shape[a + 1:], dtype=np.int64))}
+
+
+def arg_min_max_c(layer):
+    p = layer.p
+    fn = layer.kernel("arg_min_max_s8.c.j2", f"{layer.op.kind.lower()}_s8", kind=layer.op.kind, outer=p["outer"],
+                      size=p["size"], inner=p["inner"])
+    return f"{fn}({layer.inp(0)}, {layer.out(0)});"
+
+
 def quantize_params(op):
     """float32 -> int: TFLite AffineQuantize; int -> int: Requantize with QuantizeMultiplier(s_in / s_out)."""
     x, out = op.inputs[0], op.outputs[0]
-    per_tensor_quantized(op, out, tuple(QUANT_RANGE))
+    per_tensor_quantized(op, out, tuple(QUANTIZE_OUT) if x.dtype == "int16" else tuple(QUANT_RANGE))
     if x.size != out.size:
         raise MlcError(f"QUANTIZE input shape {x.shape} and output shape {out.shape} differ")
-    qmin, qmax = QUANT_RANGE[out.dtype]
+    qmin, qmax = QUANTIZE_OUT[out.dtype]
     params = {"output_zp": out.quant.zp, "qmin": qmin, "qmax": qmax}
     if x.dtype == "float32":
         return {**params, "requantize": False, "scale": np.float32(out.quant.s)}
@@ -180,18 +207,105 @@ def dequantize_params(op):
 
 
 # ----------------------------------------------------------------------------- strided copies
-# TRANSPOSE, SLICE and STRIDED_SLICE copy int8 or int16 elements unchanged (TFLM neither requantizes nor checks the
-# output's quantization): each is an output-ordered walk of the input, one (count, input element step)
-# loop per output axis from a base offset. hostsim takes the same walk with numpy.
+# TRANSPOSE, SLICE, STRIDED_SLICE (int8 or int16), DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER and MIRROR_PAD (int8)
+# copy elements unchanged (TFLM neither requantizes nor checks the output's quantization): each is an
+# output-ordered walk of the input, one loop per output axis from a base offset, the loop adding a fixed
+# input element step per output index or (GATHER's index axis, MIRROR_PAD's padded axes) reading the input
+# offset of each output index from a table. hostsim takes the same walk with numpy.
 
 def _walk(op, in_shape, loops, base) -> dict:
-    """The params of a strided copy: `loops` [(count, input element step)] in output order."""
+    """The params of a strided copy: `loops` [(count, input element step, or a list of count input
+    offsets)] in output order."""
     _copied(op, op.outputs[0])
     counts = [c for c, _ in loops]
     if int(np.prod(counts, dtype=np.int64)) != op.outputs[0].size:
         raise MlcError(f"output '{op.outputs[0].name}' has shape {op.outputs[0].shape}, {op.kind} of "
                        f"{tuple(in_shape)} gives {tuple(counts)} elements")
-    return {"counts": counts, "steps": [st for _, st in loops], "base": int(base)}
+    return {"counts": counts, "steps": [st if isinstance(st, list) else int(st) for _, st in loops], "base": int(base)}
+
+
+def _block_size(op, x) -> int:
+    per_tensor_quantized(op, x)  # TFLM's kernels: int8 (and float32) only
+    block = int(op.options.get("block_size", 0))
+    if len(x.shape) != 4 or block < 1:
+        raise MlcError(f"{op.kind} needs a 4-D NHWC input and a block size of at least 1; got shape {x.shape}, "
+                       f"block size {block}")
+    return block
+
+
+def depth_to_space_params(op):
+    """TFLM DepthToSpace: output (h*b + i, w*b + j, c) is input (h, w, (i*b + j) * C_out + c)."""
+    x = op.inputs[0]
+    b = _block_size(op, x)
+    n, h, w, c = x.shape
+    if c % (b * b):
+        raise MlcError(f"DEPTH_TO_SPACE block size {b}: input depth {c} is not a multiple of {b * b}")
+    depth = c // (b * b)
+    return {"block_size": b, **_walk(op, x.shape, [(n, h * w * c), (h, w * c), (b, b * depth), (w, c), (b, depth),
+                                                   (depth, 1)], 0)}
+
+
+def space_to_depth_params(op):
+    """TFLM SpaceToDepth: output (h, w, (i*b + j) * C + c) is input (h*b + i, w*b + j, c)."""
+    x = op.inputs[0]
+    b = _block_size(op, x)
+    n, h, w, c = x.shape
+    if h % b or w % b:
+        raise MlcError(f"SPACE_TO_DEPTH block size {b} does not divide input height and width {h}x{w}")
+    return {"block_size": b, **_walk(op, x.shape, [(n, h * w * c), (h // b, b * w * c), (w // b, b * c), (b, w * c),
+                                                   (b, c), (c, 1)], 0)}
+
+
+def gather_params(op):
+    """TFLM Gather with batch_dims 0: output (outer, index, inner) is input (outer, indices[index], inner)."""
+    x, indices = op.inputs[0], op.inputs[1]
+    per_tensor_quantized(op, x)  # TFLM's kernel: int8 (and float32) only
+    if indices is None or not indices.is_const:
+        raise MlcError("GATHER with indices computed at run time is not supported yet (mlc needs constant indices)")
+    if indices.dtype != "int32":  # TFLM's Prepare refuses every other positions type
+        raise MlcError(f"GATHER positions '{indices.name}' are {indices.dtype}; TFLite Micro takes int32 only")
+    rank = len(x.shape)
+    axis = int(op.options.get("axis", 0))
+    axis = axis + rank if axis < 0 else axis
+    if not 0 <= axis < rank:
+        raise MlcError(f"GATHER axis {op.options.get('axis')} is out of range for input shape {x.shape}")
+    if op.options.get("batch_dims", 0):
+        raise MlcError(f"GATHER with batch_dims {op.options['batch_dims']} is not supported yet (only 0)")
+    positions = indices.data.astype(np.int64).ravel()
+    if np.any(positions < 0) or np.any(positions >= x.shape[axis]):  # TFLM only DCHECKs: reads past the input
+        raise MlcError(f"GATHER positions {positions.tolist()} go outside axis {axis} of input shape {x.shape}")
+    strides = _strides(x.shape)
+    loops = [(x.shape[d], strides[d]) for d in range(axis)] + [(positions.size, (positions * strides[axis]).tolist())]
+    return {"axis": axis, **_walk(op, x.shape, loops + [(x.shape[d], strides[d]) for d in range(axis + 1, rank)], 0)}
+
+
+def _mirror_index(j: int, before: int, size: int, offset: int) -> int:
+    """TFLM MirrorPad's GetInputDimension: the input index of padded index j (offset 1 REFLECT, 0 SYMMETRIC)."""
+    if j < before:
+        original = before + offset - 1
+        return original - min(j, original - offset)
+    j -= before
+    if j >= size:
+        original = size - (1 + offset)
+        return original - min(j - size, original)
+    return j
+
+
+def mirror_pad_params(op):
+    x = op.inputs[0]
+    per_tensor_quantized(op, x)  # TFLM's kernel: int8 (and float32) only
+    paddings = _const_ints(op, op.inputs[1], "paddings")
+    if paddings.shape != (len(x.shape), 2) or np.any(paddings < 0):
+        raise MlcError(f"paddings {paddings.tolist()} do not fit input shape {x.shape} (one non-negative [before, after] pair per axis)")
+    offset = 1 if op.options.get("mode", 0) == 0 else 0  # MirrorPadMode REFLECT = 0, SYMMETRIC = 1
+    if any(max(p) > d - offset for p, d in zip(paddings.tolist(), x.shape)):
+        raise MlcError(f"MIRROR_PAD {'REFLECT' if offset else 'SYMMETRIC'} paddings {paddings.tolist()} are wider "
+                       f"than input shape {x.shape} allows (at most the axis size{' - 1' if offset else ''})")
+    strides = _strides(x.shape)
+    loops = [(d + before + after, [_mirror_index(j, before, d, offset) * st for j in range(d + before + after)])
+             if before or after else (d, st)
+             for d, st, (before, after) in zip(x.shape, strides, paddings.tolist())]
+    return {"paddings": paddings.tolist(), "offset": offset, **_walk(op, x.shape, loops, 0)}
 
 
 def transpose_params(op):
@@ -267,11 +381,29 @@ def strided_slice_params(op):
 
 def strided_copy_c(layer):
     op, p = layer.op, layer.p
-    dims, steps = collapse(p["counts"], p["steps"])
+    offset = p["base"]
+    if any(isinstance(st, list) for st in p["steps"]):  # axes read through a table do not merge
+        kept = []
+        for count, st in zip(p["counts"], p["steps"]):
+            if count > 1:
+                kept.append((count, st))
+            elif isinstance(st, list):  # one index: its offset joins the base
+                offset += st[0]
+        kept = kept or [(1, 0)]
+        dims, steps = [c for c, _ in kept], [st for _, st in kept]
+    else:
+        dims, steps = collapse(p["counts"], p["steps"])
+    tables, starts = [], []  # the tables in one offsets array; each one's first entry there
+    for st in steps:
+        starts.append(sum(map(len, tables)) if isinstance(st, list) else None)
+        tables += [st] if isinstance(st, list) else []
     e = element(layer)
     fn = layer.kernel("strided_copy_s8.c.j2", f"{op.kind.lower()}_{e['sfx']}", kind=op.kind, dims=dims, steps=steps,
-                      offset=p["base"], const=op.inputs[0].is_const, **e)
-    return f"{fn}({layer.inp(0)}, {layer.out(0)});"
+                      starts=starts, offset=offset, const=op.inputs[0].is_const, **e)
+    if not tables:
+        return f"{fn}({layer.inp(0)}, {layer.out(0)});"
+    offsets = layer.const("offsets", np.concatenate(tables).astype(np.int32), "int32_t")
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {offsets});"
 
 
 def _strides(shape) -> list:
@@ -363,7 +495,8 @@ define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, template
 define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
 define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
 define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=COPY_DTYPES)
-define("REDUCE_MAX", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
+define("ARG_MAX", "ARG_MIN", arity=(2, 2), derive=arg_min_max_params, emit=arg_min_max_c, templates=("arg_min_max_s8.c.j2",))
+define("REDUCE_MAX", "REDUCE_MIN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
 define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16
 define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
@@ -371,5 +504,9 @@ define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, in
 define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
 define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
 define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
+define("DEPTH_TO_SPACE", arity=(1, 1), derive=depth_to_space_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
+define("SPACE_TO_DEPTH", arity=(1, 1), derive=space_to_depth_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
+define("GATHER", arity=(2, 2), derive=gather_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
+define("MIRROR_PAD", arity=(2, 2), derive=mirror_pad_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True, dtypes=COPY_DTYPES)
 define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True, dtypes=COPY_DTYPES)

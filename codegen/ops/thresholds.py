@@ -16,11 +16,19 @@ CHANNEL_QUAD = 4  # channels per pass in the four-channel loops (one int32x4 vec
 
 # DEPTHWISE_CONV_2D
 DW_UNROLL_MAX_TAPS = 16  # windows of at most this many taps are unrolled (a 4x4 window; larger ones loop over rows)
+DW_RING_SHARE = 8  # in place the tensor fills the arena: its ring of padded rows may add at most 1/8 of it, else
+#                   the channels go in blocks through a narrower ring (each block costs a pass over the rows)
 LDRD_MAX_OFFSET = 1024  # ldrd's immediate offset reaches under 1 kB; farther weights take two word loads
 
 # FULLY_CONNECTED
 FC_UNROLL_MAX_DEPTH = 32  # rows up to this depth: two units per pass, fully unrolled (no loop to run);
 #                           longer rows: four units per pass (each input word unpacked once for four)
+FC_HALFWORD_MAX_BYTES = 128 * 1024  # DSP cores: a layer's int8 weights up to this size are stored as int16 (twice the
+#                                 flash, at most 128 kB more a layer) so that each ldrd feeds two smlad unpacked
+FC_HALFWORD_ROWS = 6  # units per pass of the halfword-weights path: 6 accumulators, the input pairs, a weight pair and 3 pointers
+#                   fill the core's registers (4 units: 1.02 instructions per MAC on ad01's first layer, 6: 0.95)
+FC_HALFWORD_LOOP_STEPS = 4  # rows longer than MAX_UNROLLED_LINES allows loop over 4 steps of 4 inputs a pass (the
+#                         pointer steps and branch then cost 4 instructions per 96 MACs)
 
 # AVERAGE_POOL_2D
 MAX_HALFWORD_WINDOW = 256  # |sum| <= 128 * 256 fits a halfword: the fast average sums in sxtab16 halves

@@ -3,7 +3,7 @@
 Weights: symmetric int8 per output channel (CONV_2D and FULLY_CONNECTED along axis 0, DEPTHWISE_CONV_2D
 along axis 3); bias int32 at input scale x weight scale. Activations: asymmetric int8 per tensor from
 the calibrated range, except where the spec fixes it (SOFTMAX, LOGISTIC, TANH outputs) or ties it to
-another tensor (pooling, reshapes, PAD and MEAN keep their input's; CONCATENATION's inputs share its
+another tensor (pooling, reshapes and PAD keep their input's, MEAN its own; CONCATENATION's inputs share its
 output's, since TFLM's int8 kernel copies bytes). A model that brings its own quantization (an ONNX QDQ or
 QOperator model: Tensor.quant on the float graph) keeps it: its activations' scales and zero points, its
 weights' integers and scales. Bias correction folds each weighted layer's mean
@@ -19,7 +19,7 @@ from codegen.model.ir import Graph, Op, Quant, Tensor
 from codegen.quantize import executor, ranges
 
 FIXED_OUTPUT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
-TIED_TO_INPUT = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "MEAN"}
+TIED_TO_INPUT = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "MEAN"}  # MEAN: see _groups
 WEIGHT_AXIS = {"CONV_2D": 0, "FULLY_CONNECTED": 0, "DEPTHWISE_CONV_2D": 3}
 
 
@@ -28,8 +28,9 @@ def _differ(a: Quant | None, b: Quant | None) -> bool:
 
 
 def _groups(graph: Graph) -> dict:
-    """Activation tensors that must share one quantization: id -> representative id (union-find). A MEAN whose
-    model gives its output another quantization than its input stays apart (TFLM's int8 MEAN rescales)."""
+    """Activation tensors that must share one quantization: id -> representative id (union-find). A MEAN gets
+    its own output range (TFLM's int8 MEAN rescales; the mean of ReLU outputs spans far less than they do),
+    unless the model quantizes its input but not its output."""
     parent = {}
 
     def find(i):
@@ -40,7 +41,7 @@ def _groups(graph: Graph) -> dict:
     for op in graph.ops:
         out = id(op.outputs[0])
         find(out)
-        if op.kind in TIED_TO_INPUT and not (op.kind == "MEAN" and _differ(op.inputs[0].quant, op.outputs[0].quant)):
+        if op.kind in TIED_TO_INPUT and not (op.kind == "MEAN" and not (op.inputs[0].quant is not None and op.outputs[0].quant is None)):
             parent[find(out)] = find(id(op.inputs[0]))
         elif op.kind == "CONCATENATION":
             for t in op.inputs:
@@ -145,6 +146,27 @@ def _fake_quantize(y: np.ndarray, quant: Quant) -> np.ndarray:
     return ((np.clip(np.round(y / s) + zp, -128, 127) - zp) * s).astype(np.float32)
 
 
+def _simulate_op(op: Op, fake: dict):
+    """One op of an int8 graph simulated in float: its inputs' real values in, its output fake-quantized."""
+    args = [_real(t, fake) for t in op.inputs if t is not None]
+    out = op.outputs[0]
+    if op.kind == "DEQUANTIZE":
+        fake[id(out)] = args[0]
+    else:
+        y = args[0] if op.kind == "QUANTIZE" else executor.run_op(op, args)
+        fake[id(out)] = _fake_quantize(y, out.quant)
+
+
+def simulate(graph: Graph, xs: list) -> dict:
+    """The int8 graph simulated in float on stacked float inputs xs (one per input): id(tensor) -> values."""
+    fake = {}
+    for t, x in zip(graph.inputs, xs):
+        fake[id(t)] = x if t.quant is None else _fake_quantize(x, t.quant)
+    for op in graph.ops:
+        _simulate_op(op, fake)
+    return fake
+
+
 class _Builder:
     def __init__(self, graph: Graph):
         self.graph = graph
@@ -239,8 +261,7 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
         options = {k: v for k, v in op.options.items() if k not in ("asymmetric_quantize_inputs", "quantized_bias_type")}
         ops.append(Op(index=0, kind=op.kind, inputs=ins, outputs=[new[id(out)]], options=options))
         if bias_correction:
-            y = executor.run_op(ops[-1], [_real(t, fake) for t in ins if t is not None])
-            fake[id(new[id(out)])] = _fake_quantize(y, new[id(out)].quant)
+            _simulate_op(ops[-1], fake)
     outputs = []
     for t in graph.outputs:
         if float_io:

@@ -11,7 +11,9 @@ from codegen.model.arrays import per_input
 from codegen.model.ir import Graph
 from codegen.model.tflite_write import write_graph
 from codegen.quantize import cleanup, executor, ranges
-from codegen.quantize.int8 import quantize_graph
+from codegen.quantize.equalize import equalize as equalize_graph
+from codegen.quantize.int8 import quantize_graph, simulate
+from codegen.quantize.report import sqnr_db
 
 MIN_SAMPLES = 16
 
@@ -95,24 +97,55 @@ class Result:
     notes: list = field(default_factory=list)  # where the int8 model's arithmetic and the source model's differ
 
 
+EQUALIZE = ("auto", "on", "off")
+
+
+def _score(graph: Graph, int8: Graph, values: dict, xs: list) -> float:
+    """Output SQNR of the int8 graph (simulated in float) on the calibration inputs; a classifier's by its
+    logits, the SOFTMAX input (the softmax output's fixed 1/256 step hides small differences)."""
+    sim = simulate(int8, xs)
+    pick = [next((op.inputs[0] for op in g.ops if op.kind == "SOFTMAX" and op.outputs[0] is g.outputs[0]), None)
+            for g in (graph, int8)]
+    ref, got = (pick[0], pick[1]) if None not in pick else (graph.outputs[0], int8.outputs[0])
+    if got.dtype == "float32":  # --float-io: the int8 tensor before the DEQUANTIZE
+        got = next(op.inputs[0] for op in int8.ops if op.outputs[0] is got)
+    return sqnr_db(values[id(ref)], sim[id(got)])
+
+
 def quantize(model: FloatModel, calib: np.ndarray | None, method: str | None = None, float_io: bool = False,
-             bias_correction: bool = True) -> Result:
+             bias_correction: bool = True, equalize: str = "auto") -> Result:
     """The int8 model of `model`. A model that brings its own quantization needs calibration data only for the
-    tensors it left unquantized, and keeps its weights as they are (no bias correction)."""
-    graph = model.graph
+    tensors it left unquantized, and keeps its weights as they are (no bias correction, no equalization).
+    equalize: "on" applies cross-layer equalization (codegen.quantize.equalize), "off" not, "auto" quantizes
+    both ways and keeps the one whose output SQNR on the calibration data is higher."""
     method = method or ranges.DEFAULT_METHOD
     if method not in ranges.CHOICES:
         raise MlcError(f"unknown calibration method '{method}' (choose from {', '.join(ranges.CHOICES)})")
-    values = {}
+    if equalize not in EQUALIZE:
+        raise MlcError(f"unknown equalization choice '{equalize}' (choose from {', '.join(EQUALIZE)})")
+    x = None
     if calib is not None:
         x = model.inputs(calib)
         samples = len(x if isinstance(x, np.ndarray) else x[0])
         if samples < MIN_SAMPLES:
             raise MlcError(f"calibration data has {samples} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
-        values = executor.run_all(graph, x)
     elif not model.prequantized:
         raise MlcError("a float model needs calibration data (--calib X.npy)")
-    notes = list(model.notes)
-    int8 = quantize_graph(graph, values, method, float_io, bias_correction and not model.prequantized, notes)
+    candidates = [(model.graph, 0)]
+    if equalize != "off" and not model.prequantized:
+        equalized = equalize_graph(model.graph)
+        if equalized[1]:
+            candidates = [equalized] if equalize == "on" else candidates + [equalized]
+    best = None
+    for graph, equalized_pairs in candidates:
+        values = executor.run_all(graph, x) if x is not None else {}
+        notes = list(model.notes)
+        int8 = quantize_graph(graph, values, method, float_io, bias_correction and not model.prequantized, notes)
+        if equalized_pairs:
+            notes.append(f"cross-layer equalization rescaled {equalized_pairs} layer pair(s)")
+        score = _score(graph, int8, values, x if isinstance(x, list) else [x]) if len(candidates) > 1 else 0.0
+        if best is None or score > best[0]:
+            best = (score, graph, int8, values, notes)
+    _, graph, int8, values, notes = best
     what = "the model's own quantization" if model.prequantized else method
     return Result(graph, int8, write_graph(int8, f"mlc quantize ({what})"), values, notes)

@@ -18,7 +18,7 @@ from codegen.assets import asset_dir, templates
 from codegen.csyntax import check_identifier, identifier_from
 from codegen.errors import MlcError
 from codegen.ops import graph_of
-from codegen.targets.project import (COMMON_RUNTIME, DEMO_PERIOD_MS, AppSources, demo_inputs, generate_library,
+from codegen.targets.project import (COMMON_RUNTIME, AppSources, app_context, generate_library,
                                      read_library_macros)
 
 ARDUINO_RUNTIME = [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp")]
@@ -81,8 +81,7 @@ def export_arduino(model, out_dir, name: str | None = None, labels=None, demo=No
         for family, filename in ARDUINO_RUNTIME:
             shutil.copyfile(firmware / family / filename, runtime / filename)
         (sketch / "src" / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
-            name=name, NAME=name.upper(), board=_AnyArduino, demo_period_ms=DEMO_PERIOD_MS,
-            demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo), **sources.context))
+            **app_context(graph, name, _AnyArduino, macros, demo), **sources.context))
         for filename, text in sources.files.items():
             (sketch / "src" / filename).write_text(text)
         (sketch / f"{app}.ino").write_text(env.get_template("arduino/sketch.ino.j2").render(

@@ -57,7 +57,7 @@ RAM_SECTIONS = (".data", ".bss", ".noinit", ".stack")
 # The apps' own buffers (the request buffer; the model's input and output live in its arena), counted as
 # RAM's I/O part.
 IO_BUFFERS = ("rx_buf",)
-LIB_MACROS = ("INPUT_BYTES", "OUTPUT_BYTES", "ARENA_BYTES", "OUTPUT_COUNT", "LABEL_COUNT")
+LIB_MACROS = ("INPUT_BYTES", "OUTPUT_BYTES", "ARENA_BYTES", "LABEL_COUNT")  # for several inputs: all of them
 
 
 @dataclass
@@ -211,13 +211,26 @@ def unmeasured_stack(graph, board: Board, lib_dir: Path, name: str) -> StackPlan
 
 
 def demo_inputs(input_bytes: int, stacked=None) -> list[list[int]]:
-    """The inputs the app cycles through when the host is quiet: the given stack, else random bytes."""
+    """The inputs the app cycles through when the host is quiet, as frames of every input's bytes: the given
+    stack (a list of stacks for several inputs), else random bytes."""
+    from codegen.model.arrays import frames
+
     if stacked is None:
         return np.random.default_rng(DEMO_SEED).integers(0, 256, size=(DEMO_INPUT_COUNT, input_bytes)).tolist()
-    rows = np.ascontiguousarray(stacked).view(np.uint8).reshape(len(stacked), -1)
+    rows = frames(stacked if isinstance(stacked, list) else [stacked])
     if rows.shape[1] != input_bytes or not 0 < len(rows) <= MAX_DEMO_INPUTS:
         raise MlcError(f"demo inputs: need 1..{MAX_DEMO_INPUTS} inputs of {input_bytes} bytes, got {rows.shape}")
     return rows.tolist()
+
+
+def app_context(graph, name: str, board, macros: dict, demo=None) -> dict:
+    """The variables every templates/app/<app>/app.c.j2 gets: the model's inputs and outputs as the library
+    names them (codegen.lower.generate.model_io), the board, the demo inputs (frames of every input)."""
+    from codegen.lower.generate import model_io
+
+    inputs, outputs = model_io(graph, name)
+    return {"name": name, "NAME": name.upper(), "board": board, "demo_period_ms": DEMO_PERIOD_MS,
+            "demo_inputs": demo_inputs(macros["INPUT_BYTES"], demo), "inputs": inputs, "outputs": outputs}
 
 
 @dataclass(frozen=True)
@@ -267,8 +280,7 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
                              else RUNTIME_FILES[board.runtime]):
         shutil.copyfile(firmware / family / filename, runtime_dir / filename)
     (src / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
-        name=name, NAME=name.upper(), board=board, demo_period_ms=DEMO_PERIOD_MS,
-        demo_inputs=demo_inputs(macros["INPUT_BYTES"], demo), **app_sources.context))
+        **app_context(graph, name, board, macros, demo), **app_sources.context))
     for filename, text in app_sources.files.items():
         (src / filename).write_text(text)
 

@@ -13,21 +13,28 @@ uint16_t mlc_crc16_update(uint16_t crc, const uint8_t *data, size_t len)
     return crc;
 }
 
-void mlc_send_frame(mlc_write_fn write, uint8_t type, uint8_t seq,
-                    const uint8_t *part1, uint16_t len1, const uint8_t *part2, uint16_t len2)
+void mlc_send_frame_parts(mlc_write_fn write, uint8_t type, uint8_t seq, const struct mlc_part *parts, size_t n)
 {
-    const uint16_t len = (uint16_t)(len1 + len2);
+    uint16_t len = 0;
+    for (size_t i = 0; i < n; i++) len = (uint16_t)(len + parts[i].len);
     const uint8_t header[MLC_HEADER_BYTES] = {
         MLC_SYNC0, MLC_SYNC1, type, seq, (uint8_t)(len & 0xFFu), (uint8_t)(len >> 8)
     };
     uint16_t crc = mlc_crc16_update(MLC_CRC_INIT, header + 2, MLC_HEADER_BYTES - 2);
-    crc = mlc_crc16_update(crc, part1, len1);
-    crc = mlc_crc16_update(crc, part2, len2);
+    for (size_t i = 0; i < n; i++) crc = mlc_crc16_update(crc, (const uint8_t *)parts[i].data, parts[i].len);
     const uint8_t trailer[MLC_CRC_BYTES] = { (uint8_t)(crc & 0xFFu), (uint8_t)(crc >> 8) };
     write(header, sizeof header);
-    if (len1) write(part1, len1);
-    if (len2) write(part2, len2);
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len) write((const uint8_t *)parts[i].data, parts[i].len);
+    }
     write(trailer, sizeof trailer);
+}
+
+void mlc_send_frame(mlc_write_fn write, uint8_t type, uint8_t seq,
+                    const uint8_t *part1, uint16_t len1, const uint8_t *part2, uint16_t len2)
+{
+    const struct mlc_part parts[2] = { { part1, len1 }, { part2, len2 } };
+    mlc_send_frame_parts(write, type, seq, parts, 2);
 }
 
 enum mlc_samples_status mlc_samples_accept(uint32_t consumed, const uint8_t *payload, uint16_t len,

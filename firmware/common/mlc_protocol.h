@@ -26,12 +26,13 @@ extern "C" {
 
 enum mlc_msg_type {
     MLC_MSG_INFO_REQUEST = 0x01,   /* empty payload */
-    MLC_MSG_INVOKE_REQUEST = 0x02, /* payload: the input tensor */
+    MLC_MSG_INVOKE_REQUEST = 0x02, /* payload: the input tensors, back to back in the model's order */
     MLC_MSG_SAMPLES = 0x03,        /* streaming apps: u32 index of the first sample frame, then int16 LE
                                       samples, channels interleaved, whole sample frames */
-    MLC_MSG_STREAM_RESET = 0x04,   /* streaming apps: empty; back to the state after power-on */
+    MLC_MSG_STREAM_RESET = 0x04,   /* empty; back to the state after power-on (streaming apps; the classify app resets the model's state) */
     MLC_MSG_INFO = 0x81,           /* u8 version, u8 cycle counter, u16 in bytes, u16 out bytes, model name */
-    MLC_MSG_RESULT = 0x82,         /* u32 cycles (MLC_CYCLES_NONE if unknown), then the output tensor */
+    MLC_MSG_RESULT = 0x82,         /* u32 cycles (MLC_CYCLES_NONE if unknown), then the output tensors, back to
+                                      back in the model's order */
     MLC_MSG_SAMPLES_ACK = 0x83,    /* u32 sample frames consumed since reset; ends the answer to SAMPLES/RESET */
     MLC_MSG_RECORD = 0x84,         /* one app record (a window, a feature frame, an inference): u32 record
                                       index, then the app's fields; sent with the SAMPLES request's seq */
@@ -55,7 +56,16 @@ uint16_t mlc_crc16_update(uint16_t crc, const uint8_t *data, size_t len);
 
 typedef void (*mlc_write_fn)(const uint8_t *data, size_t len);
 
-/* Send one frame whose payload is the concatenation of two parts (either may be empty). */
+/* One piece of a frame's payload (a header, a model output in its arena, ...). */
+struct mlc_part {
+    const void *data;
+    uint16_t len;
+};
+
+/* Send one frame whose payload is the concatenation of n parts (any may be empty). */
+void mlc_send_frame_parts(mlc_write_fn write, uint8_t type, uint8_t seq, const struct mlc_part *parts, size_t n);
+
+/* The same for two parts (either may be empty). */
 void mlc_send_frame(mlc_write_fn write, uint8_t type, uint8_t seq,
                     const uint8_t *part1, uint16_t len1, const uint8_t *part2, uint16_t len2);
 

@@ -1,5 +1,6 @@
-"""Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, QUANTIZE,
-DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, as TFLM's reference kernels compute them.
+"""Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, SUM,
+REDUCE_MAX/MIN, ARG_MAX/MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+GATHER, MIRROR_PAD, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
 of 1, else (N, *shape). `full` turns either into (N, *shape), so kernels index the model's own axes
@@ -45,17 +46,26 @@ def pad(op, x, *_):
     return stacked(np.pad(full(x, op.inputs[0]), widths, constant_values=op.params["pad_value"]), op.outputs[0])
 
 
-@kernel("MEAN", "SUM", "REDUCE_MAX")
+@kernel("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN")
 def mean(op, x, *_):
     p = op.params
     axes = tuple(a + 1 for a in p["axes"])
-    if op.kind == "REDUCE_MAX":  # ReduceGeneric from numeric_limits<int8_t>::lowest()
-        return stacked(full(x, op.inputs[0]).max(axis=axes).reshape(x.shape[0], -1), op.outputs[0])
+    if op.kind in ("REDUCE_MAX", "REDUCE_MIN"):  # the raw int8 extreme (TFLM's MinMaxReducerCompare)
+        extreme = np.max if op.kind == "REDUCE_MAX" else np.min
+        return stacked(extreme(full(x, op.inputs[0]), axis=axes).reshape(x.shape[0], -1), op.outputs[0])
     total = full(x, op.inputs[0]).astype(np.int64).sum(axis=axes)
     # QuantizedMeanOrSum, with 1/count already folded into the multiplier for MEAN
     out = np.clip(multiply_by_quantized_multiplier(total - p["input_zp"] * p["count"], p["multiplier"], p["shift"])
                   + p["output_zp"], *p["qrange"])
     return stacked(out.astype(x.dtype).reshape(x.shape[0], -1), op.outputs[0])
+
+
+@kernel("ARG_MAX", "ARG_MIN")
+def arg_min_max(op, x, *_):
+    p = op.params  # numpy's argmax/argmin keep the first of equal values, as TFLM's strict comparison
+    values = full(x, op.inputs[0]).reshape(x.shape[0], p["outer"], p["size"], p["inner"])
+    index = (np.argmax if op.kind == "ARG_MAX" else np.argmin)(values, axis=2)
+    return stacked(index.astype(np.int32).reshape(x.shape[0], -1), op.outputs[0])
 
 
 @kernel("QUANTIZE")
@@ -76,12 +86,13 @@ def dequantize(op, x):
     return stacked(real.astype(np.float32).reshape(x.shape[0], -1), op.outputs[0])
 
 
-@kernel("TRANSPOSE", "SLICE", "STRIDED_SLICE")
+@kernel("TRANSPOSE", "SLICE", "STRIDED_SLICE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "GATHER", "MIRROR_PAD")
 def strided_copy(op, x, *_):
-    """The output-ordered walk of codegen.ops.tensor_ops: base + sum(i_d * step_d) over the output axes."""
+    """The output-ordered walk of codegen.ops.tensor_ops: base + sum(i_d * step_d) over the output axes
+    (the listed input offsets where an axis's step is a list)."""
     p = op.params
     flat = full(x, op.inputs[0]).reshape(x.shape[0] if not op.inputs[0].is_const else 1, -1)
     index = np.full((), p["base"], np.int64)
     for count, step in zip(p["counts"], p["steps"]):
-        index = index[..., None] + np.arange(count, dtype=np.int64) * step
+        index = index[..., None] + (np.asarray(step, np.int64) if isinstance(step, list) else np.arange(count, dtype=np.int64) * step)
     return stacked(flat[:, index.ravel()], op.outputs[0])

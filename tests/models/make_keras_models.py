@@ -34,6 +34,7 @@ from keras import layers as L  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "keras"
 OUT_MISMATCH = Path(__file__).resolve().parent / "keras_tflm_mismatch"
+OUT_MULTI_IO = Path(__file__).resolve().parent / "keras_multi_io"
 SEED = 1234
 
 
@@ -167,6 +168,18 @@ MODELS = {
         *L.Lambda(lambda t: tf.split(t, 3, axis=-1))(L.Conv2D(6, 1)(x))[::-1],
         *L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=-1))(x),
         L.Lambda(lambda t: tf.stack(tf.unstack(t, axis=1)[::-1], axis=1))(x)])),
+    # (the converter leaves ELU in float32 between DEQUANTIZE and QUANTIZE: its int8 kernel has hand-made models only)
+    "abs_rsqrt": lambda: _functional((6, 5, 3), lambda x: L.Concatenate()([
+        L.Conv2D(4, 3, padding="same", activation="relu")(x),
+        L.Lambda(lambda t: tf.abs(t))(L.Conv2D(3, 1)(x)),
+        L.Lambda(lambda t: tf.math.rsqrt(tf.nn.relu(t) + 0.5))(L.Conv2D(2, 1)(x))])),
+    "depth_space_gather": lambda: _functional((6, 4, 3), lambda x: L.Concatenate()([
+        L.Lambda(lambda t: tf.nn.space_to_depth(tf.nn.depth_to_space(t, 2), 2))(L.Conv2D(8, 1)(x)),
+        L.Lambda(lambda t: tf.gather(t, [4, 0, 2, 1], axis=2))(L.Conv2D(4, 1)(
+            L.Lambda(lambda t: tf.pad(t, [[0, 0], [1, 1], [0, 2], [0, 0]], mode="REFLECT"))(x)))[:, 1:-1],
+        L.Lambda(lambda t: tf.reduce_min(t, axis=3, keepdims=True))(L.Conv2D(4, 1)(x))]), batch=1),
+    "arg_max": lambda: _functional((6, 5, 3), lambda x: L.Lambda(lambda t: tf.argmax(t, axis=-1, output_type=tf.int32))(
+        L.Conv2D(7, 3, padding="same")(x))),
     "float_io_mlp": lambda: _seq((12,), L.Dense(10, "relu"), L.Dense(3, "softmax")),
     "float_io_conv": lambda: _seq((8, 8, 2), L.Conv2D(4, 3, activation="relu"),
                                   L.GlobalAveragePooling2D()),
@@ -197,6 +210,27 @@ TFLM_MISMATCH = {
 }
 
 
+def sensor_fusion(pooled=True):
+    """Two inputs, two heads: an audio-feature branch (a 2-D conv over 12 frames x 10 bins) and an IMU
+    branch (a 1-D conv over 20 steps x 6 axes), concatenated, then a class head and a regression head.
+    pooled=False: the branches flattened and no softmax (ops mlc has in int16)."""
+    audio = keras.Input((12, 10, 1), batch_size=1, name="audio")
+    imu = keras.Input((20, 6), batch_size=1, name="imu")
+    a = L.Conv2D(5, 3, strides=2, activation="relu")(audio)
+    b = L.Conv1D(7, 5, strides=2, activation="relu")(imu)
+    a, b = (L.GlobalAveragePooling2D()(a), L.Flatten()(L.MaxPooling1D(4)(b))) if pooled else (L.Flatten()(a), L.Flatten()(b))
+    h = L.Dense(9, activation="relu")(L.Concatenate()([a, b]))
+    return keras.Model([audio, imu], [L.Dense(4, activation="softmax" if pooled else None, name="activity")(h),
+                                      L.Dense(2, name="heading")(h)])
+
+
+MULTI_IO = {  # several inputs and outputs (the .npz holds x0, x1, ... and y0, y1, ... in Keras' order)
+    "sensor_fusion": sensor_fusion,
+    "float_io_sensor_fusion": sensor_fusion,
+    "int16x8_sensor_fusion": lambda: sensor_fusion(pooled=False),
+}
+
+
 def randomize(model, rng):
     """Random non-zero biases and BatchNorm statistics (Keras initialises them to 0/1)."""
     for layer in model.layers:
@@ -208,10 +242,13 @@ def randomize(model, rng):
                 v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
 
 
-def convert(model, rep, float_io, int16x8=False):
+def convert(model, reps, float_io, int16x8=False):
+    """reps: one representative array per model input, in Keras' order (fed by name: the converted model
+    may order its inputs differently)."""
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([r[None]] for r in rep)
+    names = [t.name for t in model.inputs]
+    conv.representative_dataset = lambda: ({n: r[j][None] for n, r in zip(names, reps)} for j in range(len(reps[0])))
     conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
                                       if int16x8 else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if not float_io:
@@ -249,32 +286,36 @@ def build(name, make):
     model = make()
     rng = np.random.default_rng(seed)
     randomize(model, rng)
-    rep = rng.normal(0, 1, (100, *model.inputs[0].shape[1:])).astype("float32")
-    data = convert(model, rep, name.startswith("float_io"), name.startswith("int16x8"))
-    x = rep[:3]
-    y = np.concatenate([model(x[j:j + 1], training=False).numpy() for j in range(3)])
-    return data, x, y
+    reps = [rng.normal(0, 1, (100, *t.shape[1:])).astype("float32") for t in model.inputs]
+    data = convert(model, reps, name.startswith("float_io"), name.startswith("int16x8"))
+    if len(reps) == 1 and len(model.outputs) == 1:
+        x = reps[0][:3]
+        return data, {"x": x}, {"y": np.concatenate([model(x[j:j + 1], training=False).numpy() for j in range(3)])}
+    xs = [r[:3] for r in reps]
+    ys = [model([x[j:j + 1] for x in xs], training=False) for j in range(3)]
+    return data, {f"x{i}": x for i, x in enumerate(xs)}, {
+        f"y{k}": np.concatenate([np.asarray(y[k]) for y in ys]) for k in range(len(model.outputs))}
 
 
 def main(names=None):
-    for models, out, intro in ((MODELS, OUT, README), (TFLM_MISMATCH, OUT_MISMATCH,
-                                                        README_MISMATCH)):
+    for models, out, intro in ((MODELS, OUT, README), (TFLM_MISMATCH, OUT_MISMATCH, README_MISMATCH),
+                               (MULTI_IO, OUT_MULTI_IO, README_MULTI_IO)):
         out.mkdir(parents=True, exist_ok=True)
         rows = []
         for name, make in models.items():
             if names and name not in names:
                 continue
-            data, x, y = build(name, make)
+            data, xs, ys = build(name, make)
             (out / f"{name}.tflite").write_bytes(data)
             extra = {}
             if models is TFLM_MISMATCH:
-                pairs = [tflite_reference(data, x[j:j + 1]) for j in range(3)]
+                pairs = [tflite_reference(data, xs["x"][j:j + 1]) for j in range(3)]
                 extra = dict(x_q=np.concatenate([p[0] for p in pairs]),
                              y_tflite=np.concatenate([p[1] for p in pairs]))
-            np.savez(out / f"{name}.npz", x=x, y=y, **extra)
+            np.savez(out / f"{name}.npz", **xs, **ys, **extra)
             rows.append(f"| {name} | {len(data)} | {', '.join(op_names(data))} |")
             print(f"{name:24s} {len(data):6d} B  {op_names(data)}", flush=True)
-        if not names:
+        if not names or set(models) <= set(names):
             (out / "README.md").write_text(intro.format(tf=tf.__version__) +
                                            "\n| model | bytes | ops |\n|---|---|---|\n" +
                                            "\n".join(rows) + "\n")
@@ -301,6 +342,13 @@ reject such models clearly. With a fixed batch (`keras.Input(..., batch_size=1)`
 writes a dilated CONV_2D instead (see ../keras/conv_dilated*.tflite).
 """
 
+README_MULTI_IO = """# Converter-made models with several inputs and outputs
+
+Made by `tests/models/make_keras_models.py` (TensorFlow {tf}, full-integer int8 quantization, float
+I/O for the `float_io_` one, random seeded weights). `NAME.npz` holds the float inputs `x0`, `x1`, ...
+[3, ...] and the Keras float outputs `y0`, `y1`, ... in the Keras model's order (the .tflite may order
+its outputs differently). tests/test_multi_io.py runs them.
+"""
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ def model_info(data):
         t = g.Tensors(i)
         if t.Type() == tflite.TensorType.FLOAT32:
             return "float32", None, None
+        if t.Type() == tflite.TensorType.INT32:  # indices (ARG_MAX), not quantized
+            return "int32", None, None
         return "int8", float(t.Quantization().Scale(0)), int(t.Quantization().ZeroPoint(0))
     ops = [OP_NAMES[m.OperatorCodes(g.Operators(i).OpcodeIndex()).BuiltinCode()]
            for i in range(g.OperatorsLength())]
@@ -61,6 +63,9 @@ def test_runs_in_tflm_close_to_keras(path):
     for x, y in zip(ref["x"], ref["y"]):
         xin = x[None] if qin[0] == "float32" else quantize(x[None], *qin[1:])
         (got,) = run_tflm(data, [xin])
+        if qout[0] == "int32":  # indices (ARG_MAX): int8 rounding may only flip near ties
+            assert np.mean(got.reshape(y.shape) == y) >= 0.8, (ops, got, y)
+            continue
         err = np.abs(to_real(got, qout).reshape(y.shape) - y).max()
         assert err <= REL_TOL * np.abs(y).max() + 2 * (qout[1] or 0), (ops, err)
 
