@@ -333,16 +333,17 @@ minimum_models = partial(_binary_more, "MINIMUM")
 prelu_models = partial(_binary_more, "PRELU")
 
 
-def _unary_requant(op):
+def _unary_requant(op, dtype="int8"):
     """RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, ELU with random input and output quantization (TFLM's
     RELU6 does not read its output's); RSQRT after a RELU (TFLM refuses to run RSQRT on inputs below
     its zero point, and RELU's output is never below its own)."""
     @st.composite
     def strategy(draw):
-        b = ModelBuilder()
-        qin = (float(np.float32(draw(st.floats(0.005, 0.2)))), draw(zero_points))
+        b = ModelBuilder(act_dtype=dtype)
+        zp = zero_points if dtype == "int8" else st.just(0)
+        qin = (float(np.float32(draw(st.floats(0.005, 0.2) if dtype == "int8" else st.floats(1e-5, 1e-3)))), draw(zp))
         x = b.input(draw(shapes(1, 4)), *qin)
-        out_q = (float(np.float32(qin[0] * _jitter(draw))), draw(zero_points))
+        out_q = (float(np.float32(qin[0] * _jitter(draw))), draw(zp))
         if op == "RELU6":  # mostly the input's quantization (the converter's); TFLM ignores the output's
             return _case(op, b, [x], [b.unary(op, x, *(out_q if draw(st.booleans()) else (None, None)))])
         if op == "LEAKY_RELU":

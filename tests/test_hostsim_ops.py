@@ -122,7 +122,8 @@ def test_single_op_models_bit_exact(op, monkeypatch):
 
 
 INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PACK", "PAD",
-         "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM"]
+         "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM",
+         "RELU", "RELU6", "LEAKY_RELU"]
 
 
 @pytest.mark.parametrize("op", INT16)

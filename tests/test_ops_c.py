@@ -115,7 +115,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
     **{f"{op}/int16": (lambda op=op: S.STRATEGIES[op](dtype="int16").map(_model))
        for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
-                  "POOL_2D", "MEAN", "SUM")},
+                  "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU")},
     "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
 }
 

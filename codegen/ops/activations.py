@@ -161,16 +161,22 @@ define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoi
 
 
 # ----------------------------------------------------------------------------- RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU
-# Each is a function of one int8 element in TFLM's int8 kernels, so TFLM's integer arithmetic is
-# evaluated here once for all 256 inputs; hostsim and the C kernel both read the table.
+# Each is a function of one element in TFLM's int8 and int16 kernels, so TFLM's integer arithmetic is
+# evaluated here once for every input value; hostsim reads the table, and so does the int8 C kernel
+# (256 entries; on int16 the C computes the same arithmetic per element instead of 65536 entries).
 
-def _same_shape_int8(op):
+def _same_shape_int8(op, dtypes=("int8",)):
+    """x, out, every value of x's type (int64), out's type range."""
     x, out = op.inputs[0], op.outputs[0]
-    per_tensor_quantized(op, x)
-    per_tensor_quantized(op, out)
+    per_tensor_quantized(op, x, dtypes)
+    per_tensor_quantized(op, out, (x.dtype,))
     if tuple(x.shape) != tuple(out.shape):
         raise MlcError(f"{op.kind} input shape {x.shape} and output shape {out.shape} differ")
-    return x, out, np.arange(-128, 128, dtype=np.int64)
+    info = np.iinfo(x.dtype)
+    return x, out, np.arange(info.min, info.max + 1, dtype=np.int64), (info.min, info.max)
+
+
+WIDE_TABLES = ("int8", "int16")  # RELU, RELU6, LEAKY_RELU take int16 too
 
 
 def _f32_ratio(a, b) -> float:
@@ -180,27 +186,27 @@ def _f32_ratio(a, b) -> float:
 
 def relu_params(op):
     """TFLM CalculateReluOpData: requantize with QuantizeMultiplier(s_in / s_out), clamp below at the output's 0."""
-    x, out, q = _same_shape_int8(op)
+    x, out, q, (lo, hi) = _same_shape_int8(op, WIDE_TABLES)
     multiplier, shift = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
-    act_min = max(-128, out.quant.zp)
+    act_min = max(lo, out.quant.zp)
     y = out.quant.zp + multiply_by_quantized_multiplier(q - x.quant.zp, multiplier, shift)
-    return {"multiplier": multiplier, "shift": shift, "act_min": act_min, "size": x.size,
-            "table": np.clip(y, act_min, 127).astype(np.int8)}
+    return {"multiplier": multiplier, "shift": shift, "act_min": act_min, "act_max": hi, "size": x.size,
+            "table": np.clip(y, act_min, hi).astype(x.dtype)}
 
 
 def relu6_params(op):
     """TFLM Relu6Prepare: clamp the raw input to [zero point, quantized 6.0] of the *input*; the output's
     quantization is not read (the converter gives it the input's)."""
-    x, out, q = _same_shape_int8(op)
+    x, out, q, (lo, hi) = _same_shape_int8(op, WIDE_TABLES)
     six = int(round_half_away(np.float32(6.0) / np.float32(x.quant.s))) + x.quant.zp
-    six = min(max(six, -128), 127)
-    return {"zero": x.quant.zp, "six": six, "size": x.size, "table": np.clip(q, x.quant.zp, six).astype(np.int8)}
+    six = min(max(six, lo), hi)
+    return {"zero": x.quant.zp, "six": six, "size": x.size, "table": np.clip(q, x.quant.zp, six).astype(x.dtype)}
 
 
 def leaky_relu_params(op):
     """TFLM CalculateOpDataLeakyRelu: one multiplier for x >= 0 (s_in / s_out) and one for x < 0
     (s_in * alpha / s_out), both computed in float32 and quantized from double."""
-    x, out, q = _same_shape_int8(op)
+    x, out, q, (lo, hi) = _same_shape_int8(op, WIDE_TABLES)
     alpha = np.float32(op.options.get("alpha", 0.2))
     if alpha < 0:
         raise MlcError(f"LEAKY_RELU with a negative alpha ({float(alpha):g}) is not supported yet")
@@ -210,7 +216,7 @@ def leaky_relu_params(op):
     y = out.quant.zp + np.where(centred >= 0, multiply_by_quantized_multiplier(centred, m_id, s_id),
                                 multiply_by_quantized_multiplier(centred, m_alpha, s_alpha))
     return {"alpha": float(alpha), "multiplier_identity": m_id, "shift_identity": s_id, "multiplier_alpha": m_alpha,
-            "shift_alpha": s_alpha, "size": x.size, "table": np.clip(y, -128, 127).astype(np.int8)}
+            "shift_alpha": s_alpha, "size": x.size, "table": np.clip(y, lo, hi).astype(x.dtype)}
 
 
 def _int16(v):
@@ -236,7 +242,7 @@ def _downscale_to_int16(multiplier: int) -> int:
 
 def hard_swish_params(op):
     """TFLM HardSwishPrepare and reference_ops::HardSwish<int8_t>: 16-bit fixed point throughout."""
-    x, out, q = _same_shape_int8(op)
+    x, out, q, _ = _same_shape_int8(op)
     hires_scale = np.float32(np.float32(1.0 / 128.0) * np.float32(x.quant.s))
     out_m, out_exp = quantize_multiplier(float(np.float32(hires_scale / np.float32(out.quant.s))))
     relu_m, relu_exp = quantize_multiplier(float(np.float32(hires_scale / np.float32(3.0 / 32768.0))))
@@ -266,7 +272,7 @@ def hard_swish_params(op):
 def abs_params(op):
     """TFLM's PrepareAbsRsqrt and AbsEvalQuantized: |x - zp| requantized by s_in / s_out (a float32
     division), or only offset when the two scales are equal."""
-    x, out, q = _same_shape_int8(op)
+    x, out, q, _ = _same_shape_int8(op)
     value = np.abs(q - x.quant.zp)
     multiplier, shift = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
     if np.float32(x.quant.s) != np.float32(out.quant.s):
@@ -283,7 +289,7 @@ def rsqrt_params(op):
     RsqrtEvalQuantized: 1/sqrt(x - zp) by GetInvSqrtQuantizedMultiplierExp, rescaled twice; x == zp gives
     127. TFLM refuses to run on inputs below the zero point; their table entries are what its arithmetic
     gives with that check off (the input taken as 1)."""
-    x, out, q = _same_shape_int8(op)
+    x, out, q, _ = _same_shape_int8(op)
     real = 1.0 / float(np.float32(np.sqrt(np.float32(x.quant.s)) * np.float32(out.quant.s)))
     multiplier, shift = quantize_multiplier(real)
     table = []
@@ -301,7 +307,7 @@ def rsqrt_params(op):
 def elu_params(op):
     """TFLM's ELU PopulateLookupTable in float32: x = s_in * (q - zp); exp(x) - 1 below 0; times 1/s_out,
     rounded half away from zero, plus zp, clamped."""
-    x, out, q = _same_shape_int8(op)
+    x, out, q, _ = _same_shape_int8(op)
     real = np.float32(x.quant.s) * (q - x.quant.zp).astype(np.float32)
     # expf, correctly rounded (float32 of the double exp)
     transformed = np.where(real < 0, np.array([np.float32(np.exp(float(v))) for v in real], np.float32) - np.float32(1),
@@ -311,20 +317,34 @@ def elu_params(op):
 
 
 def _table_plan(op, isa, reference, inplace):
+    if op.inputs[0].dtype == "int16":
+        return KernelPlan(op.index, op.kind, "computed", isa, inplace=inplace,
+                          why={"variant": f"{op.kind} on int16: TFLM's arithmetic per element (a table would take 128 KiB)"})
     return KernelPlan(op.index, op.kind, "table", isa, inplace=inplace,
                       why={"variant": f"{op.kind} is a function of one int8 element in TFLM: its arithmetic is "
                                       "tabulated for all 256 inputs at generation time (also for --reference)"})
 
 
 def table_c(layer):
+    op, p = layer.op, layer.p
+    if op.inputs[0].dtype == "int16":  # the table's arithmetic per element
+        q = {"RELU": [p.get("multiplier", 0), p.get("shift", 0)],
+             "LEAKY_RELU": [p.get("multiplier_identity", 0), p.get("shift_identity", 0), p.get("multiplier_alpha", 0),
+                            p.get("shift_alpha", 0)]}.get(op.kind, [0])
+        fn = layer.kernel("activations_s16.c.j2", f"{op.kind.lower()}_s16", kind=op.kind, size=p["size"],
+                          in_zp=op.inputs[0].quant.zp, out_zp=op.outputs[0].quant.zp, act_min=p.get("act_min", -32768),
+                          act_max=p.get("act_max", 32767), zero=p.get("zero", 0), six=p.get("six", 0))
+        return f"{fn}({layer.inp(0)}, {layer.out(0)}, {layer.const('q', np.array(q, np.int32), 'int32_t')});"
     fn = layer.kernel("activations_s8.c.j2", f"{layer.op.kind.lower()}_s8", kind=layer.op.kind, size=layer.p["size"])
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {layer.const('lut', layer.p['table'], 'int8_t')});"
 
 
-define("RELU", arity=(1, 1), derive=relu_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
-define("RELU6", arity=(1, 1), derive=relu6_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("RELU", arity=(1, 1), derive=relu_params, emit=table_c, inplace=_inplace, plan=_table_plan,
+       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
+define("RELU6", arity=(1, 1), derive=relu6_params, emit=table_c, inplace=_inplace, plan=_table_plan,
+       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
 define("LEAKY_RELU", arity=(1, 1), derive=leaky_relu_params, emit=table_c, inplace=_inplace, plan=_table_plan,
-       templates=("activations_s8.c.j2",))
+       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
 define("HARD_SWISH", arity=(1, 1), derive=hard_swish_params, emit=table_c, inplace=_inplace, plan=_table_plan,
        templates=("activations_s8.c.j2",))
 define("ABS", arity=(1, 1), derive=abs_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))

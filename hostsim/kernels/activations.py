@@ -31,4 +31,4 @@ def softmax(op, x):
 
 @kernel("LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU")
 def table_lookup(op, x):
-    return op.params["table"][x.astype(np.int64) + 128]  # derived in codegen.ops.activations
+    return op.params["table"][x.astype(np.int64) - np.iinfo(op.inputs[0].dtype).min]  # derived in codegen.ops.activations
