@@ -192,3 +192,20 @@ def test_a_missing_or_overflowed_stack_figure_is_an_error():
         bench.stack_figures("MLC READY\n", Path("f.elf"))
     with pytest.raises(MlcError, match="overflowed"):
         bench.stack_figures("MLC STACK invoke=120 app=48 free=0\n", Path("f.elf"))
+
+
+@pytest.mark.device
+def test_a_one_layer_model_is_counted(tmp_path):
+    """Its run function is small enough to inline into invoke: the layer marks must still stand once."""
+    pytest.importorskip("platformio")
+    import numpy as np
+    from tflite_builder import ModelBuilder
+
+    b = ModelBuilder()
+    x = b.input([1, 8], 0.05, 3)
+    b.output(b.fully_connected(x, b.const_int8(np.arange(32).reshape(4, 8) % 7 - 3, 0.01), None, 0.1, -2))
+    model = tmp_path / "one.tflite"
+    model.write_bytes(b.finish())
+    result = bench.bench(model, M4, out_dir=tmp_path / "p")
+    assert [(layer.op, layer.macs) for layer in result.layers] == [("FULLY_CONNECTED", 32)]
+    assert result.instructions == result.layers[0].instructions + result.overhead > 32

@@ -205,8 +205,12 @@ static inline uint32_t mlc_load32(const int8_t *p)
  * layer (no instruction; found by address in the ELF's symbol table); otherwise nothing. */
 #if defined(MLC_BENCH_MARKS) && defined(__GNUC__) && defined(__arm__)
 #define MLC_LAYER_MARK(model, layer) __asm__ volatile("mlc_mark_" #model "_" #layer ":" ::: "memory")
+/* the function holding the marks is never inlined (a one-layer model's would be, into its caller too): each
+ * label then stands once */
+#define MLC_MARKED __attribute__((noinline))
 #else
 #define MLC_LAYER_MARK(model, layer) do { } while (0)
+#define MLC_MARKED
 #endif
 
 /* The short requantization the weighted kernels use when codegen/ops/requant.py (rq_fast) has
