@@ -50,12 +50,12 @@ def test_table(capsys):
 
 
 def test_arena_of_the_board_libraries():
-    """The DSP 1x1 conv's halfword inputs come from the arena; kws's arena does not grow (the
-    depthwise ring is larger)."""
+    """The DSP 1x1 conv's halfword inputs come from the arena; kws's arena does not grow (the in-place
+    depthwise layers' ring, two channel blocks of 3 padded rows of 32 channels, sets the peak)."""
     graph = load(KWS)
     for isa in (*ISAS, None):
         _, result = render(graph, "m", [], isa=isa)
-        assert result.arena_bytes == 9344
+        assert result.arena_bytes == 8000 + 3 * 7 * 32
 
 
 def test_generate_for_a_board(tmp_path, capsys):

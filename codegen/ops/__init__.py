@@ -3,7 +3,7 @@
 Each family module (FAMILIES) calls `define(...)` once per op kind with its arity, its parameter
 derivation (`derive(op) -> dict`: the integer multipliers, shifts, offsets, clamps and geometry that
 hostsim and the generated C both read), its MAC count, its kernel plan (`plan(op, isa, reference,
-inplace) -> codegen.ops.kernel_plan.KernelPlan`: variant, blocking, unrolling, weight layout,
+inplace, alone) -> codegen.ops.kernel_plan.KernelPlan`: variant, blocking, unrolling, weight layout,
 scratch bytes; the memory planner and the emitter both read it), its C emitter (`emit(layer) -> str`,
 the statement(s) in NAME_invoke) and the memory planner's hooks (in place, alias). hostsim's
 numpy kernels (hostsim/kernels/<family>.py, the same family names) register per kind, and
@@ -15,7 +15,6 @@ that `mlc inspect` can list them, and simulation or code generation refuses the 
 from __future__ import annotations
 
 import importlib
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -37,7 +36,7 @@ class OpDef:
     arity: tuple = (1, 1)  # (required, most) inputs; optional inputs (bias, PADV2's constant) come last
     macs: Callable | None = None  # (op) -> multiply-accumulates of one inference
     inplace: Callable | None = None  # (op) -> bool: output may overwrite input 0
-    plan: Callable | None = None  # (op, isa, reference: bool, inplace: bool) -> KernelPlan (default_plan if None)
+    plan: Callable | None = None  # (op, isa, reference: bool, inplace: bool, alone: bool) -> KernelPlan (default_plan if None)
     alias: bool = False  # output is the input's bytes unchanged (RESHAPE): zero-copy
     templates: tuple = ()  # templates/kernels/ files the emitter renders
     dtypes: tuple = ("int8",)  # activation dtypes the op takes (the README's op table, codegen.ops.coverage)
@@ -208,7 +207,4 @@ def plan_kernel(op, isa: str, reference: bool = False, inplace: bool = False, al
     from codegen.ops.kernel_plan import default_plan
 
     make = definition(op.kind).plan or default_plan
-    # only hooks that can give their ISA a weight layout of its own take `alone` (kernel_plan.py)
-    if "alone" in inspect.signature(make).parameters:
-        return make(op, isa, reference, inplace, alone=alone)
-    return make(op, isa, reference, inplace)
+    return make(op, isa, reference, inplace, alone)

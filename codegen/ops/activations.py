@@ -116,7 +116,7 @@ def _enum(name: str, value: int) -> int:
     return value
 
 
-def _plan(op, isa, reference, inplace):
+def _plan(op, isa, reference, inplace, alone):
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, inplace=inplace,
                           why={"variant": "the reference fixed-point arithmetic was asked for"})
@@ -316,7 +316,7 @@ def elu_params(op):
     return {"size": x.size, "table": np.clip(rescaled.astype(np.int64) + out.quant.zp, -128, 127).astype(np.int8)}
 
 
-def _table_plan(op, isa, reference, inplace):
+def _table_plan(op, isa, reference, inplace, alone):
     if op.inputs[0].dtype == "int16":
         return KernelPlan(op.index, op.kind, "computed", isa, inplace=inplace,
                           why={"variant": f"{op.kind} on int16: TFLM's arithmetic per element (a table would take 128 KiB)"})

@@ -149,7 +149,7 @@ def transpose_conv_c(layer):
     return f"{fn}({layer.inp(2)}, {layer.out(0)}, {weights}, {bias}, {mult}, {shift});"
 
 
-def _transpose_conv_plan(op, isa, reference, inplace):
+def _transpose_conv_plan(op, isa, reference, inplace, alone):
     return KernelPlan(op.index, op.kind, "reference", isa, weights="OHWI int8", inplace=inplace,
                       why={"variant": "TFLM's reference loop, gathered per output pixel (no DSP or Helium path yet)"})
 
@@ -208,7 +208,7 @@ def _conv_variant(op, reference: bool) -> tuple[str, str]:
     return "generic", f"a window over {IM2COL_MAX_BYTES} B: scratch-free, taps clipped per pixel"
 
 
-def conv_2d_plan(op, isa, reference, inplace):
+def conv_2d_plan(op, isa, reference, inplace, alone):
     if wide(op):
         return wide_plan(op, isa, inplace, "OHWI int8")
     variant, why_variant = _conv_variant(op, reference)
@@ -305,7 +305,7 @@ def _dw_block(geo, g, width) -> int:
     return -(-groups // blocks) * g
 
 
-def depthwise_conv_2d_plan(op, isa, reference, inplace):
+def depthwise_conv_2d_plan(op, isa, reference, inplace, alone):
     if wide(op):
         return wide_plan(op, isa, inplace, "1HWC int8")
     if reference:

@@ -56,7 +56,7 @@ def _halfwords(op, isa, alone):
             f"{units * depth} B int8 <= {FC_HALFWORD_MAX_BYTES} B, so twice that in flash")
 
 
-def fully_connected_plan(op, isa, reference, inplace, alone=True):
+def fully_connected_plan(op, isa, reference, inplace, alone):
     if wide(op):
         return wide_plan(op, isa, inplace, "[units][depth] int8")
     if reference:

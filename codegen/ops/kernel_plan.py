@@ -1,7 +1,7 @@
 """KernelPlan: how one layer's kernel is built for one instruction set, decided in Python before any C
 is rendered. The op definition's `plan` hook makes it; the memory planner takes its scratch bytes and
 the emitter renders its template from it (`options` are the template's variables), so the two cannot
-disagree. `mlc inspect --plan` prints the plans. A hook that takes `alone` is told whether its ISA is alone in the library
+disagree. `mlc inspect --plan` prints the plans. Every hook is told whether its ISA is alone in the library
 (`alone`): only then may it give the weights a layout of that ISA's own (a portable library keeps one
 flash copy of each weight array, which every ISA's kernel reads)."""
 from __future__ import annotations
@@ -40,6 +40,6 @@ class KernelPlan:
         return d
 
 
-def default_plan(op, isa: str, reference: bool, inplace: bool) -> KernelPlan:
+def default_plan(op, isa: str, reference: bool, inplace: bool, alone: bool) -> KernelPlan:
     """For ops whose kernel has no choices to make."""
     return KernelPlan(op.index, op.kind, "reference" if reference else "", isa, inplace=inplace)

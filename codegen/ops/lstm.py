@@ -117,7 +117,7 @@ def _lstm_macs(op):
     return p["batch"] * p["steps"] * 4 * p["units"] * (p["depth"] + p["units"])
 
 
-def lstm_plan(op, isa, reference, inplace):
+def lstm_plan(op, isa, reference, inplace, alone):
     return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8 per gate",
                       scratch=lstm_scratch_bytes(op),
                       why={"variant": "TFLM's lstm_eval loop nest: per step four gates of two int8 dot products each"},

@@ -35,7 +35,7 @@ def _inplace(op) -> bool:
     return c == c_out and bool(np.all(first >= oy * out_w + ox))
 
 
-def pool_2d_plan(op, isa, reference, inplace):
+def pool_2d_plan(op, isa, reference, inplace, alone):
     p, c = op.params, op.inputs[0].shape[3]
     window = p["filter_h"] * p["filter_w"]
     wide = op.inputs[0].dtype == "int16"

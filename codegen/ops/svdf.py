@@ -87,7 +87,7 @@ def svdf_c(layer):
     return f"{fn}({', '.join(args)});"
 
 
-def svdf_plan(op, isa, reference, inplace):
+def svdf_plan(op, isa, reference, inplace, alone):
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, weights="[filters][depth] int8",
                           why={"variant": "the reference loop nest was asked for"})
