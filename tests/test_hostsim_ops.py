@@ -139,6 +139,17 @@ def test_int16_single_op_models_bit_exact(op, monkeypatch):
     check()
 
 
+def test_int16_relu_divides_the_scales_in_double():
+    """TFLM's CalculateReluOpData divides the scales in double, where most Prepare functions divide in float:
+    on these scales the two multipliers part, and 5 of the 65,536 int16 inputs with them."""
+    b = ModelBuilder(act_dtype="int16")
+    x = b.input([1, 65536], 0.0005529408808797598, 0, dtype="int16")
+    b.output(b.unary("RELU", x, 0.0006979203317314386, 0))
+    model = b.finish()
+    xs = np.arange(-32768, 32768).astype(np.int16).reshape(1, -1)
+    assert np.array_equal(run(graph_of(model), xs), run_tflm(model, [xs])[0])
+
+
 @pytest.mark.parametrize("op", UNARY)
 def test_one_element_functions_on_every_int8_value(op, monkeypatch):
     """RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU are tables of TFLM's arithmetic: every one of the

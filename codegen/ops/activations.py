@@ -185,9 +185,10 @@ def _f32_ratio(a, b) -> float:
 
 
 def relu_params(op):
-    """TFLM CalculateReluOpData: requantize with QuantizeMultiplier(s_in / s_out), clamp below at the output's 0."""
+    """TFLM CalculateReluOpData: requantize with QuantizeMultiplier(s_in / s_out), the scales divided in double
+    (unlike most Prepare functions; int16 inputs tell the two apart), clamp below at the output's 0."""
     x, out, q, (lo, hi) = _same_shape_int8(op, WIDE_TABLES)
-    multiplier, shift = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
+    multiplier, shift = quantize_multiplier(float(np.float32(x.quant.s)) / float(np.float32(out.quant.s)))
     act_min = max(lo, out.quant.zp)
     y = out.quant.zp + multiply_by_quantized_multiplier(q - x.quant.zp, multiplier, shift)
     return {"multiplier": multiplier, "shift": shift, "act_min": act_min, "act_max": hi, "size": x.size,
