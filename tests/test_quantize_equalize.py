@@ -108,3 +108,23 @@ def test_cli_equalize_choices(tmp_path, capsys):
         assert main(["quantize", str(path), "--calib", str(tmp_path / "x.npy"), "--equalize", choice, "-o", str(out)]) == 0
         said = capsys.readouterr().out
         assert ("cross-layer equalization rescaled 2 layer pair(s)" in said) == (choice == "on") and out.is_file()
+
+
+def test_auto_leaves_a_network_without_depthwise_layers_as_it_is(tmp_path):
+    """Dense -> ReLU -> dense has a pair equalization may rescale, but auto equalizes depthwise-separable
+    networks only (on the motor autoencoder, equalization chosen on healthy windows cost SQNR on faulty ones)."""
+    rng = np.random.default_rng(4)
+    w = {"w1": rng.standard_normal((16, 8)) * np.geomspace(0.05, 20, 16)[:, None], "b1": rng.standard_normal(16) * 0.1,
+         "w2": rng.standard_normal((4, 16)), "b2": rng.standard_normal(4) * 0.1}
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              initializer=[numpy_helper.from_array(v.astype(np.float32), k) for k, v in w.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "mlp.onnx")
+    model = load_float(tmp_path / "mlp.onnx")
+    assert len(pairs(model.graph)) == 1
+    calib = rng.standard_normal((64, 8))
+    for choice, equalized in (("auto", False), ("on", True)):
+        notes = quantize(model, calib, equalize=choice).notes
+        assert any("equalization" in n for n in notes) == equalized, (choice, notes)

@@ -73,6 +73,11 @@ def pairs(graph: Graph) -> list:
     return found
 
 
+def depthwise_separable(graph: Graph) -> bool:
+    """Whether some pair equalization may rescale has a depthwise layer in it."""
+    return any("DEPTHWISE_CONV_2D" in (a.kind, b.kind) for a, b in pairs(graph))
+
+
 def _shape(ndim: int, axis: int) -> list:
     shape = [1] * ndim
     shape[axis] = -1
