@@ -47,6 +47,7 @@ class Plan:
     buffers: list  # the arena buffers, placed
     strategy: str = ""
     io: dict = field(default_factory=dict)  # tensor index -> ("input" / "output", k): at model input (output) k's bytes
+    overlapped: frozenset = frozenset()  # op indices whose output starts before, and covers part of, their input
 
 
 def _align(n: int) -> int:
@@ -104,14 +105,22 @@ def best_placement(buffers: list, shuffles: int = 16) -> tuple[int, str]:
 def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
     """op_def(kind) -> codegen.ops.OpDef (its inplace/alias/overlap hooks) or None; kernel_plans(op, inplace)
     -> {isa: KernelPlan}: a layer's scratch is the most any of its plans needs (a portable library holds
-    every ISA's kernel in one arena layout); by default the portable library's plans. Planned with and
-    without overlapping outputs over their inputs (a merged buffer lives as long as both tensors, which
-    can cost more than it saves); the smaller arena wins (ties: overlapping)."""
-    plans = [_plan(graph, op_def, reference, kernel_plans, overlap) for overlap in (True, False)]
-    return min(plans, key=lambda p: p.arena_bytes)
+    every ISA's kernel in one arena layout); by default the portable library's plans. Overlapping an output
+    over its input is chosen layer by layer, in order: a layer overlaps only where that makes the arena
+    smaller than without (a merged buffer lives as long as both tensors, which can cost more than it saves)."""
+    best = _plan(graph, op_def, reference, kernel_plans, frozenset())
+    for op in graph.ops:
+        em = op_def(op.kind)
+        if em is None or em.overlap is None or reference:
+            continue
+        trial = _plan(graph, op_def, reference, kernel_plans, best.overlapped | {op.index})
+        if trial.arena_bytes < best.arena_bytes:
+            best = trial
+    return best
 
 
-def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
+def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
+    """The plan in which the layers in `overlap` may write their output over their input."""
     if kernel_plans is None:
         from codegen.ops.kernel_plan import ISAS
         from codegen.ops import plan_kernel
@@ -139,7 +148,7 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
     # the model's inputs are written before the first layer (index -1); a constant output is copied then
     buffers = [new_buffer(t, -1) for t in graph.inputs if t.index not in owner]
     buffers += [new_buffer(t, -1) for t in graph.outputs if t.is_const and t.index not in owner]
-    aliased, inplace, scratch_bufs, kernels = set(), set(), {}, {}
+    aliased, inplace, overlapped, scratch_bufs, kernels = set(), set(), set(), {}, {}
     for op in ops:
         em = op_def(op.kind)
         x = op.inputs[0] if op.inputs else None
@@ -158,7 +167,7 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
                        and y.index not in owner and y.index not in outs and x.index in owner
                        and owner[x.index].last == op.index
                        and sum(t is x for t in op.inputs) == 1 and em.inplace(op) and not reference)
-        gap = (em.overlap(op) if overlap and em is not None and em.overlap is not None and not can_inplace and not reference
+        gap = (em.overlap(op) if op.index in overlap and em is not None and em.overlap is not None and not can_inplace and not reference
                and x is not None and not x.is_const and y.index not in owner and y.index not in outs
                and x.index in owner and owner[x.index].last == op.index and sum(t is x for t in op.inputs) == 1
                else None)
@@ -166,6 +175,7 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
             gap = _align(gap)
             buf = owner[x.index]
             if gap + buf.size < buf.size + y.nbytes:  # the output starts `gap` bytes before the input
+                overlapped.add(op.index)
                 buf.at = {i: gap + buf.at.get(i, 0) for i in buf.tensors}
                 buf.size = max(gap + buf.size, y.nbytes)
                 buf.tensors.append(y.index)
@@ -200,4 +210,5 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: bool) -> Plan:
             io.update({i: (role, k) for i in owner[t.index].tensors if locations[i].offset == locations[t.index].offset})
     return Plan(arena_bytes=peak, locations=locations,
                 scratch={i: (b.offset, b.size) for i, b in scratch_bufs.items()},
-                inplace=inplace, kernels=kernels, aliased=aliased, buffers=arena_bufs, strategy=strategy, io=io)
+                inplace=inplace, kernels=kernels, aliased=aliased, buffers=arena_bufs, strategy=strategy, io=io,
+                overlapped=frozenset(overlapped))
