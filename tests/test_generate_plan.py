@@ -63,3 +63,13 @@ def test_generate_for_a_board(tmp_path, capsys):
     assert main(["generate", str(KWS), "-o", str(tmp_path), "--board", "qemu-cortex-m55"]) == 0
     c = (tmp_path / "kws_ref_model.c").read_text()
     assert "vmladavaq_s8" in c and "mlc_smlad" not in c and "MLC_MVE" not in c and "MLC_DSP" not in c
+
+
+def test_own_weight_layouts_only_where_the_board_has_the_flash():
+    """ad01's FULLY_CONNECTED layers take halfword weights on a DSP core (twice the flash) where the board holds
+    them, and the shared int8 ones on a 512 KB part, which the halfwords (541 KB) would not fit."""
+    graph = load(MODELS / "ad01_int8.tflite")
+    _, roomy = render(graph, "m", [], isa="dsp", flash_bytes=4 * 1024 * 1024)
+    _, tight = render(graph, "m", [], isa="dsp", flash_bytes=512 * 1024)
+    _, portable = render(graph, "m", [], isa=None)
+    assert tight.weight_bytes == portable.weight_bytes < 300_000 < 2 * 260_000 < roomy.weight_bytes

@@ -21,8 +21,9 @@ def run(args) -> int:
     from codegen.ops.kernel_plan import isa_of
     from codegen.targets.boards import get_board
 
-    isa = isa_of(get_board(args.board)) if args.board else None
+    board = get_board(args.board) if args.board else None
     result = generate(args.model, Path(args.output), name=args.name, labels=args.labels,
-                      reference=args.reference_kernels, isa=isa)
+                      reference=args.reference_kernels, isa=isa_of(board) if board else None,
+                      flash_bytes=board.flash_bytes if board else None)
     print(result.summary())
     return 0

@@ -17,6 +17,7 @@ from codegen.csyntax import c_array_body, c_count, c_type, check_identifier, ide
 from codegen.lower.layer import Layer, Unit, offset_name
 from codegen.errors import MlcError
 from codegen.ops.kernel_plan import ISAS
+from codegen.ops.thresholds import OWN_LAYOUT_FLASH_SHARE
 from codegen.model.labels import read_labels
 from codegen.ops import definition, plan_kernel, require_supported
 
@@ -117,21 +118,35 @@ def _layer_comment(op, plan) -> str:
     return f"{op.kind} {ins} -> {_shape(op.outputs[0])}{macs}{how}"
 
 
-def plan_layers(graph, reference: bool = False, isa: str | None = None):
+def plan_layers(graph, reference: bool = False, isa: str | None = None, own_layouts: bool = True):
     """The arena plan with every layer's KernelPlans ({isa: plan} in plan.kernels): for one ISA, or
-    (isa None) for each of a portable library's."""
+    (isa None) for each of a portable library's. own_layouts: one ISA's kernels may take weight layouts of
+    their own (a portable library's ISAs always share one)."""
     isas = (isa,) if isa else ISAS
+    alone = own_layouts and len(isas) == 1
     return memory_plan.plan(graph, definition, reference=reference,
-                            kernel_plans=lambda op, inplace: {i: plan_kernel(op, i, reference, inplace, alone=len(isas) == 1)
+                            kernel_plans=lambda op, inplace: {i: plan_kernel(op, i, reference, inplace, alone=alone)
                                                               for i in isas})
 
 
-def render(graph, name: str, labels: list, reference: bool = False, isa: str | None = None) -> tuple[dict, Result]:
+def render(graph, name: str, labels: list, reference: bool = False, isa: str | None = None,
+           flash_bytes: int | None = None) -> tuple[dict, Result]:
     """All generated files as {filename: text}, plus the figures. isa ("portable", "dsp", "mve"): only
-    that core's kernels; None: a portable library (each kernel's ISA variants under #if)."""
+    that core's kernels; None: a portable library (each kernel's ISA variants under #if). flash_bytes (the
+    board's): where the ISA's own weight layouts would take more than OWN_LAYOUT_FLASH_SHARE of it, the
+    shared ones instead (ad01's halfword FULLY_CONNECTED weights, 541 KB, do not fit a 512 KB part)."""
+    files, result = _render(graph, name, labels, reference, isa, own_layouts=True)
+    if flash_bytes is not None and result.weight_bytes > OWN_LAYOUT_FLASH_SHARE * flash_bytes:
+        shared = _render(graph, name, labels, reference, isa, own_layouts=False)
+        if shared[1].weight_bytes < result.weight_bytes:
+            return shared
+    return files, result
+
+
+def _render(graph, name: str, labels: list, reference: bool, isa: str | None, own_layouts: bool) -> tuple[dict, Result]:
     require_supported(graph)
     _check_io(graph)
-    plan = plan_layers(graph, reference, isa)
+    plan = plan_layers(graph, reference, isa, own_layouts)
     inputs, outputs = model_io(graph, name)
     unit = Unit(name, reference=reference, isa=isa, io_vars={(io["role"], io["position"]): io["fn"] for io in inputs + outputs})
     layers, pinned = [], set()
@@ -232,25 +247,27 @@ def write_atomically(files: dict, out_dir: Path) -> None:
 
 
 def generate(model_path, out_dir, name: str | None = None, labels=None, reference: bool = False,
-             isa: str | None = None) -> Result:
+             isa: str | None = None, flash_bytes: int | None = None) -> Result:
     """Generate the C library for `model_path` into `out_dir`. `labels`: a file (one label a line) or a
     list of strings. `reference=True` uses the plain reference loop nests (no in-place layers).
-    `isa` (codegen.ops.kernel_plan.ISAS): only that core's kernel paths; None: all of them."""
+    `isa` (codegen.ops.kernel_plan.ISAS): only that core's kernel paths; None: all of them. flash_bytes:
+    the board's (render)."""
     from codegen.ops import load
 
     graph = load(model_path)
     return generate_graph(graph, out_dir, name=name if name is not None else identifier_from(Path(model_path).stem),
-                          labels=labels, reference=reference, isa=isa)
+                          labels=labels, reference=reference, isa=isa, flash_bytes=flash_bytes)
 
 
-def generate_graph(graph, out_dir, name: str, labels=None, reference: bool = False, isa: str | None = None) -> Result:
-    """generate() for an already loaded (or edited) graph."""
+def generate_graph(graph, out_dir, name: str, labels=None, reference: bool = False, isa: str | None = None,
+                   flash_bytes: int | None = None) -> Result:
+    """generate() for an already loaded (or edited) graph; flash_bytes: the board's (render)."""
     name = check_identifier(name)
     label_list = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else list(labels or [])
     if label_list and len(label_list) != graph.outputs[0].size:
         raise MlcError(f"{labels}: {len(label_list)} labels for {graph.outputs[0].size} output values; "
                        "give one label per output value")
-    files, result = render(graph, name, label_list, reference=reference, isa=isa)
+    files, result = render(graph, name, label_list, reference=reference, isa=isa, flash_bytes=flash_bytes)
     write_atomically(files, Path(out_dir))
     result.out_dir = Path(out_dir)
     return result

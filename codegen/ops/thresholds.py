@@ -37,3 +37,7 @@ MAX_HALFWORD_WINDOW = 256  # |sum| <= 128 * 256 fits a halfword: the fast averag
 MAX_FUNCTION_LINES = 300  # the longest generated function a reader should face (tests/test_generate_c_shape.py)
 MAX_UNROLLED_LINES = 160  # an unrolled dot product or window takes at most this many lines of C: with the rest of
 #                           its kernel (up to about 130 lines) the function stays under MAX_FUNCTION_LINES
+
+# Flash
+OWN_LAYOUT_FLASH_SHARE = 0.75  # a library built for one board gives an ISA its own weight layouts (FULLY_CONNECTED's
+#                                halfwords: twice the flash) only while the weights take at most this share of its flash

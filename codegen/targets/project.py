@@ -138,7 +138,8 @@ def generate_library(graph, lib_dir: Path, name: str, labels=None, board: Board 
     from codegen.lower.generate import generate_graph
     from codegen.ops.kernel_plan import isa_of
 
-    generate_graph(graph, lib_dir, name=name, labels=labels, isa=isa_of(board) if board else None)
+    generate_graph(graph, lib_dir, name=name, labels=labels, isa=isa_of(board) if board else None,
+                   flash_bytes=board.flash_bytes if board else None)
 
 
 def precheck_fit(graph, board: Board, macros: dict) -> None:
