@@ -130,10 +130,10 @@ def cost(args) -> dict:
         return next(v for k, v in symbols.items() if k == name or k.startswith(name + "."))
 
     window, samples_fn, score_fn = (symbol(s) for s in ("an_window", "an_samples", "an_score"))
-    invoke = symbols["ae_invoke"][0]
+    run = symbol("ae_run")[0]
     tick = symbols.get("SysTick_Handler")
     config = "\n".join(["buckets 3", f"start {window[0]:#x}", f"stop {samples_fn[0]:#x} {samples_fn[0] + samples_fn[1]:#x}",
-                        f"mark {invoke:#x} 1", f"mark {score_fn[0]:#x} 2"]
+                        f"mark {run:#x} 1", f"mark {score_fn[0]:#x} 2"]
                        + ([f"skip {tick[0]:#x} {tick[0] + tick[1]:#x}"] if tick and tick[1] else [])) + "\n"
     machine = Machine()
     x = vibration(machine, args.seconds, [Fault("bearing_inner", args.seconds / 3, args.seconds / 3)], seed=3).samples
