@@ -468,15 +468,19 @@ def split_models(draw, op=None, dtype="int8"):
 
 
 @st.composite
-def resize_nearest_neighbor_models(draw):
-    """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations."""
+def resize_nearest_neighbor_models(draw, op="RESIZE_NEAREST_NEIGHBOR"):
+    """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations
+    (bilinear: not both, which TFLM refuses)."""
     h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     size = [draw(st.integers(1, 13)), draw(st.integers(1, 13))]
     align, half = draw(st.booleans()), draw(st.booleans())
+    if op == "RESIZE_BILINEAR":
+        half = half and not align
     b = ModelBuilder()
     x = b.input([draw(st.integers(1, 2)), h, w, draw(st.sampled_from(CHANNELS))], *draw(quant()))
-    y = b.resize_nearest_neighbor(x, size, align, half)
-    return _case("RESIZE_NEAREST_NEIGHBOR", b, [x], [y], size=size, align_corners=align, half_pixel_centers=half)
+    resize = b.resize_bilinear if op == "RESIZE_BILINEAR" else b.resize_nearest_neighbor
+    y = resize(x, size, align, half)
+    return _case(op, b, [x], [y], size=size, align_corners=align, half_pixel_centers=half)
 
 
 @st.composite
@@ -735,7 +739,8 @@ STRATEGIES = {
     "STRIDED_SLICE": strided_slice_models, "PACK": pack_models,
     "SPLIT": partial(split_models, "SPLIT"), "SPLIT_V": partial(split_models, "SPLIT_V"),
     "UNPACK": partial(split_models, "UNPACK"),
-    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models, "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
+    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models,
+    "RESIZE_BILINEAR": partial(resize_nearest_neighbor_models, "RESIZE_BILINEAR"), "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
     "REDUCE_MIN": reduce_min_models, "ABS": abs_models, "RSQRT": rsqrt_models, "ELU": elu_models,
     "DEPTH_TO_SPACE": partial(depth_space_models, "DEPTH_TO_SPACE"),
     "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,

@@ -169,11 +169,11 @@ def test_generate_into_an_unwritable_place(tmp_path):
 
 
 # -- models TFLM runs that mlc does not support yet: one line naming the layer, the op and its dtype
-def _resize_bilinear() -> bytes:
+def _cumsum() -> bytes:
     b = ModelBuilder()
     x = b.input([1, 3, 3, 2], scale=0.05, zero_point=-3)
-    out = b._activation_tensor([1, 6, 6, 2], 0.05, -3)
-    b.output(b._op("RESIZE_BILINEAR", [x, b.const_int32([6, 6])], out, ("ResizeBilinearOptions", {})))
+    out = b._activation_tensor([1, 3, 3, 2], 0.5, -3)
+    b.output(b._op("CUMSUM", [x, b.const_int32([2])], out, ("CumsumOptions", dict(Exclusive=False, Reverse=False))))
     return b.finish()
 
 
@@ -187,9 +187,9 @@ def _int16_softmax() -> bytes:
 
 
 @pytest.mark.parametrize("make, shape, dtype, words", [
-    (_resize_bilinear, (1, 3, 3, 2), np.int8, ["layer 0", "RESIZE_BILINEAR", "int8", "not supported yet"]),
+    (_cumsum, (1, 3, 3, 2), np.int8, ["layer 0", "CUMSUM", "int8", "not supported yet"]),
     (_int16_softmax, (1, 8), np.int16, ["layer 0", "SOFTMAX", "int16", "not supported"]),
-], ids=["resize_bilinear", "int16_softmax"])
+], ids=["cumsum", "int16_softmax"])
 def test_models_tflm_runs_are_refused_naming_the_op(make, shape, dtype, words, tmp_path):
     model = make()
     path = tmp_path / f"{make.__name__.strip('_')}.tflite"

@@ -203,7 +203,7 @@ def test_person_detect_bit_exact_on_qemu(board, tmp_path_factory):
     assert report.flash_used < report.flash_total and report.ram_used < report.ram_total
 
 
-NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest",
+NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest", "resize_bilinear",
                  "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
                  "arg_max"]  # tests/models/keras: every op added with them
 

@@ -1,5 +1,5 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR,
+HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
 and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
@@ -103,6 +103,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "SLICE": lambda: S.slice_models().map(_model),
     "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),
     "RESIZE_NEAREST_NEIGHBOR": lambda: S.resize_nearest_neighbor_models().map(_model),
+    "RESIZE_BILINEAR": lambda: S.resize_nearest_neighbor_models("RESIZE_BILINEAR").map(_model),
     "SPLIT/SPLIT_V/UNPACK": lambda: S.split_models().map(_model),
     "CONCATENATION": lambda: concatenations(single_input=True),
     "PACK": packs,

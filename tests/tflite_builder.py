@@ -485,11 +485,15 @@ class ModelBuilder(Writer):
         return self._op("MIRROR_PAD", [x, self.const_int32(paddings)], out,
                         ("MirrorPadOptions", dict(Mode=getattr(tflite.MirrorPadMode, mode))))
 
-    def resize_nearest_neighbor(self, x, size, align_corners=False, half_pixel_centers=False) -> T:
+    def resize_nearest_neighbor(self, x, size, align_corners=False, half_pixel_centers=False,
+                                op="RESIZE_NEAREST_NEIGHBOR", options="ResizeNearestNeighborOptions") -> T:
         out = self._activation_tensor([x.shape[0], *size, x.shape[3]], x.scale, x.zero_point, x.dtype)
-        return self._op("RESIZE_NEAREST_NEIGHBOR", [x, self.const_int32(list(size))], out,
-                        ("ResizeNearestNeighborOptions", dict(AlignCorners=align_corners,
-                                                              HalfPixelCenters=half_pixel_centers)))
+        return self._op(op, [x, self.const_int32(list(size))], out,
+                        (options, dict(AlignCorners=align_corners, HalfPixelCenters=half_pixel_centers)))
+
+    def resize_bilinear(self, x, size, align_corners=False, half_pixel_centers=False) -> T:
+        return self.resize_nearest_neighbor(x, size, align_corners, half_pixel_centers, "RESIZE_BILINEAR",
+                                            "ResizeBilinearOptions")
 
     def quantize(self, x, out_scale, out_zero_point, dtype="int8") -> T:
         out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)

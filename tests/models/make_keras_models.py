@@ -159,6 +159,11 @@ MODELS = {
     "resize_nearest": lambda: _seq((5, 4, 3), L.Conv2D(4, 3, padding="same"),
                                    L.Resizing(11, 9, interpolation="nearest"),
                                    L.Resizing(7, 5, interpolation="nearest"), L.Conv2D(3, 1)),
+    # Resizing bilinear has half-pixel centres; tf.compat.v1's resize with align_corners gives the other flag
+    "resize_bilinear": lambda: _seq((5, 4, 3), L.Conv2D(5, 3, padding="same"),
+                                    L.Resizing(11, 9, interpolation="bilinear"),
+                                    L.Lambda(lambda t: tf.compat.v1.image.resize_bilinear(t, (6, 5), align_corners=True)),
+                                    L.Conv2D(3, 1), batch=1),
     "reduce_max_sum": lambda: _functional((6, 5, 3), lambda x: L.Concatenate()([
         L.GlobalMaxPooling2D()(L.Conv2D(4, 3)(x)),
         L.Lambda(lambda t: tf.reduce_sum(t, axis=[1, 2]))(L.Conv2D(4, 1)(x))])),
