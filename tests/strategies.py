@@ -369,30 +369,37 @@ rsqrt_models = partial(_unary_requant, "RSQRT")
 elu_models = partial(_unary_requant, "ELU")
 
 
-def _unary_fixed(op):
+def _unary_fixed(op, dtype="int8"):
+    """SOFTMAX, LOGISTIC, TANH; int16 (16x8): zero point 0, scales from 1e-5 to 0.1, and powers of two near 2^-12
+    (TFLM's int16 LOGISTIC/TANH take another multiplier for 2^-12, TANH also for 2^-11)."""
     @st.composite
     def strategy(draw):
-        b = ModelBuilder()
+        b = ModelBuilder(act_dtype=dtype)
+        zp = draw(zero_points) if dtype == "int8" else 0
         if op == "SOFTMAX":
-            x = b.input(draw(shapes(2, 4, max_dim=7)), draw(st.floats(0.01, 0.3)),
-                        draw(zero_points))
+            scale = draw(st.floats(0.01, 0.3) if dtype == "int8" else st.floats(1e-5, 0.1))
+            x = b.input(draw(shapes(2, 4, max_dim=7)), scale, zp)
             beta = draw(st.sampled_from([1.0, 0.5, 2.0, draw(st.floats(0.1, 3.0))]))
             return _case(op, b, [x], [b.softmax(x, beta)], beta=float(np.float32(beta)))
-        x = b.input(draw(shapes(1, 4)), draw(st.floats(0.005, 0.12)), draw(zero_points))
+        if dtype == "int8":
+            scale = draw(st.floats(0.005, 0.12))
+        else:
+            scale = draw(st.one_of(st.floats(1e-5, 0.1), st.sampled_from([2.0 ** -13, 2.0 ** -12, 2.0 ** -11, 2.0 ** -10])))
+        x = b.input(draw(shapes(1, 4)), scale, zp)
         return _case(op, b, [x], [b.logistic(x) if op == "LOGISTIC" else b.tanh(x)])
     return strategy()
 
 
-def softmax_models():
-    return _unary_fixed("SOFTMAX")
+def softmax_models(dtype="int8"):
+    return _unary_fixed("SOFTMAX", dtype)
 
 
-def logistic_models():
-    return _unary_fixed("LOGISTIC")
+def logistic_models(dtype="int8"):
+    return _unary_fixed("LOGISTIC", dtype)
 
 
-def tanh_models():
-    return _unary_fixed("TANH")
+def tanh_models(dtype="int8"):
+    return _unary_fixed("TANH", dtype)
 
 
 # ----------------------------------------------------------------------------- data movement

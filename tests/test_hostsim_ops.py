@@ -1,6 +1,6 @@
 """TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB,
 SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE,
-STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), 16x8 SOFTMAX/LOGISTIC/TANH, RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
 GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
@@ -123,7 +123,7 @@ def test_single_op_models_bit_exact(op, monkeypatch):
 
 INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PACK", "PAD",
          "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM",
-         "RELU", "RELU6", "LEAKY_RELU"]
+         "RELU", "RELU6", "LEAKY_RELU", "SOFTMAX", "LOGISTIC", "TANH"]
 
 
 @pytest.mark.parametrize("op", INT16)
@@ -145,6 +145,19 @@ def test_int16_relu_divides_the_scales_in_double():
     b = ModelBuilder(act_dtype="int16")
     x = b.input([1, 65536], 0.0005529408808797598, 0, dtype="int16")
     b.output(b.unary("RELU", x, 0.0006979203317314386, 0))
+    model = b.finish()
+    xs = np.arange(-32768, 32768).astype(np.int16).reshape(1, -1)
+    assert np.array_equal(run(graph_of(model), xs), run_tflm(model, [xs])[0])
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+@pytest.mark.parametrize("scale", [2.0 ** -12, 2.0 ** -11, 2.0 ** -15, 3e-4, 0.1, 1.0, 2.5, 1e-9])
+def test_int16_logistic_and_tanh_on_every_int16_value(op, scale):
+    """TFLM's int16 LOGISTIC/TANH: power-of-two scales (2^-12, for TANH also 2^-11) take multiplier 3 << shift,
+    others a multiplier of 12288 * scale doubled up to 14 bits, with a rounding shift of up to 31."""
+    b = ModelBuilder(act_dtype="int16")
+    x = b.input([1, 65536], float(np.float32(scale)), 0)
+    b.output(b.logistic(x) if op == "LOGISTIC" else b.tanh(x))
     model = b.finish()
     xs = np.arange(-32768, 32768).astype(np.int16).reshape(1, -1)
     assert np.array_equal(run(graph_of(model), xs), run_tflm(model, [xs])[0])

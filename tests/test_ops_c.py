@@ -6,6 +6,7 @@ hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,7 +116,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
     **{f"{op}/int16": (lambda op=op: S.STRATEGIES[op](dtype="int16").map(_model))
        for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
-                  "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU")},
+                  "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU", "SOFTMAX", "LOGISTIC", "TANH")},
     "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
 }
 
@@ -134,6 +135,7 @@ def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
 
 
 MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model]
+INT16X8_MODEL = Path(__file__).parent / "models" / "keras" / "int16x8_sigmoid_tanh_softmax.tflite"
 
 
 @pytest.mark.parametrize("make", MULTI)
@@ -148,8 +150,10 @@ def test_cross_compiles_warning_free(target, tmp_path):
     if shutil.which(cc) is None:
         pytest.skip(f"{cc} is not installed")
     cflags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-c", *flags]
-    for make in MULTI:
-        result, _ = generate_lib(make(np.random.default_rng(3)), tmp_path / make.__name__, name="m")
+    models = {make.__name__: make(np.random.default_rng(3)) for make in MULTI}
+    models["int16x8"] = INT16X8_MODEL.read_bytes()  # the int16 LOGISTIC/TANH/SOFTMAX kernels (16-bit int on AVR)
+    for stem, model in models.items():
+        result, _ = generate_lib(model, tmp_path / stem, name="m")
         compile_c([result.out_dir / "m.c"], result.out_dir / f"m_{target}.o", include_dirs=[result.out_dir],
                   cflags=cflags, cc=cc)
 

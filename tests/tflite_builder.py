@@ -353,7 +353,8 @@ class ModelBuilder(Writer):
         return self.unary("LEAKY_RELU", x, out_scale, out_zero_point, ("LeakyReluOptions", dict(Alpha=float(alpha))))
 
     def _fixed_out(self, opname, x, options=None) -> T:
-        out = self._activation_tensor(x.shape, *FIXED_OUTPUT_QUANT[opname])
+        quant = (1 / 32768, 0) if x.dtype == "int16" else FIXED_OUTPUT_QUANT[opname]  # int16: Q0.15 for all three
+        out = self._activation_tensor(x.shape, *quant, dtype=x.dtype)
         return self._op(opname, [x], out, options)
 
     def softmax(self, x, beta=1.0) -> T:

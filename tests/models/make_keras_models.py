@@ -198,6 +198,9 @@ MODELS.update({
     "int16x8_conv_dw_dense": lambda: _functional((9, 8, 3), conv_dw_dense, batch=1),
     "int16x8_mlp": lambda: _seq((20,), L.Dense(16, activation="relu"), L.Dense(6, activation="relu6"), L.Dense(3),
                                 batch=1),
+    # int16 LOGISTIC, TANH (TFLite's sigmoid table) and SOFTMAX (exp and 1/(1+x) LUTs)
+    "int16x8_sigmoid_tanh_softmax": lambda: _functional((12,), lambda x: L.Dense(5, activation="softmax")(
+        sigmoid_tanh(x)), batch=1),
 })
 
 # Converter-made models that TFLM runs wrongly or not at all (written to keras_tflm_mismatch/).
