@@ -21,7 +21,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -600,6 +600,34 @@ def gather_models(draw):
 
 
 @st.composite
+def batch_matmul_models(draw, dtype="int8", rhs_const=None):
+    """BATCH_MATMUL of rank 2..5 (leading dimension 1), adj_x / adj_y, batch dimensions broadcast either way;
+    the right operand an activation or a constant of any lower rank."""
+    rank = draw(st.integers(2, 5))
+    batch = [1] + [draw(st.integers(1, 3)) for _ in range(rank - 3)] if rank > 2 else []
+    rows, depth, cols = 1 if rank == 2 else draw(st.integers(1, 9)), draw(st.integers(1, 19)), draw(st.integers(1, 9))
+    adj_x, adj_y = rank > 2 and draw(st.booleans()), draw(st.booleans())  # a rank-2 activation is [1, depth]
+    const = rank == 2 or _pick(draw, rhs_const, st.booleans())
+    lhs_batch = [n if draw(st.booleans()) else 1 for n in batch]
+    rhs_batch = [n if draw(st.booleans()) else 1 for n in batch]
+    if const:
+        rhs_batch = rhs_batch[draw(st.integers(0, len(rhs_batch))):]
+    b = ModelBuilder(act_dtype=dtype)
+    (ls, lz), (rs, rz) = draw(quant(dtype)), draw(quant(dtype))
+    x = b.input(lhs_batch + ([depth, rows] if adj_x else [rows, depth]), ls, lz)
+    rhs_shape = rhs_batch + ([cols, depth] if adj_y else [depth, cols])
+    if const:
+        info = np.iinfo(dtype)
+        y = b.const(np.random.default_rng(draw(seeds)).integers(info.min, info.max + 1, rhs_shape), dtype, rs, rz)
+    else:
+        y = b.input(rhs_shape, rs, rz)
+    out_scale = float(np.float32(4 * ls * rs * U_STD[dtype] ** 2 * np.sqrt(depth) / (256 if dtype == "int8" else 65536)
+                                 * _jitter(draw)))
+    out = b.batch_matmul(x, y, out_scale, draw(quant(dtype))[1], adj_x, adj_y)
+    return _case("BATCH_MATMUL", b, [x] if const else [x, y], [out], adj_x=adj_x, adj_y=adj_y, rhs_const=const)
+
+
+@st.composite
 def mirror_pad_models(draw):
     """MIRROR_PAD, REFLECT (paddings up to the axis size - 1) or SYMMETRIC (up to the axis size)."""
     shape = draw(shapes(1, 4))
@@ -771,7 +799,7 @@ STRATEGIES = {
     "DEPTH_TO_SPACE": partial(depth_space_models, "DEPTH_TO_SPACE"),
     "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
-    "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"),
+    "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
 }
 
 

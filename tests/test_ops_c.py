@@ -7,6 +7,7 @@ single-input models and the multi-op models of test_hostsim_ops, and compiles wa
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +119,8 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
        for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
                   "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU")},
     "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
+    "BATCH_MATMUL": lambda: S.batch_matmul_models().map(_model),  # one or two inputs
+    "BATCH_MATMUL/int16": lambda: S.batch_matmul_models(dtype="int16").map(_model),
 }
 
 
@@ -143,14 +146,20 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
+CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul"]  # converter-made models of ops MULTI lacks
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_cross_compiles_warning_free(target, tmp_path):
     cc, flags = TARGETS[target]
     if shutil.which(cc) is None:
         pytest.skip(f"{cc} is not installed")
     cflags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-c", *flags]
-    for make in MULTI:
-        result, _ = generate_lib(make(np.random.default_rng(3)), tmp_path / make.__name__, name="m")
+    keras = Path(__file__).parent / "models" / "keras"
+    models = {make.__name__: make(np.random.default_rng(3)) for make in MULTI}
+    models.update({m: (keras / f"{m}.tflite").read_bytes() for m in CROSS_KERAS})
+    for label, model in models.items():
+        result, _ = generate_lib(model, tmp_path / label, name="m")
         compile_c([result.out_dir / "m.c"], result.out_dir / f"m_{target}.o", include_dirs=[result.out_dir],
                   cflags=cflags, cc=cc)
 

@@ -345,6 +345,15 @@ class ModelBuilder(Writer):
         """alpha: an int8 tensor (a constant, as the converter writes it) broadcast against x."""
         return self._plain_binary("PRELU", x, alpha, out_scale, out_zero_point, None)
 
+    def batch_matmul(self, a, b, out_scale, out_zero_point, adj_x=False, adj_y=False) -> T:
+        """a @ b over broadcast batch dimensions; adj_x / adj_y: that operand is stored transposed."""
+        rank = max(len(a.shape), len(b.shape))
+        ea, eb = [1] * (rank - len(a.shape)) + list(a.shape), [1] * (rank - len(b.shape)) + list(b.shape)
+        rows, cols = ea[-1] if adj_x else ea[-2], eb[-2] if adj_y else eb[-1]
+        shape = list(np.broadcast_shapes(tuple(ea[:-2]), tuple(eb[:-2]))) + [rows, cols]
+        return self._op("BATCH_MATMUL", [a, b], self._activation_tensor(shape, out_scale, out_zero_point),
+                        ("BatchMatMulOptions", dict(AdjX=adj_x, AdjY=adj_y)))
+
     def unary(self, opname, x, out_scale=None, out_zero_point=None, options=None) -> T:
         """RELU, RELU6, HARD_SWISH, ... (output quantization: the input's unless given)."""
         out = self._activation_tensor(x.shape, x.scale if out_scale is None else out_scale,

@@ -24,7 +24,8 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.model.ir import Graph
 
-FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize", "lstm", "svdf")
+FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize", "lstm", "svdf",
+            "batch_matmul")
 
 
 @dataclass(frozen=True)

@@ -192,10 +192,32 @@ def conv_dw_dense(x):
     return L.Dense(5)(L.Flatten()(L.Conv2D(4, 3, strides=2)(L.Add()([y, z]))))
 
 
+def attention(x):
+    """Single-head self-attention: BATCH_MATMUL between two activations (keys transposed: adj_y), softmax, and
+    again with the values."""
+    q, k, v = L.Dense(8)(x), L.Dense(8)(x), L.Dense(5)(x)
+    scores = L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_b=True))([q, k])
+    return L.Lambda(lambda t: tf.matmul(t[0], t[1]))([L.Softmax()(scores), v])
+
+
+def gram(x):
+    """x^T x of two projections (adj_x) and a product with a constant matrix."""
+    a, b = L.Dense(7)(x), L.Dense(5, activation="relu")(x)
+    g = L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_a=True))([a, b])
+    return L.Lambda(lambda t: tf.matmul(t, tf.constant(np.linspace(-1, 1, 15, dtype="float32").reshape(5, 3))))(g)
+
+
+MODELS.update({
+    "attention_matmul": lambda: _functional((6, 8), attention, batch=1),
+    "gram_matmul": lambda: _functional((9, 6), gram, batch=1),
+})
+
+
 # 16x8 models (int16 activations and I/O, int8 weights, int64 bias: the converter's
 # EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 mode), named int16x8_*
 MODELS.update({
     "int16x8_conv_dw_dense": lambda: _functional((9, 8, 3), conv_dw_dense, batch=1),
+    "int16x8_gram_matmul": lambda: _functional((9, 6), gram, batch=1),
     "int16x8_mlp": lambda: _seq((20,), L.Dense(16, activation="relu"), L.Dense(6, activation="relu6"), L.Dense(3),
                                 batch=1),
 })
