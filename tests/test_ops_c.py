@@ -124,6 +124,13 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
 }
 
 
+@C_SETTINGS
+@given(case=S.batch_matmul_models(), seed=S.seeds)
+def test_batch_matmul_halfwords_c_equals_hostsim(case, seed, tmp_path_factory):
+    """The DSP variant (operands widened to halfwords in scratch, SMLAD) on the host's emulated instructions."""
+    check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, isa="dsp", defines=["MLC_DSP_EMULATE"])
+
+
 @pytest.mark.parametrize("kind", SINGLE_INPUT)
 def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     batch_one_shapes(monkeypatch)

@@ -3,13 +3,15 @@ sum_k (lhs[..., m, k] - lhs_zp) * (rhs[..., k, n] - rhs_zp), requantized with on
 (lhs_scale * rhs_scale / out_scale, as GetQuantizedConvolutionMultipler) and no fused activation.
 adj_x / adj_y say an operand is stored transposed; batch dimensions broadcast (either operand may
 be a constant). The C kernel walks each operand with element steps worked out here, so a transposed
-operand costs nothing extra."""
+operand costs nothing extra. With the DSP extension (int8) the offset-added operands are widened to
+halfwords in scratch (rhs column by column per batch, lhs row by row) and multiplied two by two with SMLAD."""
 import numpy as np
 
 from codegen.csyntax import c_type
 from codegen.errors import MlcError
 from codegen.model.quant import quantize_multiplier
 from codegen.ops import define, per_tensor_quantized
+from codegen.ops.kernel_plan import KernelPlan
 
 DTYPES = ("int8", "int16")
 
@@ -63,6 +65,23 @@ def _batch_steps(shape, rank, batch):
     return [s if ext[d] != 1 else 0 for d, s in enumerate(steps)]
 
 
+def _halfword_bytes(p) -> int:
+    """Scratch of the halfwords variant: every rhs column and one lhs row, int16, depth rounded up to pairs."""
+    return 2 * (p["cols"] + 1) * (p["depth"] + p["depth"] % 2)
+
+
+def batch_matmul_plan(op, isa, reference, inplace, alone):
+    p = op.params
+    if reference or isa == "portable" or p["dtype"] == "int16":
+        why = ("the reference loop nest was asked for" if reference else
+               "int16: two products of up to 2^30 overflow one SMLAD" if p["dtype"] == "int16" else "no DSP extension")
+        return KernelPlan(op.index, op.kind, "reference", isa, inplace=inplace, why={"variant": why})
+    return KernelPlan(op.index, op.kind, "halfwords", isa, channels=2, scratch=_halfword_bytes(p), inplace=inplace,
+                      why={"variant": "operands plus offsets widened to halfwords once (rhs per batch, lhs per row): "
+                                      "one SMLAD per two MACs",
+                           "channels": "two rhs columns per pass share each lhs word"})
+
+
 def batch_matmul_c(layer):
     p, (lhs, rhs) = layer.p, layer.op.inputs[:2]
     rows, depth, cols = p["rows"], p["depth"], p["cols"]
@@ -75,8 +94,8 @@ def batch_matmul_c(layer):
                       lhs_const=lhs.is_const, rhs_const=rhs.is_const, wide=p["dtype"] == "int16",
                       lhs_offset=p["lhs_offset"], rhs_offset=p["rhs_offset"], out_offset=p["output_offset"],
                       mult=p["multiplier"], shift=p["shift"], act_min=p["act_min"], act_max=p["act_max"],
-                      adj_x=p["adj_x"], adj_y=p["adj_y"])
-    return f"{fn}({layer.inp(0)}, {layer.inp(1)}, {layer.out(0)});"
+                      adj_x=p["adj_x"], adj_y=p["adj_y"], depth2=p["depth"] + p["depth"] % 2)
+    return f"{fn}({layer.inp(0)}, {layer.inp(1)}, {layer.out(0)}, (int16_t *)(void *){layer.scratch()});"
 
 
 def _macs(op):
@@ -84,5 +103,5 @@ def _macs(op):
     return int(np.prod(p["batch"])) * p["rows"] * p["depth"] * p["cols"]
 
 
-define("BATCH_MATMUL", arity=(2, 2), derive=batch_matmul_params, emit=batch_matmul_c, macs=_macs,
+define("BATCH_MATMUL", arity=(2, 2), derive=batch_matmul_params, emit=batch_matmul_c, macs=_macs, plan=batch_matmul_plan,
        templates=("batch_matmul_s8.c.j2",), dtypes=DTYPES)
