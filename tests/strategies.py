@@ -762,6 +762,37 @@ def multi_op_models(draw, float_io=None):
                  float_range=(-128 * qin[0], 127 * qin[0]))
 
 
+FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "NEG")
+
+
+@st.composite
+def float_island_models(draw, op=None):
+    """int8 -> DEQUANTIZE -> a float32 op -> QUANTIZE -> int8, the island the converter leaves for ops it does
+    not quantize; the second operand another dequantized int8 input or a float32 constant (|c| in [1e-3, 1e3],
+    broadcast), either side, every fused activation. The output scale spans the op's typical range. DIV divides
+    by a constant: 0/0 is NaN, which TFLM's own QUANTIZE turns into different integers on x86 and Arm."""
+    op = draw(st.sampled_from(FLOAT_OPS)) if op is None else op
+    shape = draw(shapes(1, 4))
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    xf, inputs = b.dequantize(x), [x]
+    if op == "NEG":
+        y = b.float_op(op, xf)
+    else:
+        other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]
+        if op != "DIV" and draw(st.booleans()):
+            z = b.input([1] * (len(shape) - len(other)) + other, *draw(quant()))  # a model input: full rank
+            zf, inputs = b.dequantize(z), inputs + [z]
+        else:
+            rng = np.random.default_rng(draw(seeds))
+            c = rng.choice([-1, 1], other) * 10.0 ** rng.uniform(-3, 3, other)
+            zf = b.const(c.astype(np.float32), "float32")
+        a, c = (xf, zf) if op == "DIV" or draw(st.booleans()) else (zf, xf)
+        y = b.float_op(op, a, c, activation=draw(activations))
+    spread = {"MUL": 30.0, "DIV": 30.0, "SQUARED_DIFFERENCE": 100.0}.get(op, 3.0)
+    return _case(op, b, inputs, [b.quantize(y, float(np.float32(draw(scales) * spread)), draw(zero_points))])
+
+
 STRATEGIES = {
     "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models, "TRANSPOSE_CONV": transpose_conv_models,
     "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models,
