@@ -121,6 +121,8 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
     "BATCH_MATMUL": lambda: S.batch_matmul_models().map(_model),  # one or two inputs
     "BATCH_MATMUL/int16": lambda: S.batch_matmul_models(dtype="int16").map(_model),
+    "BROADCAST_TO": lambda: S.broadcast_to_models().map(_model),
+    "BROADCAST_TO/int16": lambda: S.broadcast_to_models(dtype="int16").map(_model),
 }
 
 

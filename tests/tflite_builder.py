@@ -450,6 +450,10 @@ class ModelBuilder(Writer):
         out = self._activation_tensor([x.shape[p] for p in perm], x.scale, x.zero_point, x.dtype)
         return self._op("TRANSPOSE", [x, self.const_int32(list(perm))], out, ("TransposeOptions", {}))
 
+    def broadcast_to(self, x, shape) -> T:
+        out = self._activation_tensor(shape, x.scale, x.zero_point, dtype=x.dtype)
+        return self._op("BROADCAST_TO", [x, self.const_int32(list(shape))], out, ("BroadcastToOptions", {}))
+
     def slice(self, x, begin, size) -> T:
         shape = [d - b if n == -1 else n for b, n, d in zip(begin, size, x.shape)]
         out = self._activation_tensor(shape, x.scale, x.zero_point, x.dtype)

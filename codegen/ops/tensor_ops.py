@@ -1,5 +1,6 @@
 """Ops that move or requantize data without weights: RESHAPE/SQUEEZE/EXPAND_DIMS, CONCATENATION,
 PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE,
+BROADCAST_TO,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
@@ -319,6 +320,18 @@ def transpose_params(op):
     return {"perm": perm, **_walk(op, x.shape, [(x.shape[p], strides[p]) for p in perm], 0)}
 
 
+def broadcast_to_params(op):
+    """TFLM BROADCAST_TO: the input, left-padded with 1s to the shape's rank (at most 5), repeated along its
+    size-1 axes: a strided copy with step 0 there."""
+    x = op.inputs[0]
+    shape = _const_ints(op, op.inputs[1], "shape").ravel().tolist()
+    ext = [1] * (len(shape) - len(x.shape)) + list(x.shape)
+    if len(shape) > 5 or len(ext) != len(shape) or any(a not in (1, n) for a, n in zip(ext, shape)):
+        raise MlcError(f"input shape {x.shape} does not broadcast to {shape} (rank at most 5)")
+    strides = _strides(ext)
+    return {"shape": shape, **_walk(op, ext, [(n, st if a == n else 0) for n, a, st in zip(shape, ext, strides)], 0)}
+
+
 def slice_params(op):
     """TFLM SLICE: begin and size per axis (size -1: to the end), rank at most 5."""
     x = op.inputs[0]
@@ -502,6 +515,7 @@ define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplac
 define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # int8/int16 -> float32
 define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
+define("BROADCAST_TO", arity=(2, 2), derive=broadcast_to_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
 define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
 define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
 define("DEPTH_TO_SPACE", arity=(1, 1), derive=depth_to_space_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))

@@ -210,6 +210,8 @@ def gram(x):
 MODELS.update({
     "attention_matmul": lambda: _functional((6, 8), attention, batch=1),
     "gram_matmul": lambda: _functional((9, 6), gram, batch=1),
+    "broadcast_to": lambda: _functional((4, 1, 3), lambda x: L.Conv2D(5, 3, padding="same")(
+        L.Lambda(lambda t: tf.broadcast_to(t, [1, 4, 6, 3]))(L.Conv2D(3, 1)(x))), batch=1),
 })
 
 
