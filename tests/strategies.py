@@ -21,7 +21,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -628,6 +628,18 @@ def batch_matmul_models(draw, dtype="int8", rhs_const=None):
 
 
 @st.composite
+def gather_nd_models(draw):
+    """GATHER_ND with constant index tuples [1, (up to 2 axes), nd] over the first nd axes, repeats and any order."""
+    shape = draw(shapes(1, 4))
+    nd = draw(st.integers(1, len(shape)))
+    tuples = [1, *draw(st.lists(st.integers(1, 4), max_size=2))]
+    positions = np.random.default_rng(draw(seeds)).integers(0, shape[:nd], (*tuples, nd)).astype(np.int32)
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("GATHER_ND", b, [x], [b.gather_nd(x, positions)], positions=positions)
+
+
+@st.composite
 def broadcast_to_models(draw, dtype="int8"):
     """BROADCAST_TO to rank 1..5 from a tensor of leading dimension 1: each other axis repeated from 1 or not,
     axes missing after the first (the input left-padded with 1s)."""
@@ -812,7 +824,7 @@ STRATEGIES = {
     "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
     "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
-    "BROADCAST_TO": broadcast_to_models,
+    "BROADCAST_TO": broadcast_to_models, "GATHER_ND": gather_nd_models,
 }
 
 

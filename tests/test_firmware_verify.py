@@ -205,7 +205,7 @@ def test_person_detect_bit_exact_on_qemu(board, tmp_path_factory):
 
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest",
                  "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
-                 "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul", "broadcast_to",
+                 "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul", "broadcast_to", "gather_nd",
                  "islands_layer_norm"]  # tests/models/keras: every op added with them
 
 

@@ -123,6 +123,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "BATCH_MATMUL/int16": lambda: S.batch_matmul_models(dtype="int16").map(_model),
     "BROADCAST_TO": lambda: S.broadcast_to_models().map(_model),
     "BROADCAST_TO/int16": lambda: S.broadcast_to_models(dtype="int16").map(_model),
+    "GATHER_ND": lambda: S.gather_nd_models().map(_model),
 }
 
 

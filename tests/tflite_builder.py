@@ -450,6 +450,11 @@ class ModelBuilder(Writer):
         out = self._activation_tensor([x.shape[p] for p in perm], x.scale, x.zero_point, x.dtype)
         return self._op("TRANSPOSE", [x, self.const_int32(list(perm))], out, ("TransposeOptions", {}))
 
+    def gather_nd(self, x, indices) -> T:
+        indices = np.asarray(indices, np.int32)
+        out = self._activation_tensor([*indices.shape[:-1], *x.shape[indices.shape[-1]:]], x.scale, x.zero_point)
+        return self._op("GATHER_ND", [x, self.const(indices, "int32")], out, ("GatherNdOptions", {}))
+
     def broadcast_to(self, x, shape) -> T:
         out = self._activation_tensor(shape, x.scale, x.zero_point, dtype=x.dtype)
         return self._op("BROADCAST_TO", [x, self.const_int32(list(shape))], out, ("BroadcastToOptions", {}))

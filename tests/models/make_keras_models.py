@@ -212,6 +212,8 @@ MODELS.update({
     "gram_matmul": lambda: _functional((9, 6), gram, batch=1),
     "broadcast_to": lambda: _functional((4, 1, 3), lambda x: L.Conv2D(5, 3, padding="same")(
         L.Lambda(lambda t: tf.broadcast_to(t, [1, 4, 6, 3]))(L.Conv2D(3, 1)(x))), batch=1),
+    "gather_nd": lambda: _functional((5, 4, 3), lambda x: L.Dense(4)(
+        L.Lambda(lambda t: tf.gather_nd(t, [[[0, 4, 1], [0, 0, 3], [0, 2, 2], [0, 4, 1]]]))(L.Conv2D(6, 1)(x))), batch=1),
 })
 
 
