@@ -781,7 +781,7 @@ def multi_op_models(draw, float_io=None):
                  float_range=(-128 * qin[0], 127 * qin[0]))
 
 
-FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "NEG")
+FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "NEG", "RELU", "RELU6", "ABS")
 
 
 @st.composite
@@ -795,7 +795,7 @@ def float_island_models(draw, op=None):
     b = ModelBuilder()
     x = b.input(shape, *draw(quant()))
     xf, inputs = b.dequantize(x), [x]
-    if op == "NEG":
+    if op in ("NEG", "RELU", "RELU6", "ABS"):
         y = b.float_op(op, xf)
     else:
         other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]

@@ -223,3 +223,28 @@ def test_models_tflm_runs_are_refused_naming_the_op(make, shape, dtype, words, t
     code, out, err = mlc("inspect", path)  # the rest of the model is still shown
     assert code == 0 and "Traceback" not in err, err
     assert f"unsupported {words[0]} ({words[1]})" in out
+
+
+def _gather_nd_out_of_range() -> bytes:
+    b = ModelBuilder()
+    x = b.input([1, 4, 3], scale=0.05, zero_point=2)
+    b.output(b.gather_nd(x, [[[0, 1], [0, 4]]]))  # axis 1 has 4 rows: index 4 is past them
+    return b.finish()
+
+
+def _batch_matmul_depths_differ() -> bytes:
+    b = ModelBuilder()
+    x, y = b.input([1, 3, 5], 0.05, 1), b.input([1, 4, 2], 0.05, -3)
+    out = b._activation_tensor([1, 3, 2], 0.1, 0)
+    b.output(b._op("BATCH_MATMUL", [x, y], out, ("BatchMatMulOptions", dict(AdjX=False, AdjY=False))))
+    return b.finish()
+
+
+@pytest.mark.parametrize("make, words", [
+    (_gather_nd_out_of_range, ["layer 0", "GATHER_ND", "outside input shape"]),
+    (_batch_matmul_depths_differ, ["layer 0", "BATCH_MATMUL", "depths 5 and 4 differ"]),
+], ids=["gather_nd_out_of_range", "batch_matmul_depths"])
+def test_malformed_new_ops_refused_in_one_line(make, words, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(make())
+    assert_one_line_error("generate", [path, "-o", tmp_path / "out"], path.name, *words)

@@ -364,8 +364,8 @@ def float_io_model(rng) -> bytes:
 
 def float_island_model(rng) -> bytes:
     """conv -> DEQUANTIZE -> NEG -> MUL (RELU) by a float32 per-channel constant -> ADD the dequantized conv
-    -> DIV by a constant -> MAXIMUM with -NEG -> QUANTIZE: a float32 island (in place and broadcast) between
-    int8 layers."""
+    -> DIV by a constant -> MAXIMUM with RELU6(ABS(NEG - RELU(DIV))) -> QUANTIZE: a float32 island (in place
+    and broadcast) between int8 layers."""
     b = ModelBuilder()
     x = b.input([1, 4, 5, 3], 0.03, -7)
     y = _conv(b, x, 6, rng)
@@ -374,7 +374,8 @@ def float_island_model(rng) -> bytes:
     m = b.float_op("MUL", n, b.const(rng.uniform(-2, 2, [6]).astype(np.float32), "float32"), activation="RELU")
     a = b.float_op("ADD", m, f, activation="RELU6")
     d = b.float_op("DIV", a, b.const(rng.uniform(0.5, 3, [1, 1, 5, 1]).astype(np.float32), "float32"))
-    b.output(b.quantize(b.float_op("MAXIMUM", d, b.float_op("NEG", n)), 0.03, -10))
+    r = b.float_op("RELU6", b.float_op("ABS", b.float_op("SUB", n, b.float_op("RELU", d))))
+    b.output(b.quantize(b.float_op("MAXIMUM", d, r), 0.03, -10))
     return b.finish()
 
 

@@ -13,7 +13,8 @@ the output, SOFTMAX a 1 KB table of exp() per input difference (no exp() left at
 import numpy as np
 
 from codegen.errors import MlcError
-from codegen.ops.kernel_plan import KernelPlan
+from codegen.ops.elementwise import float_c, float_unary_params
+from codegen.ops.kernel_plan import KernelPlan, default_plan
 from codegen.model.fixedpoint import (SIGMOID_TABLE_UINT16, exp_on_negative_values, fixed_logistic, fixed_tanh, int16_logistic,
                                       int16_tanh, inv_sqrt_quantized_multiplier_exp, multiply_by_quantized_multiplier,
                                       round_half_away, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
@@ -288,6 +289,8 @@ def _f32_ratio(a, b) -> float:
 def relu_params(op):
     """TFLM CalculateReluOpData: requantize with QuantizeMultiplier(s_in / s_out), the scales divided in double
     (unlike most Prepare functions; int16 inputs tell the two apart), clamp below at the output's 0."""
+    if op.inputs[0].dtype == "float32":
+        return float_unary_params(op)
     x, out, q, (lo, hi) = _same_shape_int8(op, WIDE_TABLES)
     multiplier, shift = quantize_multiplier(float(np.float32(x.quant.s)) / float(np.float32(out.quant.s)))
     act_min = max(lo, out.quant.zp)
@@ -299,6 +302,8 @@ def relu_params(op):
 def relu6_params(op):
     """TFLM Relu6Prepare: clamp the raw input to [zero point, quantized 6.0] of the *input*; the output's
     quantization is not read (the converter gives it the input's)."""
+    if op.inputs[0].dtype == "float32":
+        return float_unary_params(op)
     x, out, q, (lo, hi) = _same_shape_int8(op, WIDE_TABLES)
     six = int(round_half_away(np.float32(6.0) / np.float32(x.quant.s))) + x.quant.zp
     six = min(max(six, lo), hi)
@@ -374,6 +379,8 @@ def hard_swish_params(op):
 def abs_params(op):
     """TFLM's PrepareAbsRsqrt and AbsEvalQuantized: |x - zp| requantized by s_in / s_out (a float32
     division), or only offset when the two scales are equal."""
+    if op.inputs[0].dtype == "float32":
+        return float_unary_params(op)
     x, out, q, _ = _same_shape_int8(op)
     value = np.abs(q - x.quant.zp)
     multiplier, shift = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
@@ -419,6 +426,8 @@ def elu_params(op):
 
 
 def _table_plan(op, isa, reference, inplace, alone):
+    if op.inputs[0].dtype == "float32":
+        return default_plan(op, isa, reference, inplace, alone)
     if op.inputs[0].dtype == "int16":
         return KernelPlan(op.index, op.kind, "computed", isa, inplace=inplace,
                           why={"variant": f"{op.kind} on int16: TFLM's arithmetic per element (a table would take 128 KiB)"})
@@ -429,6 +438,8 @@ def _table_plan(op, isa, reference, inplace, alone):
 
 def table_c(layer):
     op, p = layer.op, layer.p
+    if op.inputs[0].dtype == "float32":
+        return float_c(layer)  # elementwise_f32.c.j2
     if op.inputs[0].dtype == "int16":  # the table's arithmetic per element
         q = {"RELU": [p.get("multiplier", 0), p.get("shift", 0)],
              "LEAKY_RELU": [p.get("multiplier_identity", 0), p.get("shift_identity", 0), p.get("multiplier_alpha", 0),
@@ -442,13 +453,14 @@ def table_c(layer):
 
 
 define("RELU", arity=(1, 1), derive=relu_params, emit=table_c, inplace=_inplace, plan=_table_plan,
-       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
+       templates=("activations_s8.c.j2", "activations_s16.c.j2", "elementwise_f32.c.j2"), dtypes=(*WIDE_TABLES, "float32"))
 define("RELU6", arity=(1, 1), derive=relu6_params, emit=table_c, inplace=_inplace, plan=_table_plan,
-       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
+       templates=("activations_s8.c.j2", "activations_s16.c.j2", "elementwise_f32.c.j2"), dtypes=(*WIDE_TABLES, "float32"))
 define("LEAKY_RELU", arity=(1, 1), derive=leaky_relu_params, emit=table_c, inplace=_inplace, plan=_table_plan,
        templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
 define("HARD_SWISH", arity=(1, 1), derive=hard_swish_params, emit=table_c, inplace=_inplace, plan=_table_plan,
        templates=("activations_s8.c.j2",))
-define("ABS", arity=(1, 1), derive=abs_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("ABS", arity=(1, 1), derive=abs_params, emit=table_c, inplace=_inplace, plan=_table_plan,
+       templates=("activations_s8.c.j2", "elementwise_f32.c.j2"), dtypes=("int8", "float32"))
 define("RSQRT", arity=(1, 1), derive=rsqrt_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
 define("ELU", arity=(1, 1), derive=elu_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))

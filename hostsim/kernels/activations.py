@@ -9,6 +9,7 @@ from codegen.model.fixedpoint import (count_leading_zeros32, get_reciprocal, lut
                                       rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
                                       saturating_rounding_multiply_by_pot, wrap32)
 from hostsim.kernels import kernel
+from hostsim.kernels.elementwise import float_unary
 
 ACCUMULATION_INTEGER_BITS = 12
 
@@ -48,4 +49,6 @@ def softmax(op, x):
 
 @kernel("LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU")
 def table_lookup(op, x):
+    if op.params.get("dtype") == "float32":
+        return float_unary(op, x)
     return op.params["table"][x.astype(np.int64) - np.iinfo(op.inputs[0].dtype).min]  # derived in codegen.ops.activations
