@@ -21,7 +21,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -369,30 +369,37 @@ rsqrt_models = partial(_unary_requant, "RSQRT")
 elu_models = partial(_unary_requant, "ELU")
 
 
-def _unary_fixed(op):
+def _unary_fixed(op, dtype="int8"):
+    """SOFTMAX, LOGISTIC, TANH; int16 (16x8): zero point 0, scales from 1e-5 to 0.1, and powers of two near 2^-12
+    (TFLM's int16 LOGISTIC/TANH take another multiplier for 2^-12, TANH also for 2^-11)."""
     @st.composite
     def strategy(draw):
-        b = ModelBuilder()
+        b = ModelBuilder(act_dtype=dtype)
+        zp = draw(zero_points) if dtype == "int8" else 0
         if op == "SOFTMAX":
-            x = b.input(draw(shapes(2, 4, max_dim=7)), draw(st.floats(0.01, 0.3)),
-                        draw(zero_points))
+            scale = draw(st.floats(0.01, 0.3) if dtype == "int8" else st.floats(1e-5, 0.1))
+            x = b.input(draw(shapes(2, 4, max_dim=7)), scale, zp)
             beta = draw(st.sampled_from([1.0, 0.5, 2.0, draw(st.floats(0.1, 3.0))]))
             return _case(op, b, [x], [b.softmax(x, beta)], beta=float(np.float32(beta)))
-        x = b.input(draw(shapes(1, 4)), draw(st.floats(0.005, 0.12)), draw(zero_points))
+        if dtype == "int8":
+            scale = draw(st.floats(0.005, 0.12))
+        else:
+            scale = draw(st.one_of(st.floats(1e-5, 0.1), st.sampled_from([2.0 ** -13, 2.0 ** -12, 2.0 ** -11, 2.0 ** -10])))
+        x = b.input(draw(shapes(1, 4)), scale, zp)
         return _case(op, b, [x], [b.logistic(x) if op == "LOGISTIC" else b.tanh(x)])
     return strategy()
 
 
-def softmax_models():
-    return _unary_fixed("SOFTMAX")
+def softmax_models(dtype="int8"):
+    return _unary_fixed("SOFTMAX", dtype)
 
 
-def logistic_models():
-    return _unary_fixed("LOGISTIC")
+def logistic_models(dtype="int8"):
+    return _unary_fixed("LOGISTIC", dtype)
 
 
-def tanh_models():
-    return _unary_fixed("TANH")
+def tanh_models(dtype="int8"):
+    return _unary_fixed("TANH", dtype)
 
 
 # ----------------------------------------------------------------------------- data movement
@@ -468,15 +475,19 @@ def split_models(draw, op=None, dtype="int8"):
 
 
 @st.composite
-def resize_nearest_neighbor_models(draw):
-    """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations."""
+def resize_nearest_neighbor_models(draw, op="RESIZE_NEAREST_NEIGHBOR"):
+    """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations
+    (bilinear: not both, which TFLM refuses)."""
     h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     size = [draw(st.integers(1, 13)), draw(st.integers(1, 13))]
     align, half = draw(st.booleans()), draw(st.booleans())
+    if op == "RESIZE_BILINEAR":
+        half = half and not align
     b = ModelBuilder()
     x = b.input([draw(st.integers(1, 2)), h, w, draw(st.sampled_from(CHANNELS))], *draw(quant()))
-    y = b.resize_nearest_neighbor(x, size, align, half)
-    return _case("RESIZE_NEAREST_NEIGHBOR", b, [x], [y], size=size, align_corners=align, half_pixel_centers=half)
+    resize = b.resize_bilinear if op == "RESIZE_BILINEAR" else b.resize_nearest_neighbor
+    y = resize(x, size, align, half)
+    return _case(op, b, [x], [y], size=size, align_corners=align, half_pixel_centers=half)
 
 
 @st.composite
@@ -597,6 +608,58 @@ def gather_models(draw):
     x = b.input(shape, *draw(quant()))
     signed = axis - len(shape) if draw(st.booleans()) else axis
     return _case("GATHER", b, [x], [b.gather(x, positions, signed)], axis=signed, positions=positions)
+
+
+@st.composite
+def batch_matmul_models(draw, dtype="int8", rhs_const=None):
+    """BATCH_MATMUL of rank 2..5 (leading dimension 1), adj_x / adj_y, batch dimensions broadcast either way;
+    the right operand an activation or a constant of any lower rank."""
+    rank = draw(st.integers(2, 5))
+    batch = [1] + [draw(st.integers(1, 3)) for _ in range(rank - 3)] if rank > 2 else []
+    rows, depth, cols = 1 if rank == 2 else draw(st.integers(1, 9)), draw(st.integers(1, 19)), draw(st.integers(1, 9))
+    adj_x, adj_y = rank > 2 and draw(st.booleans()), draw(st.booleans())  # a rank-2 activation is [1, depth]
+    const = rank == 2 or _pick(draw, rhs_const, st.booleans())
+    lhs_batch = [n if draw(st.booleans()) else 1 for n in batch]
+    rhs_batch = [n if draw(st.booleans()) else 1 for n in batch]
+    if const:
+        rhs_batch = rhs_batch[draw(st.integers(0, len(rhs_batch))):]
+    b = ModelBuilder(act_dtype=dtype)
+    (ls, lz), (rs, rz) = draw(quant(dtype)), draw(quant(dtype))
+    x = b.input(lhs_batch + ([depth, rows] if adj_x else [rows, depth]), ls, lz)
+    rhs_shape = rhs_batch + ([cols, depth] if adj_y else [depth, cols])
+    if const:
+        info = np.iinfo(dtype)
+        y = b.const(np.random.default_rng(draw(seeds)).integers(info.min, info.max + 1, rhs_shape), dtype, rs, rz)
+    else:
+        y = b.input(rhs_shape, rs, rz)
+    out_scale = float(np.float32(4 * ls * rs * U_STD[dtype] ** 2 * np.sqrt(depth) / (256 if dtype == "int8" else 65536)
+                                 * _jitter(draw)))
+    out = b.batch_matmul(x, y, out_scale, draw(quant(dtype))[1], adj_x, adj_y)
+    return _case("BATCH_MATMUL", b, [x] if const else [x, y], [out], adj_x=adj_x, adj_y=adj_y, rhs_const=const)
+
+
+@st.composite
+def gather_nd_models(draw):
+    """GATHER_ND with constant index tuples [1, (up to 2 axes), nd] over the first nd axes, repeats and any order."""
+    shape = draw(shapes(1, 4))
+    nd = draw(st.integers(1, len(shape)))
+    tuples = [1, *draw(st.lists(st.integers(1, 4), max_size=2))]
+    positions = np.random.default_rng(draw(seeds)).integers(0, shape[:nd], (*tuples, nd)).astype(np.int32)
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("GATHER_ND", b, [x], [b.gather_nd(x, positions)], positions=positions)
+
+
+@st.composite
+def broadcast_to_models(draw, dtype="int8"):
+    """BROADCAST_TO to rank 1..5 from a tensor of leading dimension 1: each other axis repeated from 1 or not,
+    axes missing after the first (the input left-padded with 1s)."""
+    shape = draw(shapes(1, 5, max_dim=5))
+    tail = [1 if draw(st.booleans()) else d for d in shape[1:]]
+    x_shape = [1, *tail[draw(st.integers(0, len(tail))):]]  # a leading 1, new axes after it
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(x_shape, *draw(quant(dtype)))
+    return _case("BROADCAST_TO", b, [x], [b.broadcast_to(x, shape)], shape=shape)
 
 
 @st.composite
@@ -722,6 +785,37 @@ def multi_op_models(draw, float_io=None):
                  float_range=(-128 * qin[0], 127 * qin[0]))
 
 
+FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "NEG", "RELU", "RELU6", "ABS")
+
+
+@st.composite
+def float_island_models(draw, op=None):
+    """int8 -> DEQUANTIZE -> a float32 op -> QUANTIZE -> int8, the island the converter leaves for ops it does
+    not quantize; the second operand another dequantized int8 input or a float32 constant (|c| in [1e-3, 1e3],
+    broadcast), either side, every fused activation. The output scale spans the op's typical range. DIV divides
+    by a constant: 0/0 is NaN, which TFLM's own QUANTIZE turns into different integers on x86 and Arm."""
+    op = draw(st.sampled_from(FLOAT_OPS)) if op is None else op
+    shape = draw(shapes(1, 4))
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    xf, inputs = b.dequantize(x), [x]
+    if op in ("NEG", "RELU", "RELU6", "ABS"):
+        y = b.float_op(op, xf)
+    else:
+        other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]
+        if op != "DIV" and draw(st.booleans()):
+            z = b.input([1] * (len(shape) - len(other)) + other, *draw(quant()))  # a model input: full rank
+            zf, inputs = b.dequantize(z), inputs + [z]
+        else:
+            rng = np.random.default_rng(draw(seeds))
+            c = rng.choice([-1, 1], other) * 10.0 ** rng.uniform(-3, 3, other)
+            zf = b.const(c.astype(np.float32), "float32")
+        a, c = (xf, zf) if op == "DIV" or draw(st.booleans()) else (zf, xf)
+        y = b.float_op(op, a, c, activation=draw(activations))
+    spread = {"MUL": 30.0, "DIV": 30.0, "SQUARED_DIFFERENCE": 100.0}.get(op, 3.0)
+    return _case(op, b, inputs, [b.quantize(y, float(np.float32(draw(scales) * spread)), draw(zero_points))])
+
+
 STRATEGIES = {
     "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models, "TRANSPOSE_CONV": transpose_conv_models,
     "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models,
@@ -735,12 +829,14 @@ STRATEGIES = {
     "STRIDED_SLICE": strided_slice_models, "PACK": pack_models,
     "SPLIT": partial(split_models, "SPLIT"), "SPLIT_V": partial(split_models, "SPLIT_V"),
     "UNPACK": partial(split_models, "UNPACK"),
-    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models, "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
+    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models,
+    "RESIZE_BILINEAR": partial(resize_nearest_neighbor_models, "RESIZE_BILINEAR"), "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
     "REDUCE_MIN": reduce_min_models, "ABS": abs_models, "RSQRT": rsqrt_models, "ELU": elu_models,
     "DEPTH_TO_SPACE": partial(depth_space_models, "DEPTH_TO_SPACE"),
     "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
-    "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"),
+    "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
+    "BROADCAST_TO": broadcast_to_models, "GATHER_ND": gather_nd_models,
 }
 
 

@@ -136,8 +136,13 @@ def read_library_macros(lib_dir: Path, name: str) -> dict:
 def generate_library(graph, lib_dir: Path, name: str, labels=None, board: Board | None = None) -> None:
     """The model's library with only `board`'s kernel paths (all of them without a board)."""
     from codegen.lower.generate import generate_graph
+    from codegen.ops import float_layers
     from codegen.ops.kernel_plan import isa_of
 
+    if board is not None and board.is_avr and float_layers(graph):
+        op = float_layers(graph)[0]
+        raise MlcError(f"{graph.path}: layer {op.index} ({op.kind}) computes in float32; avr-libc's float arithmetic "
+                       f"is not verified bit-exact with TFLM's, so mlc does not build float32 layers for {board.id}")
     generate_graph(graph, lib_dir, name=name, labels=labels, isa=isa_of(board) if board else None,
                    flash_bytes=board.flash_bytes if board else None)
 
