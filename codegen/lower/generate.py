@@ -135,6 +135,16 @@ def plan_layers(graph, reference: bool = False, isa: str | None = None, own_layo
                                                               for i in isas})
 
 
+def plan_model(graph, reference: bool = False, isa: str | None = None, own_layouts: bool = True,
+               patches: str = "auto"):
+    """(the graph as generated: split into patches or not, its patching.Patches or None, its arena plan);
+    patches: render's."""
+    graph, banded = patching.choose(
+        graph, patches, definition, arena=lambda g: plan_layers(g, reference, isa, own_layouts).arena_bytes,
+        estimate=lambda g: plan_layers(g, reference, isa, own_layouts, overlaps=False).arena_bytes)
+    return graph, banded, plan_layers(graph, reference, isa, own_layouts)
+
+
 def render(graph, name: str, labels: list, reference: bool = False, isa: str | None = None,
            flash_bytes: int | None = None, patches: str = "auto") -> tuple[dict, Result]:
     """All generated files as {filename: text}, plus the figures. isa ("portable", "dsp", "mve"): only
@@ -156,10 +166,7 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
     require_supported(graph)
     _check_io(graph)
     model = graph
-    graph, banded = patching.choose(
-        graph, patches, definition, arena=lambda g: plan_layers(g, reference, isa, own_layouts).arena_bytes,
-        estimate=lambda g: plan_layers(g, reference, isa, own_layouts, overlaps=False).arena_bytes)
-    plan = plan_layers(graph, reference, isa, own_layouts)
+    graph, banded, plan = plan_model(graph, reference, isa, own_layouts, patches)
     inputs, outputs = model_io(graph, name)
     unit = Unit(name, reference=reference, isa=isa, io_vars={(io["role"], io["position"]): io["fn"] for io in inputs + outputs})
     layers, pinned, marks = [], set(), []
