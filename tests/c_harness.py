@@ -17,7 +17,7 @@ import numpy as np
 
 from codegen.model.arrays import random_inputs, random_model_inputs  # noqa: F401 (the generated-C tests take their inputs from here)
 
-HOST_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fno-omit-frame-pointer",
+HOST_CFLAGS = ["-std=c99", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", "-O1", "-g", "-fno-omit-frame-pointer",
                "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 _MAIN = r"""

@@ -21,7 +21,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -600,6 +600,34 @@ def gather_models(draw):
 
 
 @st.composite
+def batch_matmul_models(draw, dtype="int8", rhs_const=None):
+    """BATCH_MATMUL of rank 2..5 (leading dimension 1), adj_x / adj_y, batch dimensions broadcast either way;
+    the right operand an activation or a constant of any lower rank."""
+    rank = draw(st.integers(2, 5))
+    batch = [1] + [draw(st.integers(1, 3)) for _ in range(rank - 3)] if rank > 2 else []
+    rows, depth, cols = 1 if rank == 2 else draw(st.integers(1, 9)), draw(st.integers(1, 19)), draw(st.integers(1, 9))
+    adj_x, adj_y = rank > 2 and draw(st.booleans()), draw(st.booleans())  # a rank-2 activation is [1, depth]
+    const = rank == 2 or _pick(draw, rhs_const, st.booleans())
+    lhs_batch = [n if draw(st.booleans()) else 1 for n in batch]
+    rhs_batch = [n if draw(st.booleans()) else 1 for n in batch]
+    if const:
+        rhs_batch = rhs_batch[draw(st.integers(0, len(rhs_batch))):]
+    b = ModelBuilder(act_dtype=dtype)
+    (ls, lz), (rs, rz) = draw(quant(dtype)), draw(quant(dtype))
+    x = b.input(lhs_batch + ([depth, rows] if adj_x else [rows, depth]), ls, lz)
+    rhs_shape = rhs_batch + ([cols, depth] if adj_y else [depth, cols])
+    if const:
+        info = np.iinfo(dtype)
+        y = b.const(np.random.default_rng(draw(seeds)).integers(info.min, info.max + 1, rhs_shape), dtype, rs, rz)
+    else:
+        y = b.input(rhs_shape, rs, rz)
+    out_scale = float(np.float32(4 * ls * rs * U_STD[dtype] ** 2 * np.sqrt(depth) / (256 if dtype == "int8" else 65536)
+                                 * _jitter(draw)))
+    out = b.batch_matmul(x, y, out_scale, draw(quant(dtype))[1], adj_x, adj_y)
+    return _case("BATCH_MATMUL", b, [x] if const else [x, y], [out], adj_x=adj_x, adj_y=adj_y, rhs_const=const)
+
+
+@st.composite
 def mirror_pad_models(draw):
     """MIRROR_PAD, REFLECT (paddings up to the axis size - 1) or SYMMETRIC (up to the axis size)."""
     shape = draw(shapes(1, 4))
@@ -722,6 +750,37 @@ def multi_op_models(draw, float_io=None):
                  float_range=(-128 * qin[0], 127 * qin[0]))
 
 
+FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "NEG")
+
+
+@st.composite
+def float_island_models(draw, op=None):
+    """int8 -> DEQUANTIZE -> a float32 op -> QUANTIZE -> int8, the island the converter leaves for ops it does
+    not quantize; the second operand another dequantized int8 input or a float32 constant (|c| in [1e-3, 1e3],
+    broadcast), either side, every fused activation. The output scale spans the op's typical range. DIV divides
+    by a constant: 0/0 is NaN, which TFLM's own QUANTIZE turns into different integers on x86 and Arm."""
+    op = draw(st.sampled_from(FLOAT_OPS)) if op is None else op
+    shape = draw(shapes(1, 4))
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    xf, inputs = b.dequantize(x), [x]
+    if op == "NEG":
+        y = b.float_op(op, xf)
+    else:
+        other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]
+        if op != "DIV" and draw(st.booleans()):
+            z = b.input([1] * (len(shape) - len(other)) + other, *draw(quant()))  # a model input: full rank
+            zf, inputs = b.dequantize(z), inputs + [z]
+        else:
+            rng = np.random.default_rng(draw(seeds))
+            c = rng.choice([-1, 1], other) * 10.0 ** rng.uniform(-3, 3, other)
+            zf = b.const(c.astype(np.float32), "float32")
+        a, c = (xf, zf) if op == "DIV" or draw(st.booleans()) else (zf, xf)
+        y = b.float_op(op, a, c, activation=draw(activations))
+    spread = {"MUL": 30.0, "DIV": 30.0, "SQUARED_DIFFERENCE": 100.0}.get(op, 3.0)
+    return _case(op, b, inputs, [b.quantize(y, float(np.float32(draw(scales) * spread)), draw(zero_points))])
+
+
 STRATEGIES = {
     "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models, "TRANSPOSE_CONV": transpose_conv_models,
     "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models,
@@ -740,7 +799,7 @@ STRATEGIES = {
     "DEPTH_TO_SPACE": partial(depth_space_models, "DEPTH_TO_SPACE"),
     "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
-    "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"),
+    "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
 }
 
 

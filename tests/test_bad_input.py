@@ -162,6 +162,16 @@ def test_unsupported_op_refused_by_simulate_but_listed_by_inspect(tmp_path, x_go
     assert "unsupported layer 0 (CUSTOM:SignalWindow)" in out
 
 
+def test_float_islands_refused_for_avr_boards(tmp_path):
+    """avr-libc's float arithmetic is not verified exact: mlc build refuses float32 layers for the Uno."""
+    b = ModelBuilder()
+    x = b.input([1, 6], scale=0.05, zero_point=1)
+    b.output(b.quantize(b.float_op("NEG", b.dequantize(x)), 0.05, -1))
+    path = tmp_path / "neg.tflite"
+    path.write_bytes(b.finish())
+    assert_one_line_error("build", [path, "--board", "uno", "-o", tmp_path / "fw"], "layer 1 (NEG)", "float32", "avr-libc")
+
+
 def test_generate_into_an_unwritable_place(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -186,10 +196,20 @@ def _int16_softmax() -> bytes:
     return b.finish()
 
 
+def _float_logistic() -> bytes:
+    """LOGISTIC left in float32 between DEQUANTIZE and QUANTIZE: TFLM runs it with libm's exp."""
+    b = ModelBuilder()
+    x = b.input([1, 6], scale=0.05, zero_point=1)
+    y = b._op("LOGISTIC", [b.dequantize(x)], b._tensor([1, 6], "float32"), None)
+    b.output(b.quantize(y, 1 / 256, -128))
+    return b.finish()
+
+
 @pytest.mark.parametrize("make, shape, dtype, words", [
     (_resize_bilinear, (1, 3, 3, 2), np.int8, ["layer 0", "RESIZE_BILINEAR", "int8", "not supported yet"]),
     (_int16_softmax, (1, 8), np.int16, ["layer 0", "SOFTMAX", "int16", "not supported"]),
-], ids=["resize_bilinear", "int16_softmax"])
+    (_float_logistic, (1, 6), np.int8, ["layer 1", "LOGISTIC", "float32", "libm", "bit-exact"]),
+], ids=["resize_bilinear", "int16_softmax", "float_logistic"])
 def test_models_tflm_runs_are_refused_naming_the_op(make, shape, dtype, words, tmp_path):
     model = make()
     path = tmp_path / f"{make.__name__.strip('_')}.tflite"

@@ -220,7 +220,8 @@ def test_patched_mobilenet_v2_like_bit_exact_on_qemu(board, tmp_path):
 
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest",
                  "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
-                 "arg_max"]  # tests/models/keras: every op added with them
+                 "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul",
+                 "islands_layer_norm"]  # tests/models/keras: every op added with them
 
 
 @pytest.mark.slow
@@ -234,6 +235,24 @@ def test_converter_models_with_new_ops_bit_exact_on_qemu(model, board, tmp_path)
     with Emulator(get_board(board), project.elf) as emu, Device(emu.url) as dev:
         y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
     assert mismatches == [] and len(y) == 20, f"{model} on {board}: inputs {mismatches} differ from hostsim"
+    assert not re.search(r"warning:", (project.dir / "build.log").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
+def test_float_island_bit_exact_on_hard_float_qemu(board, tmp_path):
+    """The float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM between DEQUANTIZE and QUANTIZE) on the FPv4/FPv5
+    FPU, built with PlatformIO's flags (test_boards checks -ffp-contract=off among them): byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
+    from test_hostsim_ops import float_island_model
+
+    path = tmp_path / "float_island.tflite"
+    path.write_bytes(float_island_model(np.random.default_rng(3)))
+    project, report = build(path, board, tmp_path / "fw", quiet=True)
+    graph = load(path)
+    x = random_inputs(graph, 50, seed=3)
+    with Emulator(get_board(board), project.elf) as emu, Device(emu.url) as dev:
+        y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
+    assert mismatches == [] and len(y) == 50, f"float island on {board}: inputs {mismatches} differ from hostsim"
     assert not re.search(r"warning:", (project.dir / "build.log").read_text())
 
 

@@ -1,6 +1,7 @@
 """TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB,
 SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE,
-STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, the float32 ops between DEQUANTIZE and QUANTIZE (ADD, SUB, MUL, DIV,
+SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG) (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
 GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
@@ -29,7 +30,7 @@ UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU"]
 BINARY = ["SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"]
 COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "SPLIT", "SPLIT_V", "UNPACK",
           "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "GATHER", "MIRROR_PAD", "ARG_MAX", "ARG_MIN"]
-OPS = ["TRANSPOSE_CONV", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY, *COPIES]
+OPS = ["TRANSPOSE_CONV", "BATCH_MATMUL", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY, *COPIES]
 KERAS = Path(__file__).parent / "models" / "keras"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -121,9 +122,22 @@ def test_single_op_models_bit_exact(op, monkeypatch):
     check()
 
 
+@pytest.mark.parametrize("op", S.FLOAT_OPS)
+def test_float_island_models_bit_exact(op, monkeypatch):
+    """DEQUANTIZE -> float32 op -> QUANTIZE: hostsim's float32 arithmetic is TFLM's bit for bit."""
+    batch_one_shapes(monkeypatch)
+
+    @SETTINGS
+    @given(case=S.float_island_models(op), seed=S.seeds)
+    def check(case, seed):
+        assert_bit_exact(case.model, extremes(case, seed))
+
+    check()
+
+
 INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PACK", "PAD",
          "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM",
-         "RELU", "RELU6", "LEAKY_RELU"]
+         "RELU", "RELU6", "LEAKY_RELU", "BATCH_MATMUL"]
 
 
 @pytest.mark.parametrize("op", INT16)
@@ -335,6 +349,22 @@ def float_io_model(rng) -> bytes:
     return b.finish()
 
 
+def float_island_model(rng) -> bytes:
+    """conv -> DEQUANTIZE -> NEG -> MUL (RELU) by a float32 per-channel constant -> ADD the dequantized conv
+    -> DIV by a constant -> MAXIMUM with -NEG -> QUANTIZE: a float32 island (in place and broadcast) between
+    int8 layers."""
+    b = ModelBuilder()
+    x = b.input([1, 4, 5, 3], 0.03, -7)
+    y = _conv(b, x, 6, rng)
+    f = b.dequantize(y)
+    n = b.float_op("NEG", f)
+    m = b.float_op("MUL", n, b.const(rng.uniform(-2, 2, [6]).astype(np.float32), "float32"), activation="RELU")
+    a = b.float_op("ADD", m, f, activation="RELU6")
+    d = b.float_op("DIV", a, b.const(rng.uniform(0.5, 3, [1, 1, 5, 1]).astype(np.float32), "float32"))
+    b.output(b.quantize(b.float_op("MAXIMUM", d, b.float_op("NEG", n)), 0.03, -10))
+    return b.finish()
+
+
 def activations_model(rng) -> bytes:
     """conv -> LEAKY_RELU -> SUB a per-channel constant -> PRELU -> HARD_SWISH -> MAXIMUM with the
     RELU6 of the conv -> SQUARED_DIFFERENCE with the RELU of the conv."""
@@ -362,7 +392,8 @@ def copies_model(rng) -> bytes:
     return b.finish()
 
 
-@pytest.mark.parametrize("make", [residual_model, branches_model, float_io_model, activations_model, copies_model])
+@pytest.mark.parametrize("make", [residual_model, branches_model, float_io_model, float_island_model, activations_model,
+                                  copies_model])
 def test_multi_op_models_every_intermediate_bit_exact(make):
     rng = np.random.default_rng(11)
     data = make(rng)

@@ -6,6 +6,8 @@ hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 import strategies as S
 from c_harness import check_model, compile_c, generate_lib, have
 from test_hostsim_ops import (activations_model, batch_one_shapes, branches_model, concatenations, copies_model,
-                              float_io_model, graph_of, pads, residual_model)
+                              float_io_model, float_island_model, graph_of, pads, residual_model)
 from tflite_builder import ModelBuilder
 
 pytestmark = pytest.mark.skipif(not have("gcc"), reason="gcc is not installed")
@@ -117,7 +119,16 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
        for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
                   "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU")},
     "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
+    "BATCH_MATMUL": lambda: S.batch_matmul_models().map(_model),  # one or two inputs
+    "BATCH_MATMUL/int16": lambda: S.batch_matmul_models(dtype="int16").map(_model),
 }
+
+
+@C_SETTINGS
+@given(case=S.batch_matmul_models(), seed=S.seeds)
+def test_batch_matmul_halfwords_c_equals_hostsim(case, seed, tmp_path_factory):
+    """The DSP variant (operands widened to halfwords in scratch, SMLAD) on the host's emulated instructions."""
+    check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, isa="dsp", defines=["MLC_DSP_EMULATE"])
 
 
 @pytest.mark.parametrize("kind", SINGLE_INPUT)
@@ -142,16 +153,58 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
+CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul"]  # converter-made models of ops MULTI lacks
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_cross_compiles_warning_free(target, tmp_path):
     cc, flags = TARGETS[target]
     if shutil.which(cc) is None:
         pytest.skip(f"{cc} is not installed")
     cflags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-c", *flags]
-    for make in MULTI:
-        result, _ = generate_lib(make(np.random.default_rng(3)), tmp_path / make.__name__, name="m")
+    keras = Path(__file__).parent / "models" / "keras"
+    models = {make.__name__: make(np.random.default_rng(3)) for make in MULTI}
+    models.update({m: (keras / f"{m}.tflite").read_bytes() for m in CROSS_KERAS})
+    for label, model in models.items():
+        result, _ = generate_lib(model, tmp_path / label, name="m")
         compile_c([result.out_dir / "m.c"], result.out_dir / f"m_{target}.o", include_dirs=[result.out_dir],
                   cflags=cflags, cc=cc)
+
+
+@pytest.mark.parametrize("op", S.FLOAT_OPS)
+def test_float_island_c_equals_hostsim(op, tmp_path_factory, monkeypatch):
+    batch_one_shapes(monkeypatch)
+
+    @C_SETTINGS
+    @given(case=S.float_island_models(op), reference=st.booleans(), seed=S.seeds)
+    def check(case, reference, seed):
+        check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, reference=reference)
+
+    check()
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_float_island_model_c_equals_hostsim(reference, tmp_path):
+    check_model(float_island_model(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_float_islands_cross_compile_without_contraction(target, tmp_path):
+    """Cortex-M: warning-free, and with GCC's default contraction (gnu99, -O2) no fused multiply-add in the
+    float32 kernels; AVR: refused with one line (avr-libc's float arithmetic is not verified exact)."""
+    cc, flags = TARGETS[target]
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed")
+    result, _ = generate_lib(float_island_model(np.random.default_rng(3)), tmp_path / "lib", name="m")
+    cmd = [cc, "-std=gnu99", "-Wall", "-Wextra", "-Werror", "-O2", "-c", *flags, f"-I{result.out_dir}",
+           str(result.out_dir / "m.c"), "-o", str(tmp_path / "m.o")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if cc == "avr-gcc":
+        assert proc.returncode != 0 and "float32 layers; avr-libc's float arithmetic is not verified" in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr
+    dump = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "m.o")], capture_output=True, text=True).stdout
+    assert "_f32_" in dump and "vfma" not in dump and "vfms" not in dump
 
 
 @pytest.mark.parametrize("float_input, back", [(True, True), (False, True), (False, False)])

@@ -57,6 +57,8 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
     - ``mean(x, axes, keep_dims, out_scale=None, out_zero_point=None)`` (default: input's)
     - ``pad(x, paddings)``, ``padv2(x, paddings, constant=None)`` (paddings [[before, after]]
       per dim; constant is an int8 value, default the zero point)
+    - ``float_op(opname, *xs, activation="NONE")`` (a float32 op on float32 tensors, e.g. between
+      ``dequantize`` and ``quantize``)
     - ``split(x, axis, num)``, ``split_v(x, sizes, axis)``, ``unpack(x, axis)`` (lists of outputs)
     - ``transpose(x, perm)``, ``slice(x, begin, size)`` (size -1: to the end),
       ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
@@ -343,6 +345,15 @@ class ModelBuilder(Writer):
         """alpha: an int8 tensor (a constant, as the converter writes it) broadcast against x."""
         return self._plain_binary("PRELU", x, alpha, out_scale, out_zero_point, None)
 
+    def batch_matmul(self, a, b, out_scale, out_zero_point, adj_x=False, adj_y=False) -> T:
+        """a @ b over broadcast batch dimensions; adj_x / adj_y: that operand is stored transposed."""
+        rank = max(len(a.shape), len(b.shape))
+        ea, eb = [1] * (rank - len(a.shape)) + list(a.shape), [1] * (rank - len(b.shape)) + list(b.shape)
+        rows, cols = ea[-1] if adj_x else ea[-2], eb[-2] if adj_y else eb[-1]
+        shape = list(np.broadcast_shapes(tuple(ea[:-2]), tuple(eb[:-2]))) + [rows, cols]
+        return self._op("BATCH_MATMUL", [a, b], self._activation_tensor(shape, out_scale, out_zero_point),
+                        ("BatchMatMulOptions", dict(AdjX=adj_x, AdjY=adj_y)))
+
     def unary(self, opname, x, out_scale=None, out_zero_point=None, options=None) -> T:
         """RELU, RELU6, HARD_SWISH, ... (output quantization: the input's unless given)."""
         out = self._activation_tensor(x.shape, x.scale if out_scale is None else out_scale,
@@ -505,6 +516,14 @@ class ModelBuilder(Writer):
         out = self._activation_tensor([x.shape[0], filters // rank], out_scale, out_zero_point)
         return self._op("SVDF", [x, w_feature, w_time, bias, state], out,
                         ("SVDFOptions", dict(Rank=int(rank), FusedActivationFunction=self._act(activation))))
+
+    def float_op(self, opname, *xs, activation="NONE") -> T:
+        """A float32 op (ADD, SUB, MUL, DIV with a fused activation; SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG)."""
+        shape = list(np.broadcast_shapes(*(tuple(x.shape) for x in xs)))
+        table = {"SQUARED_DIFFERENCE": "SquaredDifferenceOptions", "MAXIMUM": "MaximumMinimumOptions",
+                 "MINIMUM": "MaximumMinimumOptions"}.get(opname, opname.capitalize() + "Options")
+        fields = dict(FusedActivationFunction=self._act(activation)) if opname in ("ADD", "SUB", "MUL", "DIV") else {}
+        return self._op(opname, list(xs), self._tensor(shape, "float32"), (table, fields))
 
     def dequantize(self, x) -> T:
         return self._op("DEQUANTIZE", [x], self._tensor(x.shape, "float32"),

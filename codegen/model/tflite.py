@@ -262,7 +262,9 @@ def _check_io(graph: Graph) -> None:
     # Model inputs and outputs of other dtypes (int32, ...) are refused per layer by codegen.ops.prepare, which
     # names the op that reads or writes them; `mlc inspect` still shows the model.
     quantized = [t for t in graph.tensors if not t.is_const and (t.dtype == "int8" or (t.dtype == "int16" and t.quant is not None))]
-    float_weights = [op for op in graph.ops if any(t is not None and t.is_const and t.dtype == "float32" and t.size > 1 for t in op.inputs)]
+    # float32 constants belong only to float32 layers (the islands between DEQUANTIZE and QUANTIZE)
+    float_weights = [op for op in graph.ops if any(t is not None and t.is_const and t.dtype == "float32" and t.size > 1 for t in op.inputs)
+                     and not any(t is not None and not t.is_const and t.dtype == "float32" for t in op.inputs)]
     if not quantized:
         if any(t.is_const and t.dtype == "int8" for t in graph.tensors):
             raise MlcError(f"{graph.path}: hybrid model (float activations, int8 weights); convert it with full-integer "

@@ -24,7 +24,8 @@ import numpy as np
 from codegen.errors import MlcError
 from codegen.model.ir import Graph
 
-FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize", "lstm", "svdf")
+FAMILIES = ("conv", "fully_connected", "pooling", "activations", "elementwise", "tensor_ops", "resize", "lstm", "svdf",
+            "batch_matmul")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,10 @@ def prepare(graph) -> None:
     graph.unsupported = []
     for op in graph.ops:
         d = ops.get(op.kind)
+        refusal = _float_refusal(op, d, ops)
+        if refusal:
+            graph.unsupported.append((op.index, op.kind, refusal))
+            continue
         if d is None:
             graph.unsupported.append((op.index, op.kind, f"{op.kind} on {_dtypes(op)} is not supported yet "
                                                          f"(supported: {', '.join(sorted(ops))})"))
@@ -120,6 +125,27 @@ def prepare(graph) -> None:
         except (IndexError, KeyError, ValueError, ZeroDivisionError, OverflowError) as err:  # corrupt models
             graph.unsupported.append((op.index, op.kind, f"malformed layer ({type(err).__name__}: {err})"))
     _check_io_dtypes(graph)
+
+
+# float32 ops TFLM computes with libm (std::exp, std::log, std::tanh, ...): results differ between C libraries
+LIBM = ("EXP", "LOG", "TANH", "LOGISTIC", "SOFTMAX", "LOG_SOFTMAX", "ELU", "GELU", "POW", "SIN", "COS", "HARD_SWISH")
+
+
+def _float_refusal(op, d, ops) -> str | None:
+    """Why a float32 layer (an island between DEQUANTIZE and QUANTIZE) is refused, or None."""
+    if not is_float_layer(op) or (d is not None and "float32" in d.dtypes):
+        return None
+    if op.kind in LIBM:
+        return (f"{op.kind} on float32 is not supported: TFLM computes it with libm, whose results differ between C "
+                "libraries, so mlc cannot make it bit-exact on the device; quantize it to int8")
+    taken = sorted(k for k, x in ops.items() if "float32" in x.dtypes and k not in ("QUANTIZE", "DEQUANTIZE"))
+    return f"{op.kind} on float32 is not supported yet (mlc's float32 ops: {', '.join(taken)})"
+
+
+def is_float_layer(op) -> bool:
+    """The op computes in float32 (float32 activations in and out)."""
+    return bool(op.outputs) and op.outputs[0] is not None and op.outputs[0].dtype == "float32" and any(
+        t is not None and not t.is_const and t.dtype == "float32" for t in op.inputs)
 
 
 def _check_state(op, positions) -> None:
@@ -177,6 +203,11 @@ def _check_structure(op, arity) -> None:
         if not t.is_const and (not t.shape or t.shape[0] != 1):
             raise MlcError(f"tensor '{t.name}' has shape {t.shape}; mlc needs a leading batch dimension of 1 "
                            "(convert the model with batch size 1)")
+
+
+def float_layers(graph) -> list:
+    """The layers that compute in float32 (the islands between DEQUANTIZE and QUANTIZE)."""
+    return [op for op in graph.ops if is_float_layer(op)]
 
 
 def require_supported(graph) -> None:

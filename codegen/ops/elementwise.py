@@ -2,12 +2,18 @@
 TFLM's CalculateOpDataAdd / CalculateOpDataSub / CalculateOpDataMul / CalculatePreluParams and the
 SQUARED_DIFFERENCE and MAXIMUM/MINIMUM Prepare functions.
 
+The float32 islands the converter leaves between DEQUANTIZE and QUANTIZE: ADD, SUB, MUL, DIV,
+SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and NEG on float32, as TFLM's float kernels compute them (one
+correctly rounded IEEE-754 single-precision operation per element, then the fused activation's
+std::min(std::max(x, lo), hi)), so they are bit-exact wherever float is IEEE single without contraction.
+
 Besides the requantization numbers, the params carry each input's element strides over the output
 shape (0 along broadcast axes, TFLM's NdArrayDesc); the C emitter collapses them to as few loops as
 the layout allows, so the kernel needs no shape logic.
 """
 import numpy as np
 
+from codegen.csyntax import c_literal
 from codegen.errors import MlcError
 from codegen.model.quant import activation_range, add_rescale, quantize_multiplier, quantize_multiplier_smaller_than_one_exp
 from codegen.ops import define, per_tensor_quantized
@@ -15,7 +21,7 @@ from codegen.ops import define, per_tensor_quantized
 
 # TFLM's BroadcastAdd6DSlow / BroadcastMul4DSlow / BroadcastQuantSubSlow (NdArrayDesc<5>) /
 # BroadcastBinaryFunction4DSlow / MaximumMinimumBroadcastSlow (N = 5)
-MAX_RANK = {"ADD": 6, "MUL": 4, "SUB": 5, "SQUARED_DIFFERENCE": 4, "MAXIMUM": 5, "MINIMUM": 5, "PRELU": 4}
+MAX_RANK = {"ADD": 6, "MUL": 4, "SUB": 5, "SQUARED_DIFFERENCE": 4, "MAXIMUM": 5, "MINIMUM": 5, "PRELU": 4, "DIV": 5}
 
 
 def broadcast_strides(shape, out_shape) -> list:
@@ -39,6 +45,19 @@ def _binary(op) -> dict:
     if a.dtype == "int16" and any(t.quant.zp for t in (a, b, out)):
         raise MlcError(f"int16 {op.kind} with non-zero zero points ({a.quant.zp}, {b.quant.zp} -> {out.quant.zp}); "
                        "mlc takes TFLite's 16x8 quantization (zero points 0)")
+    return {**_broadcast(op), "dtype": out.dtype, "input1_offset": -a.quant.zp, "input2_offset": -b.quant.zp,
+            "output_offset": out.quant.zp, **dict(zip(("act_min", "act_max"), activation_range(
+                op.options.get("activation", "NONE"), out.quant.s, out.quant.zp, *_int_range(out.dtype))))}
+
+
+def _int_range(dtype) -> tuple:
+    info = np.iinfo(dtype)
+    return info.min, info.max
+
+
+def _broadcast(op) -> dict:
+    """The output shape and both inputs' element strides over it (TFLM's NdArrayDesc)."""
+    a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
     try:
         shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
     except ValueError:
@@ -48,16 +67,55 @@ def _binary(op) -> dict:
     broadcast = tuple(a.shape) != tuple(b.shape)
     if broadcast and len(shape) > MAX_RANK[op.kind]:
         raise MlcError(f"broadcasting {op.kind} of rank {len(shape)} is not supported (TFLM stops at {MAX_RANK[op.kind]})")
-    info = np.iinfo(out.dtype)
-    act_min, act_max = activation_range(op.options.get("activation", "NONE"), out.quant.s, out.quant.zp, info.min, info.max)
-    return {"dtype": out.dtype, "input1_offset": -a.quant.zp, "input2_offset": -b.quant.zp, "output_offset": out.quant.zp,
-            "act_min": act_min, "act_max": act_max, "broadcast": broadcast, "out_shape": list(shape),
+    return {"broadcast": broadcast, "out_shape": list(shape),
             "input1_strides": broadcast_strides(a.shape, shape), "input2_strides": broadcast_strides(b.shape, shape)}
+
+
+FLOAT = np.finfo(np.float32)
+# TFLM's CalculateActivationRange<float>: NONE clamps to the finite floats (an overflow to inf comes out as FLT_MAX)
+FLOAT_ACTIVATION = {"NONE": (FLOAT.min, FLOAT.max), "RELU": (0.0, FLOAT.max), "RELU_N1_TO_1": (-1.0, 1.0), "RELU6": (0.0, 6.0)}
+FUSED = ("ADD", "SUB", "MUL", "DIV")  # the float kernels that apply the fused activation
+
+
+def _float_only(op, tensors) -> None:
+    for t in tensors:
+        if t.dtype != "float32" or t.quant is not None:
+            raise MlcError(f"tensor '{t.name}' is {t.dtype}{' quantized' if t.quant else ''}; float32 {op.kind} needs "
+                           "unquantized float32 inputs and output")
+
+
+def _float_binary(op) -> dict:
+    _float_only(op, (op.inputs[0], op.inputs[1], op.outputs[0]))
+    activation = op.options.get("activation", "NONE") if op.kind in FUSED else "NONE"
+    if activation not in FLOAT_ACTIVATION:
+        raise MlcError(f"float32 {op.kind} with fused activation {activation} is not supported")
+    lo, hi = FLOAT_ACTIVATION[activation]
+    return {**_broadcast(op), "dtype": "float32", "act_min": np.float32(lo), "act_max": np.float32(hi),
+            "clamp": op.kind in FUSED}
+
+
+def float_binary_params(op):
+    """DIV: float32 only (TFLM's int8 DIV is not taken)."""
+    if op.inputs[0].dtype != "float32":
+        raise MlcError(f"{op.kind} on {op.inputs[0].dtype} is not supported; mlc's {op.kind} takes float32")
+    return _float_binary(op)
+
+
+def neg_params(op):
+    x, out = op.inputs[0], op.outputs[0]
+    if x.dtype != "float32":
+        raise MlcError(f"NEG on {x.dtype} is not supported; mlc's NEG takes float32")
+    _float_only(op, (x, out))
+    if tuple(x.shape) != tuple(out.shape):
+        raise MlcError(f"NEG input shape {x.shape} and output shape {out.shape} differ")
+    return {"dtype": "float32"}
 
 
 def add_params(op):
     """ADD and SUB (TFLM's CalculateOpDataSub is CalculateOpDataAdd's arithmetic; 15 bits of headroom
     instead of 20 on int16)."""
+    if op.inputs[0].dtype == "float32":
+        return _float_binary(op)
     params = _binary(op)
     a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
     try:
@@ -72,6 +130,8 @@ SQUARED_DIFFERENCE_LEFT_SHIFT = 7  # TFLM's int8 left_shift
 def squared_difference_params(op):
     """TFLM's PrepareQuantized of SQUARED_DIFFERENCE: the inputs to twice the larger scale (in double)
     with 7 bits of headroom, the squared difference to the output with QuantizeMultiplier."""
+    if op.inputs[0].dtype == "float32":
+        return _float_binary(op)
     params = _binary(op)
     a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
     twice_max = 2.0 * float(max(np.float32(a.quant.s), np.float32(b.quant.s)))
@@ -98,11 +158,15 @@ def prelu_params(op):
 def maximum_minimum_params(op):
     """TFLM compares the raw int8 values (no requantization): it is only the real max/min when both
     inputs and the output share one quantization, as the converter writes them."""
+    if op.inputs[0].dtype == "float32":
+        return _float_binary(op)
     params = _binary(op)
     return {**params, "input1_offset": 0, "input2_offset": 0, "output_offset": 0, "act_min": -128, "act_max": 127}
 
 
 def mul_params(op):
+    if op.inputs[0].dtype == "float32":
+        return _float_binary(op)
     params = _binary(op)
     a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
     real = float(np.float64(a.quant.s) * np.float64(b.quant.s) / np.float64(out.quant.s))
@@ -130,6 +194,8 @@ def _inplace(op):
 
 def binary_c(layer):
     op, p = layer.op, layer.p
+    if p["dtype"] == "float32":
+        return float_c(layer)  # elementwise_f32.c.j2
     dims, s1, s2 = collapse(p["out_shape"], p["input1_strides"], p["input2_strides"])
     if op.kind in ("ADD", "SUB", "SQUARED_DIFFERENCE"):
         q = [p["input1_multiplier"], p["input1_shift"], p["input2_multiplier"], p["input2_shift"],
@@ -150,12 +216,32 @@ def binary_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.inp(1)}, {layer.out(0)}, {qs});"
 
 
-define("ADD", "SUB", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",),
-       dtypes=("int8", "int16"))
+def float_c(layer):
+    """float32 layers: elementwise_f32.c.j2, with mlc_float.h's guards against non-IEEE builds."""
+    op, p = layer.op, layer.p
+    layer.unit.include("mlc_float.h")
+    if op.kind == "NEG":
+        dims, s1, s2 = [op.outputs[0].size], [1], [0]
+    else:
+        dims, s1, s2 = collapse(p["out_shape"], p["input1_strides"], p["input2_strides"])
+    fn = layer.kernel("elementwise_f32.c.j2", f"{op.kind.lower()}_f32", kind=op.kind, dims=dims, s1=s1, s2=s2,
+                      clamp=p.get("clamp", False), act_min=c_literal(p.get("act_min", 0), "float"),
+                      act_max=c_literal(p.get("act_max", 0), "float"))
+    second = f"{layer.inp(1)}, " if op.kind != "NEG" else ""
+    return f"{fn}({layer.inp(0)}, {second}{layer.out(0)});"
+
+
+F32 = ("int8", "float32")
+define("ADD", "SUB", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_inplace,
+       templates=("elementwise_s8.c.j2", "elementwise_f32.c.j2"), dtypes=("int8", "int16", "float32"))
 define("SQUARED_DIFFERENCE", arity=(2, 2), derive=squared_difference_params, emit=binary_c, inplace=_inplace,
-       templates=("elementwise_s8.c.j2",))
+       templates=("elementwise_s8.c.j2", "elementwise_f32.c.j2"), dtypes=F32)
 define("PRELU", arity=(2, 2), derive=prelu_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
 define("MAXIMUM", "MINIMUM", arity=(2, 2), derive=maximum_minimum_params, emit=binary_c, inplace=_inplace,
-       templates=("elementwise_s8.c.j2",))
+       templates=("elementwise_s8.c.j2", "elementwise_f32.c.j2"), dtypes=F32)
 define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op.outputs[0].size, inplace=_inplace,
-       templates=("elementwise_s8.c.j2",), dtypes=("int8", "int16"))
+       templates=("elementwise_s8.c.j2", "elementwise_f32.c.j2"), dtypes=("int8", "int16", "float32"))
+define("DIV", arity=(2, 2), derive=float_binary_params, emit=float_c, inplace=_inplace, templates=("elementwise_f32.c.j2",),
+       dtypes=("float32",))
+define("NEG", arity=(1, 1), derive=neg_params, emit=float_c, inplace=lambda op: True, templates=("elementwise_f32.c.j2",),
+       dtypes=("float32",))

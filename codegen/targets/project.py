@@ -137,8 +137,13 @@ def generate_library(graph, lib_dir: Path, name: str, labels=None, board: Board 
                      patches: str = "auto") -> None:
     """The model's library with only `board`'s kernel paths (all of them without a board); patches: generate's."""
     from codegen.lower.generate import generate_graph
+    from codegen.ops import float_layers
     from codegen.ops.kernel_plan import isa_of
 
+    if board is not None and board.is_avr and float_layers(graph):
+        op = float_layers(graph)[0]
+        raise MlcError(f"{graph.path}: layer {op.index} ({op.kind}) computes in float32; avr-libc's float arithmetic "
+                       f"is not verified bit-exact with TFLM's, so mlc does not build float32 layers for {board.id}")
     generate_graph(graph, lib_dir, name=name, labels=labels, isa=isa_of(board) if board else None,
                    flash_bytes=board.flash_bytes if board else None, patches=patches)
 

@@ -1,6 +1,8 @@
 """ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM and MINIMUM as TFLM's reference kernels (AddFunc,
 SubElementwise, MulElementwise, SquaredDifference, BroadcastPrelu4DSlow, MaximumMinimumBroadcastSlow), with numpy
-broadcasting (the same index mapping as TFLM's NdArrayDesc broadcast loops)."""
+broadcasting (the same index mapping as TFLM's NdArrayDesc broadcast loops); on float32 (and DIV, NEG) as TFLM's
+float kernels: each element one float32 operation (numpy's float32 ufuncs round every result to single precision,
+as IEEE-754 hardware does), the fused activation as std::min(std::max(x, lo), hi)."""
 import numpy as np
 
 from codegen.model.fixedpoint import multiply_by_quantized_multiplier, requantize, wrap32
@@ -29,19 +31,51 @@ def _common_scale(op, a, b):
     return s1, s2
 
 
+FLOAT_OPS = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply, "DIV": np.divide,
+             "SQUARED_DIFFERENCE": lambda a, b: (a - b) * (a - b),
+             "MAXIMUM": lambda a, b: np.where(a > b, a, b),  # TFLM's MaximumOp: el1 > el2 ? el1 : el2
+             "MINIMUM": lambda a, b: np.where(a < b, a, b)}
+
+
+@kernel("DIV")
+def float_binary(op, a, b):
+    p, rank = op.params, len(op.outputs[0].shape)
+    with np.errstate(all="ignore"):  # inf and NaN come out as the C's do
+        y = FLOAT_OPS[op.kind](full(a, op.inputs[0], rank).astype(np.float32), full(b, op.inputs[1], rank).astype(np.float32))
+    if p["clamp"]:
+        y = np.where(y < p["act_min"], p["act_min"], y)  # std::max(y, lo) keeps y unless y < lo
+        y = np.where(p["act_max"] < y, p["act_max"], y)
+    return stacked(y.astype(np.float32), op.outputs[0])
+
+
+@kernel("NEG")
+def neg(op, x):
+    return -x
+
+
+def _or_float(int_kernel):
+    """float32 layers of an op that also has an integer kernel go to float_binary."""
+    def run(op, a, b):
+        return float_binary(op, a, b) if op.params["dtype"] == "float32" else int_kernel(op, a, b)
+    return run
+
+
 @kernel("ADD")
+@_or_float
 def add(op, a, b):
     s1, s2 = _common_scale(op, a, b)
     return _finish(op, s1 + s2, op.params["output_multiplier"], op.params["output_shift"])
 
 
 @kernel("SUB")
+@_or_float
 def sub(op, a, b):
     s1, s2 = _common_scale(op, a, b)
     return _finish(op, s1 - s2, op.params["output_multiplier"], op.params["output_shift"])
 
 
 @kernel("SQUARED_DIFFERENCE")
+@_or_float
 def squared_difference(op, a, b):
     s1, s2 = _common_scale(op, a, b)
     return _finish(op, wrap32((s1 - s2) * (s1 - s2)), op.params["output_multiplier"], op.params["output_shift"])
@@ -59,6 +93,7 @@ def prelu(op, x, alpha):
 
 
 @kernel("MAXIMUM", "MINIMUM")
+@_or_float
 def maximum_minimum(op, a, b):
     rank = len(op.outputs[0].shape)
     x1, x2 = full(a, op.inputs[0], rank), full(b, op.inputs[1], rank)
@@ -68,6 +103,7 @@ def maximum_minimum(op, a, b):
 
 
 @kernel("MUL")
+@_or_float
 def mul(op, a, b):
     x1, x2 = _operands(op, a, b)
     return _finish(op, x1 * x2, op.params["output_multiplier"], op.params["output_shift"])

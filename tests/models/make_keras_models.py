@@ -208,12 +208,40 @@ def conv_dw_dense(x):
     return L.Dense(5)(L.Flatten()(L.Conv2D(4, 3, strides=2)(L.Add()([y, z]))))
 
 
+def attention(x):
+    """Single-head self-attention: BATCH_MATMUL between two activations (keys transposed: adj_y), softmax, and
+    again with the values."""
+    q, k, v = L.Dense(8)(x), L.Dense(8)(x), L.Dense(5)(x)
+    scores = L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_b=True))([q, k])
+    return L.Lambda(lambda t: tf.matmul(t[0], t[1]))([L.Softmax()(scores), v])
+
+
+def gram(x):
+    """x^T x of two projections (adj_x) and a product with a constant matrix."""
+    a, b = L.Dense(7)(x), L.Dense(5, activation="relu")(x)
+    g = L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_a=True))([a, b])
+    return L.Lambda(lambda t: tf.matmul(t, tf.constant(np.linspace(-1, 1, 15, dtype="float32").reshape(5, 3))))(g)
+
+
+MODELS.update({
+    "attention_matmul": lambda: _functional((6, 8), attention, batch=1),
+    "gram_matmul": lambda: _functional((9, 6), gram, batch=1),
+})
+
+
 # 16x8 models (int16 activations and I/O, int8 weights, int64 bias: the converter's
 # EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 mode), named int16x8_*
 MODELS.update({
     "int16x8_conv_dw_dense": lambda: _functional((9, 8, 3), conv_dw_dense, batch=1),
+    "int16x8_gram_matmul": lambda: _functional((9, 6), gram, batch=1),
     "int16x8_mlp": lambda: _seq((20,), L.Dense(16, activation="relu"), L.Dense(6, activation="relu6"), L.Dense(3),
                                 batch=1),
+})
+
+# Models with ops the int8 quantizer leaves in float32 (islands_*: converted with TFLITE_BUILTINS allowed besides
+# TFLITE_BUILTINS_INT8, so the converter keeps them between DEQUANTIZE and QUANTIZE): LayerNormalization's NEG.
+MODELS.update({
+    "islands_layer_norm": lambda: _seq((8, 12), L.Dense(12), L.LayerNormalization(), L.Dense(6), batch=1),
 })
 
 # Converter-made models that TFLM runs wrongly or not at all (written to keras_tflm_mismatch/).
@@ -258,15 +286,17 @@ def randomize(model, rng):
                 v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
 
 
-def convert(model, reps, float_io, int16x8=False):
+def convert(model, reps, float_io, int16x8=False, islands=False):
     """reps: one representative array per model input, in Keras' order (fed by name: the converted model
-    may order its inputs differently)."""
+    may order its inputs differently). islands: float32 builtins allowed where int8 ones are missing."""
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     names = [t.name for t in model.inputs]
     conv.representative_dataset = lambda: ({n: r[j][None] for n, r in zip(names, reps)} for j in range(len(reps[0])))
     conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
                                       if int16x8 else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if islands:
+        conv.target_spec.supported_ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
     if not float_io:
         conv.inference_input_type = tf.int16 if int16x8 else tf.int8
         conv.inference_output_type = tf.int16 if int16x8 else tf.int8
@@ -303,7 +333,7 @@ def build(name, make):
     rng = np.random.default_rng(seed)
     randomize(model, rng)
     reps = [rng.normal(0, 1, (100, *t.shape[1:])).astype("float32") for t in model.inputs]
-    data = convert(model, reps, name.startswith("float_io"), name.startswith("int16x8"))
+    data = convert(model, reps, name.startswith("float_io"), name.startswith("int16x8"), name.startswith("islands_"))
     if len(reps) == 1 and len(model.outputs) == 1:
         x = reps[0][:3]
         return data, {"x": x}, {"y": np.concatenate([model(x[j:j + 1], training=False).numpy() for j in range(3)])}

@@ -32,7 +32,8 @@ env.Replace(
 )
 env.Append(
     ASFLAGS=machine_flags + ["-x", "assembler-with-cpp"],
-    CCFLAGS=machine_flags + [optimize, "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"],
+    # -ffp-contract=off: float32 layers are one IEEE operation each, as in TFLM (mlc_float.h also says so per kernel)
+    CCFLAGS=machine_flags + [optimize, "-ffp-contract=off", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra"],
     CFLAGS=["-std=c99"],
     CPPDEFINES=[tuple(d) if isinstance(d, list) else d for d in board.get("build.defines", [])],
     LINKFLAGS=machine_flags + [optimize, "-Wl,--gc-sections"],
