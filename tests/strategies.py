@@ -21,7 +21,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -369,30 +369,37 @@ rsqrt_models = partial(_unary_requant, "RSQRT")
 elu_models = partial(_unary_requant, "ELU")
 
 
-def _unary_fixed(op):
+def _unary_fixed(op, dtype="int8"):
+    """SOFTMAX, LOGISTIC, TANH; int16 (16x8): zero point 0, scales from 1e-5 to 0.1, and powers of two near 2^-12
+    (TFLM's int16 LOGISTIC/TANH take another multiplier for 2^-12, TANH also for 2^-11)."""
     @st.composite
     def strategy(draw):
-        b = ModelBuilder()
+        b = ModelBuilder(act_dtype=dtype)
+        zp = draw(zero_points) if dtype == "int8" else 0
         if op == "SOFTMAX":
-            x = b.input(draw(shapes(2, 4, max_dim=7)), draw(st.floats(0.01, 0.3)),
-                        draw(zero_points))
+            scale = draw(st.floats(0.01, 0.3) if dtype == "int8" else st.floats(1e-5, 0.1))
+            x = b.input(draw(shapes(2, 4, max_dim=7)), scale, zp)
             beta = draw(st.sampled_from([1.0, 0.5, 2.0, draw(st.floats(0.1, 3.0))]))
             return _case(op, b, [x], [b.softmax(x, beta)], beta=float(np.float32(beta)))
-        x = b.input(draw(shapes(1, 4)), draw(st.floats(0.005, 0.12)), draw(zero_points))
+        if dtype == "int8":
+            scale = draw(st.floats(0.005, 0.12))
+        else:
+            scale = draw(st.one_of(st.floats(1e-5, 0.1), st.sampled_from([2.0 ** -13, 2.0 ** -12, 2.0 ** -11, 2.0 ** -10])))
+        x = b.input(draw(shapes(1, 4)), scale, zp)
         return _case(op, b, [x], [b.logistic(x) if op == "LOGISTIC" else b.tanh(x)])
     return strategy()
 
 
-def softmax_models():
-    return _unary_fixed("SOFTMAX")
+def softmax_models(dtype="int8"):
+    return _unary_fixed("SOFTMAX", dtype)
 
 
-def logistic_models():
-    return _unary_fixed("LOGISTIC")
+def logistic_models(dtype="int8"):
+    return _unary_fixed("LOGISTIC", dtype)
 
 
-def tanh_models():
-    return _unary_fixed("TANH")
+def tanh_models(dtype="int8"):
+    return _unary_fixed("TANH", dtype)
 
 
 # ----------------------------------------------------------------------------- data movement
@@ -468,15 +475,19 @@ def split_models(draw, op=None, dtype="int8"):
 
 
 @st.composite
-def resize_nearest_neighbor_models(draw):
-    """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations."""
+def resize_nearest_neighbor_models(draw, op="RESIZE_NEAREST_NEIGHBOR"):
+    """Up- and downsampling by any factor, align_corners and half_pixel_centers in all combinations
+    (bilinear: not both, which TFLM refuses)."""
     h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     size = [draw(st.integers(1, 13)), draw(st.integers(1, 13))]
     align, half = draw(st.booleans()), draw(st.booleans())
+    if op == "RESIZE_BILINEAR":
+        half = half and not align
     b = ModelBuilder()
     x = b.input([draw(st.integers(1, 2)), h, w, draw(st.sampled_from(CHANNELS))], *draw(quant()))
-    y = b.resize_nearest_neighbor(x, size, align, half)
-    return _case("RESIZE_NEAREST_NEIGHBOR", b, [x], [y], size=size, align_corners=align, half_pixel_centers=half)
+    resize = b.resize_bilinear if op == "RESIZE_BILINEAR" else b.resize_nearest_neighbor
+    y = resize(x, size, align, half)
+    return _case(op, b, [x], [y], size=size, align_corners=align, half_pixel_centers=half)
 
 
 @st.composite
@@ -628,6 +639,30 @@ def batch_matmul_models(draw, dtype="int8", rhs_const=None):
 
 
 @st.composite
+def gather_nd_models(draw):
+    """GATHER_ND with constant index tuples [1, (up to 2 axes), nd] over the first nd axes, repeats and any order."""
+    shape = draw(shapes(1, 4))
+    nd = draw(st.integers(1, len(shape)))
+    tuples = [1, *draw(st.lists(st.integers(1, 4), max_size=2))]
+    positions = np.random.default_rng(draw(seeds)).integers(0, shape[:nd], (*tuples, nd)).astype(np.int32)
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    return _case("GATHER_ND", b, [x], [b.gather_nd(x, positions)], positions=positions)
+
+
+@st.composite
+def broadcast_to_models(draw, dtype="int8"):
+    """BROADCAST_TO to rank 1..5 from a tensor of leading dimension 1: each other axis repeated from 1 or not,
+    axes missing after the first (the input left-padded with 1s)."""
+    shape = draw(shapes(1, 5, max_dim=5))
+    tail = [1 if draw(st.booleans()) else d for d in shape[1:]]
+    x_shape = [1, *tail[draw(st.integers(0, len(tail))):]]  # a leading 1, new axes after it
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input(x_shape, *draw(quant(dtype)))
+    return _case("BROADCAST_TO", b, [x], [b.broadcast_to(x, shape)], shape=shape)
+
+
+@st.composite
 def mirror_pad_models(draw):
     """MIRROR_PAD, REFLECT (paddings up to the axis size - 1) or SYMMETRIC (up to the axis size)."""
     shape = draw(shapes(1, 4))
@@ -750,7 +785,7 @@ def multi_op_models(draw, float_io=None):
                  float_range=(-128 * qin[0], 127 * qin[0]))
 
 
-FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "NEG")
+FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "NEG", "RELU", "RELU6", "ABS")
 
 
 @st.composite
@@ -764,7 +799,7 @@ def float_island_models(draw, op=None):
     b = ModelBuilder()
     x = b.input(shape, *draw(quant()))
     xf, inputs = b.dequantize(x), [x]
-    if op == "NEG":
+    if op in ("NEG", "RELU", "RELU6", "ABS"):
         y = b.float_op(op, xf)
     else:
         other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]
@@ -794,12 +829,14 @@ STRATEGIES = {
     "STRIDED_SLICE": strided_slice_models, "PACK": pack_models,
     "SPLIT": partial(split_models, "SPLIT"), "SPLIT_V": partial(split_models, "SPLIT_V"),
     "UNPACK": partial(split_models, "UNPACK"),
-    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models, "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
+    "RESIZE_NEAREST_NEIGHBOR": resize_nearest_neighbor_models,
+    "RESIZE_BILINEAR": partial(resize_nearest_neighbor_models, "RESIZE_BILINEAR"), "SUM": sum_models, "REDUCE_MAX": reduce_max_models,
     "REDUCE_MIN": reduce_min_models, "ABS": abs_models, "RSQRT": rsqrt_models, "ELU": elu_models,
     "DEPTH_TO_SPACE": partial(depth_space_models, "DEPTH_TO_SPACE"),
     "SPACE_TO_DEPTH": partial(depth_space_models, "SPACE_TO_DEPTH"), "GATHER": gather_models,
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
     "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
+    "BROADCAST_TO": broadcast_to_models, "GATHER_ND": gather_nd_models,
 }
 
 

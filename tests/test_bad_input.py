@@ -179,20 +179,20 @@ def test_generate_into_an_unwritable_place(tmp_path):
 
 
 # -- models TFLM runs that mlc does not support yet: one line naming the layer, the op and its dtype
-def _resize_bilinear() -> bytes:
+def _cumsum() -> bytes:
     b = ModelBuilder()
     x = b.input([1, 3, 3, 2], scale=0.05, zero_point=-3)
-    out = b._activation_tensor([1, 6, 6, 2], 0.05, -3)
-    b.output(b._op("RESIZE_BILINEAR", [x, b.const_int32([6, 6])], out, ("ResizeBilinearOptions", {})))
+    out = b._activation_tensor([1, 3, 3, 2], 0.5, -3)
+    b.output(b._op("CUMSUM", [x, b.const_int32([2])], out, ("CumsumOptions", dict(Exclusive=False, Reverse=False))))
     return b.finish()
 
 
-def _int16_softmax() -> bytes:
-    """int16 in, int16 out (TensorFlow's 16x8 quantization): TFLM has the kernel, mlc only int8 -> int8/int16."""
+def _int16_squared_difference() -> bytes:
+    """int16 in, int16 out (TensorFlow's 16x8 quantization): TFLM has the kernel, mlc only int8."""
     b = ModelBuilder(act_dtype="int16")
     x = b.input([1, 8], scale=0.001, zero_point=0, dtype="int16")
-    out = b._activation_tensor([1, 8], 1 / 32768, 0, dtype="int16")
-    b.output(b._op("SOFTMAX", [x], out, ("SoftmaxOptions", dict(Beta=1.0))))
+    y = b.const(np.arange(8, dtype=np.int16).reshape(1, 8), "int16", 0.001, 0)
+    b.output(b.squared_difference(x, y, 0.002, 0))
     return b.finish()
 
 
@@ -206,10 +206,10 @@ def _float_logistic() -> bytes:
 
 
 @pytest.mark.parametrize("make, shape, dtype, words", [
-    (_resize_bilinear, (1, 3, 3, 2), np.int8, ["layer 0", "RESIZE_BILINEAR", "int8", "not supported yet"]),
-    (_int16_softmax, (1, 8), np.int16, ["layer 0", "SOFTMAX", "int16", "not supported"]),
+    (_cumsum, (1, 3, 3, 2), np.int8, ["layer 0", "CUMSUM", "int8", "not supported yet"]),
+    (_int16_squared_difference, (1, 8), np.int16, ["layer 0", "SQUARED_DIFFERENCE", "int16", "not supported"]),
     (_float_logistic, (1, 6), np.int8, ["layer 1", "LOGISTIC", "float32", "libm", "bit-exact"]),
-], ids=["resize_bilinear", "int16_softmax", "float_logistic"])
+], ids=["cumsum", "int16_squared_difference", "float_logistic"])
 def test_models_tflm_runs_are_refused_naming_the_op(make, shape, dtype, words, tmp_path):
     model = make()
     path = tmp_path / f"{make.__name__.strip('_')}.tflite"
@@ -223,3 +223,28 @@ def test_models_tflm_runs_are_refused_naming_the_op(make, shape, dtype, words, t
     code, out, err = mlc("inspect", path)  # the rest of the model is still shown
     assert code == 0 and "Traceback" not in err, err
     assert f"unsupported {words[0]} ({words[1]})" in out
+
+
+def _gather_nd_out_of_range() -> bytes:
+    b = ModelBuilder()
+    x = b.input([1, 4, 3], scale=0.05, zero_point=2)
+    b.output(b.gather_nd(x, [[[0, 1], [0, 4]]]))  # axis 1 has 4 rows: index 4 is past them
+    return b.finish()
+
+
+def _batch_matmul_depths_differ() -> bytes:
+    b = ModelBuilder()
+    x, y = b.input([1, 3, 5], 0.05, 1), b.input([1, 4, 2], 0.05, -3)
+    out = b._activation_tensor([1, 3, 2], 0.1, 0)
+    b.output(b._op("BATCH_MATMUL", [x, y], out, ("BatchMatMulOptions", dict(AdjX=False, AdjY=False))))
+    return b.finish()
+
+
+@pytest.mark.parametrize("make, words", [
+    (_gather_nd_out_of_range, ["layer 0", "GATHER_ND", "outside input shape"]),
+    (_batch_matmul_depths_differ, ["layer 0", "BATCH_MATMUL", "depths 5 and 4 differ"]),
+], ids=["gather_nd_out_of_range", "batch_matmul_depths"])
+def test_malformed_new_ops_refused_in_one_line(make, words, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(make())
+    assert_one_line_error("generate", [path, "-o", tmp_path / "out"], path.name, *words)

@@ -74,3 +74,46 @@ def test_multiply_by_quantized_multiplier_and_requantize_match_hostsim(program):
     got = _run(program, np.stack([x, qm, shift, np.zeros_like(x)], 1))
     np.testing.assert_array_equal(got[:, 2], fp.multiply_by_quantized_multiplier(x, qm, shift))
     np.testing.assert_array_equal(got[:, 3], fp.requantize(x, qm, shift, 3, -100, 120))
+
+
+INT16_PROGRAM = r"""
+#include <stdio.h>
+#include "mlc_fixedpoint.h"
+/* stdin: int32 multiplier, shift, then 513 int16 LUT entries; stdout: for every int16 x, int16
+   mlc_int16_logistic(x), mlc_int16_tanh(x) (on the given multiplier and shift) and mlc_lut_lookup_int16(x, lut) */
+int main(void)
+{
+    int32_t q[2];
+    int16_t lut[513];
+    uint16_t table[256];
+    int32_t x;
+    if (fread(q, 4, 2, stdin) != 2 || fread(lut, 2, 513, stdin) != 513 || fread(table, 2, 256, stdin) != 256) {
+        return 1;
+    }
+    for (x = -32768; x <= 32767; ++x) {
+        int16_t res[3];
+        res[0] = mlc_int16_logistic(x, q[0], (int)q[1], table);
+        res[1] = mlc_int16_tanh(x, q[0], (int)q[1], table);
+        res[2] = mlc_lut_lookup_int16(x, lut);
+        fwrite(res, 2, 3, stdout);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("multiplier, shift", [(3, 0), (6, 0), (24576, 12), (32767, 31), (30198, 13), (19660, 4)])
+def test_int16_logistic_tanh_and_lut_lookup_match_hostsim(multiplier, shift, tmp_path):
+    """TFLite's int16 LOGISTIC/TANH on every int16 input (the multipliers and shifts their Prepare makes), and the
+    513-entry LUT lookup of int16 SOFTMAX on a random table with slopes of both signs."""
+    import subprocess
+
+    (tmp_path / "int16_test.c").write_text(INT16_PROGRAM)
+    exe = compile_c([tmp_path / "int16_test.c"], tmp_path / "int16_test", include_dirs=[asset_dir("templates") / "kernels"])
+    lut = np.random.default_rng(shift).integers(-32768, 32768, 513).astype(np.int16)
+    stdin = np.array([multiplier, shift], np.int32).tobytes() + lut.tobytes() + fp.SIGMOID_TABLE_UINT16.astype(np.uint16).tobytes()
+    got = np.frombuffer(subprocess.run([str(exe)], input=stdin, capture_output=True, check=True).stdout, np.int16).reshape(-1, 3)
+    xs = np.arange(-32768, 32768)
+    np.testing.assert_array_equal(got[:, 0], fp.int16_logistic(xs, multiplier, shift))
+    np.testing.assert_array_equal(got[:, 1], fp.int16_tanh(xs, multiplier, shift))
+    np.testing.assert_array_equal(got[:, 2], fp.lut_lookup_int16(xs, lut))

@@ -1,7 +1,8 @@
 """TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB,
 SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE,
 STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, the float32 ops between DEQUANTIZE and QUANTIZE (ADD, SUB, MUL, DIV,
-SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG) (one SLICE per output), RESIZE_NEAREST_NEIGHBOR, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG) (one SLICE per output), 16x8 SOFTMAX/LOGISTIC/TANH, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
+DEPTH_TO_SPACE, SPACE_TO_DEPTH,
 GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
 every fused activation, negative axes) on random and extreme inputs stacked N at a time, the
@@ -28,9 +29,9 @@ pytest.importorskip("tflite_micro")
 
 UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU"]
 BINARY = ["SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"]
-COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "SPLIT", "SPLIT_V", "UNPACK",
+COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SPLIT", "SPLIT_V", "UNPACK",
           "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "GATHER", "MIRROR_PAD", "ARG_MAX", "ARG_MIN"]
-OPS = ["TRANSPOSE_CONV", "BATCH_MATMUL", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY, *COPIES]
+OPS = ["TRANSPOSE_CONV", "BATCH_MATMUL", "BROADCAST_TO", "GATHER_ND", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", *UNARY, *BINARY, *COPIES]
 KERAS = Path(__file__).parent / "models" / "keras"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -137,7 +138,7 @@ def test_float_island_models_bit_exact(op, monkeypatch):
 
 INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PACK", "PAD",
          "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM",
-         "RELU", "RELU6", "LEAKY_RELU", "BATCH_MATMUL"]
+         "RELU", "RELU6", "LEAKY_RELU", "BATCH_MATMUL", "BROADCAST_TO", "SOFTMAX", "LOGISTIC", "TANH"]
 
 
 @pytest.mark.parametrize("op", INT16)
@@ -159,6 +160,19 @@ def test_int16_relu_divides_the_scales_in_double():
     b = ModelBuilder(act_dtype="int16")
     x = b.input([1, 65536], 0.0005529408808797598, 0, dtype="int16")
     b.output(b.unary("RELU", x, 0.0006979203317314386, 0))
+    model = b.finish()
+    xs = np.arange(-32768, 32768).astype(np.int16).reshape(1, -1)
+    assert np.array_equal(run(graph_of(model), xs), run_tflm(model, [xs])[0])
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "TANH"])
+@pytest.mark.parametrize("scale", [2.0 ** -12, 2.0 ** -11, 2.0 ** -15, 3e-4, 0.1, 1.0, 2.5, 1e-9])
+def test_int16_logistic_and_tanh_on_every_int16_value(op, scale):
+    """TFLM's int16 LOGISTIC/TANH: power-of-two scales (2^-12, for TANH also 2^-11) take multiplier 3 << shift,
+    others a multiplier of 12288 * scale doubled up to 14 bits, with a rounding shift of up to 31."""
+    b = ModelBuilder(act_dtype="int16")
+    x = b.input([1, 65536], float(np.float32(scale)), 0)
+    b.output(b.logistic(x) if op == "LOGISTIC" else b.tanh(x))
     model = b.finish()
     xs = np.arange(-32768, 32768).astype(np.int16).reshape(1, -1)
     assert np.array_equal(run(graph_of(model), xs), run_tflm(model, [xs])[0])
@@ -351,8 +365,8 @@ def float_io_model(rng) -> bytes:
 
 def float_island_model(rng) -> bytes:
     """conv -> DEQUANTIZE -> NEG -> MUL (RELU) by a float32 per-channel constant -> ADD the dequantized conv
-    -> DIV by a constant -> MAXIMUM with -NEG -> QUANTIZE: a float32 island (in place and broadcast) between
-    int8 layers."""
+    -> DIV by a constant -> MAXIMUM with RELU6(ABS(NEG - RELU(DIV))) -> QUANTIZE: a float32 island (in place
+    and broadcast) between int8 layers."""
     b = ModelBuilder()
     x = b.input([1, 4, 5, 3], 0.03, -7)
     y = _conv(b, x, 6, rng)
@@ -361,7 +375,8 @@ def float_island_model(rng) -> bytes:
     m = b.float_op("MUL", n, b.const(rng.uniform(-2, 2, [6]).astype(np.float32), "float32"), activation="RELU")
     a = b.float_op("ADD", m, f, activation="RELU6")
     d = b.float_op("DIV", a, b.const(rng.uniform(0.5, 3, [1, 1, 5, 1]).astype(np.float32), "float32"))
-    b.output(b.quantize(b.float_op("MAXIMUM", d, b.float_op("NEG", n)), 0.03, -10))
+    r = b.float_op("RELU6", b.float_op("ABS", b.float_op("SUB", n, b.float_op("RELU", d))))
+    b.output(b.quantize(b.float_op("MAXIMUM", d, r), 0.03, -10))
     return b.finish()
 
 

@@ -1,5 +1,5 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
-HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR,
+HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
 and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
@@ -105,6 +105,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "SLICE": lambda: S.slice_models().map(_model),
     "STRIDED_SLICE": lambda: S.strided_slice_models().map(_model),
     "RESIZE_NEAREST_NEIGHBOR": lambda: S.resize_nearest_neighbor_models().map(_model),
+    "RESIZE_BILINEAR": lambda: S.resize_nearest_neighbor_models("RESIZE_BILINEAR").map(_model),
     "SPLIT/SPLIT_V/UNPACK": lambda: S.split_models().map(_model),
     "CONCATENATION": lambda: concatenations(single_input=True),
     "PACK": packs,
@@ -117,10 +118,13 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
     **{f"{op}/int16": (lambda op=op: S.STRATEGIES[op](dtype="int16").map(_model))
        for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
-                  "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU")},
+                  "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU", "SOFTMAX", "LOGISTIC", "TANH")},
     "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
     "BATCH_MATMUL": lambda: S.batch_matmul_models().map(_model),  # one or two inputs
     "BATCH_MATMUL/int16": lambda: S.batch_matmul_models(dtype="int16").map(_model),
+    "BROADCAST_TO": lambda: S.broadcast_to_models().map(_model),
+    "BROADCAST_TO/int16": lambda: S.broadcast_to_models(dtype="int16").map(_model),
+    "GATHER_ND": lambda: S.gather_nd_models().map(_model),
 }
 
 
@@ -153,7 +157,7 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
-CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul"]  # converter-made models of ops MULTI lacks
+CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax"]  # converter-made models of ops MULTI lacks
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -364,7 +364,8 @@ class ModelBuilder(Writer):
         return self.unary("LEAKY_RELU", x, out_scale, out_zero_point, ("LeakyReluOptions", dict(Alpha=float(alpha))))
 
     def _fixed_out(self, opname, x, options=None) -> T:
-        out = self._activation_tensor(x.shape, *FIXED_OUTPUT_QUANT[opname])
+        quant = (1 / 32768, 0) if x.dtype == "int16" else FIXED_OUTPUT_QUANT[opname]  # int16: Q0.15 for all three
+        out = self._activation_tensor(x.shape, *quant, dtype=x.dtype)
         return self._op(opname, [x], out, options)
 
     def softmax(self, x, beta=1.0) -> T:
@@ -450,6 +451,15 @@ class ModelBuilder(Writer):
         out = self._activation_tensor([x.shape[p] for p in perm], x.scale, x.zero_point, x.dtype)
         return self._op("TRANSPOSE", [x, self.const_int32(list(perm))], out, ("TransposeOptions", {}))
 
+    def gather_nd(self, x, indices) -> T:
+        indices = np.asarray(indices, np.int32)
+        out = self._activation_tensor([*indices.shape[:-1], *x.shape[indices.shape[-1]:]], x.scale, x.zero_point)
+        return self._op("GATHER_ND", [x, self.const(indices, "int32")], out, ("GatherNdOptions", {}))
+
+    def broadcast_to(self, x, shape) -> T:
+        out = self._activation_tensor(shape, x.scale, x.zero_point, dtype=x.dtype)
+        return self._op("BROADCAST_TO", [x, self.const_int32(list(shape))], out, ("BroadcastToOptions", {}))
+
     def slice(self, x, begin, size) -> T:
         shape = [d - b if n == -1 else n for b, n, d in zip(begin, size, x.shape)]
         out = self._activation_tensor(shape, x.scale, x.zero_point, x.dtype)
@@ -496,11 +506,15 @@ class ModelBuilder(Writer):
         return self._op("MIRROR_PAD", [x, self.const_int32(paddings)], out,
                         ("MirrorPadOptions", dict(Mode=getattr(tflite.MirrorPadMode, mode))))
 
-    def resize_nearest_neighbor(self, x, size, align_corners=False, half_pixel_centers=False) -> T:
+    def resize_nearest_neighbor(self, x, size, align_corners=False, half_pixel_centers=False,
+                                op="RESIZE_NEAREST_NEIGHBOR", options="ResizeNearestNeighborOptions") -> T:
         out = self._activation_tensor([x.shape[0], *size, x.shape[3]], x.scale, x.zero_point, x.dtype)
-        return self._op("RESIZE_NEAREST_NEIGHBOR", [x, self.const_int32(list(size))], out,
-                        ("ResizeNearestNeighborOptions", dict(AlignCorners=align_corners,
-                                                              HalfPixelCenters=half_pixel_centers)))
+        return self._op(op, [x, self.const_int32(list(size))], out,
+                        (options, dict(AlignCorners=align_corners, HalfPixelCenters=half_pixel_centers)))
+
+    def resize_bilinear(self, x, size, align_corners=False, half_pixel_centers=False) -> T:
+        return self.resize_nearest_neighbor(x, size, align_corners, half_pixel_centers, "RESIZE_BILINEAR",
+                                            "ResizeBilinearOptions")
 
     def quantize(self, x, out_scale, out_zero_point, dtype="int8") -> T:
         out = self._activation_tensor(x.shape, out_scale, out_zero_point, dtype)
@@ -518,12 +532,13 @@ class ModelBuilder(Writer):
                         ("SVDFOptions", dict(Rank=int(rank), FusedActivationFunction=self._act(activation))))
 
     def float_op(self, opname, *xs, activation="NONE") -> T:
-        """A float32 op (ADD, SUB, MUL, DIV with a fused activation; SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG)."""
+        """A float32 op (ADD, SUB, MUL, DIV with a fused activation; SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG,
+        RELU, RELU6, ABS)."""
         shape = list(np.broadcast_shapes(*(tuple(x.shape) for x in xs)))
         table = {"SQUARED_DIFFERENCE": "SquaredDifferenceOptions", "MAXIMUM": "MaximumMinimumOptions",
-                 "MINIMUM": "MaximumMinimumOptions"}.get(opname, opname.capitalize() + "Options")
+                 "MINIMUM": "MaximumMinimumOptions", "RELU": None, "RELU6": None}.get(opname, opname.capitalize() + "Options")
         fields = dict(FusedActivationFunction=self._act(activation)) if opname in ("ADD", "SUB", "MUL", "DIV") else {}
-        return self._op(opname, list(xs), self._tensor(shape, "float32"), (table, fields))
+        return self._op(opname, list(xs), self._tensor(shape, "float32"), table and (table, fields))
 
     def dequantize(self, x) -> T:
         return self._op("DEQUANTIZE", [x], self._tensor(x.shape, "float32"),

@@ -254,6 +254,16 @@ def int16_tanh(x, multiplier: int, right_shift: int):
     return (result >> 8).astype(np.int16)
 
 
+def lut_lookup_int16(value, lut):
+    """TFLite's LUTLookup for int16: a 513-entry table indexed by the top 9 bits of value, the low 7
+    interpolated (the slope an int16, the step rounded)."""
+    value, lut = _i64(value), _i64(lut)
+    index = 256 + (value >> 7)
+    slope = (lut[index + 1] - lut[index] + (1 << 15)) % (1 << 16) - (1 << 15)
+    out = lut[index] + ((slope * (value & 0x7F) + 64) >> 7)
+    return (out + (1 << 15)) % (1 << 16) - (1 << 15)
+
+
 def inv_sqrt_quantized_multiplier_exp(value: int) -> tuple[int, int]:
     """TFLite GetInvSqrtQuantizedMultiplierExp of one int32 >= 0 (0 and 1 give INT32_MAX, shift 0):
     1/sqrt(value) ~= multiplier * 2^(-shift - 31) by five Newton-Raphson steps in gemmlowp Q3.28. The

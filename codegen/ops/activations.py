@@ -1,4 +1,5 @@
-"""SOFTMAX, LOGISTIC and TANH, int8 in and int8 out, as TFLM's micro kernels prepare them.
+"""SOFTMAX, LOGISTIC and TANH, int8 in and int8 out (SOFTMAX also int16 out), and int16 in and out, as TFLM's
+micro kernels prepare them.
 
 In the current tflite-micro all three int8->int8 cases take the gemmlowp fixed-point path (LUTs
 are only built for int16 inputs): softmax rescales input differences to Q5.26 and sums exp() in
@@ -12,9 +13,10 @@ the output, SOFTMAX a 1 KB table of exp() per input difference (no exp() left at
 import numpy as np
 
 from codegen.errors import MlcError
-from codegen.ops.kernel_plan import KernelPlan
-from codegen.model.fixedpoint import (exp_on_negative_values, fixed_logistic, fixed_tanh, inv_sqrt_quantized_multiplier_exp,
-                                      multiply_by_quantized_multiplier,
+from codegen.ops.elementwise import float_c, float_unary_params
+from codegen.ops.kernel_plan import KernelPlan, default_plan
+from codegen.model.fixedpoint import (SIGMOID_TABLE_UINT16, exp_on_negative_values, fixed_logistic, fixed_tanh, int16_logistic,
+                                      int16_tanh, inv_sqrt_quantized_multiplier_exp, multiply_by_quantized_multiplier,
                                       round_half_away, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
                                       trunc_div, wrap32)
 from codegen.model.quant import calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling, quantize_multiplier
@@ -26,22 +28,26 @@ SIGMOID_INPUT_INTEGER_BITS = 4  # kInputIntegerBits of int8 LOGISTIC and TANH
 INT8_SPAN = 256  # |x - y| of two int8 values is at most 255: wider bounds change nothing
 
 
-def _int8_in_out(op, out_dtypes=("int8",)):
+def _in_out(op, out_dtypes=("int8",)):
+    """x and out: int8 -> one of out_dtypes, or int16 -> int16 (TFLite's 16x8 models)."""
     x, out = op.inputs[0], op.outputs[0]
-    if x.dtype == "int8" and out.dtype not in out_dtypes:
-        raise MlcError(f"{op.kind} with int8 input and {out.dtype} output '{out.name}' is not supported; "
-                       f"only int8 -> int8 is (requantize the output to int8)")
-    per_tensor_quantized(op, x)
-    per_tensor_quantized(op, out, out_dtypes)
+    per_tensor_quantized(op, x, ("int8", "int16"))
+    allowed = out_dtypes if x.dtype == "int8" else ("int16",)
+    if out.dtype not in allowed:
+        raise MlcError(f"{op.kind} with {x.dtype} input and {out.dtype} output '{out.name}' is not supported; "
+                       f"only {x.dtype} -> {' or '.join(allowed)} is (requantize the output)")
+    per_tensor_quantized(op, out, allowed)
     return x, out
 
 
 def softmax_params(op):
-    x, out = _int8_in_out(op, ("int8", "int16"))
+    x, out = _in_out(op, ("int8", "int16"))
     if len(x.shape) < 1 or tuple(x.shape) != tuple(out.shape):
         raise MlcError(f"SOFTMAX input shape {x.shape} and output shape {out.shape} differ")
     # TFLM's Prepare: an int16 output needs zero point -32768 and scale 1/65536 to within 0.1 % (float
     # compare), an int8 one exactly scale 1/256 and zero point -128.
+    if x.dtype == "int16":
+        return _int16_softmax_params(op, x, out)
     if out.dtype == "int16":
         unit = np.float32(1.0 / 65536)
         if out.quant.zp != -32768 or abs(np.float32(out.quant.s) - unit) > np.float32(0.001) * unit:
@@ -62,6 +68,46 @@ def softmax_params(op):
     return {**params, "exp_table": _exp_table(params)}
 
 
+LUT_STEPS = 512  # TFLM's int16 LUTs: 512 intervals of 128 input steps, and the end point for the last slope
+
+
+def gen_lut(fn, lo: float, hi: float) -> np.ndarray:
+    """TFLM's gen_lut<float, int16_t, int16_t> (output range [-1, 1], so 32768 per unit), all in float32: each
+    sample rounded, then moved by half the error the linear interpolation makes at the interval's midpoint."""
+    f32 = np.float32
+    step = f32(f32(hi) - f32(lo)) / f32(LUT_STEPS)
+    at = f32(lo) + np.arange(LUT_STEPS + 1, dtype=np.float32) * step
+    val, mid = fn(at), fn(at[:-1] + step / f32(2))
+    unit = f32(32768)
+    sample = f32(round_half_away(val[:-1] * unit))
+    interp = f32(round_half_away((val[1:] * unit + sample) / f32(2)))
+    bias = f32(round_half_away((interp - f32(round_half_away(mid * unit))) / f32(2)))
+    last = round_half_away(fn(np.array([hi], np.float32)) * unit)
+    return np.clip(np.concatenate([sample - bias, last]), -32768, 32767).astype(np.int16)
+
+
+def _expf(v):
+    return np.array([np.float32(np.exp(float(a))) for a in v], np.float32)  # correctly rounded float32 exp
+
+
+def _int16_softmax_params(op, x, out):
+    """TFLM's SoftmaxPrepare for int16: input differences rescaled so that [-65535, 0] is [-10, 0]
+    (QuantizeMultiplier of scale * beta / (10 / 65535), in double), exp() and 1/(1+x) LUTs from gen_lut."""
+    _int16_fixed_output(op, x, out)
+    if len(x.shape) < 1 or tuple(x.shape) != tuple(out.shape):
+        raise MlcError(f"SOFTMAX input shape {x.shape} and output shape {out.shape} differ")
+    beta = np.float32(op.options.get("beta", 1.0))
+    multiplier, shift = quantize_multiplier(float(np.float32(x.quant.s)) * float(beta) / (10.0 / 65535.0))
+    if shift > 14:  # TFLM's x * 2^shift would wrap on differences up to 65535
+        raise MlcError(f"SOFTMAX int16 input '{x.name}': beta * scale {float(beta) * float(x.quant.s):g} is too large "
+                       f"for TFLite's int16 softmax (differences overflow); requantize the input")
+    depth = x.shape[-1]
+    exp_lut = gen_lut(_expf, -10.0, 0.0)
+    reciprocal_lut = gen_lut(lambda v: np.float32(1) / (np.float32(1) + v), 0.0, 1.0)
+    return {"input_multiplier": multiplier, "input_left_shift": shift, "depth": depth, "outer": x.size // depth,
+            "output_bits": 16, "exp_lut": exp_lut, "one_over_one_plus_x_lut": reciprocal_lut}
+
+
 def scaled_exp(diff, p):
     """exp(beta * input_scale * diff) in Q0.31 for diff = x - max(row) <= 0, as TFLM computes it:
     MultiplyByQuantizedMultiplierGreaterThanOne to Q5.26, then exp_on_negative_values."""
@@ -78,9 +124,11 @@ def _exp_table(p) -> np.ndarray:
 
 
 def sigmoid_like_params(op):
-    x, out = _int8_in_out(op)
+    x, out = _in_out(op)
     if tuple(x.shape) != tuple(out.shape):
         raise MlcError(f"{op.kind} input shape {x.shape} and output shape {out.shape} differ")
+    if x.dtype == "int16":
+        return _int16_sigmoid_params(op, x, out)
     # TFLM checks only the LOGISTIC output zero point; the kernels assume the spec's output scale
     # (1/256 and 1/128) whatever the tensor says, and so do we, to stay bit-exact.
     if op.kind == "LOGISTIC" and out.quant.zp != -128:
@@ -92,6 +140,45 @@ def sigmoid_like_params(op):
     params = {"input_zero_point": x.quant.zp, "input_multiplier": multiplier, "input_left_shift": shift,
               "input_range_radius": calculate_input_radius(SIGMOID_INPUT_INTEGER_BITS, shift), "size": x.size}
     return {**params, "table": _sigmoid_table(op.kind, params)}
+
+
+def _checked_log2(scale) -> tuple[int, bool]:
+    """TFLM's CheckedLog2 in float32: log2(scale) rounded, and whether scale is within 1e-3 of that power of two."""
+    log2 = np.float32(np.log(np.float32(scale))) * np.float32(np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
+    rounded = np.float32(round_half_away(log2))
+    return int(rounded), bool(abs(np.float32(log2 - rounded)) < np.float32(1e-3))
+
+
+def _int16_fixed_output(op, x, out, log2_unit=-15):
+    """int16 LOGISTIC/TANH/SOFTMAX: zero points 0 and the output scale 2^log2_unit, as TFLM's Prepare checks."""
+    if x.quant.zp != 0 or out.quant.zp != 0:
+        raise MlcError(f"{op.kind} int16 input '{x.name}' and output '{out.name}' need zero point 0 "
+                       f"(TFLite's 16x8 quantization); they have {x.quant.zp} and {out.quant.zp}")
+    if _checked_log2(out.quant.s) != (log2_unit, True):
+        raise MlcError(f"{op.kind} int16 output '{out.name}' has scale {float(out.quant.s):g}; TFLite's int16 kernel "
+                       f"needs 2^{log2_unit} (re-convert the model)")
+
+
+def _int16_sigmoid_params(op, x, out):
+    """TFLM's int16 Prepare (logistic_common.cc, tanh.cc): the input goes to the table's Q3.12 by
+    x * multiplier + round >> shift; a power-of-two scale whose shift would be 0 (TANH: or 1) takes multiplier
+    3 << shift and no shift, any other scale 12288 * scale doubled until above 16383.5 (truncated)."""
+    _int16_fixed_output(op, x, out)
+    log2, power_of_two = _checked_log2(x.quant.s)
+    shift = 15 - 3 + log2
+    if power_of_two and shift in ((0,) if op.kind == "LOGISTIC" else (0, 1)):
+        multiplier, shift = 3 << shift, 0
+    else:
+        real, shift = float(np.float32(x.quant.s)) * 4096.0 * 3.0, 0
+        while real <= 32767.0 / 2.0 and shift <= 30:
+            real, shift = real * 2.0, shift + 1
+        multiplier = int(real)
+        if multiplier > 32767:  # TFLM's DCHECK: larger ones overflow its int32 product
+            raise MlcError(f"{op.kind} int16 input '{x.name}' scale {float(x.quant.s):g} is above TFLite's int16 "
+                           f"range (at most 2.67); requantize the input")
+    fn = int16_logistic if op.kind == "LOGISTIC" else int16_tanh
+    return {"input_multiplier": multiplier, "input_shift": shift, "size": x.size,
+            "table": fn(np.arange(-32768, 32768), multiplier, shift)}
 
 
 def _sigmoid_table(kind: str, p) -> np.ndarray:
@@ -117,6 +204,9 @@ def _enum(name: str, value: int) -> int:
 
 
 def _plan(op, isa, reference, inplace, alone):
+    if op.inputs[0].dtype == "int16":
+        return KernelPlan(op.index, op.kind, "computed", isa, inplace=inplace,
+                          why={"variant": f"{op.kind} on int16: TFLM's own lookup tables, interpolated per element"})
     if reference:
         return KernelPlan(op.index, op.kind, "reference", isa, inplace=inplace,
                           why={"variant": "the reference fixed-point arithmetic was asked for"})
@@ -126,6 +216,12 @@ def _plan(op, isa, reference, inplace, alone):
 
 def softmax_c(layer):
     p = layer.p
+    if layer.op.inputs[0].dtype == "int16":  # exp() LUT at [0, 513), 1/(1+x) LUT at [513, 1026)
+        fn = layer.kernel("activations_s16.c.j2", "softmax_s16", kind="SOFTMAX", outer=p["outer"],
+                          depth=_enum("softmax depth", p["depth"]), lut_size=LUT_STEPS + 1)
+        q = layer.const("q", np.array([p["input_multiplier"], p["input_left_shift"]], np.int32), "int32_t")
+        luts = layer.const("luts", np.concatenate([p["exp_lut"], p["one_over_one_plus_x_lut"]]), "int16_t")
+        return f"{fn}({layer.inp(0)}, {layer.out(0)}, {q}, {luts});"
     variant = layer.kernel_plan.variant
     bits = p["output_bits"]
     fn = layer.kernel("activations_s8.c.j2", "softmax_s8", kind="SOFTMAX", outer=p["outer"],
@@ -141,6 +237,10 @@ def softmax_c(layer):
 
 def sigmoid_like_c(layer):
     op, p = layer.op, layer.p
+    if op.inputs[0].dtype == "int16":
+        fn = layer.kernel("activations_s16.c.j2", f"{op.kind.lower()}_s16", kind=op.kind, size=p["size"],
+                          multiplier=p["input_multiplier"], shift=p["input_shift"])
+        return f"{fn}({layer.inp(0)}, {layer.out(0)}, {layer.const('sigmoid_table', SIGMOID_TABLE_UINT16, 'uint16_t')});"
     variant = layer.kernel_plan.variant
     fn = layer.kernel("activations_s8.c.j2", f"{op.kind.lower()}_s8", kind=op.kind, size=p["size"],
                       zero_point=p["input_zero_point"], radius=min(p["input_range_radius"], INT8_SPAN),
@@ -156,8 +256,10 @@ def _softmax_inplace(op):
     return op.outputs[0].dtype == op.inputs[0].dtype  # an int16 output element covers the next input's byte
 
 
-define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_softmax_inplace, plan=_plan, templates=("activations_s8.c.j2",))
-define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan, templates=("activations_s8.c.j2",))
+define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_softmax_inplace, plan=_plan,
+       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=("int8", "int16"))
+define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan,
+       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=("int8", "int16"))
 
 
 # ----------------------------------------------------------------------------- RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU
@@ -187,6 +289,8 @@ def _f32_ratio(a, b) -> float:
 def relu_params(op):
     """TFLM CalculateReluOpData: requantize with QuantizeMultiplier(s_in / s_out), the scales divided in double
     (unlike most Prepare functions; int16 inputs tell the two apart), clamp below at the output's 0."""
+    if op.inputs[0].dtype == "float32":
+        return float_unary_params(op)
     x, out, q, (lo, hi) = _same_shape_int8(op, WIDE_TABLES)
     multiplier, shift = quantize_multiplier(float(np.float32(x.quant.s)) / float(np.float32(out.quant.s)))
     act_min = max(lo, out.quant.zp)
@@ -198,6 +302,8 @@ def relu_params(op):
 def relu6_params(op):
     """TFLM Relu6Prepare: clamp the raw input to [zero point, quantized 6.0] of the *input*; the output's
     quantization is not read (the converter gives it the input's)."""
+    if op.inputs[0].dtype == "float32":
+        return float_unary_params(op)
     x, out, q, (lo, hi) = _same_shape_int8(op, WIDE_TABLES)
     six = int(round_half_away(np.float32(6.0) / np.float32(x.quant.s))) + x.quant.zp
     six = min(max(six, lo), hi)
@@ -273,6 +379,8 @@ def hard_swish_params(op):
 def abs_params(op):
     """TFLM's PrepareAbsRsqrt and AbsEvalQuantized: |x - zp| requantized by s_in / s_out (a float32
     division), or only offset when the two scales are equal."""
+    if op.inputs[0].dtype == "float32":
+        return float_unary_params(op)
     x, out, q, _ = _same_shape_int8(op)
     value = np.abs(q - x.quant.zp)
     multiplier, shift = quantize_multiplier(_f32_ratio(x.quant.s, out.quant.s))
@@ -318,6 +426,8 @@ def elu_params(op):
 
 
 def _table_plan(op, isa, reference, inplace, alone):
+    if op.inputs[0].dtype == "float32":
+        return default_plan(op, isa, reference, inplace, alone)
     if op.inputs[0].dtype == "int16":
         return KernelPlan(op.index, op.kind, "computed", isa, inplace=inplace,
                           why={"variant": f"{op.kind} on int16: TFLM's arithmetic per element (a table would take 128 KiB)"})
@@ -328,6 +438,8 @@ def _table_plan(op, isa, reference, inplace, alone):
 
 def table_c(layer):
     op, p = layer.op, layer.p
+    if op.inputs[0].dtype == "float32":
+        return float_c(layer)  # elementwise_f32.c.j2
     if op.inputs[0].dtype == "int16":  # the table's arithmetic per element
         q = {"RELU": [p.get("multiplier", 0), p.get("shift", 0)],
              "LEAKY_RELU": [p.get("multiplier_identity", 0), p.get("shift_identity", 0), p.get("multiplier_alpha", 0),
@@ -341,13 +453,14 @@ def table_c(layer):
 
 
 define("RELU", arity=(1, 1), derive=relu_params, emit=table_c, inplace=_inplace, plan=_table_plan,
-       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
+       templates=("activations_s8.c.j2", "activations_s16.c.j2", "elementwise_f32.c.j2"), dtypes=(*WIDE_TABLES, "float32"))
 define("RELU6", arity=(1, 1), derive=relu6_params, emit=table_c, inplace=_inplace, plan=_table_plan,
-       templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
+       templates=("activations_s8.c.j2", "activations_s16.c.j2", "elementwise_f32.c.j2"), dtypes=(*WIDE_TABLES, "float32"))
 define("LEAKY_RELU", arity=(1, 1), derive=leaky_relu_params, emit=table_c, inplace=_inplace, plan=_table_plan,
        templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=WIDE_TABLES)
 define("HARD_SWISH", arity=(1, 1), derive=hard_swish_params, emit=table_c, inplace=_inplace, plan=_table_plan,
        templates=("activations_s8.c.j2",))
-define("ABS", arity=(1, 1), derive=abs_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("ABS", arity=(1, 1), derive=abs_params, emit=table_c, inplace=_inplace, plan=_table_plan,
+       templates=("activations_s8.c.j2", "elementwise_f32.c.j2"), dtypes=("int8", "float32"))
 define("RSQRT", arity=(1, 1), derive=rsqrt_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
 define("ELU", arity=(1, 1), derive=elu_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))

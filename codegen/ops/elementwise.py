@@ -3,7 +3,7 @@ TFLM's CalculateOpDataAdd / CalculateOpDataSub / CalculateOpDataMul / CalculateP
 SQUARED_DIFFERENCE and MAXIMUM/MINIMUM Prepare functions.
 
 The float32 islands the converter leaves between DEQUANTIZE and QUANTIZE: ADD, SUB, MUL, DIV,
-SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and NEG on float32, as TFLM's float kernels compute them (one
+SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and NEG (and activations' RELU, RELU6, ABS) on float32, as TFLM's float kernels compute them (one
 correctly rounded IEEE-754 single-precision operation per element, then the fused activation's
 std::min(std::max(x, lo), hi)), so they are bit-exact wherever float is IEEE single without contraction.
 
@@ -101,13 +101,14 @@ def float_binary_params(op):
     return _float_binary(op)
 
 
-def neg_params(op):
+def float_unary_params(op):
+    """NEG (float32 only), and the float32 RELU, RELU6 and ABS of codegen.ops.activations."""
     x, out = op.inputs[0], op.outputs[0]
     if x.dtype != "float32":
-        raise MlcError(f"NEG on {x.dtype} is not supported; mlc's NEG takes float32")
+        raise MlcError(f"{op.kind} on {x.dtype} is not supported; mlc's {op.kind} takes float32")
     _float_only(op, (x, out))
     if tuple(x.shape) != tuple(out.shape):
-        raise MlcError(f"NEG input shape {x.shape} and output shape {out.shape} differ")
+        raise MlcError(f"{op.kind} input shape {x.shape} and output shape {out.shape} differ")
     return {"dtype": "float32"}
 
 
@@ -220,14 +221,14 @@ def float_c(layer):
     """float32 layers: elementwise_f32.c.j2, with mlc_float.h's guards against non-IEEE builds."""
     op, p = layer.op, layer.p
     layer.unit.include("mlc_float.h")
-    if op.kind == "NEG":
+    if len(op.inputs) == 1:
         dims, s1, s2 = [op.outputs[0].size], [1], [0]
     else:
         dims, s1, s2 = collapse(p["out_shape"], p["input1_strides"], p["input2_strides"])
     fn = layer.kernel("elementwise_f32.c.j2", f"{op.kind.lower()}_f32", kind=op.kind, dims=dims, s1=s1, s2=s2,
                       clamp=p.get("clamp", False), act_min=c_literal(p.get("act_min", 0), "float"),
                       act_max=c_literal(p.get("act_max", 0), "float"))
-    second = f"{layer.inp(1)}, " if op.kind != "NEG" else ""
+    second = f"{layer.inp(1)}, " if len(op.inputs) > 1 else ""
     return f"{fn}({layer.inp(0)}, {second}{layer.out(0)});"
 
 
@@ -243,5 +244,5 @@ define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op
        templates=("elementwise_s8.c.j2", "elementwise_f32.c.j2"), dtypes=("int8", "int16", "float32"))
 define("DIV", arity=(2, 2), derive=float_binary_params, emit=float_c, inplace=_inplace, templates=("elementwise_f32.c.j2",),
        dtypes=("float32",))
-define("NEG", arity=(1, 1), derive=neg_params, emit=float_c, inplace=lambda op: True, templates=("elementwise_f32.c.j2",),
+define("NEG", arity=(1, 1), derive=float_unary_params, emit=float_c, inplace=lambda op: True, templates=("elementwise_f32.c.j2",),
        dtypes=("float32",))

@@ -141,7 +141,7 @@ def lstm_c(layer):
               else {"in_step": d, "out_step": u, "seq_stride": t})
     fn = layer.kernel("lstm_s8.c.j2", "lstm_s8", sequences=b, steps=t, depth=d, units=u, **layout,
                       input_offset=p["input_offset"], hidden_offset=p["hidden_offset"], output_offset=p["output_offset"],
-                      cell_clip=p["cell_clip"], cell_nonlinear=p["cell_activation"].lower().replace("logistic", "sigmoid"),
+                      cell_clip=p["cell_clip"], cell_nonlinear={"TANH": "tanh", "SIGMOID": "logistic"}[p["cell_activation"]],
                       x_mult=[q["x_multiplier"] for q in gates], x_shift=[q["x_shift"] for q in gates],
                       h_mult=[q["h_multiplier"] for q in gates], h_shift=[q["h_shift"] for q in gates],
                       gate_nonlinear=p["gate_nonlinear"], cell_tanh=p["cell_tanh"], forget_mul=p["forget_mul"],

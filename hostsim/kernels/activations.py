@@ -1,20 +1,38 @@
-"""SOFTMAX, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT and ELU, int8 -> int8, as TFLM's
-reference kernels (reference/softmax.h, reference/integer_ops/logistic.h and tanh.h on gemmlowp fixed point,
+"""SOFTMAX, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT and ELU, int8 -> int8 (and int16 -> int16
+where TFLM has it), as TFLM's reference kernels (reference/softmax.h, reference/integer_ops/logistic.h and tanh.h,
 activations.h, leaky_relu.h, hard_swish.h, elementwise.cc, elu.cc). The exp() of each input difference and the outputs of
 the one-element functions are tables derived once in codegen.ops.activations, which the C kernels
 read too."""
 import numpy as np
 
-from codegen.model.fixedpoint import (get_reciprocal, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+from codegen.model.fixedpoint import (count_leading_zeros32, get_reciprocal, lut_lookup_int16, multiply_by_quantized_multiplier,
+                                      rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
                                       saturating_rounding_multiply_by_pot, wrap32)
 from hostsim.kernels import kernel
+from hostsim.kernels.elementwise import float_unary
 
 ACCUMULATION_INTEGER_BITS = 12
+
+
+def softmax_int16(p, x):
+    """TFLM's SoftmaxInt16: exp() of the rescaled differences from a LUT (Q0.15), their sum's reciprocal from
+    the 1/(1+x) LUT after normalising the sum to [1, 2), each exp() scaled by it back to Q0.15."""
+    diff = x.astype(np.int64) - x.max(axis=-1, keepdims=True)
+    scaled = multiply_by_quantized_multiplier(diff, p["input_multiplier"], p["input_left_shift"])
+    exps = lut_lookup_int16(np.clip(scaled + 32767, -32768, 32767), p["exp_lut"])
+    sums = exps.sum(axis=-1, keepdims=True)
+    headroom_plus_one = count_leading_zeros32(sums)
+    shifted = ((sums << (headroom_plus_one - 1)) + (1 << 13)) >> 14
+    reciprocal = lut_lookup_int16(np.clip(shifted - (1 << 15) - (1 << 16), -32768, 32767), p["one_over_one_plus_x_lut"])
+    right_shift = 31 - headroom_plus_one
+    return np.clip((exps * reciprocal + (1 << (right_shift - 1))) >> right_shift, 0, 32767).astype(np.int16)
 
 
 @kernel("SOFTMAX")
 def softmax(op, x):
     p = op.params
+    if x.dtype == np.int16:
+        return softmax_int16(p, x)
     x = x.astype(np.int64)
     diff = x - x.max(axis=-1, keepdims=True)
     used = diff >= p["diff_min"]  # smaller differences contribute exp() = 0 and output -128
@@ -31,4 +49,6 @@ def softmax(op, x):
 
 @kernel("LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU")
 def table_lookup(op, x):
+    if op.params.get("dtype") == "float32":
+        return float_unary(op, x)
     return op.params["table"][x.astype(np.int64) - np.iinfo(op.inputs[0].dtype).min]  # derived in codegen.ops.activations

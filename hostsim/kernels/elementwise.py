@@ -48,9 +48,16 @@ def float_binary(op, a, b):
     return stacked(y.astype(np.float32), op.outputs[0])
 
 
+FLOAT_UNARY = {"NEG": np.negative,
+               "RELU": lambda x: np.where(x < 0, np.float32(0), x),  # TFLM's ReluFloat: val < 0 ? 0 : val
+               "RELU6": lambda x: np.where(x > 6, np.float32(6), np.where(x < 0, np.float32(0), x)),
+               "ABS": np.abs}
+
+
 @kernel("NEG")
-def neg(op, x):
-    return -x
+def float_unary(op, x):
+    """NEG, and the float32 RELU, RELU6 and ABS (hostsim.kernels.activations hands them here)."""
+    return FLOAT_UNARY[op.kind](x).astype(np.float32)
 
 
 def _or_float(int_kernel):

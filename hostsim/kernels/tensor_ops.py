@@ -1,6 +1,6 @@
 """Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, SUM,
 REDUCE_MAX/MIN, ARG_MAX/MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
-GATHER, MIRROR_PAD, as TFLM's reference kernels compute them.
+GATHER, MIRROR_PAD, BROADCAST_TO, GATHER_ND, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
 of 1, else (N, *shape). `full` turns either into (N, *shape), so kernels index the model's own axes
@@ -86,7 +86,7 @@ def dequantize(op, x):
     return stacked(real.astype(np.float32).reshape(x.shape[0], -1), op.outputs[0])
 
 
-@kernel("TRANSPOSE", "SLICE", "STRIDED_SLICE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "GATHER", "MIRROR_PAD")
+@kernel("TRANSPOSE", "SLICE", "STRIDED_SLICE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "GATHER", "MIRROR_PAD", "BROADCAST_TO", "GATHER_ND")
 def strided_copy(op, x, *_):
     """The output-ordered walk of codegen.ops.tensor_ops: base + sum(i_d * step_d) over the output axes
     (the listed input offsets where an axis's step is a list)."""

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "mlc_port.h" /* MLC_RD16: the int16 LOGISTIC/TANH/SOFTMAX tables are in flash */
+
 /* The requantization steps run once per output value: keep them inline even at -Os. */
 #if defined(__GNUC__)
 #define MLC_ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -256,6 +258,49 @@ static inline int32_t mlc_get_reciprocal(int32_t x, int x_integer_digits, int *n
     const int headroom_plus_one = mlc_count_leading_zeros32(x);
     *num_bits_over_unit = x_integer_digits - headroom_plus_one;
     return mlc_one_over_one_plus_x_for_x_in_0_1((int32_t)(((uint32_t)x << headroom_plus_one) - UINT32_C(0x80000000)));
+}
+
+/* TFLite's int16 Logistic (reference_integer_ops): x * multiplier + round >> shift is Q3.12 (times 3 for a
+ * general scale), out Q0.15; table is sigmoid_table_uint16, interpolated over 9 fraction bits. */
+static inline int16_t mlc_int16_logistic(int32_t x, int32_t multiplier, int shift, const uint16_t *table)
+{
+    const int32_t v = (x * multiplier + (shift > 0 ? INT32_C(1) << (shift - 1) : 0)) >> shift;
+    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    uint32_t r;
+    if ((a >> 9) >= 255u) {
+        r = UINT32_C(0x7FFF) << 10;
+    } else {
+        const uint32_t ua = (uint16_t)MLC_RD16(&table[a >> 9]), ub = (uint16_t)MLC_RD16(&table[(a >> 9) + 1u]);
+        r = (ua << 9) + (a & 0x1FFu) * (ub - ua);
+    }
+    r = v >= 0 ? r + (UINT32_C(1) << 9) : (UINT32_C(1) << 25) - r + (UINT32_C(1) << 9) - 1u;
+    return (int16_t)(r >> 10);
+}
+
+/* TFLite's int16 Tanh (reference_integer_ops): the same table over 8 fraction bits, tanh(x) = 2 sigmoid(2x) - 1. */
+static inline int16_t mlc_int16_tanh(int32_t x, int32_t multiplier, int shift, const uint16_t *table)
+{
+    const int32_t v = (x * multiplier + (shift > 0 ? INT32_C(1) << (shift - 1) : 0)) >> shift;
+    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    int32_t r;
+    if ((a >> 8) >= 255u) {
+        r = INT32_C(0xFFFF) << 8;
+    } else {
+        const int32_t ua = (uint16_t)MLC_RD16(&table[a >> 8]), ub = (uint16_t)MLC_RD16(&table[(a >> 8) + 1u]);
+        r = ua * 256 + (int32_t)(a & 0xFFu) * (ub - ua);
+    }
+    r = v >= 0 ? r - (INT32_C(1) << 23) + (INT32_C(1) << 7) : -r + (INT32_C(1) << 23) + (INT32_C(1) << 7) - 1;
+    return (int16_t)(r >> 8); /* arithmetic shift, as TFLM's int32 >> */
+}
+
+/* TFLite's LUTLookup for int16: a 513-entry table indexed by the top 9 bits of value, the low 7 bits
+ * interpolated (the slope an int16, the step rounded). */
+static inline int16_t mlc_lut_lookup_int16(int32_t value, const int16_t *lut)
+{
+    const int32_t index = 256 + (value >> 7); /* arithmetic shift, as TFLM's on int16 */
+    const int32_t base = MLC_RD16(&lut[index]);
+    const int32_t slope = (int16_t)(MLC_RD16(&lut[index + 1]) - base);
+    return (int16_t)(base + ((slope * (value & 0x7F) + 64) >> 7));
 }
 
 #endif /* MLC_FIXEDPOINT_H */

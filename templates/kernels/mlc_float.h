@@ -7,6 +7,7 @@
 #define MLC_FLOAT_H
 
 #include <float.h>
+#include <math.h>
 
 #if defined(__FAST_MATH__)
 #error "mlc: this model has float32 layers, which need IEEE-754 arithmetic: do not build it with -ffast-math"

@@ -159,6 +159,11 @@ MODELS = {
     "resize_nearest": lambda: _seq((5, 4, 3), L.Conv2D(4, 3, padding="same"),
                                    L.Resizing(11, 9, interpolation="nearest"),
                                    L.Resizing(7, 5, interpolation="nearest"), L.Conv2D(3, 1)),
+    # Resizing bilinear has half-pixel centres; tf.compat.v1's resize with align_corners gives the other flag
+    "resize_bilinear": lambda: _seq((5, 4, 3), L.Conv2D(5, 3, padding="same"),
+                                    L.Resizing(11, 9, interpolation="bilinear"),
+                                    L.Lambda(lambda t: tf.compat.v1.image.resize_bilinear(t, (6, 5), align_corners=True)),
+                                    L.Conv2D(3, 1), batch=1),
     "reduce_max_sum": lambda: _functional((6, 5, 3), lambda x: L.Concatenate()([
         L.GlobalMaxPooling2D()(L.Conv2D(4, 3)(x)),
         L.Lambda(lambda t: tf.reduce_sum(t, axis=[1, 2]))(L.Conv2D(4, 1)(x))])),
@@ -226,6 +231,10 @@ def gram(x):
 MODELS.update({
     "attention_matmul": lambda: _functional((6, 8), attention, batch=1),
     "gram_matmul": lambda: _functional((9, 6), gram, batch=1),
+    "broadcast_to": lambda: _functional((4, 1, 3), lambda x: L.Conv2D(5, 3, padding="same")(
+        L.Lambda(lambda t: tf.broadcast_to(t, [1, 4, 6, 3]))(L.Conv2D(3, 1)(x))), batch=1),
+    "gather_nd": lambda: _functional((5, 4, 3), lambda x: L.Dense(4)(
+        L.Lambda(lambda t: tf.gather_nd(t, [[[0, 4, 1], [0, 0, 3], [0, 2, 2], [0, 4, 1]]]))(L.Conv2D(6, 1)(x))), batch=1),
 })
 
 
@@ -236,6 +245,9 @@ MODELS.update({
     "int16x8_gram_matmul": lambda: _functional((9, 6), gram, batch=1),
     "int16x8_mlp": lambda: _seq((20,), L.Dense(16, activation="relu"), L.Dense(6, activation="relu6"), L.Dense(3),
                                 batch=1),
+    # int16 LOGISTIC, TANH (TFLite's sigmoid table) and SOFTMAX (exp and 1/(1+x) LUTs)
+    "int16x8_sigmoid_tanh_softmax": lambda: _functional((12,), lambda x: L.Dense(5, activation="softmax")(
+        sigmoid_tanh(x)), batch=1),
 })
 
 # Models with ops the int8 quantizer leaves in float32 (islands_*: converted with TFLITE_BUILTINS allowed besides
