@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from codegen.errors import MlcError  # noqa: E402
-from codegen.lower.generate import plan_layers  # noqa: E402
+from codegen.lower.generate import plan_model  # noqa: E402
 from codegen.ops import load  # noqa: E402
 from tests.paths import MODELS  # noqa: E402
 
@@ -39,7 +39,7 @@ def rows() -> list:
             continue
         if graph.unsupported or len(graph.inputs) != 1 or len(graph.outputs) != 1:
             continue
-        out.append((model, plan_layers(graph).arena_bytes, graph.inputs[0].nbytes, graph.outputs[0].nbytes,
+        out.append((model, plan_model(graph)[2].arena_bytes, graph.inputs[0].nbytes, graph.outputs[0].nbytes,
                     tflm["head"]))
     return out
 

@@ -201,6 +201,21 @@ def test_person_detect_bit_exact_on_qemu(board, tmp_path_factory):
         y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
     assert mismatches == [] and y.shape == (10, 2), f"person_detect on {board}: inputs {mismatches} differ from hostsim"
     assert report.flash_used < report.flash_total and report.ram_used < report.ram_total
+    assert any("(patches)" in c.read_text() for c in project.dir.rglob("person_detect.c")), "built without patches"
+
+
+@pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
+def test_patched_mobilenet_v2_like_bit_exact_on_qemu(board, tmp_path):
+    """A converter-made MobileNet v2 stem whose first six layers run in row bands (codegen.lower.patches)."""
+    path = Path(__file__).parent / "models" / "keras" / "mobilenet_v2_like.tflite"
+    project, report = build(path, board, tmp_path / "fw", quiet=True)
+    assert any("(patches)" in c.read_text() for c in project.dir.rglob("mobilenet_v2_like.c")), "built without patches"
+    graph = load(path)
+    x = random_inputs(graph, 20, seed=3)
+    with Emulator(get_board(board), project.elf) as emu, Device(emu.url) as dev:
+        y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
+    assert mismatches == [] and len(y) == 20, f"mobilenet_v2_like on {board}: inputs {mismatches} differ from hostsim"
+    assert not re.search(r"warning:", (project.dir / "build.log").read_text())
 
 
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest", "resize_bilinear",

@@ -14,6 +14,9 @@ def add_arguments(parser):
     parser.add_argument("--name", help="C name of the model (default from the file name)")
     parser.add_argument("--cflag", action="append", default=[], metavar="FLAG",
                         help="extra compiler flag for this measurement, e.g. --cflag=-O2 (repeatable)")
+    parser.add_argument("--patches", choices=("auto", "off"), default="auto",
+                        help="run the memory-heavy first layers in row bands (patches) where that shrinks the arena "
+                             "by 10%% or more (auto, the default), or never (off)")
 
 
 def run(args) -> int:
@@ -21,6 +24,6 @@ def run(args) -> int:
     from codegen.device.bench import bench, to_json
 
     with status(f"building and counting {args.model} on {args.board}"):
-        result = bench(args.model, args.board, out_dir=args.output, name=args.name, cflags=args.cflag)
+        result = bench(args.model, args.board, out_dir=args.output, name=args.name, cflags=args.cflag, patches=args.patches)
     print(to_json(result) if args.json else result.table())
     return 0

@@ -23,6 +23,9 @@ def add_arguments(parser):
     parser.add_argument("--demo-inputs", metavar="X.npy|X.npz", help="inputs (stacked like `mlc simulate`'s) that the app "
                         "runs and reports while no host talks to it (default: a few random inputs)")
     parser.add_argument("--no-build", action="store_true", help="only render the project")
+    parser.add_argument("--patches", choices=("auto", "off"), default="auto",
+                        help="run the memory-heavy first layers in row bands (patches) where that shrinks the arena "
+                             "by 10%% or more (auto, the default), or never (off)")
     parser.add_argument("--fit-check", action="store_true", help="instead of the board's official PlatformIO platform, "
                         "build the app and model with mlc's local platform (the system cross compiler) and the board's "
                         "flags, linked against its flash and RAM (works offline for real boards; leaves out the board "
@@ -51,9 +54,9 @@ def read_demo_inputs(model, path):
 
 
 def build(model, board_id, out_dir=None, app="classify", name=None, labels=None, compile_=True, quiet=False,
-          demo=None, app_sources=None):
+          demo=None, app_sources=None, patches="auto"):
     """Render and (unless compile_ is False) build `model` (a prepared graph, or a .tflite path), with what a
-    streaming app adds (app_sources); returns (project, size report or None)."""
+    streaming app adds (app_sources); patches: generate's; returns (project, size report or None)."""
     from codegen.device.bench import plan_stack
     from codegen.targets.project import AppSources, build_project, render_project, unmeasured_stack
 
@@ -61,7 +64,7 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
     board = get_board(board_id)
     project = render_project(graph, board, out_dir or default_dir(graph.path, board_id), app=app, name=name,
                              labels=labels, demo=demo, app_sources=app_sources or AppSources(),
-                             stack_plan=plan_stack if compile_ else unmeasured_stack)
+                             stack_plan=plan_stack if compile_ else unmeasured_stack, patches=patches)
     if not compile_:
         return project, None
     from codegen.cli.progress import status
@@ -98,7 +101,7 @@ def run(args) -> int:
     sources = app_module(args.app).sources(graph, get_board(args.board), args) if args.app in STREAM_APPS else None
     project, report = build(graph, args.board, args.output, args.app, args.name, args.labels,
                             compile_=not args.no_build, demo=read_demo_inputs(graph, args.demo_inputs),
-                            app_sources=sources)
+                            app_sources=sources, patches=args.patches)
     print(f"project: {project.dir}")
     if report:
         print(f"firmware: {project.elf}")

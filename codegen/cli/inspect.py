@@ -18,19 +18,33 @@ def add_arguments(parser):
     parser.add_argument("--plan", action="store_true", help="print each layer's kernel plan: variant, ISA path, blocking, "
                                                             "unrolling, weight layout, scratch, and why")
     parser.add_argument("--board", help="with --plan: the plans for this board's core (default: every ISA of a portable library)")
+    parser.add_argument("--patches", choices=("auto", "off"), default="auto",
+                        help="with --plan: as `mlc generate --patches` (each band's plans for layers run in patches)")
 
 
-def plans(graph, board_id=None) -> list:
-    """Every layer's KernelPlan summaries (dicts), in layer order, ISA by ISA."""
-    from codegen.lower.generate import plan_layers
+def plans(graph, board_id=None, patches="auto") -> list:
+    """Every layer's KernelPlan summaries (dicts), in layer order, ISA by ISA. Layers run in patches
+    (codegen.lower.patches) have a plan per band: "band" says which, and the split."""
+    from codegen.lower.generate import plan_model
     from codegen.ops.kernel_plan import isa_of
     from codegen.ops import require_supported
     from codegen.targets.boards import get_board
 
     require_supported(graph)
     isa = isa_of(get_board(board_id)) if board_id else None
-    memory = plan_layers(graph, isa=isa)
-    return [p.summary() for index in sorted(memory.kernels) for p in memory.kernels[index].values()]
+    split, banded, memory = plan_model(graph, isa=isa, patches=patches)
+    rows = []
+    for index in sorted(memory.kernels):
+        band = split.bands.get(index)
+        for p in memory.kernels[index].values():
+            row = p.summary()
+            if split.origin.get(index) is not None:
+                row["index"] = split.origin[index]
+            if band:
+                row["index"] = band[0]
+                row["band"] = {"band": band[1], "rows": [band[3], band[4]], **banded.summary()}
+            rows.append(row)
+    return rows
 
 
 def _planned_arena(graph):
@@ -50,6 +64,9 @@ def _plan_table(rows):
         t.add_column(col, justify=justify)
     for r in rows:
         why = "; ".join(f"{k}: {v}" for k, v in r["why"].items())
+        band = r.get("band")
+        if band:
+            why = f"band {band['band'] + 1}/{band['bands']}, output rows {band['rows'][0]}-{band['rows'][1] - 1}; {why}"
         t.add_row(str(r["index"]), r["kind"], r["variant"] or "-", r["isa"], str(r["pixels"]), str(r["channels"]),
                   r["unroll"], r["weights"], f"{r['scratch']:,}", "yes" if r["inplace"] else "", why)
     return t
@@ -58,13 +75,18 @@ def _plan_table(rows):
 def run(args) -> int:
     graph = load(args.model)
     if args.plan or args.board:
-        rows = plans(graph, args.board)
+        rows = plans(graph, args.board, args.patches)
         if args.json:
             print(json.dumps(rows, indent=2))
         else:
             from rich.console import Console
 
             Console(width=None if Console().is_terminal else 200).print(_plan_table(rows))
+            split = next((r["band"] for r in rows if "band" in r), None)
+            if split:
+                print(f"patches: layers {split['layers'][0]}-{split['layers'][-1]} in {split['bands']} bands of "
+                      f"{split['band_rows']} output rows, +{split['extra_macs']:,} MACs recomputed; arena "
+                      f"{split['arena_whole']:,} -> {split['arena_patched']:,} B")
         return 0
     summary = summarize(graph)
     arena = _planned_arena(graph) if not summary["unsupported"] else None

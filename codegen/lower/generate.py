@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.lower import memory_plan
+from codegen.lower import memory_plan, patches as patching
 from codegen.assets import asset_dir
 from codegen.csyntax import c_array_body, c_count, c_type, check_identifier, identifier_from, io_identifiers
 from codegen.lower.layer import Layer, Unit, offset_name
@@ -39,12 +39,15 @@ class Result:
     outputs: list = field(default_factory=list)
     inplace_layers: list = field(default_factory=list)
     aliased_layers: list = field(default_factory=list)
+    patches: patching.Patches | None = None  # the leading layers run in bands (codegen.lower.patches)
 
     def summary(self) -> str:
         lines = [f"{self.name}: wrote {', '.join(self.files)} to {self.out_dir}",
                  f"  {activation_ram_line(self.arena_bytes, [b for _, b in self.inputs], [b for _, b in self.outputs])}",
                  f"          ({len(self.inplace_layers)} layers in place, {len(self.aliased_layers)} aliased)",
                  f"  weights {self.weight_bytes:>8,} B  (flash)"]
+        if self.patches:
+            lines.insert(3, f"  {self.patches.line()}")
         if self.state_bytes:
             lines.insert(3, f"  {state_ram_line(self.state_bytes)} (reset by {self.name}_reset())")
         return "\n".join(lines)
@@ -111,46 +114,68 @@ def _shape(t) -> str:
     return "x".join(map(str, t.shape)) or "scalar"
 
 
-def _layer_comment(op, plan) -> str:
+def _layer_comment(graph, op, plan) -> str:
     ins = ", ".join(_shape(t) for t in op.inputs if t is not None and not t.is_const)
     how = " (aliased, no code)" if op.index in plan.aliased else (" (in place)" if op.index in plan.inplace else "")
     macs = f", {op.macs:,} MACs" if op.macs else ""
-    return f"{op.kind} {ins} -> {_shape(op.outputs[0])}{macs}{how}"
+    band = graph.bands.get(op.index)
+    where = f"layer {band[0]}, band {band[1] + 1}/{band[2]} (output rows {band[3]}-{band[4] - 1}): " if band else ""
+    return f"{where}{op.kind} {ins} -> {_shape(op.outputs[0])}{macs}{how}"
 
 
-def plan_layers(graph, reference: bool = False, isa: str | None = None, own_layouts: bool = True):
+def plan_layers(graph, reference: bool = False, isa: str | None = None, own_layouts: bool = True,
+                overlaps: bool = True):
     """The arena plan with every layer's KernelPlans ({isa: plan} in plan.kernels): for one ISA, or
     (isa None) for each of a portable library's. own_layouts: one ISA's kernels may take weight layouts of
-    their own (a portable library's ISAs always share one)."""
+    their own (a portable library's ISAs always share one). overlaps: memory_plan.plan's."""
     isas = (isa,) if isa else ISAS
     alone = own_layouts and len(isas) == 1
-    return memory_plan.plan(graph, definition, reference=reference,
+    return memory_plan.plan(graph, definition, reference=reference, overlaps=overlaps,
                             kernel_plans=lambda op, inplace: {i: plan_kernel(op, i, reference, inplace, alone=alone)
                                                               for i in isas})
 
 
+def plan_model(graph, reference: bool = False, isa: str | None = None, own_layouts: bool = True,
+               patches: str = "auto"):
+    """(the graph as generated: split into patches or not, its patching.Patches or None, its arena plan);
+    patches: render's."""
+    graph, banded = patching.choose(
+        graph, patches, definition, arena=lambda g: plan_layers(g, reference, isa, own_layouts).arena_bytes,
+        estimate=lambda g: plan_layers(g, reference, isa, own_layouts, overlaps=False).arena_bytes)
+    return graph, banded, plan_layers(graph, reference, isa, own_layouts)
+
+
 def render(graph, name: str, labels: list, reference: bool = False, isa: str | None = None,
-           flash_bytes: int | None = None) -> tuple[dict, Result]:
+           flash_bytes: int | None = None, patches: str = "auto") -> tuple[dict, Result]:
     """All generated files as {filename: text}, plus the figures. isa ("portable", "dsp", "mve"): only
     that core's kernels; None: a portable library (each kernel's ISA variants under #if). flash_bytes (the
     board's): where the ISA's own weight layouts would take more than OWN_LAYOUT_FLASH_SHARE of it, the
-    shared ones instead (ad01's halfword FULLY_CONNECTED weights, 541 KB, do not fit a 512 KB part)."""
-    files, result = _render(graph, name, labels, reference, isa, own_layouts=True)
+    shared ones instead (ad01's halfword FULLY_CONNECTED weights, 541 KB, do not fit a 512 KB part).
+    patches (codegen.lower.patches.MODES): "auto" runs the leading layers in bands where that shrinks the arena
+    by patches.MIN_SAVING or more."""
+    files, result = _render(graph, name, labels, reference, isa, own_layouts=True, patches=patches)
     if flash_bytes is not None and result.weight_bytes > OWN_LAYOUT_FLASH_SHARE * flash_bytes:
-        shared = _render(graph, name, labels, reference, isa, own_layouts=False)
+        shared = _render(graph, name, labels, reference, isa, own_layouts=False, patches=patches)
         if shared[1].weight_bytes < result.weight_bytes:
             return shared
     return files, result
 
 
-def _render(graph, name: str, labels: list, reference: bool, isa: str | None, own_layouts: bool) -> tuple[dict, Result]:
+def _render(graph, name: str, labels: list, reference: bool, isa: str | None, own_layouts: bool,
+            patches: str = "auto") -> tuple[dict, Result]:
     require_supported(graph)
     _check_io(graph)
-    plan = plan_layers(graph, reference, isa, own_layouts)
+    model = graph
+    graph, banded, plan = plan_model(graph, reference, isa, own_layouts, patches)
     inputs, outputs = model_io(graph, name)
     unit = Unit(name, reference=reference, isa=isa, io_vars={(io["role"], io["position"]): io["fn"] for io in inputs + outputs})
-    layers, pinned = [], set()
+    layers, pinned, marks = [], set(), []
     for op in graph.ops:
+        # bench's per-layer marks and the debug dump name the model's layers: a banded chain counts as its first
+        band = graph.bands.get(op.index)
+        dump = graph.origin.get(op.index) if graph.origin else op.index
+        if band is None or (band[1] == 0 and band[0] == banded.layers[0]):
+            marks.append(dump if band is None else band[0])
         layer = Layer(unit, op, plan)
         y = op.outputs[0]
         code = [] if op.index in plan.aliased else definition(op.kind).emit(layer).splitlines()
@@ -159,17 +184,22 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
                 pinned.add(io)
                 var = unit.io_vars[io]
                 code = [f"void *{var} = {name}_{var}();", f"MLC_PIN({var});"] + code
-        layers.append({"index": op.index, "comment": _layer_comment(op, plan), "code": code,
-                       "result": layer.result(0), "result_bytes": y.nbytes})
+        whole = y.view[0] if y.view else y
+        layers.append({"index": op.index, "marks": marks, "dump": dump, "comment": _layer_comment(graph, op, plan),
+                       "code": code, "result": layer.result(0), "result_bytes": whole.nbytes})
+        if band is not None and dump is not None:  # the chain's other layers: no code of their own
+            marks = [i for i in banded.layers[1:]]
+        else:
+            marks = []
     offsets = _arena_offsets(graph, plan, name)
     for io, t in zip(outputs, graph.outputs):  # a constant output: copied from flash into its place in the arena
         io["const"] = unit.const(f"{name}_{io['fn']}_value", t.data, c_type(t.dtype)) if t.is_const else None
     consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
     state = [(sym, ctype, c_count(v, ctype), int(v.flat[0]) if v.size else 0) for sym, ctype, v in unit.state]
-    macs = sum(op.macs for op in graph.ops)
+    macs = sum(op.macs for op in model.ops)  # the model's; patches add banded.extra_macs
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),
-           "layer_count": len(graph.ops), "macs": macs, "weight_bytes": unit.weight_bytes(),
+           "layer_count": len(model.ops), "macs": macs, "patches": banded, "weight_bytes": unit.weight_bytes(),
            "arena_bytes": plan.arena_bytes, "inputs": inputs, "outputs": outputs, "several": len(inputs + outputs) > 2,
            "input_bytes": sum(io["bytes"] for io in inputs), "output_bytes": sum(io["bytes"] for io in outputs),
            "labels": [_c_string(s) for s in labels],
@@ -187,7 +217,7 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
                     weight_bytes=unit.weight_bytes(), input_bytes=ctx["input_bytes"],
                     output_bytes=ctx["output_bytes"], macs=macs, inputs=[(io["fn"], io["bytes"]) for io in inputs],
                     outputs=[(io["fn"], io["bytes"]) for io in outputs], state_bytes=ctx["state_bytes"],
-                    inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased))
+                    inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased), patches=banded)
     return files, result
 
 
@@ -247,27 +277,28 @@ def write_atomically(files: dict, out_dir: Path) -> None:
 
 
 def generate(model_path, out_dir, name: str | None = None, labels=None, reference: bool = False,
-             isa: str | None = None, flash_bytes: int | None = None) -> Result:
+             isa: str | None = None, flash_bytes: int | None = None, patches: str = "auto") -> Result:
     """Generate the C library for `model_path` into `out_dir`. `labels`: a file (one label a line) or a
     list of strings. `reference=True` uses the plain reference loop nests (no in-place layers).
     `isa` (codegen.ops.kernel_plan.ISAS): only that core's kernel paths; None: all of them. flash_bytes:
-    the board's (render)."""
+    the board's (render). patches: render's."""
     from codegen.ops import load
 
     graph = load(model_path)
     return generate_graph(graph, out_dir, name=name if name is not None else identifier_from(Path(model_path).stem),
-                          labels=labels, reference=reference, isa=isa, flash_bytes=flash_bytes)
+                          labels=labels, reference=reference, isa=isa, flash_bytes=flash_bytes, patches=patches)
 
 
 def generate_graph(graph, out_dir, name: str, labels=None, reference: bool = False, isa: str | None = None,
-                   flash_bytes: int | None = None) -> Result:
-    """generate() for an already loaded (or edited) graph; flash_bytes: the board's (render)."""
+                   flash_bytes: int | None = None, patches: str = "auto") -> Result:
+    """generate() for an already loaded (or edited) graph; flash_bytes, patches: render's."""
     name = check_identifier(name)
     label_list = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else list(labels or [])
     if label_list and len(label_list) != graph.outputs[0].size:
         raise MlcError(f"{labels}: {len(label_list)} labels for {graph.outputs[0].size} output values; "
                        "give one label per output value")
-    files, result = render(graph, name, label_list, reference=reference, isa=isa, flash_bytes=flash_bytes)
+    files, result = render(graph, name, label_list, reference=reference, isa=isa, flash_bytes=flash_bytes,
+                           patches=patches)
     write_atomically(files, Path(out_dir))
     result.out_dir = Path(out_dir)
     return result

@@ -106,6 +106,9 @@ class Layer:
         self.kernel_plan = self.plans.get(unit.isas[-1])  # for the choices every ISA shares (variant, weights)
 
     def _ptr(self, tensor, writable: bool) -> str:
+        if tensor.view:  # rows of a whole tensor (codegen.lower.patches)
+            whole, offset = tensor.view
+            return f"({self._ptr(whole, writable)} + {offset // np.dtype(tensor.dtype).itemsize})"
         const = "" if writable else "const "
         io = self.plan.io.get(tensor.index)
         if io is not None:  # NAME_run's opaque pointers to the model inputs' and outputs' bytes
@@ -123,8 +126,9 @@ class Layer:
         return self._ptr(self.op.outputs[i], writable=True)
 
     def result(self, i: int = 0) -> str:
-        """Read-only pointer to the op's i-th output (for the debug dump)."""
-        return self._ptr(self.op.outputs[i], writable=False)
+        """Read-only pointer to the op's i-th output, for the debug dump: a view's whole tensor."""
+        t = self.op.outputs[i]
+        return self._ptr(t.view[0] if t.view else t, writable=False)
 
     def scratch(self) -> str:
         """Pointer to this layer's scratch (the most its plans ask for), or a null pointer if none does."""

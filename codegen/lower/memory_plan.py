@@ -54,6 +54,11 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def _whole(t):
+    """The tensor whose bytes t is: itself, or for a view (rows of it, codegen.lower.patches) the whole."""
+    return t.view[0] if t.view else t
+
+
 def _overlap(a: Buffer, b: Buffer) -> bool:
     return a.first <= b.last and b.first <= a.last
 
@@ -102,14 +107,15 @@ def best_placement(buffers: list, shuffles: int = 16) -> tuple[int, str]:
     return peak, name
 
 
-def plan(graph, op_def, reference: bool = False, kernel_plans=None) -> Plan:
+def plan(graph, op_def, reference: bool = False, kernel_plans=None, overlaps: bool = True) -> Plan:
     """op_def(kind) -> codegen.ops.OpDef (its inplace/alias/overlap hooks) or None; kernel_plans(op, inplace)
     -> {isa: KernelPlan}: a layer's scratch is the most any of its plans needs (a portable library holds
     every ISA's kernel in one arena layout); by default the portable library's plans. Overlapping an output
     over its input is chosen layer by layer, in order: a layer overlaps only where that makes the arena
-    smaller than without (a merged buffer lives as long as both tensors, which can cost more than it saves)."""
+    smaller than without (a merged buffer lives as long as both tensors, which can cost more than it saves).
+    overlaps False: no layer overlaps (one placement, for comparing many candidate graphs quickly)."""
     best = _plan(graph, op_def, reference, kernel_plans, frozenset())
-    for op in graph.ops:
+    for op in graph.ops if overlaps else ():  # without: a quick first estimate
         em = op_def(op.kind)
         if em is None or em.overlap is None or reference:
             continue
@@ -136,7 +142,7 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
     for op in ops:
         for t in op.inputs:  # state (variable tensors) lives outside the arena, in NAME_state
             if t is not None and not t.is_const and not t.variable:
-                last_read[t.index] = op.index
+                last_read[_whole(t).index] = op.index
     for i in outs:
         last_read[i] = end
 
@@ -153,6 +159,8 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
         em = op_def(op.kind)
         x = op.inputs[0] if op.inputs else None
         y = op.outputs[0]
+        if (x is not None and x.view) or y.view:  # rows of a whole tensor (patches): no sharing but its bytes
+            em = None
         # the output gets a buffer of its own (it may still overlap dead tensors): written in place or as
         # an alias, its producers would write through NAME_run's output pointer, which costs them instructions
         if (em is not None and em.alias and x is not None and not x.is_const and x.index in owner
@@ -189,8 +197,8 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
             owner[y.index] = buf
             inplace.add(op.index)
         for out in op.outputs:
-            if out.index not in owner:
-                buffers.append(new_buffer(out, op.index))
+            if _whole(out).index not in owner:  # a view's whole tensor lives from its first written rows on
+                buffers.append(new_buffer(_whole(out), op.index))
         kernels[op.index] = kernel_plans(op, op.index in inplace)
         need = max(k.scratch for k in kernels[op.index].values())
         if need:

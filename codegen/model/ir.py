@@ -43,6 +43,7 @@ class Tensor:
     quant: Quant | None = None
     data: np.ndarray | None = None  # constant tensors (weights, biases, shapes)
     variable: bool = False  # state an op keeps across invokes (LSTM, SVDF): written by the op that reads it
+    view: tuple | None = None  # (whole Tensor, byte offset): rows of another tensor, in its bytes (patches)
 
     @property
     def is_const(self) -> bool:
@@ -84,6 +85,10 @@ class Graph:
     outputs: list
     unsupported: list = field(default_factory=list)  # (op index, kind, reason)
     signature_names: dict = field(default_factory=dict)  # tensor index -> its name in the model's signature
+    # a graph split into patches (codegen.lower.patches): op index -> the model's layer whose whole output
+    # it writes, and op index -> (model layer, band, bands, first row, end row) for the band ops
+    origin: dict = field(default_factory=dict)
+    bands: dict = field(default_factory=dict)
 
     def state_tensors(self) -> list:
         """The variable tensors the layers read and update in place, kept from one invoke to the next."""

@@ -191,6 +191,22 @@ MODELS = {
 }
 
 
+def mobilenet_v2_like(x):
+    """MobileNet v2's stem and inverted residual blocks (1x1 expand, depthwise, 1x1 project, ADD) on a 48x48
+    image, channels not multiples of 4: the large early feature maps that patches (banded first layers) keep
+    from ever existing whole."""
+    y = L.Conv2D(12, 3, strides=2, padding="same", activation="relu6")(x)
+    y = L.Conv2D(6, 1)(L.DepthwiseConv2D(3, padding="same", activation="relu6")(y))
+    y = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(L.Conv2D(30, 1, activation="relu6")(y))
+    y = L.Conv2D(10, 1)(y)
+    z = L.DepthwiseConv2D(3, padding="same", activation="relu6")(L.Conv2D(30, 1, activation="relu6")(y))
+    y = L.Add()([y, L.Conv2D(10, 1)(z)])
+    return L.Dense(5)(L.GlobalAveragePooling2D()(L.Conv2D(16, 1, activation="relu6")(y)))
+
+
+MODELS["mobilenet_v2_like"] = lambda: _functional((48, 48, 3), mobilenet_v2_like)
+
+
 def conv_dw_dense(x):
     y = L.Conv2D(6, 3, padding="same", activation="relu")(x)
     z = L.DepthwiseConv2D(3, padding="same")(y)
