@@ -160,7 +160,7 @@ def check_model(model, work: Path, n: int = 100, name: str = "m", seed: int = 0,
     compare N random inputs (for every model input) through `form` (FORMS) of the C API."""
     result, graph = generate_lib(model, Path(work) / name, name=name, **kwargs)
     exe = build_harness(result.out_dir, name, defines, result=result, form=form)
-    return compare(graph, exe, random_model_inputs(graph, n, seed), _banded(result))
+    return compare(graph, exe, random_model_inputs(graph, n, seed), banded_layers(result))
 
 
 def check_graph(graph, work: Path, n: int = 100, name: str = "m", seed: int = 0, defines=(), **kwargs) -> int:
@@ -169,10 +169,10 @@ def check_graph(graph, work: Path, n: int = 100, name: str = "m", seed: int = 0,
 
     result = generate_graph(graph, Path(work) / name, name=name, **kwargs)
     exe = build_harness(result.out_dir, name, defines, result=result)
-    return compare(graph, exe, random_model_inputs(graph, n, seed), _banded(result))
+    return compare(graph, exe, random_model_inputs(graph, n, seed), banded_layers(result))
 
 
-def _banded(result) -> tuple:
+def banded_layers(result) -> tuple:
     """The layers a library runs in patches that write no whole output of their own."""
     return result.patches.layers[:-1] if result.patches else ()
 

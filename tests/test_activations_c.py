@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from c_harness import build_harness, compare, generate_lib, random_inputs
+from c_harness import banded_layers, build_harness, compare, generate_lib, random_inputs
 from codegen.model import fixedpoint as fp
 from tflite_builder import ModelBuilder
 from paths import MODELS
@@ -130,7 +130,7 @@ def check_with_extremes(model, work: Path, reference: bool, n: int = 100) -> int
     exe = build_harness(result.out_dir, "m")
     x = random_inputs(graph, n)
     extremes = np.stack([np.full(x.shape[1:], -128, np.int8), np.full(x.shape[1:], 127, np.int8)])
-    return compare(graph, exe, np.concatenate([x, extremes]))
+    return compare(graph, exe, np.concatenate([x, extremes]), banded_layers(result))
 
 
 @st.composite
