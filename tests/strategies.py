@@ -381,6 +381,9 @@ def _unary_fixed(op, dtype="int8"):
             x = b.input(draw(shapes(2, 4, max_dim=7)), scale, zp)
             beta = draw(st.sampled_from([1.0, 0.5, 2.0, draw(st.floats(0.1, 3.0))]))
             return _case(op, b, [x], [b.softmax(x, beta)], beta=float(np.float32(beta)))
+        if op == "LOG_SOFTMAX":  # beta is 1; scales small enough that many differences fall below diff_min
+            x = b.input(draw(shapes(2, 4, max_dim=9)), draw(st.floats(0.005, 0.5)), zp)
+            return _case(op, b, [x], [b.log_softmax(x)])
         if dtype == "int8":
             scale = draw(st.floats(0.005, 0.12))
         else:
@@ -392,6 +395,10 @@ def _unary_fixed(op, dtype="int8"):
 
 def softmax_models(dtype="int8"):
     return _unary_fixed("SOFTMAX", dtype)
+
+
+def log_softmax_models(dtype="int8"):
+    return _unary_fixed("LOG_SOFTMAX", dtype)
 
 
 def logistic_models(dtype="int8"):
@@ -819,7 +826,7 @@ def float_island_models(draw, op=None):
 STRATEGIES = {
     "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models, "TRANSPOSE_CONV": transpose_conv_models,
     "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models,
-    "ADD": add_models, "MUL": mul_models, "SOFTMAX": softmax_models,
+    "ADD": add_models, "MUL": mul_models, "SOFTMAX": softmax_models, "LOG_SOFTMAX": log_softmax_models,
     "LOGISTIC": logistic_models, "TANH": tanh_models, "RESHAPE": reshape_models,
     "CONCATENATION": concatenation_models, "MEAN": mean_models, "PAD": pad_models,
     "QUANTIZE": quantize_models, "DEQUANTIZE": dequantize_models,

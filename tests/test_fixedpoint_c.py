@@ -117,3 +117,37 @@ def test_int16_logistic_tanh_and_lut_lookup_match_hostsim(multiplier, shift, tmp
     np.testing.assert_array_equal(got[:, 0], fp.int16_logistic(xs, multiplier, shift))
     np.testing.assert_array_equal(got[:, 1], fp.int16_tanh(xs, multiplier, shift))
     np.testing.assert_array_equal(got[:, 2], fp.lut_lookup_int16(xs, lut))
+
+
+LOG_PROGRAM = r"""
+#include <stdio.h>
+#include "mlc_fixedpoint.h"
+/* stdin: int32 x > 0; stdout: mlc_log_x_for_x_greater_than_or_equal_to_1(x) read in Q12, written in Q5 (LOG_SOFTMAX's) */
+int main(void)
+{
+    int32_t x;
+    while (fread(&x, 4, 1, stdin) == 1) {
+        const int32_t res = mlc_log_x_for_x_greater_than_or_equal_to_1(x, 12, 5);
+        fwrite(&res, 4, 1, stdout);
+    }
+    return 0;
+}
+"""
+
+
+def test_log_x_matches_hostsim_and_log(tmp_path):
+    """TFLite's fixed-point log of LOG_SOFTMAX's sums of exps (Q12.19, 1 and up; also the smaller positive values,
+    which it takes too): C equals Python, and both are log(x) to within 2^-20."""
+    import subprocess
+
+    (tmp_path / "log_test.c").write_text(LOG_PROGRAM)
+    exe = compile_c([tmp_path / "log_test.c"], tmp_path / "log_test", include_dirs=[asset_dir("templates") / "kernels"])
+    rng = np.random.default_rng(5)
+    xs = np.concatenate([rng.integers(1 << 19, I32.max, 20000, endpoint=True), rng.integers(1, 1 << 19, 2000),
+                         [1, 2, (1 << 19) - 1, 1 << 19, (1 << 19) + 1, 1 << 30, I32.max]])
+    got = np.frombuffer(subprocess.run([str(exe)], input=xs.astype(np.int32).tobytes(), capture_output=True,
+                                       check=True).stdout, np.int32).astype(np.int64)
+    want = fp.log_x_for_x_greater_than_or_equal_to_1(xs, 12, 5)
+    np.testing.assert_array_equal(got, want)
+    at_least_one = xs >= 1 << 19
+    assert np.max(np.abs(want[at_least_one] / 2.0 ** 26 - np.log(xs[at_least_one] / 2.0 ** 19))) < 2.0 ** -20

@@ -92,7 +92,7 @@ ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 _NP_DTYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "float32": np.float32}
 # Output quantization that TFLite's int8 spec imposes on these ops.
 FIXED_OUTPUT_QUANT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128),
-                      "TANH": (1 / 128, 0)}
+                      "TANH": (1 / 128, 0), "LOG_SOFTMAX": (16 / 256, 127)}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -373,6 +373,9 @@ class ModelBuilder(Writer):
 
     def logistic(self, x) -> T:
         return self._fixed_out("LOGISTIC", x)
+
+    def log_softmax(self, x) -> T:
+        return self._fixed_out("LOG_SOFTMAX", x, ("LogSoftmaxOptions", {}))
 
     def tanh(self, x) -> T:
         return self._fixed_out("TANH", x)

@@ -194,6 +194,43 @@ def get_reciprocal(x, x_integer_digits: int):
     return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), x_integer_digits - headroom_plus_one
 
 
+def _saturating_shift_left(x, exponent):
+    """TFLite SaturatingRoundingMultiplyByPOTParam for a run-time exponent >= 0 (per element)."""
+    x, exponent = _i64(x), _i64(exponent)
+    threshold = (np.int64(1) << (31 - exponent)) - 1
+    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, wrap32(x << exponent)))
+
+
+_LOG_CONSTANTS = {"log_2": 1488522236, "sqrt_sqrt_half": 1805811301, "sqrt_half": 1518500250, "alpha_n": 117049297,
+                  "alpha_d": 127690142, "alpha_i": 1057819769, "alpha_f": 638450708}  # Q0.31, as TFLite's common.h
+
+
+def log_x_for_x_greater_than_or_equal_to_1(x, input_integer_bits: int, output_integer_bits: int):
+    """TFLite log_x_for_x_greater_than_or_equal_to_1_impl: log(x) for x >= 1 in Q(input_integer_bits), in
+    Q(output_integer_bits); the power of two from the headroom, the rest by a rational approximation."""
+    k, srdhm = _LOG_CONSTANTS, saturating_rounding_doubling_high_mul
+    accum_bits = output_integer_bits + 1  # headroom for z_pow_2_adj * log_2
+    quarter = rounding_divide_by_pot(1 << 29, accum_bits)  # Rescale<accum_bits>(1/4)
+    z_a = _i64(x)
+    z_a_headroom_plus_1 = count_leading_zeros32(z_a)
+    r_a = _saturating_shift_left(srdhm(_saturating_shift_left(z_a, z_a_headroom_plus_1 - 1), k["sqrt_half"]), 1)
+    z_a_pow_2_adj = np.clip(_saturating_shift_left(input_integer_bits - z_a_headroom_plus_1, 31 - accum_bits) + quarter,
+                            INT32_MIN, INT32_MAX)
+    z_b_headroom = count_leading_zeros32(srdhm(z_a, k["sqrt_half"])) - 1
+    r_b = _saturating_shift_left(z_a, z_b_headroom)
+    z_b_pow_2_adj = np.clip(_saturating_shift_left(input_integer_bits - z_b_headroom, 31 - accum_bits) - quarter,
+                            INT32_MIN, INT32_MAX)
+    r, z_pow_2_adj = np.minimum(r_a, r_b), np.maximum(z_a_pow_2_adj, z_b_pow_2_adj)
+    p = rounding_half_sum(r, k["sqrt_sqrt_half"])
+    q = wrap32(2 * wrap32(r - k["sqrt_sqrt_half"]))
+    common_sq = srdhm(q, q)
+    num = wrap32(srdhm(q, r) + srdhm(srdhm(q, common_sq), k["alpha_n"]))
+    denom_minus_one = wrap32(srdhm(p, wrap32(k["alpha_i"] + q + srdhm(k["alpha_d"], common_sq))) + srdhm(k["alpha_f"], q))
+    num_scaled = rounding_divide_by_pot(num, accum_bits)  # Rescale<accum_bits> of a Q0.31 value
+    total = wrap32(srdhm(z_pow_2_adj, k["log_2"]) + srdhm(num_scaled, one_over_one_plus_x_for_x_in_0_1(denom_minus_one)))
+    return saturating_rounding_multiply_by_pot(total, accum_bits - output_integer_bits)
+
+
 def round_half_away(x):
     """std::round of float32 values (halves away from zero); float64 makes |x| + 0.5 exact."""
     x = np.asarray(x, np.float64)

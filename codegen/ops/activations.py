@@ -1,4 +1,4 @@
-"""SOFTMAX, LOGISTIC and TANH, int8 in and int8 out (SOFTMAX also int16 out), and int16 in and out, as TFLM's
+"""SOFTMAX, LOG_SOFTMAX, LOGISTIC and TANH, int8 in and int8 out (SOFTMAX also int16 out), and int16 in and out, as TFLM's
 micro kernels prepare them.
 
 In the current tflite-micro all three int8->int8 cases take the gemmlowp fixed-point path (LUTs
@@ -19,7 +19,8 @@ from codegen.model.fixedpoint import (SIGMOID_TABLE_UINT16, exp_on_negative_valu
                                       int16_tanh, inv_sqrt_quantized_multiplier_exp, multiply_by_quantized_multiplier,
                                       round_half_away, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
                                       trunc_div, wrap32)
-from codegen.model.quant import calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling, quantize_multiplier
+from codegen.model.quant import (calculate_input_radius, frexp_multiplier, preprocess_softmax_scaling, quantize_multiplier,
+                                 quantize_multiplier_smaller_than_one_exp)
 from codegen.ops import define, per_tensor_quantized
 
 
@@ -66,6 +67,36 @@ def softmax_params(op):
               "diff_min": -calculate_input_radius(SOFTMAX_DIFF_INTEGER_BITS, left_shift),
               "depth": depth, "outer": x.size // depth, "output_bits": 8 * np.dtype(out.dtype).itemsize}
     return {**params, "exp_table": _exp_table(params)}
+
+
+LOG_SOFTMAX_OUTPUT = (16.0 / 256, 127)  # scale and zero point fixed by TFLite: [-255/16, 0] in int8
+
+
+def log_softmax_params(op):
+    """TFLM's LOG_SOFTMAX Prepare: beta 1 and SOFTMAX's Q5.26 input rescaling, plus the reverse scaling
+    (2^(31 - left_shift) / multiplier, QuantizeMultiplierSmallerThanOneExp) that maps log(sum of exps) back
+    to input steps; the exp() of every difference is the same table SOFTMAX reads."""
+    x, out = _in_out(op)
+    if x.dtype != "int8":
+        raise MlcError(f"LOG_SOFTMAX on {x.dtype} input '{x.name}' is not supported; TFLite runs it on int8 only")
+    if tuple(x.shape) != tuple(out.shape) or len(x.shape) < 1:
+        raise MlcError(f"LOG_SOFTMAX input shape {x.shape} and output shape {out.shape} differ")
+    if (float(np.float32(out.quant.s)), out.quant.zp) != LOG_SOFTMAX_OUTPUT:
+        raise MlcError(f"LOG_SOFTMAX output '{out.name}' has scale {float(out.quant.s):g} and zero point {out.quant.zp}; "
+                       f"TFLite int8 log_softmax needs scale 16/256 and zero point 127 (re-convert the model)")
+    try:
+        multiplier, left_shift = preprocess_softmax_scaling(1.0, x.quant.s, SOFTMAX_DIFF_INTEGER_BITS)
+    except ValueError as err:
+        raise MlcError(f"LOG_SOFTMAX input '{x.name}': {err}; use a larger input scale") from None
+    reverse_multiplier, reverse_shift = quantize_multiplier_smaller_than_one_exp((1 << (31 - left_shift)) / multiplier)
+    depth = x.shape[-1]
+    params = {"input_multiplier": multiplier, "input_left_shift": left_shift, "reverse_scaling_divisor": reverse_multiplier,
+              "reverse_scaling_shift": reverse_shift,
+              "diff_min": -calculate_input_radius(SOFTMAX_DIFF_INTEGER_BITS, left_shift), "depth": depth,
+              "outer": x.size // depth}
+    diff = -np.arange(INT8_SPAN)
+    return {**params, "exp_table": _exp_table(params),
+            "diff_table": multiply_by_quantized_multiplier(diff, multiplier, left_shift)}  # each difference in Q5.26
 
 
 LUT_STEPS = 512  # TFLM's int16 LUTs: 512 intervals of 128 input steps, and the end point for the last slope
@@ -258,6 +289,25 @@ def _softmax_inplace(op):
 
 define("SOFTMAX", arity=(1, 1), derive=softmax_params, emit=softmax_c, inplace=_softmax_inplace, plan=_plan,
        templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=("int8", "int16"))
+def log_softmax_c(layer):
+    p = layer.p
+    fn = layer.kernel("activations_s8.c.j2", "log_softmax_s8", kind="LOG_SOFTMAX", outer=p["outer"],
+                      depth=_enum("log_softmax depth", p["depth"]), multiplier=p["input_multiplier"],
+                      left_shift=p["input_left_shift"], reverse_multiplier=p["reverse_scaling_divisor"],
+                      reverse_shift=p["reverse_scaling_shift"], diff_min=max(p["diff_min"], -INT8_SPAN))
+    exp_table = layer.const("exp_table", p["exp_table"].astype(np.int32), "int32_t")
+    diff_table = layer.const("diff_table", p["diff_table"].astype(np.int32), "int32_t")
+    return f"{fn}({layer.inp(0)}, {layer.out(0)}, {exp_table}, {diff_table});"
+
+
+def _log_softmax_plan(op, isa, reference, inplace, alone):
+    return KernelPlan(op.index, op.kind, "table", isa, inplace=inplace,
+                      why={"variant": "exp() and the Q5.26 rescaling of every int8 difference tabulated at generation "
+                                      "time; the log of each row's sum computed at run time (also for --reference)"})
+
+
+define("LOG_SOFTMAX", arity=(1, 1), derive=log_softmax_params, emit=log_softmax_c, inplace=_inplace, plan=_log_softmax_plan,
+       templates=("activations_s8.c.j2",))
 define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan,
        templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=("int8", "int16"))
 

@@ -5,7 +5,8 @@ the one-element functions are tables derived once in codegen.ops.activations, wh
 read too."""
 import numpy as np
 
-from codegen.model.fixedpoint import (count_leading_zeros32, get_reciprocal, lut_lookup_int16, multiply_by_quantized_multiplier,
+from codegen.model.fixedpoint import (INT32_MIN, count_leading_zeros32, get_reciprocal, log_x_for_x_greater_than_or_equal_to_1,
+                                      lut_lookup_int16, multiply_by_quantized_multiplier,
                                       rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
                                       saturating_rounding_multiply_by_pot, wrap32)
 from hostsim.kernels import kernel
@@ -28,17 +29,22 @@ def softmax_int16(p, x):
     return np.clip((exps * reciprocal + (1 << (right_shift - 1))) >> right_shift, 0, 32767).astype(np.int16)
 
 
+def _sum_of_exps(p, x):
+    """Each row's differences to its maximum, which of them count (smaller ones contribute exp() = 0), their
+    exp() in Q0.31 and the row's sum of exps in Q12.19, as SOFTMAX and LOG_SOFTMAX accumulate it."""
+    diff = x.astype(np.int64) - x.max(axis=-1, keepdims=True)
+    used = diff >= p["diff_min"]
+    exps = p["exp_table"][-diff]  # every int8 -diff is in 0..255
+    in_accum = saturating_rounding_multiply_by_pot(exps, -ACCUMULATION_INTEGER_BITS)  # Rescale to Q12.19
+    return diff, used, exps, wrap32(np.where(used, in_accum, 0).sum(axis=-1, keepdims=True))
+
+
 @kernel("SOFTMAX")
 def softmax(op, x):
     p = op.params
     if x.dtype == np.int16:
         return softmax_int16(p, x)
-    x = x.astype(np.int64)
-    diff = x - x.max(axis=-1, keepdims=True)
-    used = diff >= p["diff_min"]  # smaller differences contribute exp() = 0 and output -128
-    exps = p["exp_table"][-diff]  # every int8 -diff is in 0..255
-    in_accum = saturating_rounding_multiply_by_pot(exps, -ACCUMULATION_INTEGER_BITS)  # Rescale to Q12.19
-    sum_of_exps = wrap32(np.where(used, in_accum, 0).sum(axis=-1, keepdims=True))
+    diff, used, exps, sum_of_exps = _sum_of_exps(p, x)
     shifted_scale, num_bits_over_unit = get_reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS)
     bits = p["output_bits"]  # int8 or int16 output: TFLM's Softmax<OutputT>
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
@@ -52,3 +58,19 @@ def table_lookup(op, x):
     if op.params.get("dtype") == "float32":
         return float_unary(op, x)
     return op.params["table"][x.astype(np.int64) - np.iinfo(op.inputs[0].dtype).min]  # derived in codegen.ops.activations
+
+
+LOG_SOFTMAX_OUTPUT_SHIFT = 31 - 5 - 4  # Q5.26 differences to the output's Q4 steps of 1/16
+
+
+@kernel("LOG_SOFTMAX")
+def log_softmax(op, x):
+    """TFLM's LogSoftmaxQuantized: diff - log(sum of exps) in Q5.26, rounded to steps of 1/16 from 127; the
+    differences whose result is below the representable range (adjusted_diff_min) give -128."""
+    p = op.params
+    diff, _, _, sum_of_exps = _sum_of_exps(p, x)
+    log_sum = log_x_for_x_greater_than_or_equal_to_1(sum_of_exps, ACCUMULATION_INTEGER_BITS, 5)
+    adjusted_diff_min = np.maximum(p["diff_min"] - 1, multiply_by_quantized_multiplier(
+        wrap32(log_sum + INT32_MIN), p["reverse_scaling_divisor"], p["reverse_scaling_shift"]))
+    out = rounding_divide_by_pot(wrap32(p["diff_table"][-diff] - log_sum), LOG_SOFTMAX_OUTPUT_SHIFT) + 127
+    return np.where(diff > adjusted_diff_min, np.clip(out, -128, 127), -128).astype(np.int8)

@@ -260,6 +260,48 @@ static inline int32_t mlc_get_reciprocal(int32_t x, int x_integer_digits, int *n
     return mlc_one_over_one_plus_x_for_x_in_0_1((int32_t)(((uint32_t)x << headroom_plus_one) - UINT32_C(0x80000000)));
 }
 
+/* a + b (or a - b) computed wide and saturated to int32: TFLite's SaturatingAddNonGemmlowp and SaturatingSub. */
+static inline int32_t mlc_saturating_add64(int64_t sum)
+{
+    return sum > INT32_MAX ? INT32_MAX : sum < INT32_MIN ? INT32_MIN : (int32_t)sum;
+}
+
+/* TFLite log_x_for_x_greater_than_or_equal_to_1_impl: log(x) for x >= 1 in Q(input_integer_bits), in
+ * Q(output_integer_bits); the power of two from the headroom, the rest by a rational approximation. */
+static inline int32_t mlc_log_x_for_x_greater_than_or_equal_to_1(int32_t x, int input_integer_bits, int output_integer_bits)
+{
+    const int32_t log_2 = INT32_C(1488522236), sqrt_sqrt_half = INT32_C(1805811301), sqrt_half = INT32_C(1518500250);
+    const int32_t alpha_n = INT32_C(117049297), alpha_d = INT32_C(127690142), alpha_i = INT32_C(1057819769),
+                  alpha_f = INT32_C(638450708);
+    const int accum_bits = output_integer_bits + 1; /* headroom for z_pow_2_adj * log_2 */
+    const int32_t quarter = mlc_rounding_divide_by_pot(INT32_C(1) << 29, accum_bits);
+    const int z_a_headroom_plus_1 = mlc_count_leading_zeros32(x);
+    const int32_t r_a = mlc_saturating_rounding_multiply_by_pot(
+        mlc_saturating_rounding_doubling_high_mul(mlc_saturating_rounding_multiply_by_pot(x, z_a_headroom_plus_1 - 1), sqrt_half), 1);
+    const int32_t z_a_pow_2_adj = mlc_saturating_add64(
+        (int64_t)mlc_saturating_rounding_multiply_by_pot(input_integer_bits - z_a_headroom_plus_1, 31 - accum_bits) + quarter);
+    const int z_b_headroom = mlc_count_leading_zeros32(mlc_saturating_rounding_doubling_high_mul(x, sqrt_half)) - 1;
+    const int32_t r_b = mlc_saturating_rounding_multiply_by_pot(x, z_b_headroom);
+    const int32_t z_b_pow_2_adj = mlc_saturating_add64(
+        (int64_t)mlc_saturating_rounding_multiply_by_pot(input_integer_bits - z_b_headroom, 31 - accum_bits) - quarter);
+    const int32_t r = r_a < r_b ? r_a : r_b;
+    const int32_t z_pow_2_adj = z_a_pow_2_adj > z_b_pow_2_adj ? z_a_pow_2_adj : z_b_pow_2_adj;
+    const int32_t p = mlc_rounding_half_sum(r, sqrt_sqrt_half);
+    const int32_t q_half = mlc_sub_wrap(r, sqrt_sqrt_half);
+    const int32_t q = mlc_add_wrap(q_half, q_half);
+    const int32_t common_sq = mlc_saturating_rounding_doubling_high_mul(q, q);
+    const int32_t num = mlc_add_wrap(mlc_saturating_rounding_doubling_high_mul(q, r),
+                                     mlc_saturating_rounding_doubling_high_mul(mlc_saturating_rounding_doubling_high_mul(q, common_sq), alpha_n));
+    const int32_t denom_minus_one = mlc_add_wrap(
+        mlc_saturating_rounding_doubling_high_mul(
+            p, mlc_add_wrap(mlc_add_wrap(alpha_i, q), mlc_saturating_rounding_doubling_high_mul(alpha_d, common_sq))),
+        mlc_saturating_rounding_doubling_high_mul(alpha_f, q));
+    const int32_t total = mlc_add_wrap(mlc_saturating_rounding_doubling_high_mul(z_pow_2_adj, log_2),
+                                       mlc_saturating_rounding_doubling_high_mul(mlc_rounding_divide_by_pot(num, accum_bits),
+                                                                                 mlc_one_over_one_plus_x_for_x_in_0_1(denom_minus_one)));
+    return mlc_saturating_rounding_multiply_by_pot(total, accum_bits - output_integer_bits);
+}
+
 /* TFLite's int16 Logistic (reference_integer_ops): x * multiplier + round >> shift is Q3.12 (times 3 for a
  * general scale), out Q0.15; table is sigmoid_table_uint16, interpolated over 9 fraction bits. */
 static inline int16_t mlc_int16_logistic(int32_t x, int32_t multiplier, int shift, const uint16_t *table)

@@ -233,6 +233,9 @@ MODELS.update({
     "gram_matmul": lambda: _functional((9, 6), gram, batch=1),
     "broadcast_to": lambda: _functional((4, 1, 3), lambda x: L.Conv2D(5, 3, padding="same")(
         L.Lambda(lambda t: tf.broadcast_to(t, [1, 4, 6, 3]))(L.Conv2D(3, 1)(x))), batch=1),
+    # LOG_SOFTMAX over rows of 11 (not a multiple of 4), int8 out at TFLite's fixed scale 16/256, zero point 127
+    "log_softmax": lambda: _functional((3, 6), lambda x: L.Lambda(lambda t: tf.nn.log_softmax(t, axis=-1))(
+        L.Dense(11)(x)), batch=1),
     "gather_nd": lambda: _functional((5, 4, 3), lambda x: L.Dense(4)(
         L.Lambda(lambda t: tf.gather_nd(t, [[[0, 4, 1], [0, 0, 3], [0, 2, 2], [0, 4, 1]]]))(L.Conv2D(6, 1)(x))), batch=1),
 })
