@@ -397,6 +397,14 @@ def softmax_models(dtype="int8"):
     return _unary_fixed("SOFTMAX", dtype)
 
 
+@st.composite
+def l2_normalization_models(draw, dtype="int8"):
+    """L2_NORMALIZATION over the last axis (rank 1 to 4 with the batch), any input scale and zero point."""
+    b = ModelBuilder()
+    x = b.input(draw(shapes(2, 4, max_dim=9)), draw(scales), draw(zero_points))
+    return _case("L2_NORMALIZATION", b, [x], [b.l2_normalization(x)])
+
+
 def log_softmax_models(dtype="int8"):
     return _unary_fixed("LOG_SOFTMAX", dtype)
 
@@ -826,7 +834,7 @@ def float_island_models(draw, op=None):
 STRATEGIES = {
     "CONV_2D": conv_2d_models, "DEPTHWISE_CONV_2D": depthwise_conv_2d_models, "TRANSPOSE_CONV": transpose_conv_models,
     "FULLY_CONNECTED": fully_connected_models, "POOL_2D": pool_models,
-    "ADD": add_models, "MUL": mul_models, "SOFTMAX": softmax_models, "LOG_SOFTMAX": log_softmax_models,
+    "ADD": add_models, "MUL": mul_models, "SOFTMAX": softmax_models, "LOG_SOFTMAX": log_softmax_models, "L2_NORMALIZATION": l2_normalization_models,
     "LOGISTIC": logistic_models, "TANH": tanh_models, "RESHAPE": reshape_models,
     "CONCATENATION": concatenation_models, "MEAN": mean_models, "PAD": pad_models,
     "QUANTIZE": quantize_models, "DEQUANTIZE": dequantize_models,

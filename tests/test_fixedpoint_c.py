@@ -151,3 +151,38 @@ def test_log_x_matches_hostsim_and_log(tmp_path):
     np.testing.assert_array_equal(got, want)
     at_least_one = xs >= 1 << 19
     assert np.max(np.abs(want[at_least_one] / 2.0 ** 26 - np.log(xs[at_least_one] / 2.0 ** 19))) < 2.0 ** -20
+
+
+INV_SQRT_PROGRAM = r"""
+#include <stdio.h>
+#include "mlc_fixedpoint.h"
+/* stdin: int32 value >= 0; stdout: int32 multiplier and right shift of mlc_inv_sqrt_quantized_multiplier_exp */
+int main(void)
+{
+    int32_t v;
+    while (fread(&v, 4, 1, stdin) == 1) {
+        int shift;
+        int32_t res[2];
+        res[0] = mlc_inv_sqrt_quantized_multiplier_exp(v, &shift);
+        res[1] = shift;
+        fwrite(res, 4, 2, stdout);
+    }
+    return 0;
+}
+"""
+
+
+def test_inv_sqrt_matches_hostsim(tmp_path):
+    """TFLite's GetInvSqrtQuantizedMultiplierExp (L2_NORMALIZATION's row sums of squares): 0, 1, the small values
+    whose shift turns negative, random ones and the int32 extremes."""
+    import subprocess
+
+    (tmp_path / "inv_sqrt.c").write_text(INV_SQRT_PROGRAM)
+    exe = compile_c([tmp_path / "inv_sqrt.c"], tmp_path / "inv_sqrt", include_dirs=[asset_dir("templates") / "kernels"])
+    xs = np.concatenate([np.arange(0, 5000), np.random.default_rng(7).integers(5000, I32.max, 5000, endpoint=True),
+                         [(1 << 29) - 1, 1 << 29, I32.max]])
+    got = np.frombuffer(subprocess.run([str(exe)], input=xs.astype(np.int32).tobytes(), capture_output=True,
+                                       check=True).stdout, np.int32).reshape(-1, 2).astype(np.int64)
+    want = np.array([fp.inv_sqrt_quantized_multiplier_exp(int(v)) for v in xs], np.int64)
+    assert (want[:, 1] == 0).sum() > 10  # the shift-negative path (left-shifted multipliers) is covered
+    np.testing.assert_array_equal(got, want)

@@ -1,7 +1,7 @@
 """TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB,
 SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE,
 STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, the float32 ops between DEQUANTIZE and QUANTIZE (ADD, SUB, MUL, DIV,
-SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG) (one SLICE per output), 16x8 SOFTMAX/LOGISTIC/TANH, LOG_SOFTMAX, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
+SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG) (one SLICE per output), 16x8 SOFTMAX/LOGISTIC/TANH, LOG_SOFTMAX, L2_NORMALIZATION, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH,
 GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
@@ -31,7 +31,7 @@ UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU"]
 BINARY = ["SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"]
 COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SPLIT", "SPLIT_V", "UNPACK",
           "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "GATHER", "MIRROR_PAD", "ARG_MAX", "ARG_MIN"]
-OPS = ["TRANSPOSE_CONV", "BATCH_MATMUL", "BROADCAST_TO", "GATHER_ND", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX", *UNARY, *BINARY, *COPIES]
+OPS = ["TRANSPOSE_CONV", "BATCH_MATMUL", "BROADCAST_TO", "GATHER_ND", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX", "L2_NORMALIZATION", *UNARY, *BINARY, *COPIES]
 KERAS = Path(__file__).parent / "models" / "keras"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -283,7 +283,15 @@ def _log_softmax_out(scale, zero_point) -> bytes:
     return b.finish()
 
 
+def _l2_norm_relu() -> bytes:
+    b = ModelBuilder()
+    x = b.input([1, 2, 3], 0.1, 4)
+    b.output(b.unary("L2_NORMALIZATION", x, 1 / 128, 0, ("L2NormOptions", {"FusedActivationFunction": b._act("RELU")})))
+    return b.finish()
+
+
 @pytest.mark.parametrize("data, reason", [
+    (_l2_norm_relu(), "TFLite takes none"),
     (_log_softmax_out(16 / 256, 0), "scale 16/256 and zero point 127"),
     (_log_softmax_out(1 / 256, 127), "scale 16/256 and zero point 127"),
     (_concat([0.1, 0.05, 0.1], [3, 3, 3]), "requantize it"),

@@ -374,6 +374,9 @@ class ModelBuilder(Writer):
     def logistic(self, x) -> T:
         return self._fixed_out("LOGISTIC", x)
 
+    def l2_normalization(self, x, out_scale=1 / 128, out_zero_point=0) -> T:
+        return self.unary("L2_NORMALIZATION", x, out_scale, out_zero_point, ("L2NormOptions", {}))
+
     def log_softmax(self, x) -> T:
         return self._fixed_out("LOG_SOFTMAX", x, ("LogSoftmaxOptions", {}))
 

@@ -1,4 +1,4 @@
-"""SOFTMAX, LOG_SOFTMAX, LOGISTIC and TANH, int8 in and int8 out (SOFTMAX also int16 out), and int16 in and out, as TFLM's
+"""SOFTMAX, LOG_SOFTMAX, L2_NORMALIZATION, LOGISTIC and TANH, int8 in and int8 out (SOFTMAX also int16 out), and int16 in and out, as TFLM's
 micro kernels prepare them.
 
 In the current tflite-micro all three int8->int8 cases take the gemmlowp fixed-point path (LUTs
@@ -307,6 +307,30 @@ def _log_softmax_plan(op, isa, reference, inplace, alone):
 
 
 define("LOG_SOFTMAX", arity=(1, 1), derive=log_softmax_params, emit=log_softmax_c, inplace=_inplace, plan=_log_softmax_plan,
+       templates=("activations_s8.c.j2",))
+def l2_normalization_params(op):
+    """TFLM's L2_NORMALIZATION Prepare: only the input zero point is kept and no fused activation is allowed;
+    the kernel writes steps of 1/128 (zero point 0) whatever the output tensor says, as TFLM's does."""
+    x, out = _in_out(op)
+    if x.dtype != "int8":
+        raise MlcError(f"L2_NORMALIZATION on {x.dtype} input '{x.name}' is not supported; TFLite runs it on int8 only")
+    if tuple(x.shape) != tuple(out.shape) or not 1 <= len(x.shape) <= 4:
+        raise MlcError(f"L2_NORMALIZATION input shape {x.shape} and output shape {out.shape}: TFLite needs equal "
+                       "shapes of rank 1 to 4")
+    if op.options.get("activation", "NONE") != "NONE":
+        raise MlcError(f"L2_NORMALIZATION with fused {op.options['activation']} is not supported; TFLite takes none")
+    depth = x.shape[-1]
+    return {"input_zero_point": x.quant.zp, "depth": depth, "outer": x.size // depth}
+
+
+def l2_normalization_c(layer):
+    p = layer.p
+    fn = layer.kernel("activations_s8.c.j2", "l2_normalization_s8", kind="L2_NORMALIZATION", outer=p["outer"],
+                      depth=_enum("l2_normalization depth", p["depth"]), zero_point=p["input_zero_point"])
+    return f"{fn}({layer.inp(0)}, {layer.out(0)});"
+
+
+define("L2_NORMALIZATION", arity=(1, 1), derive=l2_normalization_params, emit=l2_normalization_c, inplace=_inplace,
        templates=("activations_s8.c.j2",))
 define("LOGISTIC", "TANH", arity=(1, 1), derive=sigmoid_like_params, emit=sigmoid_like_c, inplace=_inplace, plan=_plan,
        templates=("activations_s8.c.j2", "activations_s16.c.j2"), dtypes=("int8", "int16"))

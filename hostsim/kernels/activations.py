@@ -5,7 +5,8 @@ the one-element functions are tables derived once in codegen.ops.activations, wh
 read too."""
 import numpy as np
 
-from codegen.model.fixedpoint import (INT32_MIN, count_leading_zeros32, get_reciprocal, log_x_for_x_greater_than_or_equal_to_1,
+from codegen.model.fixedpoint import (INT32_MIN, count_leading_zeros32, get_reciprocal, inv_sqrt_quantized_multiplier_exp,
+                                      log_x_for_x_greater_than_or_equal_to_1,
                                       lut_lookup_int16, multiply_by_quantized_multiplier,
                                       rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
                                       saturating_rounding_multiply_by_pot, wrap32)
@@ -74,3 +75,18 @@ def log_softmax(op, x):
         wrap32(log_sum + INT32_MIN), p["reverse_scaling_divisor"], p["reverse_scaling_shift"]))
     out = rounding_divide_by_pot(wrap32(p["diff_table"][-diff] - log_sum), LOG_SOFTMAX_OUTPUT_SHIFT) + 127
     return np.where(diff > adjusted_diff_min, np.clip(out, -128, 127), -128).astype(np.int8)
+
+
+L2_OUTPUT_SHIFT = 7  # TFLM's kOutputScale: the output in steps of 1/128
+
+
+@kernel("L2_NORMALIZATION")
+def l2_normalization(op, x):
+    """TFLM's integer L2Normalization: per row the int32 sum of squares of x - zp, its 1/sqrt as a multiplier and
+    right shift (GetInvSqrtQuantizedMultiplierExp), each centred input multiplied by it to steps of 1/128."""
+    centred = x.astype(np.int64) - op.params["input_zero_point"]
+    sums = wrap32((centred * centred).sum(axis=-1, keepdims=True))
+    inv = [inv_sqrt_quantized_multiplier_exp(int(v)) for v in sums.ravel()]
+    multiplier = np.array([m for m, _ in inv], np.int64).reshape(sums.shape)
+    shift = L2_OUTPUT_SHIFT - np.array([s for _, s in inv], np.int64).reshape(sums.shape)
+    return np.clip(multiply_by_quantized_multiplier(centred, multiplier, shift), -128, 127).astype(np.int8)

@@ -302,6 +302,39 @@ static inline int32_t mlc_log_x_for_x_greater_than_or_equal_to_1(int32_t x, int 
     return mlc_saturating_rounding_multiply_by_pot(total, accum_bits - output_integer_bits);
 }
 
+/* TFLite GetInvSqrtQuantizedMultiplierExp of value >= 0 (0 and 1 give INT32_MAX, shift 0): 1/sqrt(value) ~=
+ * multiplier * 2^(-shift - 31), five Newton-Raphson steps in Q3.28; *shift is TFLite's right shift. */
+static inline int32_t mlc_inv_sqrt_quantized_multiplier_exp(int32_t value, int *shift)
+{
+    int32_t x = INT32_C(1) << 28, half_input; /* F3::One() */
+    int pairs, i;
+    *shift = 0;
+    if (value <= 1) {
+        return INT32_MAX;
+    }
+    *shift = 11;
+    while (value >= (INT32_C(1) << 29)) {
+        value /= 4;
+        ++*shift;
+    }
+    pairs = (mlc_count_leading_zeros32(value) - 1) / 2 - 1;
+    *shift -= pairs;
+    value = (int32_t)((uint32_t)value << (2 * pairs));
+    half_input = mlc_saturating_rounding_multiply_by_pot(value >> 1, -1);
+    for (i = 0; i < 5; ++i) {
+        const int32_t x3 = mlc_saturating_rounding_multiply_by_pot( /* Rescale<3> of a Q9 product */
+            mlc_saturating_rounding_doubling_high_mul(mlc_saturating_rounding_doubling_high_mul(x, x), x), 6);
+        x = mlc_saturating_rounding_multiply_by_pot(mlc_sub_wrap(mlc_saturating_rounding_doubling_high_mul((INT32_C(1) << 28) + (INT32_C(1) << 27), x),
+                                                                 mlc_saturating_rounding_doubling_high_mul(half_input, x3)), 3);
+    }
+    x = mlc_saturating_rounding_doubling_high_mul(x, INT32_C(1518500250)); /* * sqrt(2) / 2 */
+    if (*shift < 0) {
+        x = (int32_t)((uint32_t)x << -*shift);
+        *shift = 0;
+    }
+    return x;
+}
+
 /* TFLite's int16 Logistic (reference_integer_ops): x * multiplier + round >> shift is Q3.12 (times 3 for a
  * general scale), out Q0.15; table is sigmoid_table_uint16, interpolated over 9 fraction bits. */
 static inline int16_t mlc_int16_logistic(int32_t x, int32_t multiplier, int shift, const uint16_t *table)

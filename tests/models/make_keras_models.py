@@ -236,6 +236,9 @@ MODELS.update({
     # LOG_SOFTMAX over rows of 11 (not a multiple of 4), int8 out at TFLite's fixed scale 16/256, zero point 127
     "log_softmax": lambda: _functional((3, 6), lambda x: L.Lambda(lambda t: tf.nn.log_softmax(t, axis=-1))(
         L.Dense(11)(x)), batch=1),
+    # L2_NORMALIZATION over channels (7, not a multiple of 4); int8 out at 1/128, zero point 0
+    "l2_normalize": lambda: _functional((5, 4, 3), lambda x: L.Lambda(lambda t: tf.math.l2_normalize(t, axis=-1))(
+        L.Conv2D(7, 3, padding="same")(x)), batch=1),
     "gather_nd": lambda: _functional((5, 4, 3), lambda x: L.Dense(4)(
         L.Lambda(lambda t: tf.gather_nd(t, [[[0, 4, 1], [0, 0, 3], [0, 2, 2], [0, 4, 1]]]))(L.Conv2D(6, 1)(x))), batch=1),
 })
