@@ -703,6 +703,15 @@ def quantize_models(draw, float_input=None):
 
 
 @st.composite
+def cast_models(draw, dtype=None):
+    """CAST between int8, int16 and int32, and from them to float32 (TFLM's static_cast; quantization ignored)."""
+    source = draw(st.sampled_from(["int8", "int16", "int32"]))
+    b = ModelBuilder()
+    x = b.input(draw(shapes(1, 4)), *draw(quant()), dtype=source)
+    return _case("CAST", b, [x], [b.cast(x, draw(st.sampled_from(["int8", "int16", "int32", "float32"])))])
+
+
+@st.composite
 def dequantize_models(draw):
     b = ModelBuilder()
     x = b.input(draw(shapes(1, 4)), *draw(quant()))
@@ -837,7 +846,7 @@ STRATEGIES = {
     "ADD": add_models, "MUL": mul_models, "SOFTMAX": softmax_models, "LOG_SOFTMAX": log_softmax_models, "L2_NORMALIZATION": l2_normalization_models,
     "LOGISTIC": logistic_models, "TANH": tanh_models, "RESHAPE": reshape_models,
     "CONCATENATION": concatenation_models, "MEAN": mean_models, "PAD": pad_models,
-    "QUANTIZE": quantize_models, "DEQUANTIZE": dequantize_models,
+    "QUANTIZE": quantize_models, "DEQUANTIZE": dequantize_models, "CAST": cast_models,
     "RELU": relu_models, "RELU6": relu6_models, "LEAKY_RELU": leaky_relu_models, "HARD_SWISH": hard_swish_models,
     "SUB": sub_models, "SQUARED_DIFFERENCE": squared_difference_models, "MAXIMUM": maximum_models,
     "MINIMUM": minimum_models, "PRELU": prelu_models, "TRANSPOSE": transpose_models, "SLICE": slice_models,

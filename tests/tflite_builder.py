@@ -377,6 +377,11 @@ class ModelBuilder(Writer):
     def l2_normalization(self, x, out_scale=1 / 128, out_zero_point=0) -> T:
         return self.unary("L2_NORMALIZATION", x, out_scale, out_zero_point, ("L2NormOptions", {}))
 
+    def cast(self, x, dtype) -> T:
+        """CAST to dtype (TFLM ignores quantization: a float32 output has none, an integer one keeps x's)."""
+        q = (None, None) if dtype == "float32" else (x.scale or 1.0, x.zero_point or 0)
+        return self._op("CAST", [x], self._tensor(x.shape, dtype, *q), ("CastOptions", {}))
+
     def log_softmax(self, x) -> T:
         return self._fixed_out("LOG_SOFTMAX", x, ("LogSoftmaxOptions", {}))
 

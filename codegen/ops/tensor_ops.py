@@ -1,5 +1,5 @@
 """Ops that move or requantize data without weights: RESHAPE/SQUEEZE/EXPAND_DIMS, CONCATENATION,
-PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE,
+PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN, QUANTIZE, DEQUANTIZE, CAST, TRANSPOSE, SLICE, STRIDED_SLICE,
 BROADCAST_TO, GATHER_ND,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
@@ -205,6 +205,22 @@ def dequantize_params(op):
     if out.dtype != "float32" or x.size != out.size:
         raise MlcError(f"DEQUANTIZE to {out.dtype} '{out.name}' is not supported; only to float32 of the input's shape")
     return {"scale": np.float32(x.quant.s), "zero_point": x.quant.zp}
+
+
+CAST_FROM = ("int8", "int16", "int32")
+CAST_TO = (*CAST_FROM, "float32")
+
+
+def cast_params(op):
+    """TFLM's CAST: static_cast per element, quantization ignored. From float32 it is refused: C leaves a float
+    outside the target's range undefined, so no C kernel can promise TFLM's bytes there."""
+    x, out = op.inputs[0], op.outputs[0]
+    if x.dtype not in CAST_FROM or out.dtype not in CAST_TO:
+        raise MlcError(f"CAST {x.dtype} -> {out.dtype} '{out.name}' is not supported; mlc casts "
+                       f"{'/'.join(CAST_FROM)} to {'/'.join(CAST_TO)} (a float32 source is undefined in C out of range)")
+    if x.size != out.size:
+        raise MlcError(f"CAST input shape {x.shape} and output shape {out.shape} differ")
+    return {"size": x.size}
 
 
 # ----------------------------------------------------------------------------- strided copies
@@ -505,11 +521,11 @@ def _narrowing(op):
 def quantize_c(layer):
     op, p = layer.op, layer.p
     x, y = op.inputs[0], op.outputs[0]
-    mode = "dequantize" if op.kind == "DEQUANTIZE" else ("requantize" if p["requantize"] else "affine")
+    mode = {"DEQUANTIZE": "dequantize", "CAST": "cast"}.get(op.kind) or ("requantize" if p["requantize"] else "affine")
     args = {"mode": mode, "size": x.size, "in_type": c_type(x.dtype), "out_type": c_type(y.dtype)}
     if mode == "dequantize":
         args.update(scale=c_literal(p["scale"], "float"), zp=p["zero_point"])
-    else:
+    elif mode != "cast":
         args.update(out_zp=p["output_zp"], qmin=p["qmin"], qmax=p["qmax"], in_zp=p.get("input_zp", 0),
                     scale=c_literal(p.get("scale", 1.0), "float"))
     fn = layer.kernel("quantize_s8.c.j2", f"{mode}_s8", **args)
@@ -534,6 +550,8 @@ define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplac
        dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16
 define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # int8/int16 -> float32
+define("CAST", arity=(1, 1), derive=cast_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
+       dtypes=CAST_FROM)  # -> int8/int16/int32/float32
 define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
 define("GATHER_ND", arity=(2, 2), derive=gather_nd_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("BROADCAST_TO", arity=(2, 2), derive=broadcast_to_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)

@@ -1,5 +1,5 @@
 """Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, SUM,
-REDUCE_MAX/MIN, ARG_MAX/MIN, QUANTIZE, DEQUANTIZE, TRANSPOSE, SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
+REDUCE_MAX/MIN, ARG_MAX/MIN, QUANTIZE, DEQUANTIZE, CAST, TRANSPOSE, SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
 GATHER, MIRROR_PAD, BROADCAST_TO, GATHER_ND, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
@@ -77,6 +77,11 @@ def quantize(op, x):
         q = np.clip(round_half_away(x.astype(np.float32) / p["scale"]), -(1 << 31), (1 << 31) - 1)
     q = np.clip(q + p["output_zp"], p["qmin"], p["qmax"])
     return stacked(q.astype(op.outputs[0].dtype).reshape(x.shape[0], -1), op.outputs[0])
+
+
+@kernel("CAST")
+def cast(op, x):  # numpy's astype: integers keep their low bits, int32 -> float32 rounds to nearest, as C
+    return stacked(x.reshape(x.shape[0], -1).astype(op.outputs[0].dtype), op.outputs[0])
 
 
 @kernel("DEQUANTIZE")

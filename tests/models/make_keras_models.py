@@ -239,6 +239,9 @@ MODELS.update({
     # L2_NORMALIZATION over channels (7, not a multiple of 4); int8 out at 1/128, zero point 0
     "l2_normalize": lambda: _functional((5, 4, 3), lambda x: L.Lambda(lambda t: tf.math.l2_normalize(t, axis=-1))(
         L.Conv2D(7, 3, padding="same")(x)), batch=1),
+    # CAST: the int32 index of ARG_MAX cast to int8 and int16, concatenated as floats the quantizer then quantizes
+    "cast": lambda: _functional((6, 5, 3), lambda x: L.Lambda(lambda t: tf.cast(tf.argmax(t, axis=-1, output_type=tf.int32),
+                                                                                 tf.int8))(L.Conv2D(7, 3, padding="same")(x)), batch=1),
     "gather_nd": lambda: _functional((5, 4, 3), lambda x: L.Dense(4)(
         L.Lambda(lambda t: tf.gather_nd(t, [[[0, 4, 1], [0, 0, 3], [0, 2, 2], [0, 4, 1]]]))(L.Conv2D(6, 1)(x))), batch=1),
 })
