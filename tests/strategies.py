@@ -57,9 +57,9 @@ from codegen.ops.conv import out_size
 from codegen.ops.tensor_ops import _strided_axis
 
 try:
-    from tflite_builder import ACTIVATIONS, ModelBuilder, T, quantize_symmetric
+    from tflite_builder import ACTIVATIONS, FloatIslandBuilder, ModelBuilder, T, quantize_symmetric
 except ImportError:  # imported as tests.strategies
-    from tests.tflite_builder import ACTIVATIONS, ModelBuilder, T, quantize_symmetric
+    from tests.tflite_builder import ACTIVATIONS, FloatIslandBuilder, ModelBuilder, T, quantize_symmetric
 
 CHANNELS = (1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 8)  # mostly not multiples of 4
 _U_STD = 74.0
@@ -96,9 +96,13 @@ class ModelCase:
 
 
 def _case(op, b: ModelBuilder, inputs, outputs, **params) -> ModelCase:
-    for t in outputs:
-        b.output(t)
-    return ModelCase(op, b.finish(), list(inputs), list(outputs), params)
+    outputs = [b.output(t) for t in outputs]
+    return ModelCase(op, b.finish(), [b.model_input(t) for t in inputs], outputs, params)
+
+
+def builder(dtype: str) -> ModelBuilder:
+    """int8/int16 activations, or "float32": the op inside a float island (FloatIslandBuilder)."""
+    return FloatIslandBuilder() if dtype == "float32" else ModelBuilder(act_dtype=dtype)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -111,7 +115,7 @@ seeds = st.integers(0, 2 ** 32 - 1)
 @st.composite
 def quant(draw, dtype="int8"):
     """A scale and zero point; int16 activations (16x8 models) have zero point 0."""
-    return draw(scales), draw(zero_points) if dtype == "int8" else 0
+    return draw(scales), draw(zero_points) if dtype in ("int8", "float32") else 0  # float32: an island's int8 input
 
 
 U_STD = {"int8": _U_STD, "int16": 65536 / np.sqrt(12)}  # std of a uniform value of the activation type
@@ -431,7 +435,7 @@ def reshape_models(draw, shape_input=None, dtype="int8"):
     if draw(st.booleans()):
         new[draw(st.integers(0, len(new) - 1))] = -1
     shape_input = _pick(draw, shape_input, st.booleans())
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     x = b.input(shape, *draw(quant(dtype)))
     return _case("RESHAPE", b, [x], [b.reshape(x, new, shape_input)], new_shape=new,
                  shape_input=shape_input)
@@ -443,7 +447,7 @@ def concatenation_models(draw, dtype="int8"):
     axis = draw(st.integers(-len(base), len(base) - 1))
     n = draw(st.integers(2, 4))
     q = draw(quant(dtype))
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     xs = []
     for _ in range(n):
         s = list(base)
@@ -457,7 +461,7 @@ def pack_models(draw, dtype="int8"):
     shape = draw(shapes(1, 4))
     axis = draw(st.integers(-len(shape) - 1, len(shape)))
     q = draw(quant(dtype))
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     xs = [b.input(shape, *q) for _ in range(draw(st.integers(1, 4)))]
     return _case("PACK", b, xs, [b.pack(xs, axis)], axis=axis)
 
@@ -536,7 +540,7 @@ def pad_models(draw, op=None, dtype="int8"):
     op = _pick(draw, op, st.sampled_from(["PAD", "PADV2"]))
     shape = draw(shapes(1, 4))
     paddings = [[draw(st.integers(0, 3)), draw(st.integers(0, 3))] for _ in shape]
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     x = b.input(shape, *draw(quant(dtype)))
     if op == "PAD":
         return _case(op, b, [x], [b.pad(x, paddings)], paddings=paddings)
@@ -548,7 +552,7 @@ def pad_models(draw, op=None, dtype="int8"):
 def transpose_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5))
     perm = draw(st.permutations(range(len(shape))))
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     x = b.input(shape, *draw(quant(dtype)))
     return _case("TRANSPOSE", b, [x], [b.transpose(x, perm)], perm=list(perm))
 
@@ -558,7 +562,7 @@ def slice_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5))
     begin = [draw(st.integers(0, d - 1)) for d in shape]
     size = [draw(st.sampled_from([-1, draw(st.integers(1, d - bg))])) for bg, d in zip(begin, shape)]
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     x = b.input(shape, *draw(quant(dtype)))
     return _case("SLICE", b, [x], [b.slice(x, begin, size)], begin=begin, size=size)
 
@@ -579,7 +583,7 @@ def strided_slice_models(draw, dtype="int8"):
         start, count = _strided_axis(d, begin[i], end[i], strides[i], masks[0] >> i & 1, masks[1] >> i & 1, shrink >> i & 1)
         assume(count > 0 and 0 <= start < d)
     assume(shrink != (1 << rank) - 1)  # a scalar output
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     x = b.input(shape, *draw(quant(dtype)))
     y = b.strided_slice(x, begin, end, strides, *masks, shrink)
     return _case("STRIDED_SLICE", b, [x], [y], begin=begin, end=end, strides=strides, masks=masks, shrink=shrink)
@@ -672,7 +676,7 @@ def broadcast_to_models(draw, dtype="int8"):
     shape = draw(shapes(1, 5, max_dim=5))
     tail = [1 if draw(st.booleans()) else d for d in shape[1:]]
     x_shape = [1, *tail[draw(st.integers(0, len(tail))):]]  # a leading 1, new axes after it
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     x = b.input(x_shape, *draw(quant(dtype)))
     return _case("BROADCAST_TO", b, [x], [b.broadcast_to(x, shape)], shape=shape)
 
@@ -811,6 +815,7 @@ def multi_op_models(draw, float_io=None):
 
 FLOAT_UNARY_OPS = ("NEG", "RELU", "RELU6", "ABS", "SQRT", "RSQRT")
 FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", *FLOAT_UNARY_OPS)
+FLOAT_COPY_OPS = ("RESHAPE", "CONCATENATION", "PACK", "PAD", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "BROADCAST_TO")  # dtype="float32"
 
 
 @st.composite

@@ -241,7 +241,8 @@ def test_converter_models_with_new_ops_bit_exact_on_qemu(model, board, tmp_path)
 @pytest.mark.slow
 @pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
 def test_float_island_bit_exact_on_hard_float_qemu(board, tmp_path):
-    """The float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM between DEQUANTIZE and QUANTIZE) on the FPv4/FPv5
+    """The float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM, SQRT of subnormals, RSQRT, and PAD, TRANSPOSE,
+    CONCATENATION, RESHAPE copying float32, between DEQUANTIZE and QUANTIZE) on the FPv4/FPv5
     FPU, built with PlatformIO's flags (test_boards checks -ffp-contract=off among them): byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
     from test_hostsim_ops import float_island_model
 

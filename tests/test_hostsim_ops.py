@@ -141,13 +141,15 @@ INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL",
          "RELU", "RELU6", "LEAKY_RELU", "BATCH_MATMUL", "BROADCAST_TO", "SOFTMAX", "LOGISTIC", "TANH"]
 
 
-@pytest.mark.parametrize("op", INT16)
-def test_int16_single_op_models_bit_exact(op, monkeypatch):
-    """16x8 (int16 activations with zero point 0, int8 weights, int64 bias), on random and extreme inputs."""
+@pytest.mark.parametrize("op,dtype", [*((op, "int16") for op in INT16), *((op, "float32") for op in S.FLOAT_COPY_OPS)])
+def test_int16_and_float32_single_op_models_bit_exact(op, dtype, monkeypatch):
+    """16x8 (int16 activations with zero point 0, int8 weights, int64 bias), and the data-movement ops on float32
+    between DEQUANTIZE and QUANTIZE (float_island: the elements copied as TFLM copies them), on random and
+    extreme inputs."""
     batch_one_shapes(monkeypatch)
 
     @SETTINGS
-    @given(case=S.STRATEGIES[op](dtype="int16"), seed=S.seeds)
+    @given(case=S.STRATEGIES[op](dtype=dtype), seed=S.seeds)
     def check(case, seed):
         assert_bit_exact(case.model, extremes(case, seed))
 
@@ -390,8 +392,8 @@ def float_io_model(rng) -> bytes:
 def float_island_model(rng) -> bytes:
     """conv -> DEQUANTIZE -> NEG -> MUL (RELU) by a float32 per-channel constant -> ADD the dequantized conv
     -> DIV by a constant -> MAXIMUM with RELU6(ABS(NEG - RELU(DIV))) -> MAXIMUM with RSQRT(SQRT(|NEG| * 1e-40)
-    * 1e20 + 0.5) (subnormal SQRT inputs, 0 among them) -> QUANTIZE: a float32 island (in place and broadcast)
-    between int8 layers."""
+    * 1e20 + 0.5) (subnormal SQRT inputs, 0 among them) -> PAD, TRANSPOSE, CONCATENATION, RESHAPE on float32
+    -> QUANTIZE: a float32 island (in place and broadcast) between int8 layers."""
     b = ModelBuilder()
     x = b.input([1, 4, 5, 3], 0.03, -7)
     y = _conv(b, x, 6, rng)
@@ -404,7 +406,9 @@ def float_island_model(rng) -> bytes:
     c = lambda v: b.const(np.float32([v]), "float32")  # noqa: E731
     t = b.float_op("SQRT", b.float_op("MUL", b.float_op("ABS", n), c(1e-40)))
     q = b.float_op("RSQRT", b.float_op("ADD", b.float_op("MUL", t, c(1e20)), c(0.5)))
-    b.output(b.quantize(b.float_op("MAXIMUM", b.float_op("MAXIMUM", d, r), q), 0.03, -10))
+    p = b.pad(b.float_op("MAXIMUM", b.float_op("MAXIMUM", d, r), q), [[0, 0], [1, 0], [0, 0], [0, 0]])  # 1x5x5x6
+    c = b.concatenation([b.transpose(p, [0, 2, 1, 3]), p], 3)
+    b.output(b.quantize(b.reshape(c, [1, 25, 12]), 0.03, -10))
     return b.finish()
 
 

@@ -554,3 +554,29 @@ class ModelBuilder(Writer):
     def dequantize(self, x) -> T:
         return self._op("DEQUANTIZE", [x], self._tensor(x.shape, "float32"),
                         ("DequantizeOptions", {}))
+
+    def model_input(self, t: T) -> T:
+        """The model input a strategy's input handle stands for (itself; FloatIslandBuilder's differ)."""
+        return t
+
+
+class FloatIslandBuilder(ModelBuilder):
+    """A single-op model's op on float32 inside an island: each input(shape, scale, zero_point) is an int8
+    model input DEQUANTIZEd, each output is QUANTIZEd back to the first input's quantization."""
+
+    def __init__(self, description="mlc tests/tflite_builder"):
+        super().__init__(description, act_dtype="float32")
+        self._sources, self._quant = {}, None
+
+    def input(self, shape, scale=1.0, zero_point=0, dtype=None, name=None) -> T:
+        x = super().input(shape, scale, zero_point, "int8", name)
+        self._quant = self._quant or (scale, zero_point)
+        f = self.dequantize(x)
+        self._sources[f.index] = x
+        return f
+
+    def model_input(self, t: T) -> T:
+        return self._sources[t.index]
+
+    def output(self, t: T) -> T:
+        return super().output(self.quantize(t, *self._quant))

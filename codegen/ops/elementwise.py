@@ -77,7 +77,8 @@ FLOAT_ACTIVATION = {"NONE": (FLOAT.min, FLOAT.max), "RELU": (0.0, FLOAT.max), "R
 FUSED = ("ADD", "SUB", "MUL", "DIV")  # the float kernels that apply the fused activation
 
 
-def _float_only(op, tensors) -> None:
+def float_only(op, tensors) -> None:
+    """Unquantized float32 tensors (an island's), or one clear refusal."""
     for t in tensors:
         if t.dtype != "float32" or t.quant is not None:
             raise MlcError(f"tensor '{t.name}' is {t.dtype}{' quantized' if t.quant else ''}; float32 {op.kind} needs "
@@ -85,7 +86,7 @@ def _float_only(op, tensors) -> None:
 
 
 def _float_binary(op) -> dict:
-    _float_only(op, (op.inputs[0], op.inputs[1], op.outputs[0]))
+    float_only(op, (op.inputs[0], op.inputs[1], op.outputs[0]))
     activation = op.options.get("activation", "NONE") if op.kind in FUSED else "NONE"
     if activation not in FLOAT_ACTIVATION:
         raise MlcError(f"float32 {op.kind} with fused activation {activation} is not supported")
@@ -106,7 +107,7 @@ def float_unary_params(op):
     x, out = op.inputs[0], op.outputs[0]
     if x.dtype != "float32":
         raise MlcError(f"{op.kind} on {x.dtype} is not supported; mlc's {op.kind} takes float32")
-    _float_only(op, (x, out))
+    float_only(op, (x, out))
     if tuple(x.shape) != tuple(out.shape):
         raise MlcError(f"{op.kind} input shape {x.shape} and output shape {out.shape} differ")
     return {"dtype": "float32"}

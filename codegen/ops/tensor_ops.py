@@ -4,7 +4,9 @@ BROADCAST_TO, GATHER_ND,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
-and output cannot share bytes.
+and output cannot share bytes. The copies (RESHAPE and friends, CONCATENATION, PACK, PAD, PADV2, TRANSPOSE,
+SLICE, STRIDED_SLICE, BROADCAST_TO) also take float32 inside the islands: the same kernels with float elements,
+bit-exact as copies are.
 
 Axes are the model's own (axis 0 is the batch); they are stored non-negative.
 """
@@ -14,7 +16,7 @@ from codegen.csyntax import c_literal, c_type
 from codegen.errors import MlcError
 from codegen.model.quant import mean_rescale, rescale_multiplier
 from codegen.ops import define, per_tensor_quantized
-from codegen.ops.elementwise import collapse
+from codegen.ops.elementwise import collapse, float_only
 
 
 QUANT_RANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
@@ -34,22 +36,31 @@ def _const_ints(op, tensor, what: str) -> np.ndarray:
 
 
 COPY_DTYPES = ("int8", "int16")  # the data-movement ops copy elements of either width unchanged
+MOVE_DTYPES = (*COPY_DTYPES, "float32")  # and float32 inside the islands: TFLM's float kernels copy the same way
 
 
 def _copied(op, *tensors) -> None:
-    """Per-tensor quantized int8 or int16 activations, all of op.inputs[0]'s type."""
+    """Per-tensor quantized int8 or int16 activations, or unquantized float32 ones, all of op.inputs[0]'s type."""
+    if op.inputs[0].dtype == "float32":
+        return float_only(op, (op.inputs[0], *tensors))
     per_tensor_quantized(op, op.inputs[0], COPY_DTYPES)
     for t in tensors:
         per_tensor_quantized(op, t, (op.inputs[0].dtype,))
 
 
 def element(layer) -> dict:
-    """A copying kernel's element type: the C type `t`, its flash read `rd`, the function name suffix."""
-    wide = layer.op.outputs[0].dtype == "int16"
-    return {"t": "int16_t" if wide else "int8_t", "rd": "MLC_RD16" if wide else "MLC_RD8", "sfx": "s16" if wide else "s8"}
+    """A copying kernel's element type: the C type `t`, its flash read `rd`, the function name suffix (float32
+    constants are read directly: mlc_float.h refuses AVR, the one target whose flash needs a read function)."""
+    t, rd, sfx = {"int8": ("int8_t", "MLC_RD8", "s8"), "int16": ("int16_t", "MLC_RD16", "s16"),
+                  "float32": ("float", "*", "f32")}[layer.op.outputs[0].dtype]
+    if t == "float":
+        layer.unit.include("mlc_float.h")
+    return {"t": t, "rd": rd, "sfx": sfx}
 
 
 def _same_quant(a, b) -> bool:
+    if a.quant is None or b.quant is None:  # float32 (_copied: all unquantized)
+        return a.quant is b.quant
     return a.quant.s == b.quant.s and a.quant.zp == b.quant.zp
 
 
@@ -106,13 +117,15 @@ def pad_params(op):
         raise MlcError(f"output '{out.name}' has shape {out.shape}, the paddings give {expect}")
     constant = op.inputs[2] if len(op.inputs) > 2 else None
     if constant is None:
-        value = out.quant.zp  # a real 0
+        value = np.float32(0) if x.dtype == "float32" else out.quant.zp  # a real 0
     else:
         if not constant.is_const or constant.size != 1 or constant.dtype != x.dtype:
             raise MlcError(f"PADV2 needs a constant scalar {x.dtype} pad value; '{constant.name}' is not")
-        if constant.quant is None or not _same_quant(constant, out):
+        if (constant.quant is None) != (out.quant is None) or not _same_quant(constant, out):
             raise MlcError(f"pad value '{constant.name}' must be quantized like the output '{out.name}' (TFLite requires it)")
-        value = int(constant.data.ravel()[0])
+        value = constant.data.ravel()[0] if x.dtype == "float32" else int(constant.data.ravel()[0])
+        if not np.isfinite(value):
+            raise MlcError(f"PADV2 pad value '{constant.name}' is {value}; mlc takes finite pad values")
     return {"paddings": paddings.tolist(), "pad_value": value}
 
 
@@ -482,7 +495,7 @@ def pad_c(layer):
     row_offset = p["paddings"][last][0] * inner if last >= 0 else 0
     e = element(layer)
     fn = layer.kernel("pad_s8.c.j2", f"pad_{e['sfx']}", kind=op.kind, axes=axes, row=row, row_offset=row_offset,
-                      rows=op.inputs[0].size // max(row, 1), out_size=op.outputs[0].size, pad_value=p["pad_value"], **e)
+                      rows=op.inputs[0].size // max(row, 1), out_size=op.outputs[0].size, pad_value=c_literal(p["pad_value"], "float") if e["t"] == "float" else p["pad_value"], **e)
     return f"{fn}({layer.inp(0)}, {layer.out(0)});"
 
 
@@ -539,10 +552,10 @@ def reshape_c(layer):
     return f"memcpy({layer.out(0)}, {layer.inp(0)}, {layer.op.outputs[0].nbytes});"
 
 
-define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=COPY_DTYPES)
-define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=COPY_DTYPES)
-define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
-define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=COPY_DTYPES)
+define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=MOVE_DTYPES)
+define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=MOVE_DTYPES)
+define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=MOVE_DTYPES)
+define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=COPY_DTYPES)
 define("ARG_MAX", "ARG_MIN", arity=(2, 2), derive=arg_min_max_params, emit=arg_min_max_c, templates=("arg_min_max_s8.c.j2",))
 define("REDUCE_MAX", "REDUCE_MIN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
@@ -552,14 +565,14 @@ define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, in
        dtypes=("int8", "int16", "float32"))  # int8/int16 -> float32
 define("CAST", arity=(1, 1), derive=cast_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=CAST_FROM)  # -> int8/int16/int32/float32
-define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
+define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("GATHER_ND", arity=(2, 2), derive=gather_nd_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
-define("BROADCAST_TO", arity=(2, 2), derive=broadcast_to_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
-define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
-define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=COPY_DTYPES)
+define("BROADCAST_TO", arity=(2, 2), derive=broadcast_to_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
+define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
+define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("DEPTH_TO_SPACE", arity=(1, 1), derive=depth_to_space_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("SPACE_TO_DEPTH", arity=(1, 1), derive=space_to_depth_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("GATHER", arity=(2, 2), derive=gather_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("MIRROR_PAD", arity=(2, 2), derive=mirror_pad_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
-define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True, dtypes=COPY_DTYPES)
-define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True, dtypes=COPY_DTYPES)
+define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES)
+define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES)
