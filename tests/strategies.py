@@ -308,14 +308,16 @@ def _binary_more(op, dtype="int8"):
         b, x, y, sa, sb, qa, qb = _two_inputs(draw, dtype)
         if op in ("MAXIMUM", "MINIMUM"):
             return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
-        if op == "PRELU":  # alpha a constant (the converter's) or a second input, output at about x's scale
-            inputs = [x, y]
+        if op == "PRELU":  # alpha (int8, also for int16 x) a constant (the converter's) or a second input
+            b, qb = ModelBuilder(act_dtype=dtype), draw(quant())
+            x = b.input(sa, *qa)
             if draw(st.booleans()):
-                b = ModelBuilder()
-                x = b.input(sa, *qa)
-                y = b.const_int8(np.random.default_rng(draw(seeds)).integers(-128, 128, sb), *qb)
-                inputs = [x]
-            return _case(op, b, inputs, [b.prelu(x, y, float(np.float32(qa[0] * _jitter(draw))), draw(zero_points))])
+                y, inputs = b.const_int8(np.random.default_rng(draw(seeds)).integers(-128, 128, sb), *qb), [x]
+            else:
+                y = b.input(sb, *qb, dtype="int8")
+                inputs = [x, y]
+            # output at about x's scale
+            return _case(op, b, inputs, [b.prelu(x, y, float(np.float32(qa[0] * _jitter(draw))), draw(quant(dtype))[1])])
         span = (qa[0] + qb[0]) * 128
         if op == "SUB":
             act = draw(activations)
