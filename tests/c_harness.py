@@ -72,7 +72,7 @@ def _main_body(name: str, inputs: list, outputs: list, form: str) -> str:
 def compile_c(sources, exe: Path, include_dirs=(), defines=(), cflags=HOST_CFLAGS, cc="gcc") -> Path:
     """Compile and link C sources into an executable; raise AssertionError with the compiler's output."""
     cmd = [cc, *cflags, *(f"-I{d}" for d in include_dirs), *(f"-D{d}" for d in defines),
-           *map(str, sources), "-o", str(exe)]
+           *map(str, sources), "-o", str(exe), "-lm"]  # sqrtf of the float32 layers
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
     return exe

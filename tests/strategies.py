@@ -811,7 +811,8 @@ def multi_op_models(draw, float_io=None):
                  float_range=(-128 * qin[0], 127 * qin[0]))
 
 
-FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "NEG", "RELU", "RELU6", "ABS")
+FLOAT_UNARY_OPS = ("NEG", "RELU", "RELU6", "ABS", "SQRT", "RSQRT")
+FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", *FLOAT_UNARY_OPS)
 
 
 @st.composite
@@ -819,13 +820,25 @@ def float_island_models(draw, op=None):
     """int8 -> DEQUANTIZE -> a float32 op -> QUANTIZE -> int8, the island the converter leaves for ops it does
     not quantize; the second operand another dequantized int8 input or a float32 constant (|c| in [1e-3, 1e3],
     broadcast), either side, every fused activation. The output scale spans the op's typical range. DIV divides
-    by a constant: 0/0 is NaN, which TFLM's own QUANTIZE turns into different integers on x86 and Arm."""
+    by a constant: 0/0 is NaN, which TFLM's own QUANTIZE turns into different integers on x86 and Arm.
+    SQRT and RSQRT: the input scale is sometimes subnormal (1e-45..1e-38: subnormal float inputs); their NaN
+    below 0 and RSQRT's inf at 0 (TFLM's QUANTIZE of inf also differs on x86 and Arm) go through MINIMUM with
+    1000 output steps (TFLM's x < c ? x : c is c for both) before the QUANTIZE."""
     op = draw(st.sampled_from(FLOAT_OPS)) if op is None else op
     shape = draw(shapes(1, 4))
     b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    s_in, zp_in = draw(quant())
+    if op in ("SQRT", "RSQRT") and draw(st.booleans()):
+        s_in = float(np.float32(10.0 ** draw(st.floats(-44.5, -38))))
+    x = b.input(shape, s_in, zp_in)
     xf, inputs = b.dequantize(x), [x]
-    if op in ("NEG", "RELU", "RELU6", "ABS"):
+    spread = {"MUL": 30.0, "DIV": 30.0, "SQUARED_DIFFERENCE": 100.0}.get(op, 3.0)
+    if op in ("SQRT", "RSQRT"):
+        spread = float(np.sqrt(128 * s_in)) if op == "SQRT" else float(1 / np.sqrt(s_in))
+    out_scale = float(np.float32(draw(scales) * spread))
+    if op in ("SQRT", "RSQRT"):  # NaN and inf, out of MINIMUM as its second operand
+        y = b.float_op("MINIMUM", b.float_op(op, xf), b.const(np.float32([1000 * out_scale]), "float32"))
+    elif op in FLOAT_UNARY_OPS:
         y = b.float_op(op, xf)
     else:
         other = [d if draw(st.booleans()) else 1 for d in shape][draw(st.integers(0, len(shape) - 1)):]
@@ -838,8 +851,7 @@ def float_island_models(draw, op=None):
             zf = b.const(c.astype(np.float32), "float32")
         a, c = (xf, zf) if op == "DIV" or draw(st.booleans()) else (zf, xf)
         y = b.float_op(op, a, c, activation=draw(activations))
-    spread = {"MUL": 30.0, "DIV": 30.0, "SQUARED_DIFFERENCE": 100.0}.get(op, 3.0)
-    return _case(op, b, inputs, [b.quantize(y, float(np.float32(draw(scales) * spread)), draw(zero_points))])
+    return _case(op, b, inputs, [b.quantize(y, out_scale, draw(zero_points))])
 
 
 STRATEGIES = {

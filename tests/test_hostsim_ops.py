@@ -390,8 +390,9 @@ def float_io_model(rng) -> bytes:
 
 def float_island_model(rng) -> bytes:
     """conv -> DEQUANTIZE -> NEG -> MUL (RELU) by a float32 per-channel constant -> ADD the dequantized conv
-    -> DIV by a constant -> MAXIMUM with RELU6(ABS(NEG - RELU(DIV))) -> QUANTIZE: a float32 island (in place
-    and broadcast) between int8 layers."""
+    -> DIV by a constant -> MAXIMUM with RELU6(ABS(NEG - RELU(DIV))) -> MAXIMUM with RSQRT(SQRT(|NEG| * 1e-40)
+    * 1e20 + 0.5) (subnormal SQRT inputs, 0 among them) -> QUANTIZE: a float32 island (in place and broadcast)
+    between int8 layers."""
     b = ModelBuilder()
     x = b.input([1, 4, 5, 3], 0.03, -7)
     y = _conv(b, x, 6, rng)
@@ -401,7 +402,10 @@ def float_island_model(rng) -> bytes:
     a = b.float_op("ADD", m, f, activation="RELU6")
     d = b.float_op("DIV", a, b.const(rng.uniform(0.5, 3, [1, 1, 5, 1]).astype(np.float32), "float32"))
     r = b.float_op("RELU6", b.float_op("ABS", b.float_op("SUB", n, b.float_op("RELU", d))))
-    b.output(b.quantize(b.float_op("MAXIMUM", d, r), 0.03, -10))
+    c = lambda v: b.const(np.float32([v]), "float32")  # noqa: E731
+    t = b.float_op("SQRT", b.float_op("MUL", b.float_op("ABS", n), c(1e-40)))
+    q = b.float_op("RSQRT", b.float_op("ADD", b.float_op("MUL", t, c(1e20)), c(0.5)))
+    b.output(b.quantize(b.float_op("MAXIMUM", b.float_op("MAXIMUM", d, r), q), 0.03, -10))
     return b.finish()
 
 

@@ -544,10 +544,10 @@ class ModelBuilder(Writer):
 
     def float_op(self, opname, *xs, activation="NONE") -> T:
         """A float32 op (ADD, SUB, MUL, DIV with a fused activation; SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG,
-        RELU, RELU6, ABS)."""
+        RELU, RELU6, ABS, SQRT, RSQRT)."""
         shape = list(np.broadcast_shapes(*(tuple(x.shape) for x in xs)))
         table = {"SQUARED_DIFFERENCE": "SquaredDifferenceOptions", "MAXIMUM": "MaximumMinimumOptions",
-                 "MINIMUM": "MaximumMinimumOptions", "RELU": None, "RELU6": None}.get(opname, opname.capitalize() + "Options")
+                 "MINIMUM": "MaximumMinimumOptions", "RELU": None, "RELU6": None, "SQRT": None, "RSQRT": None}.get(opname, opname.capitalize() + "Options")
         fields = dict(FusedActivationFunction=self._act(activation)) if opname in ("ADD", "SUB", "MUL", "DIV") else {}
         return self._op(opname, list(xs), self._tensor(shape, "float32"), table and (table, fields))
 

@@ -471,7 +471,9 @@ def rsqrt_params(op):
     """TFLM's SetRsqrtOutputMultiplier (1 / (sqrtf(s_in) * s_out) in float32, quantized from double) and
     RsqrtEvalQuantized: 1/sqrt(x - zp) by GetInvSqrtQuantizedMultiplierExp, rescaled twice; x == zp gives
     127. TFLM refuses to run on inputs below the zero point; their table entries are what its arithmetic
-    gives with that check off (the input taken as 1)."""
+    gives with that check off (the input taken as 1). float32: TFLM's 1.f / std::sqrt(x)."""
+    if op.inputs[0].dtype == "float32":
+        return float_unary_params(op)
     x, out, q, _ = _same_shape_int8(op)
     real = 1.0 / float(np.float32(np.sqrt(np.float32(x.quant.s)) * np.float32(out.quant.s)))
     multiplier, shift = quantize_multiplier(real)
@@ -536,5 +538,6 @@ define("HARD_SWISH", arity=(1, 1), derive=hard_swish_params, emit=table_c, inpla
        templates=("activations_s8.c.j2",))
 define("ABS", arity=(1, 1), derive=abs_params, emit=table_c, inplace=_inplace, plan=_table_plan,
        templates=("activations_s8.c.j2", "elementwise_f32.c.j2"), dtypes=("int8", "float32"))
-define("RSQRT", arity=(1, 1), derive=rsqrt_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))
+define("RSQRT", arity=(1, 1), derive=rsqrt_params, emit=table_c, inplace=_inplace, plan=_table_plan,
+       templates=("activations_s8.c.j2", "elementwise_f32.c.j2"), dtypes=("int8", "float32"))
 define("ELU", arity=(1, 1), derive=elu_params, emit=table_c, inplace=_inplace, plan=_table_plan, templates=("activations_s8.c.j2",))

@@ -3,7 +3,7 @@ TFLM's CalculateOpDataAdd / CalculateOpDataSub / CalculateOpDataMul / CalculateP
 SQUARED_DIFFERENCE and MAXIMUM/MINIMUM Prepare functions.
 
 The float32 islands the converter leaves between DEQUANTIZE and QUANTIZE: ADD, SUB, MUL, DIV,
-SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and NEG (and activations' RELU, RELU6, ABS) on float32, as TFLM's float kernels compute them (one
+SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG and SQRT (and activations' RELU, RELU6, ABS, RSQRT) on float32, as TFLM's float kernels compute them (one
 correctly rounded IEEE-754 single-precision operation per element, then the fused activation's
 std::min(std::max(x, lo), hi)), so they are bit-exact wherever float is IEEE single without contraction.
 
@@ -102,7 +102,7 @@ def float_binary_params(op):
 
 
 def float_unary_params(op):
-    """NEG (float32 only), and the float32 RELU, RELU6 and ABS of codegen.ops.activations."""
+    """NEG and SQRT (float32 only), and the float32 RELU, RELU6, ABS and RSQRT of codegen.ops.activations."""
     x, out = op.inputs[0], op.outputs[0]
     if x.dtype != "float32":
         raise MlcError(f"{op.kind} on {x.dtype} is not supported; mlc's {op.kind} takes float32")
@@ -246,4 +246,6 @@ define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op
 define("DIV", arity=(2, 2), derive=float_binary_params, emit=float_c, inplace=_inplace, templates=("elementwise_f32.c.j2",),
        dtypes=("float32",))
 define("NEG", arity=(1, 1), derive=float_unary_params, emit=float_c, inplace=lambda op: True, templates=("elementwise_f32.c.j2",),
+       dtypes=("float32",))
+define("SQRT", arity=(1, 1), derive=float_unary_params, emit=float_c, inplace=lambda op: True, templates=("elementwise_f32.c.j2",),
        dtypes=("float32",))

@@ -51,13 +51,16 @@ def float_binary(op, a, b):
 FLOAT_UNARY = {"NEG": np.negative,
                "RELU": lambda x: np.where(x < 0, np.float32(0), x),  # TFLM's ReluFloat: val < 0 ? 0 : val
                "RELU6": lambda x: np.where(x > 6, np.float32(6), np.where(x < 0, np.float32(0), x)),
-               "ABS": np.abs}
+               "ABS": np.abs,
+               "SQRT": np.sqrt,  # std::sqrt: correctly rounded; NaN below 0
+               "RSQRT": lambda x: np.float32(1) / np.sqrt(x)}  # 1.f / std::sqrt(x): two roundings, inf at 0
 
 
-@kernel("NEG")
+@kernel("NEG", "SQRT")
 def float_unary(op, x):
-    """NEG, and the float32 RELU, RELU6 and ABS (hostsim.kernels.activations hands them here)."""
-    return FLOAT_UNARY[op.kind](x).astype(np.float32)
+    """NEG, SQRT, and the float32 RELU, RELU6, ABS and RSQRT (hostsim.kernels.activations hands them here)."""
+    with np.errstate(all="ignore"):  # NaN and inf come out as the C's do
+        return FLOAT_UNARY[op.kind](x).astype(np.float32)
 
 
 def _or_float(int_kernel):
