@@ -221,7 +221,7 @@ def test_patched_mobilenet_v2_like_bit_exact_on_qemu(board, tmp_path):
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest", "resize_bilinear",
                  "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
                  "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul", "broadcast_to", "gather_nd",
-                 "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "log_softmax", "l2_normalize", "cast"]  # tests/models/keras: every op added with them
+                 "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast"]  # tests/models/keras: every op added with them
 
 
 @pytest.mark.slow

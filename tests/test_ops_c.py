@@ -121,7 +121,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
     # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
     **{f"{op}/int16": (lambda op=op: S.STRATEGIES[op](dtype="int16").map(_model))
-       for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
+       for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
                   "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU", "SOFTMAX", "LOGISTIC", "TANH", "PRELU")},
     "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
     "BATCH_MATMUL": lambda: S.batch_matmul_models().map(_model),  # one or two inputs
@@ -161,7 +161,7 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
-CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "log_softmax", "l2_normalize", "cast"]  # converter-made models of ops MULTI lacks
+CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast"]  # converter-made models of ops MULTI lacks
 
 
 @pytest.mark.parametrize("target", TARGETS)
