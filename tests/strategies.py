@@ -205,9 +205,9 @@ def depthwise_conv_2d_models(draw, padding=None, activation=None, dtype="int8"):
 
 
 @st.composite
-def transpose_conv_models(draw, padding=None):
+def transpose_conv_models(draw, padding=None, dtype="int8"):
     """Stride 1..3, kernels 1..4, SAME/VALID, the output size any the forward convolution maps back to
-    the input's (TFLite's rule), with or without bias, every fused activation."""
+    the input's (TFLite's rule), with or without bias, every fused activation; int8 or 16x8."""
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = _pick(draw, padding, st.sampled_from(["SAME", "VALID"]))
@@ -218,13 +218,13 @@ def transpose_conv_models(draw, padding=None):
                 if o >= (1 if padding == "SAME" else k[a]) and out_size(padding, o, k[a], stride[a], 1) == hw[a]]
         out_hw.append(draw(st.sampled_from(fits)))
     cin, cout = draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS))
-    b = ModelBuilder()
-    x = b.input([1, *hw, cin], *draw(quant()))
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([1, *hw, cin], *draw(quant(dtype)))
     taps = max(1, k[0] * k[1] // (stride[0] * stride[1]))
     wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [cout, *k, cin], 0, taps * cin)
     use_bias = draw(st.booleans())
     act = draw(activations)
-    y = b.transpose_conv(x, b.const_int8(wq, ws, axis=0), b.const_int32(bias, bs) if use_bias else None, out_scale,
+    y = b.transpose_conv(x, b.const_int8(wq, ws, axis=0), b.bias(bias, bs) if use_bias else None, out_scale,
                          out_zp, out_hw, stride, padding, act)
     return _case("TRANSPOSE_CONV", b, [x], [y], w=wq, w_scale=ws, bias=bias if use_bias else None, stride=stride,
                  padding=padding, out_hw=out_hw, activation=act)
@@ -312,14 +312,16 @@ def _binary_more(op, dtype="int8"):
         b, x, y, sa, sb, qa, qb = _two_inputs(draw, dtype)
         if op in ("MAXIMUM", "MINIMUM"):
             return _case(op, b, [x, y], [(b.maximum if op == "MAXIMUM" else b.minimum)(x, y)])
-        if op == "PRELU":  # alpha a constant (the converter's) or a second input, output at about x's scale
-            inputs = [x, y]
+        if op == "PRELU":  # alpha (int8, also for int16 x) a constant (the converter's) or a second input
+            b, qb = ModelBuilder(act_dtype=dtype), draw(quant())
+            x = b.input(sa, *qa)
             if draw(st.booleans()):
-                b = ModelBuilder()
-                x = b.input(sa, *qa)
-                y = b.const_int8(np.random.default_rng(draw(seeds)).integers(-128, 128, sb), *qb)
-                inputs = [x]
-            return _case(op, b, inputs, [b.prelu(x, y, float(np.float32(qa[0] * _jitter(draw))), draw(zero_points))])
+                y, inputs = b.const_int8(np.random.default_rng(draw(seeds)).integers(-128, 128, sb), *qb), [x]
+            else:
+                y = b.input(sb, *qb, dtype="int8")
+                inputs = [x, y]
+            # output at about x's scale
+            return _case(op, b, inputs, [b.prelu(x, y, float(np.float32(qa[0] * _jitter(draw))), draw(quant(dtype))[1])])
         span = (qa[0] + qb[0]) * 128
         if op == "SUB":
             act = draw(activations)

@@ -221,7 +221,7 @@ def test_patched_mobilenet_v2_like_bit_exact_on_qemu(board, tmp_path):
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest", "resize_bilinear",
                  "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
                  "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul", "broadcast_to", "gather_nd",
-                 "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "log_softmax", "l2_normalize", "cast"]  # tests/models/keras: every op added with them
+                 "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast"]  # tests/models/keras: every op added with them
 
 
 @pytest.mark.slow
@@ -240,20 +240,22 @@ def test_converter_models_with_new_ops_bit_exact_on_qemu(model, board, tmp_path)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
-def test_float_island_bit_exact_on_hard_float_qemu(board, tmp_path):
-    """The float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM, SQRT of subnormals, RSQRT, and PAD, TRANSPOSE,
-    CONCATENATION, RESHAPE copying float32, between DEQUANTIZE and QUANTIZE) on the FPv4/FPv5
-    FPU, built with PlatformIO's flags (test_boards checks -ffp-contract=off among them): byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
-    from test_hostsim_ops import float_island_model
+@pytest.mark.parametrize("make", ["float_island_model", "int16_prelu_model"])
+def test_builder_models_bit_exact_on_qemu(make, board, tmp_path):
+    """Models of ops the converter does not write: the float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM, SQRT of
+    subnormals, RSQRT, and PAD, TRANSPOSE, CONCATENATION, RESHAPE copying float32, between DEQUANTIZE and
+    QUANTIZE) on the FPv4/FPv5 FPU, built with PlatformIO's flags (test_boards checks -ffp-contract=off among
+    them), and int16 PRELU; byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
+    import test_hostsim_ops
 
-    path = tmp_path / "float_island.tflite"
-    path.write_bytes(float_island_model(np.random.default_rng(3)))
+    path = tmp_path / f"{make}.tflite"
+    path.write_bytes(getattr(test_hostsim_ops, make)(np.random.default_rng(3)))
     project, report = build(path, board, tmp_path / "fw", quiet=True)
     graph = load(path)
     x = random_inputs(graph, 50, seed=3)
     with Emulator(get_board(board), project.elf) as emu, Device(emu.url) as dev:
         y, mismatches, _ = verify_on_device(dev, graph, x, out=lambda s: None)
-    assert mismatches == [] and len(y) == 50, f"float island on {board}: inputs {mismatches} differ from hostsim"
+    assert mismatches == [] and len(y) == 50, f"{make} on {board}: inputs {mismatches} differ from hostsim"
     assert not re.search(r"warning:", (project.dir / "build.log").read_text())
 
 

@@ -136,7 +136,7 @@ def test_float_island_models_bit_exact(op, monkeypatch):
     check()
 
 
-INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "RESHAPE", "CONCATENATION", "PACK", "PAD",
+INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "PRELU", "RESHAPE", "CONCATENATION", "PACK", "PAD",
          "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM",
          "RELU", "RELU6", "LEAKY_RELU", "BATCH_MATMUL", "BROADCAST_TO", "SOFTMAX", "LOGISTIC", "TANH"]
 
@@ -346,11 +346,12 @@ def test_variants_mlc_does_not_take_are_refused_with_the_reason(data, reason):
 
 
 # ----------------------------------------------------------------------------- multi-op models
-def _conv(b, x, cout, rng, activation="NONE", k=3):
+def _conv(b, x, cout, rng, activation="NONE", k=3, headroom=1):
     wq, ws = quantize_symmetric(rng.standard_normal([cout, k, k, x.shape[3]]), axis=0)
-    bias = b.const_int32(np.round(rng.standard_normal(cout) * 0.2 / (x.scale * ws)).astype(np.int32), x.scale * ws)
-    out_scale = float(np.float32(x.scale * np.mean(ws) * 74 * np.sqrt(k * k * x.shape[3]) / 64))
-    return b.conv_2d(x, b.const_int8(wq, ws, axis=0), bias, out_scale, int(rng.integers(-20, 20)), activation=activation)
+    bias = b.bias(np.round(rng.standard_normal(cout) * 0.2 / (x.scale * ws)), x.scale * ws)
+    out_scale = float(np.float32(x.scale * np.mean(ws) * 74 * np.sqrt(k * k * x.shape[3]) / 64 * headroom))
+    zero_point = int(rng.integers(-20, 20)) if b.act_dtype == "int8" else 0  # 16x8: zero points 0
+    return b.conv_2d(x, b.const_int8(wq, ws, axis=0), bias, out_scale, zero_point, activation=activation)
 
 
 def residual_model(rng) -> bytes:
@@ -412,6 +413,15 @@ def float_island_model(rng) -> bytes:
     return b.finish()
 
 
+def int16_prelu_model(rng) -> bytes:
+    """16x8 conv -> PRELU (int16, per-channel int8 alpha): the converter refuses 16x8 PRELU, TFLM runs it."""
+    b = ModelBuilder(act_dtype="int16")
+    x = b.input([1, 5, 4, 3], 0.0004, 0)
+    y = _conv(b, x, 6, rng, headroom=128)  # full-range int16 inputs: few outputs saturate
+    b.output(b.prelu(y, b.const_int8(rng.integers(-128, 128, [1, 1, 6]), 0.004, -2), float(np.float32(y.scale * 0.6)), 0))
+    return b.finish()
+
+
 def activations_model(rng) -> bytes:
     """conv -> LEAKY_RELU -> SUB a per-channel constant -> PRELU -> HARD_SWISH -> MAXIMUM with the
     RELU6 of the conv -> SQUARED_DIFFERENCE with the RELU of the conv."""
@@ -440,7 +450,7 @@ def copies_model(rng) -> bytes:
 
 
 @pytest.mark.parametrize("make", [residual_model, branches_model, float_io_model, float_island_model, activations_model,
-                                  copies_model])
+                                  copies_model, int16_prelu_model])
 def test_multi_op_models_every_intermediate_bit_exact(make):
     rng = np.random.default_rng(11)
     data = make(rng)
@@ -450,9 +460,11 @@ def test_multi_op_models_every_intermediate_bit_exact(make):
     if t.dtype == "float32":
         x = rng.uniform(-3, 3, shape).astype(np.float32)
     else:
-        x = np.concatenate([rng.integers(-128, 128, shape), np.full(shape, -128), np.full(shape, 127)]).astype(np.int8)
+        info = np.iinfo(t.dtype)
+        x = np.concatenate([rng.integers(info.min, info.max + 1, shape), np.full(shape, info.min),
+                            np.full(shape, info.max)]).astype(t.dtype)
     out = run(graph, x)
-    assert out.dtype == graph.outputs[0].dtype == ("float32" if t.dtype == "float32" else "int8")
+    assert out.dtype == graph.outputs[0].dtype == t.dtype
     layers = reference.compare(graph, x, run_all(graph, x), data)
     bad = [f"layer {m.op_index} ({m.kind}) {m.total - m.matching}/{m.total}" for m in layers if not m.ok]
     assert len(layers) == len(graph.ops) and not bad, bad

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import strategies as S
 from c_harness import check_model, compile_c, generate_lib, have
 from test_hostsim_ops import (activations_model, batch_one_shapes, branches_model, concatenations, copies_model,
-                              float_io_model, float_island_model, graph_of, pads, refused_for_batch, residual_model)
+                              float_io_model, float_island_model, graph_of, int16_prelu_model, pads, refused_for_batch,
+                              residual_model)
 from tflite_builder import ModelBuilder
 
 pytestmark = pytest.mark.skipif(not have("gcc"), reason="gcc is not installed")
@@ -121,8 +122,8 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
     # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
     **{f"{op}/int16": (lambda op=op: S.STRATEGIES[op](dtype="int16").map(_model))
-       for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
-                  "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU", "SOFTMAX", "LOGISTIC", "TANH")},
+       for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "PAD", "SPLIT",
+                  "POOL_2D", "MEAN", "SUM", "RELU", "RELU6", "LEAKY_RELU", "SOFTMAX", "LOGISTIC", "TANH", "PRELU")},
     "ADD/SUB/MUL/int16": lambda: binary_models(("ADD", "SUB", "MUL"), "int16"),
     "BATCH_MATMUL": lambda: S.batch_matmul_models().map(_model),  # one or two inputs
     "BATCH_MATMUL/int16": lambda: S.batch_matmul_models(dtype="int16").map(_model),
@@ -152,7 +153,7 @@ def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     check()
 
 
-MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model]
+MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model, int16_prelu_model]
 
 
 @pytest.mark.parametrize("make", MULTI)
@@ -161,7 +162,7 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
-CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "log_softmax", "l2_normalize", "cast"]  # converter-made models of ops MULTI lacks
+CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast"]  # converter-made models of ops MULTI lacks
 
 
 @pytest.mark.parametrize("target", TARGETS)

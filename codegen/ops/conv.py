@@ -46,8 +46,7 @@ def requant_params(op, channels: int, x=None, w=None, bias=None) -> dict:
     out = op.outputs[0]
     x = op.inputs[0] if x is None else x
     w = op.inputs[1] if w is None else w
-    dtypes = ("int8", "int16") if op.kind != "TRANSPOSE_CONV" else ("int8",)
-    per_tensor_quantized(op, x, dtypes)
+    per_tensor_quantized(op, x, ("int8", "int16"))
     per_tensor_quantized(op, out, (x.dtype,))
     if x.dtype == "int16" and (x.quant.zp or out.quant.zp):
         raise MlcError(f"int16 tensors '{x.name}' and '{out.name}' have zero points {x.quant.zp}, {out.quant.zp}; "
@@ -133,18 +132,21 @@ def _transpose_conv_macs(op):
 
 def transpose_conv_c(layer):
     """The portable reference loop only (no DSP or Helium path yet): per output pixel, the taps whose
-    input pixel lands on it, so no int32 scratch of the output's size is needed."""
+    input pixel lands on it, so no int32 (16x8: int64) scratch of the output's size is needed."""
     op, p = layer.op, layer.p
     w = op.inputs[1].data
     _, in_h, in_w, in_c = op.inputs[2].shape
     n, out_h, out_w, out_c = op.outputs[0].shape
+    wide16 = p["dtype"] == "int16"  # 16x8: int64 bias and sums, no offsets
     # plain per-channel tables (the reference loop takes no short requantization)
-    bias = layer.const("bias", np.broadcast_to(p["bias"], (out_c,)).astype(np.int32), "int32_t")
+    bias = layer.const("bias", np.broadcast_to(p["bias"], (out_c,)).astype(np.int64 if wide16 else np.int32),
+                       "int64_t" if wide16 else "int32_t")
     mult = layer.const("mult", np.broadcast_to(p["multiplier"], (out_c,)).astype(np.int32), "int32_t")
     shift = layer.const("shift", np.broadcast_to(p["shift"], (out_c,)).astype(np.int8), "int8_t")
-    fn = layer.kernel("transpose_conv_s8.c.j2", "transpose_conv_s8", batches=n, in_h=in_h, in_w=in_w, in_c=in_c,
-                      out_h=out_h, out_w=out_w, out_c=out_c, k_h=w.shape[1], k_w=w.shape[2], s_h=p["stride_h"],
-                      s_w=p["stride_w"], p_h=p["pad_h"], p_w=p["pad_w"], const=op.inputs[2].is_const, **requant_vars(p))
+    fn = layer.kernel("transpose_conv_s8.c.j2", f"transpose_conv_{'s16' if wide16 else 's8'}", batches=n, in_h=in_h,
+                      in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=w.shape[1], k_w=w.shape[2],
+                      s_h=p["stride_h"], s_w=p["stride_w"], p_h=p["pad_h"], p_w=p["pad_w"], const=op.inputs[2].is_const,
+                      wide=wide16, **requant_vars(p))
     weights = layer.const("weights", w, "int8_t")
     return f"{fn}({layer.inp(2)}, {layer.out(0)}, {weights}, {bias}, {mult}, {shift});"
 
@@ -382,4 +384,4 @@ def depthwise_conv_2d_c(layer):
 define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2", "conv_s16.c.j2"), overlap=_conv_overlap, dtypes=("int8", "int16"))
 define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2", "depthwise_conv_s16.c.j2"), overlap=_dw_overlap, dtypes=("int8", "int16"))
 define("TRANSPOSE_CONV", arity=(3, 4), derive=transpose_conv_params, emit=transpose_conv_c, macs=_transpose_conv_macs,
-       plan=_transpose_conv_plan, templates=("transpose_conv_s8.c.j2",))
+       plan=_transpose_conv_plan, templates=("transpose_conv_s8.c.j2",), dtypes=("int8", "int16"))

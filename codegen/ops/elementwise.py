@@ -1,4 +1,4 @@
-"""ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM and MINIMUM on int8 with numpy broadcasting, as
+"""ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM and MINIMUM on int8 (ADD, SUB, MUL, PRELU also int16) with numpy broadcasting, as
 TFLM's CalculateOpDataAdd / CalculateOpDataSub / CalculateOpDataMul / CalculatePreluParams and the
 SQUARED_DIFFERENCE and MAXIMUM/MINIMUM Prepare functions.
 
@@ -34,15 +34,15 @@ def broadcast_strides(shape, out_shape) -> list:
     return strides[::-1]
 
 
-WIDE = ("ADD", "SUB", "MUL")  # the ops TFLM also runs on int16 (any zero points, int32 arithmetic)
+WIDE = ("ADD", "SUB", "MUL", "PRELU")  # the ops TFLM also runs on int16 (any zero points, int32 arithmetic)
 
 
 def _binary(op) -> dict:
     a, b, out = op.inputs[0], op.inputs[1], op.outputs[0]
     per_tensor_quantized(op, a, ("int8", "int16") if op.kind in WIDE else ("int8",))
-    for t in (b, out):
-        per_tensor_quantized(op, t, (a.dtype,))
-    if a.dtype == "int16" and any(t.quant.zp for t in (a, b, out)):
+    per_tensor_quantized(op, out, (a.dtype,))
+    per_tensor_quantized(op, b, ("int8",) if op.kind == "PRELU" else (a.dtype,))  # TFLM's int16 PRELU: int8 alpha
+    if a.dtype == "int16" and any(t.quant.zp for t in (a, b, out) if t.dtype == "int16"):
         raise MlcError(f"int16 {op.kind} with non-zero zero points ({a.quant.zp}, {b.quant.zp} -> {out.quant.zp}); "
                        "mlc takes TFLite's 16x8 quantization (zero points 0)")
     return {**_broadcast(op), "dtype": out.dtype, "input1_offset": -a.quant.zp, "input2_offset": -b.quant.zp,
@@ -148,12 +148,12 @@ def squared_difference_params(op):
 
 def prelu_params(op):
     """TFLM CalculatePreluParams: x >= 0 rescaled by s_in / s_out, x < 0 multiplied by the (offset)
-    alpha and rescaled by s_in * s_alpha / s_out, both in double."""
+    alpha and rescaled by s_in * s_alpha / s_out, both in double; int8 or int16 x, int8 alpha."""
     params = _binary(op)
     x, alpha, out = op.inputs[0], op.inputs[1], op.outputs[0]
     m1, s1 = quantize_multiplier(float(np.float64(x.quant.s) / np.float64(out.quant.s)))
     m2, s2 = quantize_multiplier(float(np.float64(x.quant.s) * np.float64(alpha.quant.s) / np.float64(out.quant.s)))
-    return {**params, "act_min": -128, "act_max": 127, "identity_multiplier": m1, "identity_shift": s1,
+    return {**params, "act_min": _int_range(out.dtype)[0], "act_max": _int_range(out.dtype)[1], "identity_multiplier": m1, "identity_shift": s1,
             "alpha_multiplier": m2, "alpha_shift": s2}
 
 
@@ -210,7 +210,7 @@ def binary_c(layer):
         q = [0]
     wide = p["dtype"] == "int16"
     fn = layer.kernel("elementwise_s8.c.j2", f"{op.kind.lower()}_{'s16' if wide else 's8'}", kind=op.kind, dims=dims,
-                      s1=s1, s2=s2, wide=wide,
+                      s1=s1, s2=s2, wide=wide, wide2=op.inputs[1].dtype == "int16",
                       const1=op.inputs[0].is_const, const2=op.inputs[1].is_const, left_shift=p.get("left_shift", 0),
                       in1_offset=p["input1_offset"], in2_offset=p["input2_offset"], out_offset=p["output_offset"],
                       act_min=p["act_min"], act_max=p["act_max"])
@@ -238,7 +238,8 @@ define("ADD", "SUB", arity=(2, 2), derive=add_params, emit=binary_c, inplace=_in
        templates=("elementwise_s8.c.j2", "elementwise_f32.c.j2"), dtypes=("int8", "int16", "float32"))
 define("SQUARED_DIFFERENCE", arity=(2, 2), derive=squared_difference_params, emit=binary_c, inplace=_inplace,
        templates=("elementwise_s8.c.j2", "elementwise_f32.c.j2"), dtypes=F32)
-define("PRELU", arity=(2, 2), derive=prelu_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",))
+define("PRELU", arity=(2, 2), derive=prelu_params, emit=binary_c, inplace=_inplace, templates=("elementwise_s8.c.j2",),
+       dtypes=("int8", "int16"))
 define("MAXIMUM", "MINIMUM", arity=(2, 2), derive=maximum_minimum_params, emit=binary_c, inplace=_inplace,
        templates=("elementwise_s8.c.j2", "elementwise_f32.c.j2"), dtypes=F32)
 define("MUL", arity=(2, 2), derive=mul_params, emit=binary_c, macs=lambda op: op.outputs[0].size, inplace=_inplace,

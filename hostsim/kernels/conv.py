@@ -128,7 +128,7 @@ def depthwise_conv_2d(op, x, *_):
 @kernel("TRANSPOSE_CONV")
 def transpose_conv(op, _shape, w, x, *_):
     """TFLM reference_integer_ops::TransposeConv: every input pixel scatters (x + offset) * w into the
-    output window it covers (int32 sums, wrapping), then bias and per-channel requantization."""
+    output window it covers (int32 sums, wrapping; 16x8: int64), then bias and per-channel requantization."""
     p = op.params
     n, out_h, out_w, out_c = (x.shape[0], *op.outputs[0].shape[1:])
     _, kh, kw, _ = w.shape
@@ -142,6 +142,7 @@ def transpose_conv(op, _shape, w, x, *_):
     for fy in range(kh):
         for fx in range(kw):
             acc[:, fy:fy + (in_h - 1) * sh + 1:sh, fx:fx + (in_w - 1) * sw + 1:sw] += xs @ wt[:, fy, fx, :].T
-    acc = fixedpoint.wrap32(acc[:, p["pad_h"]:p["pad_h"] + out_h, p["pad_w"]:p["pad_w"] + out_w])
+    acc = acc[:, p["pad_h"]:p["pad_h"] + out_h, p["pad_w"]:p["pad_w"] + out_w]
+    acc = acc if p["dtype"] == "int16" else fixedpoint.wrap32(acc)
     out = requantize(acc, p)
     return out.reshape(x.shape[0], *op.outputs[0].shape[1:]) if op.outputs[0].shape[0] == 1 else out

@@ -98,7 +98,7 @@ def prelu(op, x, alpha):
     x1, x2 = np.broadcast_arrays(x1, x2)
     positive = multiply_by_quantized_multiplier(x1, p["identity_multiplier"], p["identity_shift"])
     negative = multiply_by_quantized_multiplier(wrap32(x1 * x2), p["alpha_multiplier"], p["alpha_shift"])
-    out = np.clip(np.where(x1 >= 0, positive, negative) + p["output_offset"], -128, 127).astype(np.int8)
+    out = np.clip(np.where(x1 >= 0, positive, negative) + p["output_offset"], p["act_min"], p["act_max"]).astype(p["dtype"])
     return stacked(out, op.outputs[0])
 
 

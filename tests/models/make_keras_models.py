@@ -257,6 +257,9 @@ MODELS.update({
     # int16 LOGISTIC, TANH (TFLite's sigmoid table) and SOFTMAX (exp and 1/(1+x) LUTs)
     "int16x8_sigmoid_tanh_softmax": lambda: _functional((12,), lambda x: L.Dense(5, activation="softmax")(
         sigmoid_tanh(x)), batch=1),
+    # 16x8 TRANSPOSE_CONV (int64 bias; the converter refuses 16x8 PRELU)
+    "int16x8_conv_transpose": lambda: _seq((5, 4, 3), L.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu"),
+                                           L.Conv2DTranspose(4, (2, 3), strides=(1, 2), padding="valid"), batch=1),
 })
 
 # Models with ops the int8 quantizer leaves in float32 (islands_*: converted with TFLITE_BUILTINS allowed besides
