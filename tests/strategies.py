@@ -527,7 +527,7 @@ def mean_models(draw, op="MEAN", dtype="int8"):
     count = int(np.prod([shape[a] for a in axes]))
     grow = count if op == "SUM" else 1  # a sum spans count times the input range
     out_q = qin if same else (float(np.float32(qin[0] * grow * _jitter(draw))), draw(quant(dtype))[1])
-    b = ModelBuilder(act_dtype=dtype)
+    b = builder(dtype)
     x = b.input(shape, *qin)
     return _case(op, b, [x], [b.mean(x, axes, keep, *out_q, op=op)], axes=axes, keep_dims=keep)
 
@@ -817,7 +817,8 @@ def multi_op_models(draw, float_io=None):
 
 FLOAT_UNARY_OPS = ("NEG", "RELU", "RELU6", "ABS", "SQRT", "RSQRT")
 FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", *FLOAT_UNARY_OPS)
-FLOAT_COPY_OPS = ("RESHAPE", "CONCATENATION", "PACK", "PAD", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "BROADCAST_TO")  # dtype="float32"
+FLOAT_COPY_OPS = ("RESHAPE", "CONCATENATION", "PACK", "PAD", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "BROADCAST_TO",
+                  "MEAN", "SUM")  # their strategies with dtype="float32"
 
 
 @st.composite

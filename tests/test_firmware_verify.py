@@ -243,7 +243,7 @@ def test_converter_models_with_new_ops_bit_exact_on_qemu(model, board, tmp_path)
 @pytest.mark.parametrize("make", ["float_island_model", "int16_prelu_model"])
 def test_builder_models_bit_exact_on_qemu(make, board, tmp_path):
     """Models of ops the converter does not write: the float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM, SQRT of
-    subnormals, RSQRT, and PAD, TRANSPOSE, CONCATENATION, RESHAPE copying float32, between DEQUANTIZE and
+    subnormals, RSQRT, MEAN, SUM, and PAD, TRANSPOSE, CONCATENATION, RESHAPE copying float32, between DEQUANTIZE and
     QUANTIZE) on the FPv4/FPv5 FPU, built with PlatformIO's flags (test_boards checks -ffp-contract=off among
     them), and int16 PRELU; byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
     import test_hostsim_ops

@@ -394,7 +394,8 @@ def float_island_model(rng) -> bytes:
     """conv -> DEQUANTIZE -> NEG -> MUL (RELU) by a float32 per-channel constant -> ADD the dequantized conv
     -> DIV by a constant -> MAXIMUM with RELU6(ABS(NEG - RELU(DIV))) -> MAXIMUM with RSQRT(SQRT(|NEG| * 1e-40)
     * 1e20 + 0.5) (subnormal SQRT inputs, 0 among them) -> PAD, TRANSPOSE, CONCATENATION, RESHAPE on float32
-    -> QUANTIZE: a float32 island (in place and broadcast) between int8 layers."""
+    -> plus its MEAN over rows, minus 0.1 x the SUM of that over columns -> QUANTIZE: a float32 island (in place
+    and broadcast) between int8 layers."""
     b = ModelBuilder()
     x = b.input([1, 4, 5, 3], 0.03, -7)
     y = _conv(b, x, 6, rng)
@@ -408,8 +409,10 @@ def float_island_model(rng) -> bytes:
     t = b.float_op("SQRT", b.float_op("MUL", b.float_op("ABS", n), c(1e-40)))
     q = b.float_op("RSQRT", b.float_op("ADD", b.float_op("MUL", t, c(1e20)), c(0.5)))
     p = b.pad(b.float_op("MAXIMUM", b.float_op("MAXIMUM", d, r), q), [[0, 0], [1, 0], [0, 0], [0, 0]])  # 1x5x5x6
-    c = b.concatenation([b.transpose(p, [0, 2, 1, 3]), p], 3)
-    b.output(b.quantize(b.reshape(c, [1, 25, 12]), 0.03, -10))
+    r = b.reshape(b.concatenation([b.transpose(p, [0, 2, 1, 3]), p], 3), [1, 25, 12])
+    y = b.float_op("ADD", r, b.mean(r, [1], True))
+    y = b.float_op("SUB", y, b.float_op("MUL", b.mean(y, [2], True, op="SUM"), c(0.1)))
+    b.output(b.quantize(y, 0.1, 0))
     return b.finish()
 
 

@@ -414,9 +414,8 @@ class ModelBuilder(Writer):
         """MEAN, or op="SUM" / "REDUCE_MAX" / "REDUCE_MIN" (the same ReducerOptions)."""
         shape = list(np.empty(x.shape, np.int8).mean(axis=tuple(axes), keepdims=keep_dims)
                      .shape)
-        out = self._activation_tensor(shape, out_scale or x.scale,
-                                      x.zero_point if out_zero_point is None else
-                                      out_zero_point)
+        out = self._activation_tensor(shape, out_scale or x.scale, x.zero_point if out_zero_point is None else out_zero_point,
+                                      x.dtype)
         return self._op(op, [x, self.const_int32(list(axes))], out,
                         ("ReducerOptions", dict(KeepDims=keep_dims)))
 
@@ -562,11 +561,20 @@ class ModelBuilder(Writer):
 
 class FloatIslandBuilder(ModelBuilder):
     """A single-op model's op on float32 inside an island: each input(shape, scale, zero_point) is an int8
-    model input DEQUANTIZEd, each output is QUANTIZEd back to the first input's quantization."""
+    model input DEQUANTIZEd, each output is QUANTIZEd back to the quantization the strategy gave it (else the
+    first input's)."""
 
     def __init__(self, description="mlc tests/tflite_builder"):
         super().__init__(description, act_dtype="float32")
-        self._sources, self._quant = {}, None
+        self._sources, self._quant, self._asked = {}, None, {}
+
+    def _activation_tensor(self, shape, scale, zero_point, dtype=None, name=None) -> T:
+        if (dtype or self.act_dtype) != "float32":  # QUANTIZE's output
+            return super()._activation_tensor(shape, scale, zero_point, dtype, name)
+        t = self._tensor(shape, "float32", name=name)
+        if scale is not None:
+            self._asked[t.index] = (scale, zero_point)
+        return t
 
     def input(self, shape, scale=1.0, zero_point=0, dtype=None, name=None) -> T:
         x = super().input(shape, scale, zero_point, "int8", name)
@@ -579,4 +587,4 @@ class FloatIslandBuilder(ModelBuilder):
         return self._sources[t.index]
 
     def output(self, t: T) -> T:
-        return super().output(self.quantize(t, *self._quant))
+        return super().output(self.quantize(t, *self._asked.get(t.index, self._quant)))

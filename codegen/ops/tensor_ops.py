@@ -6,7 +6,7 @@ functions. The C emitters work out each layer's loop structure from its shapes; 
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
 and output cannot share bytes. The copies (RESHAPE and friends, CONCATENATION, PACK, PAD, PADV2, TRANSPOSE,
 SLICE, STRIDED_SLICE, BROADCAST_TO) also take float32 inside the islands: the same kernels with float elements,
-bit-exact as copies are.
+bit-exact as copies are; MEAN and SUM take float32 as TFLM's float Mean / ReduceSum (a float sum in input order).
 
 Axes are the model's own (axis 0 is the batch); they are stored non-negative.
 """
@@ -160,6 +160,8 @@ def mean_params(op):
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
     if count == 0:
         raise MlcError(f"MEAN over an empty axis of input shape {x.shape}")
+    if x.dtype == "float32":  # TFLM's float Mean / ReduceSum: a float sum in input order (then / count)
+        return {"axes": axes, "keep_dims": keep_dims, "count": count, "dtype": "float32"}
     multiplier, shift = rescale_multiplier(x.quant.s, out.quant.s)
     if op.kind in ("REDUCE_MAX", "REDUCE_MIN") and not _same_quant(x, out):  # TFLM's EvalMinMaxHelper ensures it
         raise MlcError(f"{op.kind} output '{out.name}' is quantized unlike its input; TFLite requires the same")
@@ -520,6 +522,10 @@ def mean_c(layer):
     op, p = layer.op, layer.p
     kept, reduced = _mean_loops(op.inputs[0].shape, p["axes"])
     e = element(layer)
+    if e["t"] == "float":
+        fn = layer.kernel("mean_s8.c.j2", f"{op.kind.lower()}_f32", kind=op.kind, kept=kept, reduced=reduced,
+                          count=p["count"], **e)
+        return f"{fn}({layer.inp(0)}, {layer.out(0)});"
     fn = layer.kernel("mean_s8.c.j2", f"{op.kind.lower()}_{e['sfx']}", kind=op.kind, kept=kept, reduced=reduced, count=p["count"],
                       in_zp=p["input_zp"], out_zp=p["output_zp"], qmin=p["qrange"][0], qmax=p["qrange"][1], **e)
     q = layer.const("q", np.array([p["multiplier"], p["shift"]], np.int32), "int32_t")
@@ -556,7 +562,7 @@ define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concate
 define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=MOVE_DTYPES)
-define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=COPY_DTYPES)
+define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("ARG_MAX", "ARG_MIN", arity=(2, 2), derive=arg_min_max_params, emit=arg_min_max_c, templates=("arg_min_max_s8.c.j2",))
 define("REDUCE_MAX", "REDUCE_MIN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
 define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),

@@ -53,6 +53,15 @@ def mean(op, x, *_):
     if op.kind in ("REDUCE_MAX", "REDUCE_MIN"):  # the raw int8 extreme (TFLM's MinMaxReducerCompare)
         extreme = np.max if op.kind == "REDUCE_MAX" else np.min
         return stacked(extreme(full(x, op.inputs[0]), axis=axes).reshape(x.shape[0], -1), op.outputs[0])
+    if p.get("dtype") == "float32":  # TFLM's float Mean / ReduceSum: one float sum per output, in input order
+        values = np.moveaxis(full(x, op.inputs[0]), sorted(axes), range(-len(axes), 0))
+        values = values.reshape(*values.shape[:values.ndim - len(axes)], -1)
+        total = np.zeros(values.shape[:-1], np.float32)
+        for k in range(values.shape[-1]):  # sequential, not numpy's pairwise summation
+            total = total + values[..., k]
+        if op.kind == "MEAN":
+            total = total / np.float32(p["count"])
+        return stacked(total.astype(np.float32).reshape(x.shape[0], -1), op.outputs[0])
     total = full(x, op.inputs[0]).astype(np.int64).sum(axis=axes)
     # QuantizedMeanOrSum, with 1/count already folded into the multiplier for MEAN
     out = np.clip(multiply_by_quantized_multiplier(total - p["input_zp"] * p["count"], p["multiplier"], p["shift"])
