@@ -40,6 +40,7 @@ class Result:
     inplace_layers: list = field(default_factory=list)
     aliased_layers: list = field(default_factory=list)
     patches: patching.Patches | None = None  # the leading layers run in bands (codegen.lower.patches)
+    own_layouts: bool = True  # the ISA's own weight layouts (False: the shared ones, where the board's flash is short)
 
     def summary(self) -> str:
         lines = [f"{self.name}: wrote {', '.join(self.files)} to {self.out_dir}",
@@ -217,7 +218,8 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
                     weight_bytes=unit.weight_bytes(), input_bytes=ctx["input_bytes"],
                     output_bytes=ctx["output_bytes"], macs=macs, inputs=[(io["fn"], io["bytes"]) for io in inputs],
                     outputs=[(io["fn"], io["bytes"]) for io in outputs], state_bytes=ctx["state_bytes"],
-                    inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased), patches=banded)
+                    inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased), patches=banded,
+                    own_layouts=own_layouts)
     return files, result
 
 
