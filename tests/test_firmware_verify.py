@@ -5,6 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings
+
+import strategies as S
 
 from codegen.targets.boards import get_board
 from codegen.cli.build import build
@@ -247,6 +250,18 @@ def test_builder_models_bit_exact_on_qemu(make, board, tmp_path):
     path = tmp_path / f"{make}.tflite"
     path.write_bytes(getattr(test_hostsim_ops, make)(np.random.default_rng(3)))
     assert_bit_exact(path, board, tmp_path / "fw", 50)
+
+
+@settings(max_examples=1, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=S.lstm_models(dtype="int16", time_major=False))
+def test_drawn_16x8_lstm_bit_exact_on_qemu(case, tmp_path):
+    """One drawn 16x8 UNIDIRECTIONAL_SEQUENCE_LSTM (the converter crashes on Keras LSTMs; tests/test_lstm.py
+    holds these models' hostsim to TFLM): several steps per invoke and the state carried over 20 invokes."""
+    assume(case.params["units"] >= 5 and case.inputs[0].shape[1] >= 3)
+    path = tmp_path / "lstm16.tflite"
+    path.write_bytes(case.model)
+    assert_bit_exact(path, "qemu-cortex-m4", tmp_path / "fw", 20)
 
 
 @pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])

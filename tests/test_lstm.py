@@ -61,21 +61,24 @@ def test_c_equals_hostsim(dtype, data, tmp_path_factory):
         assert compare(graph, build_harness(work / str(reference_kernels), "m"), _inputs(graph, 5, 2)) == 5
 
 
-def test_an_int8_cell_state_is_refused_naming_the_op():
-    """TFLM's integer LSTM takes an int16 cell state only; mlc names the layer's dtypes."""
+@pytest.mark.parametrize("act, cell, bias, says", [
+    ("int8", "int8", "int32", "int8 with an int8 cell state is not supported"),
+    ("int16", "int16", "int32", "bias (input 12) must be a constant int64 of 2 values (int16 activations)")])
+def test_what_tflms_integer_lstm_does_not_take_is_refused_naming_the_op(act, cell, bias, says):
+    """TFLM's integer LSTM keeps an int16 cell state, and its 16x8 kernel reads int64 biases; mlc says which."""
     from tflite_builder import ModelBuilder
 
-    b = ModelBuilder()
+    b = ModelBuilder(act_dtype=act)
     x = b.input([1, 3, 2], 0.05, 0)
     weights = [b.const_int8(np.ones((2, 2), np.int8), 0.01) for _ in range(8)]
-    biases = [b.const_int32(np.zeros(2, np.int32), 0.0005) for _ in range(4)]
-    y = b.unidirectional_sequence_lstm(x, weights, biases, b.variable([1, 2], "int8", 0.01, 0),
-                                       b.variable([1, 2], "int8", 2.0 ** -7, 0), 0.01, 0)
+    biases = [b.const(np.zeros(2, bias), bias, 0.0005, 0) for _ in range(4)]
+    y = b.unidirectional_sequence_lstm(x, weights, biases, b.variable([1, 2], act, 0.01, 0),
+                                       b.variable([1, 2], cell, 2.0 ** -7, 0), 0.01, 0)
     b.output(y)
     graph = parse(b.finish(), "lstm.tflite")
     prepare(graph)
     [(index, kind, reason)] = graph.unsupported
-    assert (index, kind) == (0, "UNIDIRECTIONAL_SEQUENCE_LSTM") and "int8 with an int8 cell state is not supported" in reason
+    assert (index, kind) == (0, "UNIDIRECTIONAL_SEQUENCE_LSTM") and says in reason, reason
 
 
 def _strokes(n, seed):
