@@ -1,20 +1,23 @@
 """UNIDIRECTIONAL_SEQUENCE_LSTM (int8 and 16x8, int16 cell state): hostsim bit-exact with TFLM's interpreter on
 drawn models (shapes not multiples of 4, every quantization drawn, time major or not, with and without cell clip),
 the state carried from one invoke to the next as TFLM keeps it; the generated C equal to hostsim under the
-sanitizers; the variants TFLM's kernel refuses get one line. The mnist_lstm model itself is in
+sanitizers and warning-free for Cortex-M and AVR; the variants TFLM's kernel refuses get one line. The mnist_lstm model itself is in
 test_reference_models.py and test_generate.py."""
+import shutil
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import strategies as S
-from c_harness import build_harness, compare
+from c_harness import build_harness, compare, compile_c
 from codegen.lower.generate import generate_graph
 from codegen.model import tflm as reference
 from codegen.model.tflite import parse
 from codegen.ops import prepare
 from hostsim import run
+from test_ops_c import TARGETS
 
 pytest.importorskip("tflite_micro")
 
@@ -59,6 +62,25 @@ def test_c_equals_hostsim(dtype, data, tmp_path_factory):
     for reference_kernels in (False, True):
         generate_graph(graph, work / str(reference_kernels), name="m", reference=reference_kernels)
         assert compare(graph, build_harness(work / str(reference_kernels), "m"), _inputs(graph, 5, 2)) == 5
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@DTYPES
+def test_cross_compiles_warning_free(target, dtype, tmp_path_factory):
+    """Cortex-M0+/M4 and AVR (16-bit int: the int16 output's bounds minus its zero point overflow an int)."""
+    cc, flags = TARGETS[target]
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed")
+
+    @settings(**{**SETTINGS, "max_examples": 3}, derandomize=True, database=None)
+    @given(case=S.lstm_models(dtype=dtype))
+    def check(case):
+        work = tmp_path_factory.mktemp("cross")
+        generate_graph(_graph(case), work, name="m")
+        compile_c([work / "m.c"], work / "m.o", include_dirs=[work], cc=cc,
+                  cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-c", *flags])
+
+    check()
 
 
 @pytest.mark.parametrize("act, cell, bias, says", [
