@@ -4,6 +4,8 @@ the JSON keys). Unsupported ops are listed with the reason; inspecting still suc
 core, or without a board for each ISA of the portable library."""
 import json
 
+from codegen.lower import patches as patching
+
 from codegen.ops import supported_ops
 from codegen.model.summary import summarize, table
 from codegen.ops import load
@@ -45,7 +47,7 @@ def plans(graph, board_id=None, patches="auto") -> list:
                 row["index"] = split.origin[index]
             if band:
                 row["index"] = band[0]
-                row["band"] = {"band": band[1], "rows": [band[3], band[4]], **banded.summary()}
+                row["band"] = {**banded.summary(), "band": band[1], "steps": band[2], "rows": [band[3], band[4]]}
             rows.append(row)
     return rows
 
@@ -69,7 +71,7 @@ def _plan_table(rows):
         why = "; ".join(f"{k}: {v}" for k, v in r["why"].items())
         band = r.get("band")
         if band:
-            why = f"band {band['band'] + 1}/{band['bands']}, output rows {band['rows'][0]}-{band['rows'][1] - 1}; {why}"
+            why = f"step {band['band'] + 1}/{band['steps']}, output rows {band['rows'][0]}-{band['rows'][1] - 1}; {why}"
         t.add_row(str(r["index"]), r["kind"], r["variant"] or "-", r["isa"], str(r["pixels"]), str(r["channels"]),
                   r["unroll"], r["weights"], f"{r['scratch']:,}", "yes" if r["inplace"] else "", why)
     return t
@@ -87,9 +89,7 @@ def run(args) -> int:
             Console(width=None if Console().is_terminal else 200).print(_plan_table(rows))
             split = next((r["band"] for r in rows if "band" in r), None)
             if split:
-                print(f"patches: layers {split['layers'][0]}-{split['layers'][-1]} in {split['bands']} bands of "
-                      f"{split['band_rows']} output rows, +{split['extra_macs']:,} MACs recomputed; arena "
-                      f"{split['arena_whole']:,} -> {split['arena_patched']:,} B")
+                print(patching.line(split))
         return 0
     summary = summarize(graph)
     arena = _planned_arena(graph) if not summary["unsupported"] else None

@@ -180,8 +180,13 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
         layer = Layer(unit, op, plan)
         y = op.outputs[0]
         code = [] if op.index in plan.aliased else definition(op.kind).emit(layer).splitlines()
-        for io in (plan.io.get(t.index) for t in op.outputs):  # an output's pointer made opaque where it is
-            if io and io[0] == "output" and io not in pinned:  # first written, not before (registers)
+        for buffer, start, count in graph.moves.get(op.index, ()):  # a row buffer's rows read again (patches)
+            p = layer.ptr(buffer)
+            code = [f"memmove({p}, {p} + {start}, {count}); /* the {count // (buffer.nbytes // buffer.shape[1])} "
+                    "rows the next layer reads again, to the buffer's top */"] + code
+        for t in op.outputs:  # an output's pointer made opaque where it is first written, not before (registers)
+            io = plan.io.get((t.view[0] if t.view else t).index)  # (a step writes rows of it: patches)
+            if io and io[0] == "output" and io not in pinned:
                 pinned.add(io)
                 var = unit.io_vars[io]
                 code = [f"void *{var} = {name}_{var}();", f"MLC_PIN({var});"] + code

@@ -122,6 +122,10 @@ class Layer:
             return self.const(f"in{i}", t.data, c_type(t.dtype))
         return self._ptr(t, writable=False)
 
+    def ptr(self, tensor) -> str:
+        """Writable pointer expression to any arena tensor of the model (a patches row buffer, say)."""
+        return self._ptr(tensor, writable=True)
+
     def out(self, i: int = 0) -> str:
         return self._ptr(self.op.outputs[i], writable=True)
 

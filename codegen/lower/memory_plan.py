@@ -115,6 +115,11 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None, overlaps: bo
     smaller than without (a merged buffer lives as long as both tensors, which can cost more than it saves).
     overlaps False: no layer overlaps (one placement, for comparing many candidate graphs quickly)."""
     best = _plan(graph, op_def, reference, kernel_plans, frozenset())
+    if graph.overlay:  # a banded chain's output over the model input (codegen.lower.patches): the quick
+        first = next(op.index for op in graph.ops if _whole(op.outputs[0]) is graph.overlay[1])  # estimate too
+        trial = _plan(graph, op_def, reference, kernel_plans, frozenset({first}))
+        if trial.arena_bytes < best.arena_bytes or not overlaps:
+            best = trial
     for op in graph.ops if overlaps else ():  # without: a quick first estimate
         em = op_def(op.kind)
         if em is None or em.overlap is None or reference:
@@ -123,6 +128,15 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None, overlaps: bo
         if trial.arena_bytes < best.arena_bytes:
             best = trial
     return best
+
+
+def _write_over(owner: dict, buf: Buffer, y, gap: int, last: int) -> None:
+    """Tensor y starts `gap` bytes before buf's tensors, in one buffer with them."""
+    buf.at = {i: gap + buf.at.get(i, 0) for i in buf.tensors}
+    buf.size = max(gap + buf.size, y.nbytes)
+    buf.tensors.append(y.index)
+    buf.last = max(buf.last, last)
+    owner[y.index] = buf
 
 
 def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
@@ -179,16 +193,13 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
                and x is not None and not x.is_const and y.index not in owner and y.index not in outs
                and x.index in owner and owner[x.index].last == op.index and sum(t is x for t in op.inputs) == 1
                else None)
-        if gap is not None:
-            gap = _align(gap)
-            buf = owner[x.index]
-            if gap + buf.size < buf.size + y.nbytes:  # the output starts `gap` bytes before the input
-                overlapped.add(op.index)
-                buf.at = {i: gap + buf.at.get(i, 0) for i in buf.tensors}
-                buf.size = max(gap + buf.size, y.nbytes)
-                buf.tensors.append(y.index)
-                buf.last = max(buf.last, last_read.get(y.index, op.index))
-                owner[y.index] = buf
+        if gap is not None and _align(gap) + owner[x.index].size < owner[x.index].size + y.nbytes:
+            _write_over(owner, owner[x.index], y, _align(gap), last_read.get(y.index, op.index))
+            overlapped.add(op.index)
+        if op.index in overlap and graph.overlay and y.view and y.view[0] is graph.overlay[1]:
+            model_in, whole, gap = graph.overlay  # the banded chain's output over the model input
+            _write_over(owner, owner[model_in.index], whole, _align(gap), last_read.get(whole.index, op.index))
+            overlapped.add(op.index)
         if can_inplace:
             buf = owner[x.index]
             buf.size = max(buf.size, y.nbytes)

@@ -86,9 +86,12 @@ class Graph:
     unsupported: list = field(default_factory=list)  # (op index, kind, reason)
     signature_names: dict = field(default_factory=dict)  # tensor index -> its name in the model's signature
     # a graph split into patches (codegen.lower.patches): op index -> the model's layer whose whole output
-    # it writes, and op index -> (model layer, band, bands, first row, end row) for the band ops
+    # it writes, op index -> (model layer, band, bands, first row, end row) for the band ops, and op index ->
+    # the row moves due before it: (row buffer tensor, from byte, bytes), moved to the buffer's first byte
     origin: dict = field(default_factory=dict)
     bands: dict = field(default_factory=dict)
+    moves: dict = field(default_factory=dict)
+    overlay: tuple | None = None  # (input, output, gap): the output may start gap bytes before the input
 
     def state_tensors(self) -> list:
         """The variable tensors the layers read and update in place, kept from one invoke to the next."""
