@@ -939,16 +939,20 @@ def single_op_models():
 
 # ----------------------------------------------------------------------------- recurrent family
 @st.composite
-def lstm_models(draw, time_major=None, cell_clip=None):
-    """UNIDIRECTIONAL_SEQUENCE_LSTM as the converter writes it for a Keras LSTM (int8, int16 cell state of
-    a power-of-two scale): steps, depth and units not multiples of 4, every quantization drawn; a hidden
-    state zero point other than 0 tests the start-up state (TFLM fills it with the zero point)."""
+def lstm_models(draw, time_major=None, cell_clip=None, dtype="int8"):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM as the converter writes it for a Keras LSTM (int8, or 16x8: int16
+    activations and int64 biases; an int16 cell state of a power-of-two scale): steps, depth and units not
+    multiples of 4, every quantization drawn; a hidden state zero point other than 0 tests the start-up
+    state (TFLM fills an int8 one with the zero point, an int16 one with 0). int16 scales are the int8
+    ones / 256: the same real ranges."""
     major = _pick(draw, time_major, st.booleans())
     steps, depth, units = draw(st.integers(1, 9)), draw(st.integers(1, 13)), draw(st.integers(1, 11))
     batch = draw(st.integers(1, 3)) if major else 1  # mlc's leading dimension of 1: one step of a batch, time major
-    b = ModelBuilder()
-    x = b.input([1, batch, depth] if major else [1, steps, depth], *draw(quant()))
-    h_scale, h_zp = float(np.float32(draw(st.floats(1 / 200, 1 / 60)))), draw(st.integers(-20, 20))
+    wide = 256.0 if dtype == "int16" else 1.0
+    b = ModelBuilder(act_dtype=dtype)
+    x_scale, x_zp = draw(quant())
+    x = b.input([1, batch, depth] if major else [1, steps, depth], float(np.float32(x_scale / wide)), x_zp)
+    h_scale, h_zp = float(np.float32(draw(st.floats(1 / 200, 1 / 60)) / wide)), draw(st.integers(-20, 20))
     cell_scale = 2.0 ** -draw(st.integers(9, 15))
     weights, biases = [], []
     for g in range(8):  # input (x4) then recurrent (x4) weights, TFLite's input, forget, cell, output order
@@ -957,9 +961,9 @@ def lstm_models(draw, time_major=None, cell_clip=None):
         weights.append(b.const_int8(wq, ws))
         if g < 4:
             bias_scale = x.scale * ws
-            biases.append(b.const_int32(np.round(rng.standard_normal(units) * 0.5 / bias_scale).astype(np.int32), bias_scale))
-    hidden = b.variable([batch, units], "int8", h_scale, h_zp)
+            biases.append(b.bias(np.round(rng.standard_normal(units) * 0.5 / bias_scale), bias_scale))
+    hidden = b.variable([batch, units], dtype, h_scale, h_zp)
     cell = b.variable([batch, units], "int16", cell_scale, 0)
     clip = _pick(draw, cell_clip, st.sampled_from([0.0, 10.0, float(np.float32(draw(st.floats(0.2, 3.0))))]))
     y = b.unidirectional_sequence_lstm(x, weights, biases, hidden, cell, h_scale, h_zp, time_major=major, cell_clip=clip)
-    return _case("UNIDIRECTIONAL_SEQUENCE_LSTM", b, [x], [y], time_major=major, cell_clip=clip, units=units)
+    return _case("UNIDIRECTIONAL_SEQUENCE_LSTM", b, [x], [y], time_major=major, cell_clip=clip, units=units, dtype=dtype)
