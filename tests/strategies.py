@@ -21,7 +21,8 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``space_batch_models(op, dtype=)`` (SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND, a batch
+over 1 inside), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -618,6 +619,52 @@ def depth_space_models(draw, op):
 
 
 @st.composite
+def space_batch_models(draw, op, dtype="int8"):
+    """SPACE_TO_BATCH_ND or BATCH_TO_SPACE_ND on 3-D NHC or 4-D NHWC, block sizes 1..3 per spatial axis, paddings
+    (or crops) 0..3 per side. The batch over 1 stays inside the model: the input is RESHAPEd to k images (k 1..2),
+    SPACE_TO_BATCH_ND's output (maybe PAD/PADV2ed, SLICEd or TRANSPOSEd first: copies of a batch over 1) is RESHAPEd
+    to a batch of 1, BATCH_TO_SPACE_ND's k images (maybe PADded) likewise."""
+    spatial = draw(st.integers(1, 2))
+    block = [draw(st.integers(1, 3)) for _ in range(spatial)]
+    k, c = draw(st.integers(1, 2)), draw(st.sampled_from(CHANNELS))
+    b = builder(dtype)
+    if op == "SPACE_TO_BATCH_ND":
+        dims = [draw(st.integers(1, 6)) for _ in block]
+        edges = []
+        for d, n in zip(dims, block):
+            before, after = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+            edges.append([before, after + (-(d + before + after)) % n])
+    else:
+        dims = [draw(st.integers(1, 4)) for _ in block]
+        edges = []
+        for d, n in zip(dims, block):
+            before = draw(st.integers(0, min(3, d * n - 1)))
+            edges.append([before, draw(st.integers(0, min(3, d * n - 1 - before)))])
+        k *= int(np.prod(block))
+    x = b.input([1, k * dims[0], *dims[1:], c], *draw(quant(dtype)))
+    images = b.reshape(x, [k, *dims, c]) if k > 1 else x
+    middle = draw(st.sampled_from([None, "PAD", "PADV2", "SLICE", "TRANSPOSE"] if op == "SPACE_TO_BATCH_ND" else
+                                  [None, "PAD"] if k > 1 else [None]))
+    if op == "SPACE_TO_BATCH_ND":
+        y = b.space_to_batch_nd(images, block, edges)
+        if middle in ("PAD", "PADV2"):
+            widths = [[0, 0]] + [[draw(st.integers(0, 2)), draw(st.integers(0, 2))] for _ in block] + [[0, 0]]
+            y = b.pad(y, widths) if middle == "PAD" or dtype == "float32" else b.padv2(y, widths)  # pads the zero point
+        elif middle == "TRANSPOSE":
+            y = b.transpose(y, draw(st.permutations(range(spatial + 2))))
+        elif middle == "SLICE":
+            first = draw(st.integers(0, y.shape[0] - 1))
+            y = b.slice(y, [first] + [0] * (spatial + 1), [draw(st.integers(1, y.shape[0] - first))] + [-1] * (spatial + 1))
+        y = b.reshape(y, [1, -1])
+    else:
+        if middle == "PAD":  # the crops still fit the padded images
+            images = b.pad(images, [[0, 0]] + [[0, draw(st.integers(0, 2))] for _ in block] + [[0, 0]])
+        y = b.batch_to_space_nd(images, block, edges)
+        y = b.reshape(y, [1, -1]) if y.shape[0] > 1 else y
+    return _case(op, b, [x], [y], block=block, edges=edges, k=k, middle=middle)
+
+
+@st.composite
 def gather_models(draw):
     """GATHER along any axis (negative too) with constant positions of rank 0..2, repeats and any order."""
     shape = draw(shapes(1, 4))
@@ -881,6 +928,8 @@ STRATEGIES = {
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
     "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
     "BROADCAST_TO": broadcast_to_models, "GATHER_ND": gather_nd_models,
+    "SPACE_TO_BATCH_ND": partial(space_batch_models, "SPACE_TO_BATCH_ND"),
+    "BATCH_TO_SPACE_ND": partial(space_batch_models, "BATCH_TO_SPACE_ND"),
 }
 
 

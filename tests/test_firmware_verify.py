@@ -230,7 +230,8 @@ def test_patched_mobilenet_v2_like_bit_exact_on_qemu(board, tmp_path):
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest", "resize_bilinear",
                  "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
                  "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul", "broadcast_to", "gather_nd",
-                 "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast"]  # tests/models/keras: every op added with them
+                 "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast",
+                 "space_batch"]  # tests/models/keras: every op added with them
 
 
 @pytest.mark.slow
@@ -242,12 +243,13 @@ def test_converter_models_with_new_ops_bit_exact_on_qemu(model, board, tmp_path)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
-@pytest.mark.parametrize("make", ["float_island_model", "int16_prelu_model"])
+@pytest.mark.parametrize("make", ["float_island_model", "int16_prelu_model", "space_batch_model"])
 def test_builder_models_bit_exact_on_qemu(make, board, tmp_path):
     """Models of ops the converter does not write: the float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM, SQRT of
     subnormals, RSQRT, MEAN, SUM, and PAD, TRANSPOSE, CONCATENATION, RESHAPE copying float32, between DEQUANTIZE and
     QUANTIZE) on the FPv4/FPv5 FPU, built with PlatformIO's flags (test_boards checks -ffp-contract=off among
-    them), and int16 PRELU; byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
+    them), int16 PRELU, and SPACE_TO_BATCH_ND -> PAD -> BATCH_TO_SPACE_ND standing alone (a batch of 4 between);
+    byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
     import test_hostsim_ops
 
     path = tmp_path / f"{make}.tflite"
