@@ -21,7 +21,8 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``space_batch_models(op, dtype=)`` (SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND, a batch
+over 1 inside), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -618,6 +619,52 @@ def depth_space_models(draw, op):
 
 
 @st.composite
+def space_batch_models(draw, op, dtype="int8"):
+    """SPACE_TO_BATCH_ND or BATCH_TO_SPACE_ND on 3-D NHC or 4-D NHWC, block sizes 1..3 per spatial axis, paddings
+    (or crops) 0..3 per side. The batch over 1 stays inside the model: the input is RESHAPEd to k images (k 1..2),
+    SPACE_TO_BATCH_ND's output (maybe PAD/PADV2ed, SLICEd or TRANSPOSEd first: copies of a batch over 1) is RESHAPEd
+    to a batch of 1, BATCH_TO_SPACE_ND's k images (maybe PADded) likewise."""
+    spatial = draw(st.integers(1, 2))
+    block = [draw(st.integers(1, 3)) for _ in range(spatial)]
+    k, c = draw(st.integers(1, 2)), draw(st.sampled_from(CHANNELS))
+    b = builder(dtype)
+    if op == "SPACE_TO_BATCH_ND":
+        dims = [draw(st.integers(1, 6)) for _ in block]
+        edges = []
+        for d, n in zip(dims, block):
+            before, after = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+            edges.append([before, after + (-(d + before + after)) % n])
+    else:
+        dims = [draw(st.integers(1, 4)) for _ in block]
+        edges = []
+        for d, n in zip(dims, block):
+            before = draw(st.integers(0, min(3, d * n - 1)))
+            edges.append([before, draw(st.integers(0, min(3, d * n - 1 - before)))])
+        k *= int(np.prod(block))
+    x = b.input([1, k * dims[0], *dims[1:], c], *draw(quant(dtype)))
+    images = b.reshape(x, [k, *dims, c]) if k > 1 else x
+    middle = draw(st.sampled_from([None, "PAD", "PADV2", "SLICE", "TRANSPOSE"] if op == "SPACE_TO_BATCH_ND" else
+                                  [None, "PAD"] if k > 1 else [None]))
+    if op == "SPACE_TO_BATCH_ND":
+        y = b.space_to_batch_nd(images, block, edges)
+        if middle in ("PAD", "PADV2"):
+            widths = [[0, 0]] + [[draw(st.integers(0, 2)), draw(st.integers(0, 2))] for _ in block] + [[0, 0]]
+            y = b.pad(y, widths) if middle == "PAD" or dtype == "float32" else b.padv2(y, widths)  # pads the zero point
+        elif middle == "TRANSPOSE":
+            y = b.transpose(y, draw(st.permutations(range(spatial + 2))))
+        elif middle == "SLICE":
+            first = draw(st.integers(0, y.shape[0] - 1))
+            y = b.slice(y, [first] + [0] * (spatial + 1), [draw(st.integers(1, y.shape[0] - first))] + [-1] * (spatial + 1))
+        y = b.reshape(y, [1, -1])
+    else:
+        if middle == "PAD":  # the crops still fit the padded images
+            images = b.pad(images, [[0, 0]] + [[0, draw(st.integers(0, 2))] for _ in block] + [[0, 0]])
+        y = b.batch_to_space_nd(images, block, edges)
+        y = b.reshape(y, [1, -1]) if y.shape[0] > 1 else y
+    return _case(op, b, [x], [y], block=block, edges=edges, k=k, middle=middle)
+
+
+@st.composite
 def gather_models(draw):
     """GATHER along any axis (negative too) with constant positions of rank 0..2, repeats and any order."""
     shape = draw(shapes(1, 4))
@@ -881,6 +928,8 @@ STRATEGIES = {
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
     "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
     "BROADCAST_TO": broadcast_to_models, "GATHER_ND": gather_nd_models,
+    "SPACE_TO_BATCH_ND": partial(space_batch_models, "SPACE_TO_BATCH_ND"),
+    "BATCH_TO_SPACE_ND": partial(space_batch_models, "BATCH_TO_SPACE_ND"),
 }
 
 
@@ -890,16 +939,20 @@ def single_op_models():
 
 # ----------------------------------------------------------------------------- recurrent family
 @st.composite
-def lstm_models(draw, time_major=None, cell_clip=None):
-    """UNIDIRECTIONAL_SEQUENCE_LSTM as the converter writes it for a Keras LSTM (int8, int16 cell state of
-    a power-of-two scale): steps, depth and units not multiples of 4, every quantization drawn; a hidden
-    state zero point other than 0 tests the start-up state (TFLM fills it with the zero point)."""
+def lstm_models(draw, time_major=None, cell_clip=None, dtype="int8"):
+    """UNIDIRECTIONAL_SEQUENCE_LSTM as the converter writes it for a Keras LSTM (int8, or 16x8: int16
+    activations and int64 biases; an int16 cell state of a power-of-two scale): steps, depth and units not
+    multiples of 4, every quantization drawn; a hidden state zero point other than 0 tests the start-up
+    state (TFLM fills an int8 one with the zero point, an int16 one with 0). int16 scales are the int8
+    ones / 256: the same real ranges."""
     major = _pick(draw, time_major, st.booleans())
     steps, depth, units = draw(st.integers(1, 9)), draw(st.integers(1, 13)), draw(st.integers(1, 11))
     batch = draw(st.integers(1, 3)) if major else 1  # mlc's leading dimension of 1: one step of a batch, time major
-    b = ModelBuilder()
-    x = b.input([1, batch, depth] if major else [1, steps, depth], *draw(quant()))
-    h_scale, h_zp = float(np.float32(draw(st.floats(1 / 200, 1 / 60)))), draw(st.integers(-20, 20))
+    wide = 256.0 if dtype == "int16" else 1.0
+    b = ModelBuilder(act_dtype=dtype)
+    x_scale, x_zp = draw(quant())
+    x = b.input([1, batch, depth] if major else [1, steps, depth], float(np.float32(x_scale / wide)), x_zp)
+    h_scale, h_zp = float(np.float32(draw(st.floats(1 / 200, 1 / 60)) / wide)), draw(st.integers(-20, 20))
     cell_scale = 2.0 ** -draw(st.integers(9, 15))
     weights, biases = [], []
     for g in range(8):  # input (x4) then recurrent (x4) weights, TFLite's input, forget, cell, output order
@@ -908,9 +961,9 @@ def lstm_models(draw, time_major=None, cell_clip=None):
         weights.append(b.const_int8(wq, ws))
         if g < 4:
             bias_scale = x.scale * ws
-            biases.append(b.const_int32(np.round(rng.standard_normal(units) * 0.5 / bias_scale).astype(np.int32), bias_scale))
-    hidden = b.variable([batch, units], "int8", h_scale, h_zp)
+            biases.append(b.bias(np.round(rng.standard_normal(units) * 0.5 / bias_scale), bias_scale))
+    hidden = b.variable([batch, units], dtype, h_scale, h_zp)
     cell = b.variable([batch, units], "int16", cell_scale, 0)
     clip = _pick(draw, cell_clip, st.sampled_from([0.0, 10.0, float(np.float32(draw(st.floats(0.2, 3.0))))]))
     y = b.unidirectional_sequence_lstm(x, weights, biases, hidden, cell, h_scale, h_zp, time_major=major, cell_clip=clip)
-    return _case("UNIDIRECTIONAL_SEQUENCE_LSTM", b, [x], [y], time_major=major, cell_clip=clip, units=units)
+    return _case("UNIDIRECTIONAL_SEQUENCE_LSTM", b, [x], [y], time_major=major, cell_clip=clip, units=units, dtype=dtype)
