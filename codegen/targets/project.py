@@ -43,7 +43,7 @@ DEFAULT_STACK_BYTES = 16 * 1024
 COMMON_RUNTIME = ["mlc_protocol.c", "mlc_protocol.h", "mlc_hal.h", "mlc_text.c", "mlc_text.h", "mlc_dwt.h", "mlc_cycles.c"]
 RUNTIME_FILES = {
     "baremetal-cortex-m": [("common", f) for f in COMMON_RUNTIME]
-    + [("cortex-m", "startup.c"), ("cortex-m", "mlc_hal_cmsdk.c"), ("cortex-m", "main.c")],
+    + [("cortex-m", "startup.c"), ("cortex-m", "mlc_hal_qemu.c"), ("cortex-m", "mlc_uart.h"), ("cortex-m", "main.c")],
     "arduino": [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp"), ("arduino", "main.cpp")],
 }
 # A fit check's runtime: the real app and protocol, a stand-in serial port (no board framework here).
@@ -160,6 +160,14 @@ def precheck_fit(graph, board: Board, macros: dict) -> None:
                         f"+ the app's request buffer), the board has {board.ram_bytes:,}")
     if problems:
         raise MlcError(f"{graph.path} does not fit {board.id}: " + "; ".join(problems) + "; pick a bigger board")
+
+
+def runtime_files(board: Board) -> list[tuple[str, str]]:
+    """The firmware/ files a board's runtime links: its RUNTIME_FILES, and for bare metal the UART driver it names."""
+    files = RUNTIME_FILES[board.runtime]
+    if board.runtime == "baremetal-cortex-m":
+        files = files + [("cortex-m", f"mlc_uart_{board.serial.driver}.c")]
+    return files
 
 
 def build_flags(board: Board) -> list[str]:
@@ -284,7 +292,7 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
     runtime_dir.mkdir(parents=True)
     firmware = asset_dir("firmware")
     for family, filename in (FITCHECK_FILES + ([] if board.is_avr else FITCHECK_ARM_FILES) if fit_check
-                             else RUNTIME_FILES[board.runtime]):
+                             else runtime_files(board)):
         shutil.copyfile(firmware / family / filename, runtime_dir / filename)
     (src / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
         **app_context(graph, name, board, macros, demo), **app_sources.context))
