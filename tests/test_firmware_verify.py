@@ -256,7 +256,7 @@ def test_builder_models_bit_exact_on_qemu(make, board, tmp_path):
     """Models of ops the converter does not write: the float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM, SQRT of
     subnormals, RSQRT, MEAN, SUM, and PAD, TRANSPOSE, CONCATENATION, RESHAPE copying float32, between DEQUANTIZE and
     QUANTIZE) on the FPv4/FPv5 FPU, built with PlatformIO's flags (test_boards checks -ffp-contract=off among
-    them), int16 PRELU, and SPACE_TO_BATCH_ND -> PAD -> BATCH_TO_SPACE_ND standing alone (a batch of 4 between);
+    them), int16 PRELU, and SPACE_TO_BATCH_ND -> CONV_2D -> PAD -> BATCH_TO_SPACE_ND (a batch of 4 between);
     byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
     import test_hostsim_ops
 

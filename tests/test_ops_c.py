@@ -104,6 +104,7 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "SPACE_TO_DEPTH": lambda: S.depth_space_models("SPACE_TO_DEPTH").map(_model),
     **{f"{op}{suffix}": (lambda op=op, dtype=dtype: S.space_batch_models(op, dtype=dtype).map(_model))
        for op in ("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND") for suffix, dtype in (("", "int8"), ("/float32", "float32"))},
+    "SPACE_TO_BATCH_ND/conv": lambda: S.space_batch_models("SPACE_TO_BATCH_ND", middles=("CONV_2D", "DEPTHWISE_CONV_2D")).map(_model),
     "GATHER": lambda: S.gather_models().map(_model),
     "MIRROR_PAD": lambda: S.mirror_pad_models().map(_model),
     "REDUCE_MIN": lambda: S.reduce_min_models().map(_model),

@@ -180,6 +180,9 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
         layer = Layer(unit, op, plan)
         y = op.outputs[0]
         code = [] if op.index in plan.aliased else definition(op.kind).emit(layer).splitlines()
+        if layer.images > 1:
+            code = ["{", "    int32_t image;", f"    for (image = 0; image < INT32_C({layer.images}); ++image) {{",
+                    *(f"        {line}" for line in code), "    }", "}"]
         for io in (plan.io.get(t.index) for t in op.outputs):  # an output's pointer made opaque where it is
             if io and io[0] == "output" and io not in pinned:  # first written, not before (registers)
                 pinned.add(io)

@@ -50,19 +50,22 @@ class OpDef:
     # input 0 and the output may have a leading batch other than 1 (data movement over the whole shape: the kernels
     # walk every axis); every other op takes a batch of 1 (codegen.model keeps model inputs and outputs at 1)
     batched: bool = False
+    # the kernel computes one image: on a leading batch over 1 the generated C runs it once per image
+    # (codegen.lower.layer), hostsim on the images stacked, and the layer never runs in place
+    per_image: bool = False
 
 
 _OPS: dict = {}
 
 
 def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=(),
-           dtypes=("int8",), overlap=None, state=(), batched=False):
+           dtypes=("int8",), overlap=None, state=(), batched=False, per_image=False):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
         _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), tuple(dtypes),
-                           overlap, tuple(state), batched)
+                           overlap, tuple(state), batched, per_image)
 
 
 def registry() -> dict:
@@ -122,7 +125,7 @@ def prepare(graph) -> None:
             continue
         try:
             _check_structure(op, d.arity)
-            _check_batch(op, d.batched, made_by, ends)
+            _check_batch(op, d.batched or d.per_image, made_by, ends)
             _check_state(op, d.state)
             op.params = d.derive(op)
             op.macs = macs(op)
