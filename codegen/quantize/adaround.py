@@ -11,11 +11,14 @@ rounding h(V) = clip(sigmoid(V) (ZETA - GAMMA) + GAMMA, 0, 1) per weight, starte
 quantized layers before it is what this one learns to compensate; act: the fused activation), on random
 batches of output pixels; the regulariser is off for the first WARMUP of the steps, then its beta anneals
 from 20 to 2, pushing every h(V) to 0 or 1. The integer weight is floor(w / s) + (V >= 0). The scales stay
-those of nearest rounding (symmetric per channel), so only the integers change.
+those of nearest rounding (symmetric per channel), so only the integers change. A layer with fewer output
+pixels than ROWS_PER_WEIGHT per weight of a channel keeps nearest rounding: on so few rows the learned
+rounding fits the calibration samples rather than the layer (measured on drawn dense layers).
 """
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from codegen.model.ir import Op
 from codegen.quantize import executor
@@ -32,16 +35,12 @@ ROWS_PER_WEIGHT = 4  # a layer with fewer output pixels per weight of a channel 
 MAX_ROWS = 200_000  # output pixels kept (a random subset beyond), to bound memory
 
 
-def _h(v):
-    return np.clip(1 / (1 + np.exp(-v)) * (ZETA - GAMMA) + GAMMA, 0, 1)
-
-
 class _Layer:
     """The layer as a product of its input rows with a weight matrix (K, C_out) (depthwise: (taps, C_out),
     multiplied channel by channel), the per-channel scales along C_out."""
 
     def __init__(self, op: Op, w: np.ndarray):
-        self.op, self.shape = op, w.shape
+        self.shape = w.shape
         self.depthwise = op.kind == "DEPTHWISE_CONV_2D"
         self.matrix = w.reshape(-1, w.shape[3]) if self.depthwise else w.reshape(w.shape[0], -1).T
 
@@ -56,7 +55,8 @@ class _Layer:
         return m.reshape(self.shape) if self.depthwise else m.T.reshape(self.shape)
 
 
-def round_weights(op: Op, x: np.ndarray, x_q: np.ndarray, scales: np.ndarray, seed: int = 0) -> np.ndarray:
+@threadpool_limits.wrap(limits=1, user_api="blas")
+def round_weights(op: Op, x: np.ndarray, x_q: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """The layer's int8 weights (op.inputs[1]'s layout) rounded by AdaRound at the given per-channel scales;
     x and x_q: its stacked float input in the float graph and in the simulated int8 graph."""
     w = op.inputs[1].data.astype(np.float64)
@@ -64,9 +64,9 @@ def round_weights(op: Op, x: np.ndarray, x_q: np.ndarray, scales: np.ndarray, se
     layer = _Layer(op, w)
     act = executor.ACTIVATIONS[op.options.get("activation", "NONE")]
     cout = layer.matrix.shape[1]
-    target = executor.run_op(op, [x, op.inputs[1].data, *([bias] if op.inputs[2:] else [])]).reshape(-1, cout)
+    target = executor.run_op(op, [x, op.inputs[1].data, bias]).reshape(-1, cout)
     rows = executor.patches(op, x_q.astype(np.float32))
-    keep = np.random.default_rng(seed).permutation(len(rows))[:MAX_ROWS]  # shuffled once: batches are slices
+    keep = np.random.default_rng(0).permutation(len(rows))[:MAX_ROWS]  # shuffled once: batches are slices
     rows, target = rows[keep], target[keep]
     scaled = layer.matrix / scales.astype(np.float64)
     if len(rows) < ROWS_PER_WEIGHT * len(scaled):
