@@ -21,14 +21,14 @@ from codegen.errors import MlcError  # noqa: E402
 from tests.paths import BUDGETS, MODELS  # noqa: E402
 
 MAX_REASON = 110
-BOARDS = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m55"]
+BOARDS = ["qemu-cortex-m0", "qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m55"]
 
 
 def measure(model: Path, board: str, cflags=()):
     try:
         return bench(model, board, cflags=cflags)
     except MlcError as err:
-        first = str(err).splitlines()[0].replace(f"{model}: ", "")
+        first = str(err).splitlines()[0].replace(f"{model}: ", "").replace(f"{model} ", "")  # "PATH does not fit"
         return first if len(first) <= MAX_REASON else first[:MAX_REASON - 3] + "..."
 
 

@@ -52,12 +52,13 @@ def table(measured) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str, readme: Path = ROOT / "README.md") -> None:
+def write_readme(text: str, readme: Path = ROOT / "README.md", marks=MARKS) -> None:
+    """Replace the block between the marks comments in the README with text."""
     body = readme.read_text()
-    pattern = re.compile(re.escape(MARKS[0]) + r".*?" + re.escape(MARKS[1]), re.S)
+    pattern = re.compile(re.escape(marks[0]) + r".*?" + re.escape(marks[1]), re.S)
     if not pattern.search(body):
-        raise SystemExit(f"{readme}: no {MARKS[0]} ... {MARKS[1]} block to replace")
-    readme.write_text(pattern.sub(lambda _: f"{MARKS[0]}\n{text}\n{MARKS[1]}", body))
+        raise SystemExit(f"{readme}: no {marks[0]} ... {marks[1]} block to replace")
+    readme.write_text(pattern.sub(lambda _: f"{marks[0]}\n{text}\n{marks[1]}", body))
 
 
 def main(argv=None) -> int:

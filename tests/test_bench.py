@@ -209,3 +209,42 @@ def test_a_one_layer_model_is_counted(tmp_path):
     result = bench.bench(model, M4, out_dir=tmp_path / "p")
     assert [(layer.op, layer.macs) for layer in result.layers] == [("FULLY_CONNECTED", 32)]
     assert result.instructions == result.layers[0].instructions + result.overhead > 32
+
+
+def test_band_marks_count_to_their_layer():
+    """A layer run in bands (codegen.lower.patches) has a mark per band, mlc_mark_NAME_<i>_b<band>: each maps to
+    the layer's bucket, and the kernels of all its bands are the layer's."""
+    symbols = {"m_run": (0x100, 0x80), bench.RUN_SYMBOL: (0x80, 0x10), "mlc_mark_m_0_b0": (0x104, 0),
+               "mlc_mark_m_1_b0": (0x110, 0), "mlc_mark_m_0_b1": (0x120, 0), "mlc_mark_m_1_b1": (0x130, 0),
+               "mlc_mark_m_2": (0x140, 0), "mlc_mark_m_end": (0x150, 0)}
+    config, buckets = bench.plugin_config(symbols, Path("m.elf"), "m", 3)
+    assert buckets == 5 and sorted(line for line in config.splitlines() if line.startswith("mark")) == \
+        ["mark 0x104 1", "mark 0x110 2", "mark 0x120 1", "mark 0x130 2", "mark 0x140 3", "mark 0x150 4"]
+    source = """int m_run(void)
+{
+    MLC_LAYER_MARK(m, 0_b0);
+    m_conv_s8_0(a, b);
+    MLC_LAYER_MARK(m, 1_b0);
+    m_depthwise_s8_0(b, c);
+    MLC_LAYER_MARK(m, 0_b1);
+    m_conv_s8_1(a, b);
+    MLC_LAYER_MARK(m, 1_b1);
+    m_depthwise_s8_0(b, c);
+    MLC_LAYER_MARK(m, 2);
+    m_softmax_s8_0(c, d);
+    MLC_LAYER_MARK(m, end);
+    return 0;
+}"""
+    assert bench.layer_kernels(source, "m", 3) == [["m_conv_s8_0", "m_conv_s8_1"], ["m_depthwise_s8_0"], ["m_softmax_s8_0"]]
+
+
+@pytest.mark.device
+def test_a_banded_model_counts_each_banded_layer(tmp_path):
+    """mobilenet_v2_like runs its first six layers in bands: each of them gets its own count, and the layers and
+    run's prologue and epilogue add up to the whole inference."""
+    pytest.importorskip("platformio")
+    path = Path(__file__).parent / "models" / "keras" / "mobilenet_v2_like.tflite"
+    result = bench.bench(path, M4, tmp_path / "p")
+    layers = result.layers
+    assert all(layer.instructions > layer.macs // 4 > 0 for layer in layers[:6]), [l.instructions for l in layers]
+    assert result.instructions == result.overhead + sum(layer.instructions for layer in layers)

@@ -73,3 +73,13 @@ def test_own_weight_layouts_only_where_the_board_has_the_flash():
     _, tight = render(graph, "m", [], isa="dsp", flash_bytes=512 * 1024)
     _, portable = render(graph, "m", [], isa=None)
     assert tight.weight_bytes == portable.weight_bytes < 300_000 < 2 * 260_000 < roomy.weight_bytes
+
+
+def test_board_plans_show_the_weight_layout_the_build_takes(capsys):
+    """`inspect --plan --board` gives the plans the build uses: halfword FULLY_CONNECTED weights on a DSP board
+    with the flash for them, int8 ones on a 512 KB DSP part, where the build falls back."""
+    def weights(board):
+        assert main(["inspect", "--plan", "--json", str(MODELS / "ad01_int8.tflite"), "--board", board]) == 0
+        return {r["weights"] for r in json.loads(capsys.readouterr().out) if r["kind"] == "FULLY_CONNECTED"}
+    roomy, tight = weights("qemu-cortex-m4"), weights("nucleo_f446re")
+    assert tight == {"[units][depth] int8"} and roomy and all("int16" in w for w in roomy), (tight, roomy)

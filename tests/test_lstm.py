@@ -1,19 +1,23 @@
-"""UNIDIRECTIONAL_SEQUENCE_LSTM (int8, int16 cell state): hostsim bit-exact with TFLM's interpreter on drawn
-models (shapes not multiples of 4, every quantization drawn, time major or not, with and without cell clip),
+"""UNIDIRECTIONAL_SEQUENCE_LSTM (int8 and 16x8, int16 cell state): hostsim bit-exact with TFLM's interpreter on
+drawn models (shapes not multiples of 4, every quantization drawn, time major or not, with and without cell clip),
 the state carried from one invoke to the next as TFLM keeps it; the generated C equal to hostsim under the
-sanitizers; the variants TFLM's kernel refuses get one line. The mnist_lstm model itself is in
+sanitizers and warning-free for Cortex-M and AVR; the variants TFLM's kernel refuses get one line. The mnist_lstm model itself is in
 test_reference_models.py and test_generate.py."""
+import shutil
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import strategies as S
-from c_harness import build_harness, compare
+from c_harness import build_harness, compare, compile_c
 from codegen.lower.generate import generate_graph
 from codegen.model import tflm as reference
 from codegen.model.tflite import parse
 from codegen.ops import prepare
 from hostsim import run
+from test_ops_c import TARGETS
 
 pytest.importorskip("tflite_micro")
 
@@ -29,12 +33,18 @@ def _graph(case):
 
 def _inputs(graph, n, seed):
     t = graph.inputs[0]
-    return np.random.default_rng(seed).integers(-128, 128, (n, *t.shape[1:]), dtype=np.int8)
+    info = np.iinfo(t.dtype)
+    return np.random.default_rng(seed).integers(info.min, info.max + 1, (n, *t.shape[1:]), dtype=t.dtype)
 
 
+DTYPES = pytest.mark.parametrize("dtype", ["int8", "int16"])
+
+
+@DTYPES
 @settings(**SETTINGS)
-@given(case=S.lstm_models())
-def test_hostsim_equals_tflm_over_invokes(case):
+@given(data=st.data())
+def test_hostsim_equals_tflm_over_invokes(dtype, data):
+    case = data.draw(S.lstm_models(dtype=dtype))
     graph = _graph(case)
     x = _inputs(graph, 6, 1)  # six invokes of one interpreter: the state goes on from each to the next
     got = run(graph, x)
@@ -42,9 +52,11 @@ def test_hostsim_equals_tflm_over_invokes(case):
     np.testing.assert_array_equal(got, want, err_msg=repr(case))
 
 
+@DTYPES
 @settings(**{**SETTINGS, "max_examples": 6})
-@given(case=S.lstm_models())
-def test_c_equals_hostsim(case, tmp_path_factory):
+@given(data=st.data())
+def test_c_equals_hostsim(dtype, data, tmp_path_factory):
+    case = data.draw(S.lstm_models(dtype=dtype))
     graph = _graph(case)
     work = tmp_path_factory.mktemp("lstm")
     for reference_kernels in (False, True):
@@ -52,21 +64,43 @@ def test_c_equals_hostsim(case, tmp_path_factory):
         assert compare(graph, build_harness(work / str(reference_kernels), "m"), _inputs(graph, 5, 2)) == 5
 
 
-def test_an_int8_cell_state_is_refused_naming_the_op():
-    """TFLM's integer LSTM takes an int16 cell state only; mlc names the layer's dtypes."""
+@pytest.mark.parametrize("target", TARGETS)
+@DTYPES
+def test_cross_compiles_warning_free(target, dtype, tmp_path_factory):
+    """Cortex-M0+/M4 and AVR (16-bit int: the int16 output's bounds minus its zero point overflow an int)."""
+    cc, flags = TARGETS[target]
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} is not installed")
+
+    @settings(**{**SETTINGS, "max_examples": 3}, derandomize=True, database=None)
+    @given(case=S.lstm_models(dtype=dtype))
+    def check(case):
+        work = tmp_path_factory.mktemp("cross")
+        generate_graph(_graph(case), work, name="m")
+        compile_c([work / "m.c"], work / "m.o", include_dirs=[work], cc=cc,
+                  cflags=["-std=c99", "-Wall", "-Wextra", "-Werror", "-Os", "-c", *flags])
+
+    check()
+
+
+@pytest.mark.parametrize("act, cell, bias, says", [
+    ("int8", "int8", "int32", "int8 with an int8 cell state is not supported"),
+    ("int16", "int16", "int32", "bias (input 12) must be a constant int64 of 2 values (int16 activations)")])
+def test_what_tflms_integer_lstm_does_not_take_is_refused_naming_the_op(act, cell, bias, says):
+    """TFLM's integer LSTM keeps an int16 cell state, and its 16x8 kernel reads int64 biases; mlc says which."""
     from tflite_builder import ModelBuilder
 
-    b = ModelBuilder()
+    b = ModelBuilder(act_dtype=act)
     x = b.input([1, 3, 2], 0.05, 0)
     weights = [b.const_int8(np.ones((2, 2), np.int8), 0.01) for _ in range(8)]
-    biases = [b.const_int32(np.zeros(2, np.int32), 0.0005) for _ in range(4)]
-    y = b.unidirectional_sequence_lstm(x, weights, biases, b.variable([1, 2], "int8", 0.01, 0),
-                                       b.variable([1, 2], "int8", 2.0 ** -7, 0), 0.01, 0)
+    biases = [b.const(np.zeros(2, bias), bias, 0.0005, 0) for _ in range(4)]
+    y = b.unidirectional_sequence_lstm(x, weights, biases, b.variable([1, 2], act, 0.01, 0),
+                                       b.variable([1, 2], cell, 2.0 ** -7, 0), 0.01, 0)
     b.output(y)
     graph = parse(b.finish(), "lstm.tflite")
     prepare(graph)
     [(index, kind, reason)] = graph.unsupported
-    assert (index, kind) == (0, "UNIDIRECTIONAL_SEQUENCE_LSTM") and "int8 with an int8 cell state is not supported yet" in reason
+    assert (index, kind) == (0, "UNIDIRECTIONAL_SEQUENCE_LSTM") and says in reason, reason
 
 
 def _strokes(n, seed):

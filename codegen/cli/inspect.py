@@ -24,15 +24,18 @@ def add_arguments(parser):
 
 def plans(graph, board_id=None, patches="auto") -> list:
     """Every layer's KernelPlan summaries (dicts), in layer order, ISA by ISA. Layers run in patches
-    (codegen.lower.patches) have a plan per band: "band" says which, and the split."""
-    from codegen.lower.generate import plan_model
+    (codegen.lower.patches) have a plan per band: "band" says which, and the split. With a board, the plans
+    its build takes: the shared weight layouts where the ISA's own would not fit its flash (generate.render)."""
+    from codegen.lower.generate import plan_model, render
     from codegen.ops.kernel_plan import isa_of
     from codegen.ops import require_supported
     from codegen.targets.boards import get_board
 
     require_supported(graph)
-    isa = isa_of(get_board(board_id)) if board_id else None
-    split, banded, memory = plan_model(graph, isa=isa, patches=patches)
+    board = get_board(board_id) if board_id else None
+    isa = isa_of(board) if board else None
+    own = render(graph, "model", [], isa=isa, flash_bytes=board.flash_bytes, patches=patches)[1].own_layouts if board else True
+    split, banded, memory = plan_model(graph, isa=isa, own_layouts=own, patches=patches)
     rows = []
     for index in sorted(memory.kernels):
         band = split.bands.get(index)

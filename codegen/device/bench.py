@@ -32,7 +32,7 @@ from codegen.assets import asset_dir
 from codegen.targets.boards import Board, get_board
 from codegen.targets.project import read_symbols
 from codegen.csyntax import check_identifier, identifier_from
-from codegen.errors import MlcError
+from codegen.errors import FitError, MlcError
 from codegen.ops import graph_of
 
 PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"  # a host program: QEMU loads it
@@ -143,9 +143,15 @@ def plugin_config(symbols: dict, elf: Path, name: str, n_layers: int) -> tuple[s
         raise MlcError(f"{elf}: {RUN_SYMBOL} has no size in the symbol table")
     lines = [f"start {entry:#x}", f"stop {run_at:#x} {run_at + run_size:#x}"]
     buckets = n_layers + 2
+    marks = {}  # layer -> its marks' addresses (a layer run in bands has one per band: mlc_mark_NAME_<i>_b<band>)
+    for symbol, (addr, _) in symbols.items():
+        m = re.fullmatch(rf"mlc_mark_{re.escape(name)}_(\d+)(?:_b\d+)?", symbol)
+        if m:
+            marks.setdefault(int(m.group(1)), []).append(addr)
     at = {}  # a layer without code shares its address with the next mark: the later bucket wins
     for bucket, label in enumerate([*range(n_layers), "end"], start=1):
-        at[_need(symbols, f"mlc_mark_{name}_{label}", elf)[0]] = bucket
+        for addr in marks.get(label) or [_need(symbols, f"mlc_mark_{name}_{label}", elf)[0]]:
+            at[addr] = bucket
     lines += [f"mark {addr:#x} {bucket}" for addr, bucket in at.items()]
     return "\n".join([f"buckets {buckets}"] + lines) + "\n", buckets
 
@@ -199,10 +205,11 @@ def layer_kernels(c_source: str, name: str, n_layers: int) -> list[list[str]]:
     end = c_source.find(f"MLC_LAYER_MARK({name}, end);", start)
     if start < 0 or end < 0:
         raise MlcError(f"{name}.c: no {name}_run with layer marks in the generated source")
-    parts = re.split(rf"MLC_LAYER_MARK\({re.escape(name)}, (\d+)\);", c_source[start:end])
-    calls = {int(index): list(dict.fromkeys(re.findall(KERNEL_CALL.format(name=re.escape(name)), code)))
-             for index, code in zip(parts[1::2], parts[2::2])}
-    return [calls.get(i, []) for i in range(n_layers)]
+    parts = re.split(rf"MLC_LAYER_MARK\({re.escape(name)}, (\d+)(?:_b\d+)?\);", c_source[start:end])
+    calls = {}  # a layer run in bands has a part per band
+    for index, code in zip(parts[1::2], parts[2::2]):
+        calls.setdefault(int(index), []).extend(re.findall(KERNEL_CALL.format(name=re.escape(name)), code))
+    return [list(dict.fromkeys(calls.get(i, []))) for i in range(n_layers)]
 
 
 def text_sizes(symbols: dict) -> dict:
@@ -269,7 +276,12 @@ def plan_stack(graph, board: Board, lib_dir: Path, name: str):
     if missing and twin is not board:  # a fit check works without them; a build for a QEMU board needs both
         return proj.default_stack(board, f"not measured: {' and '.join(missing)} not installed")
     cflags = [] if twin is board else [board.optimize]
-    peak, cached = measure_stack(graph, twin, lib_dir, name, cflags)
+    try:
+        peak, cached = measure_stack(graph, twin, lib_dir, name, cflags)
+    except FitError:
+        if twin is board:
+            raise
+        return proj.default_stack(board, f"not measured: the model does not fit {twin.id}")
     where = f"measured on {twin.id}" + (f" at {cflags[0]}" if cflags else "") + (", cached" if cached else "")
     return proj.measured_stack(peak, where)
 

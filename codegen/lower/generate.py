@@ -40,6 +40,7 @@ class Result:
     inplace_layers: list = field(default_factory=list)
     aliased_layers: list = field(default_factory=list)
     patches: patching.Patches | None = None  # the leading layers run in bands (codegen.lower.patches)
+    own_layouts: bool = True  # the ISA's own weight layouts (False: the shared ones, where the board's flash is short)
 
     def summary(self) -> str:
         lines = [f"{self.name}: wrote {', '.join(self.files)} to {self.out_dir}",
@@ -169,28 +170,27 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
     graph, banded, plan = plan_model(graph, reference, isa, own_layouts, patches)
     inputs, outputs = model_io(graph, name)
     unit = Unit(name, reference=reference, isa=isa, io_vars={(io["role"], io["position"]): io["fn"] for io in inputs + outputs})
-    layers, pinned, marks = [], set(), []
+    layers, pinned = [], set()
     for op in graph.ops:
-        # bench's per-layer marks and the debug dump name the model's layers: a banded chain counts as its first
+        # bench's per-layer marks and the debug dump name the model's layers: each band of a banded layer is
+        # marked as that layer's (L_bB), so its instructions, the overlap recomputed, count to it
         band = graph.bands.get(op.index)
         dump = graph.origin.get(op.index) if graph.origin else op.index
-        if band is None or (band[1] == 0 and band[0] == banded.layers[0]):
-            marks.append(dump if band is None else band[0])
+        mark = dump if band is None else f"{band[0]}_b{band[1]}"
         layer = Layer(unit, op, plan)
         y = op.outputs[0]
         code = [] if op.index in plan.aliased else definition(op.kind).emit(layer).splitlines()
+        if layer.images > 1:
+            code = ["{", "    int32_t image;", f"    for (image = 0; image < INT32_C({layer.images}); ++image) {{",
+                    *(f"        {line}" for line in code), "    }", "}"]
         for io in (plan.io.get(t.index) for t in op.outputs):  # an output's pointer made opaque where it is
             if io and io[0] == "output" and io not in pinned:  # first written, not before (registers)
                 pinned.add(io)
                 var = unit.io_vars[io]
                 code = [f"void *{var} = {name}_{var}();", f"MLC_PIN({var});"] + code
         whole = y.view[0] if y.view else y
-        layers.append({"index": op.index, "marks": marks, "dump": dump, "comment": _layer_comment(graph, op, plan),
+        layers.append({"index": op.index, "mark": mark, "dump": dump, "comment": _layer_comment(graph, op, plan),
                        "code": code, "result": layer.result(0), "result_bytes": whole.nbytes})
-        if band is not None and dump is not None:  # the chain's other layers: no code of their own
-            marks = [i for i in banded.layers[1:]]
-        else:
-            marks = []
     offsets = _arena_offsets(graph, plan, name)
     for io, t in zip(outputs, graph.outputs):  # a constant output: copied from flash into its place in the arena
         io["const"] = unit.const(f"{name}_{io['fn']}_value", t.data, c_type(t.dtype)) if t.is_const else None
@@ -217,7 +217,8 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
                     weight_bytes=unit.weight_bytes(), input_bytes=ctx["input_bytes"],
                     output_bytes=ctx["output_bytes"], macs=macs, inputs=[(io["fn"], io["bytes"]) for io in inputs],
                     outputs=[(io["fn"], io["bytes"]) for io in outputs], state_bytes=ctx["state_bytes"],
-                    inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased), patches=banded)
+                    inplace_layers=sorted(plan.inplace), aliased_layers=sorted(plan.aliased), patches=banded,
+                    own_layouts=own_layouts)
     return files, result
 
 

@@ -1,6 +1,8 @@
-"""UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights with an int16 cell state, as TFLM's
-lstm_eval (PrepareGateParametersInteger / EvalLstm): per gate two FULLY_CONNECTED products (input and
-hidden state) requantized to int16 at 2^-12 (Q3.12), added with saturation, then int16 sigmoid (tanh
+"""UNIDIRECTIONAL_SEQUENCE_LSTM with int8 weights and an int16 cell state, as TFLM's lstm_eval
+(PrepareGateParametersInteger / EvalLstm), for its two integer variants: int8 activations with int32
+biases and sums, and 16x8 (int16 activations, hidden state and output) with int64 biases and sums
+requantized by the int64 MultiplyByQuantizedMultiplier. Per gate two FULLY_CONNECTED products (input
+and hidden state) requantized to int16 at 2^-12 (Q3.12), added with saturation, then int16 sigmoid (tanh
 for the cell gate); the cell update c = f * c + i * g and the hidden update h = o * tanh(c) as TFLM's
 int16 MulElementwise, every multiplier and shift derived here at generation time."""
 import math
@@ -18,6 +20,7 @@ GATES = ("input", "forget", "cell", "output")  # TFLite's order of the weight an
 GATE_IN = 2.0 ** -12  # the gate FCs' output scale (Q3.12, the int16 sigmoid/tanh input)
 GATE_OUT = 2.0 ** -15  # the int16 sigmoid/tanh output scale (Q0.15)
 HIDDEN, CELL = 18, 19  # the state inputs (variables)
+BIAS = {"int8": "int32", "int16": "int64"}  # EvalLstm<int8, int8, int16, int32> and <int16, int8, int16, int64>
 _ABSENT = {9: "peephole", 10: "peephole", 11: "peephole", 16: "projection", 17: "projection",
            20: "layer norm", 21: "layer norm", 22: "layer norm", 23: "layer norm"}
 
@@ -65,11 +68,11 @@ def lstm_params(op):
     hidden, cell = _tensor(op, HIDDEN), _tensor(op, CELL)
     if hidden is None or cell is None or not hidden.variable or not cell.variable:
         raise MlcError("the hidden and cell state (inputs 18 and 19) must be variable tensors")
-    if x.dtype != "int8" or cell.dtype != "int16":
-        raise MlcError(f"UNIDIRECTIONAL_SEQUENCE_LSTM on {x.dtype} with an {cell.dtype} cell state is not supported yet "
-                       "(mlc supports int8 activations with an int16 cell state)")
-    for t in (x, out, hidden):
-        per_tensor_quantized(op, t)
+    if x.dtype not in BIAS or cell.dtype != "int16":
+        raise MlcError(f"UNIDIRECTIONAL_SEQUENCE_LSTM on {x.dtype} with an {cell.dtype} cell state is not supported "
+                       "(mlc, as TFLM's integer LSTM, takes int8 or int16 activations with an int16 cell state)")
+    for t in (x, out, hidden):  # TFLM: the hidden state and the output have the input's type
+        per_tensor_quantized(op, t, (x.dtype,))
     per_tensor_quantized(op, cell, ("int16",))
     o = op.options
     if len(x.shape) != 3 or len(out.shape) != 3:
@@ -80,8 +83,8 @@ def lstm_params(op):
     if hidden.size != batch * units or cell.size != batch * units or tuple(out.shape) != (*x.shape[:2], units):
         raise MlcError(f"state shapes {hidden.shape}, {cell.shape} and output shape {out.shape} do not fit input {x.shape}")
     activation = o.get("activation", "TANH")
-    if activation not in ("TANH", "SIGMOID"):
-        raise MlcError(f"cell activation {activation}: TFLM's integer LSTM takes TANH or SIGMOID")
+    if activation != "TANH":  # TFLM's integer kernel asserts on any other (the format cannot say SIGMOID)
+        raise MlcError(f"cell activation {activation}: TFLM's integer LSTM takes TANH only")
     if hidden.quant.zp != out.quant.zp or hidden.quant.s != out.quant.s:
         raise MlcError(f"the hidden state '{hidden.name}' and the output '{out.name}' are quantized differently; "
                        "TFLM copies one into the other")
@@ -89,8 +92,9 @@ def lstm_params(op):
     for g, name in enumerate(GATES):
         wx, wh = _weights(op, 1 + g, units, depth), _weights(op, 5 + g, units, units)
         bias = _tensor(op, 12 + g)
-        if bias is None or bias.dtype != "int32" or not bias.is_const or bias.size != units:
-            raise MlcError(f"the {name} gate's bias (input {12 + g}) must be a constant int32 of {units} values")
+        if bias is None or bias.dtype != BIAS[x.dtype] or not bias.is_const or bias.size != units:
+            raise MlcError(f"the {name} gate's bias (input {12 + g}) must be a constant {BIAS[x.dtype]} of {units} "
+                           f"values ({x.dtype} activations)")
         (xm, xs), (hm, hs) = _fc_multiplier(x, wx), _fc_multiplier(hidden, wh)
         gates[name] = {"x_multiplier": xm, "x_shift": xs, "h_multiplier": hm, "h_shift": hs,
                        "bias": bias.data.astype(np.int64).ravel(), "x_weights": 1 + g, "h_weights": 5 + g}
@@ -99,8 +103,8 @@ def lstm_params(op):
     clip = float(o.get("cell_clip", 0.0))
     return {
         "batch": int(batch), "steps": int(steps), "depth": int(depth), "units": int(units), "time_major": time_major,
-        "input_offset": -x.quant.zp, "hidden_offset": -hidden.quant.zp, "output_offset": out.quant.zp,
-        "gates": gates, "cell_activation": activation,
+        "dtype": x.dtype, "input_offset": -x.quant.zp, "hidden_offset": -hidden.quant.zp, "output_offset": out.quant.zp,
+        "gates": gates,
         # the gates' own nonlinearity reads Q3.12: TFLM's Tanh(-12) / Logistic(0, 0)
         "gate_nonlinear": _int16_nonlinear_input(0),
         "cell_tanh": _int16_nonlinear_input(15 + power - 3),
@@ -118,9 +122,11 @@ def _lstm_macs(op):
 
 
 def lstm_plan(op, isa, reference, inplace, alone):
+    sums = "int32" if op.params["dtype"] == "int8" else "int64"
     return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8 per gate",
                       scratch=lstm_scratch_bytes(op),
-                      why={"variant": "TFLM's lstm_eval loop nest: per step four gates of two int8 dot products each"},
+                      why={"variant": f"TFLM's lstm_eval loop nest: per step four gates of two {op.params['dtype']} x int8 "
+                                      f"dot products each, summed in {sums}"},
                       options={})
 
 
@@ -135,13 +141,15 @@ def lstm_c(layer):
     gates = [p["gates"][g] for g in GATES]
     wx = np.stack([op.inputs[q["x_weights"]].data for q in gates])
     wh = np.stack([op.inputs[q["h_weights"]].data for q in gates])
-    bias = np.stack([q["bias"] for q in gates]).astype(np.int32)
+    wide = p["dtype"] == "int16"  # 16x8: int16 activations, int64 biases and sums
+    bias_type = BIAS[p["dtype"]]
+    bias = np.stack([q["bias"] for q in gates]).astype(bias_type)
     b, t, d, u = p["batch"], p["steps"], p["depth"], p["units"]
     layout = ({"in_step": b * d, "out_step": b * u, "seq_stride": 1} if p["time_major"]
               else {"in_step": d, "out_step": u, "seq_stride": t})
-    fn = layer.kernel("lstm_s8.c.j2", "lstm_s8", sequences=b, steps=t, depth=d, units=u, **layout,
+    fn = layer.kernel("lstm_s8.c.j2", "lstm_s16" if wide else "lstm_s8", wide=wide, sequences=b, steps=t, depth=d, units=u, **layout,
                       input_offset=p["input_offset"], hidden_offset=p["hidden_offset"], output_offset=p["output_offset"],
-                      cell_clip=p["cell_clip"], cell_nonlinear={"TANH": "tanh", "SIGMOID": "logistic"}[p["cell_activation"]],
+                      cell_clip=p["cell_clip"],
                       x_mult=[q["x_multiplier"] for q in gates], x_shift=[q["x_shift"] for q in gates],
                       h_mult=[q["h_multiplier"] for q in gates], h_shift=[q["h_shift"] for q in gates],
                       gate_nonlinear=p["gate_nonlinear"], cell_tanh=p["cell_tanh"], forget_mul=p["forget_mul"],
@@ -150,7 +158,7 @@ def lstm_c(layer):
                     for name, initial in zip(("hidden", "cell"), initial_state(op)))
     return (f"{fn}({layer.inp(0)}, {layer.out(0)}, {hidden}, {cell}, (int16_t *)(void *){layer.scratch()}, "
             f"{layer.const('input_weights', wx, 'int8_t')}, {layer.const('recurrent_weights', wh, 'int8_t')}, "
-            f"{layer.const('bias', bias, 'int32_t')}, {layer.const('sigmoid_table', SIGMOID_TABLE_UINT16, 'uint16_t')});")
+            f"{layer.const('bias', bias, c_type(bias_type))}, {layer.const('sigmoid_table', SIGMOID_TABLE_UINT16, 'uint16_t')});")
 
 
 def initial_state(op):
@@ -160,4 +168,4 @@ def initial_state(op):
 
 
 define("UNIDIRECTIONAL_SEQUENCE_LSTM", arity=(1, 24), derive=lstm_params, emit=lstm_c, macs=_lstm_macs, plan=lstm_plan,
-       templates=("lstm_s8.c.j2",), state=(HIDDEN, CELL))
+       templates=("lstm_s8.c.j2",), dtypes=("int8", "int16"), state=(HIDDEN, CELL))

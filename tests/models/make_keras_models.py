@@ -244,6 +244,10 @@ MODELS.update({
                                                                                  tf.int8))(L.Conv2D(7, 3, padding="same")(x)), batch=1),
     "gather_nd": lambda: _functional((5, 4, 3), lambda x: L.Dense(4)(
         L.Lambda(lambda t: tf.gather_nd(t, [[[0, 4, 1], [0, 0, 3], [0, 2, 2], [0, 4, 1]]]))(L.Conv2D(6, 1)(x))), batch=1),
+    # SPACE_TO_BATCH_ND -> PAD -> BATCH_TO_SPACE_ND with no conv between (no dilated conv to fold): a batch of 4 inside
+    "space_batch": lambda: _functional((8, 6, 3), lambda x: L.Conv2D(4, 1)(L.Lambda(lambda t: tf.batch_to_space(
+        tf.pad(tf.space_to_batch_nd(t, [2, 2], [[0, 0], [0, 0]]), [[0, 0], [1, 0], [0, 1], [0, 0]]), [2, 2],
+        [[1, 1], [0, 2]]))(L.Conv2D(5, 1)(x))), batch=1),
 })
 
 
