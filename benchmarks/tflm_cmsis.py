@@ -23,16 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.ram_vs_tflm import write_readme  # noqa: E402
 from codegen.device.bench import bench  # noqa: E402
-from tests.paths import MODELS  # noqa: E402
+from tests.paths import model_path  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "tflm_cmsis.json"
 BOARD = "qemu-cortex-m4"
 MARKS = ("<!-- tflm-cmsis -->", "<!-- /tflm-cmsis -->")
-KERAS = ROOT / "tests" / "models" / "keras"
-
-
-def model_path(name: str) -> Path:
-    return next((p for p in (MODELS / f"{name}.tflite", KERAS / f"{name}.tflite") if p.is_file()), MODELS / name)
 
 
 def table(data: dict) -> str:
