@@ -3,7 +3,7 @@
     python benchmarks/bench_models.py [--models DIR] [--boards B ...] [--layers] [--json] [--cflag=-O2] [-j N]
 
 Counts are exact instruction counts from QEMU (`mlc bench`), not time: QEMU's clocks are virtual.
-By default the models of benchmarks/budgets.json, then each count against its budget; --models DIR
+By default the models of benchmarks/budgets.json (tests/data/models, else the converter-made ones), then each count against its budget; --models DIR
 measures every .tflite in DIR. A model mlc cannot build for a board gets a row saying why."""
 from __future__ import annotations
 
@@ -18,17 +18,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codegen.device.bench import bench  # noqa: E402
 from codegen.errors import MlcError  # noqa: E402
-from tests.paths import BUDGETS, MODELS  # noqa: E402
+from tests.paths import BUDGETS, model_path  # noqa: E402
 
 MAX_REASON = 110
-BOARDS = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m55"]
+BOARDS = ["qemu-cortex-m0", "qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m55"]
 
 
 def measure(model: Path, board: str, cflags=()):
     try:
         return bench(model, board, cflags=cflags)
     except MlcError as err:
-        first = str(err).splitlines()[0].replace(f"{model}: ", "")
+        first = str(err).splitlines()[0].replace(f"{model}: ", "").replace(f"{model} ", "")  # "PATH does not fit"
         return first if len(first) <= MAX_REASON else first[:MAX_REASON - 3] + "..."
 
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     data = json.loads(BUDGETS.read_text())
-    models = sorted(args.models.glob("*.tflite")) if args.models else [MODELS / f"{m}.tflite" for m in sorted(data["instructions"])]
+    models = sorted(args.models.glob("*.tflite")) if args.models else [model_path(m) for m in sorted(data["instructions"])]
     jobs = [(model, board) for model in models for board in args.boards]
     if not jobs:
         parser.error(f"no .tflite models in {args.models}")

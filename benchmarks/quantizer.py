@@ -22,15 +22,17 @@ onnxruntime, scikit-learn). Tasks:
   written as a float .tflite, the same weights as a Keras model for TF.
 For each: float, TF full-integer PTQ (run in TFLM), onnxruntime quantize_static (QDQ, per-channel,
 MinMax) where an ONNX model exists, and mlc (its default: auto ranges, bias correction, equalization auto;
-also without bias correction, with min/max ranges, without equalization; and from the same network saved
-as .keras), with output SQNR
+also without bias correction, with min/max ranges, without equalization, with AdaRound; and from the same
+network saved as .keras), with output SQNR
 against float (for classifiers also of the logits, the SOFTMAX input: the softmax output's fixed 1/256
-step caps its SQNR) and top-1 agreement with float. Prints one markdown table.
+step caps its SQNR) and top-1 agreement with float. Prints one markdown table, then how long mlc's quantize
+took with equalization auto, with and without AdaRound.
 """
 import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -409,10 +411,13 @@ def ort_ptq(onnx_path, calib_nchw, x_nchw, tmp):
     return tuple(np.concatenate([r[k] for r in results]) if k < len(results[0]) else None for k in (0, 1))
 
 
-def mlc_ptq(path, calib, x, tmp, method, bias_correction=True, equalize="auto"):
+def mlc_ptq(path, calib, x, tmp, method, bias_correction=True, equalize="auto", adaround=False):
+    """((output, logits) on x, seconds `quantize` took)."""
     model = load_float(path)
-    result = quantize(model, calib, method, bias_correction=bias_correction, equalize=equalize)
-    out = tmp / f"mlc_{method}_{bias_correction}_{equalize}.tflite"
+    start = time.perf_counter()
+    result = quantize(model, calib, method, bias_correction=bias_correction, equalize=equalize, adaround=adaround)
+    seconds = time.perf_counter() - start
+    out = tmp / f"mlc_{method}_{bias_correction}_{equalize}_{adaround}.tflite"
     out.write_bytes(result.model)
     g = load(out)
     xq = _quantize_input(g.inputs[0], model.inputs(x, "evaluation data"))
@@ -421,7 +426,7 @@ def mlc_ptq(path, calib, x, tmp, method, bias_correction=True, equalize="auto"):
     # hostsim equals TFLM byte for byte (tests/test_quantize.py); checked here on a few inputs too
     assert np.array_equal(tflm.run(out, xq[:8]).outputs[0].reshape(q[:8].shape), q[:8])
     logits = _softmax_input(g)
-    return _dequantize(g.outputs[0], q), logits and _dequantize(logits, values[logits.index])
+    return (_dequantize(g.outputs[0], q), logits and _dequantize(logits, values[logits.index])), seconds
 
 
 TASKS = {"digits": digits_task, "residual": residual_task, "keyword": keyword_task, "ad01": ad01_task, "motor": motor_task}
@@ -429,7 +434,7 @@ TASKS = {"digits": digits_task, "residual": residual_task, "keyword": keyword_ta
 
 def main() -> int:
     args = _args()
-    rows = []
+    rows, times = [], []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in args.tasks:
@@ -445,16 +450,20 @@ def main() -> int:
             if str(task["path"]).endswith(".onnx"):
                 rows.append(_row(task, "onnxruntime QDQ per-channel MinMax", x_model, ref,
                                  ort_ptq(task["path"], task["calib"], task["x"], tmp)))
-            for method, correct, equalize in (("auto", False, "off"), ("minmax", True, "off"), ("auto", True, "off"),
-                                              ("auto", True, "auto")):
-                result = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method, correct, equalize)
-                label = f"{method}{', bias correction' if correct else ''}{', equalize auto' if equalize == 'auto' else ''}"
+            for method, correct, equalize, adaround in (("auto", False, "off", False), ("minmax", True, "off", False),
+                                                        ("auto", True, "off", False), ("auto", True, "auto", False),
+                                                        ("auto", True, "auto", True)):
+                result, seconds = mlc_ptq(task["path"], task["calib"], task["x"], tmp, method, correct, equalize, adaround)
+                label = (f"{method}{', bias correction' if correct else ''}{', equalize auto' if equalize == 'auto' else ''}"
+                         f"{', adaround' if adaround else ''}")
                 rows.append(_row(task, f"mlc ({label})", x_model, ref, result))
+                if equalize == "auto":
+                    times.append(f"{task['name']}: mlc ({label}) {seconds:.1f} s")
             if str(task["path"]).endswith(".onnx"):  # the same network and weights given to mlc as Keras
                 keras_path = tmp / "model.keras"
                 keras_model(model.graph).save(keras_path)
                 rows.append(_row(task, "mlc (auto, bias correction, equalize auto) from Keras", x_model, ref,
-                                 mlc_ptq(keras_path, calib_model, x_model, tmp, "auto")))
+                                 mlc_ptq(keras_path, calib_model, x_model, tmp, "auto")[0]))
     print("| model | quantizer | accuracy / AUC | output SQNR dB | logits SQNR dB | top-1 agreement |")
     print("|---|---|---:|---:|---:|---:|")
     for r in rows:
@@ -464,6 +473,7 @@ def main() -> int:
         logit_sqnr = f"{r['logit_sqnr']:.1f}" if quantized and r["logit_sqnr"] is not None else ""
         top1 = "" if r["top1"] is None else f"{100 * r['top1']:.1f} %"
         print(f"| {r['model']} | {r['quantizer']} | {score} | {sqnr} | {logit_sqnr} | {top1} |")
+    print("\ntime `quantize` took: " + "; ".join(times))
     return 0
 
 

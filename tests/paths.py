@@ -7,3 +7,11 @@ MODELS = DATA / "models"
 TESTDATA = MODELS / "testdata"
 # Instruction budgets per model and board, for tests/test_budgets.py and benchmarks/bench_models.py.
 BUDGETS = Path(__file__).resolve().parents[1] / "benchmarks" / "budgets.json"
+# Converter-made models (tests/models/make_keras_models.py); some stand for MLPerf Tiny's nets in the benchmarks.
+KERAS = Path(__file__).resolve().parent / "models" / "keras"
+
+
+def model_path(name: str) -> Path:
+    """A benchmarked model's file by its name: tests/data/models first, else the converter-made ones."""
+    path = MODELS / f"{name}.tflite"
+    return path if path.exists() else KERAS / f"{name}.tflite"

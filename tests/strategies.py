@@ -21,7 +21,8 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``mean_models()`` (``sum_models()``, ``reduce_max_models()``), ``pad_models(op="PAD"|"PADV2")``, ``relu_models()``, ``relu6_models()``,
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
-(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+(DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``space_batch_models(op, dtype=)`` (SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND, a batch
+over 1 inside), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -186,6 +187,25 @@ def conv_2d_models(draw, padding=None, activation=None, dtype="int8"):
                   stride=stride, dilation=dil, padding=padding, activation=act)
     return _case("CONV_2D", b, [x], [y], w=wq, w_scale=ws, bias=bias, stride=stride,
                  dilation=dil, padding=padding, activation=act)
+
+
+def conv_on(draw, b: ModelBuilder, x: T, padding=None) -> T:
+    """A drawn CONV_2D (window, stride, dilation, padding, per-channel weights, activation) on the tensor x."""
+    k, stride, dil, padding, _ = draw(_window(padding=padding))
+    cout = draw(st.sampled_from(CHANNELS))
+    wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [cout, *k, x.shape[3]], 0, k[0] * k[1] * x.shape[3])
+    assume(padding == "SAME" or all(x.shape[1 + a] >= (k[a] - 1) * dil[a] + 1 for a in (0, 1)))
+    return b.conv_2d(x, b.const_int8(wq, ws, axis=0), b.bias(bias, bs), out_scale, out_zp, stride=stride, dilation=dil,
+                     padding=padding, activation=draw(activations))
+
+
+def depthwise_conv_on(draw, b: ModelBuilder, x: T) -> T:
+    k, stride, dil, padding, _ = draw(_window())
+    mult = draw(st.integers(1, 3))
+    wq, ws, bias, bs, out_scale, out_zp = _weighted_op(draw, x, [1, *k, x.shape[3] * mult], 3, k[0] * k[1])
+    assume(padding == "SAME" or all(x.shape[1 + a] >= (k[a] - 1) * dil[a] + 1 for a in (0, 1)))
+    return b.depthwise_conv_2d(x, b.const_int8(wq, ws, axis=3), b.bias(bias, bs), out_scale, out_zp, depth_multiplier=mult,
+                               stride=stride, dilation=dil, padding=padding, activation=draw(activations))
 
 
 @st.composite
@@ -618,6 +638,56 @@ def depth_space_models(draw, op):
 
 
 @st.composite
+def space_batch_models(draw, op, dtype="int8", middles=None):
+    """SPACE_TO_BATCH_ND or BATCH_TO_SPACE_ND on 3-D NHC or 4-D NHWC, block sizes 1..3 per spatial axis, paddings
+    (or crops) 0..3 per side. The batch over 1 stays inside the model: the input is RESHAPEd to k images (k 1..2),
+    SPACE_TO_BATCH_ND's output (maybe PAD/PADV2ed, SLICEd, TRANSPOSEd or convolved (int8 4-D, unpadded: TFLM pads
+    with an unset value) first: a batch over 1 on its way) is RESHAPEd to a batch of 1, BATCH_TO_SPACE_ND's k
+    images (maybe PADded) likewise. middles: the choices of what follows SPACE_TO_BATCH_ND (default: all)."""
+    spatial = 2 if middles and set(middles) & {"CONV_2D", "DEPTHWISE_CONV_2D"} else draw(st.integers(1, 2))
+    block = [draw(st.integers(1, 3)) for _ in range(spatial)]
+    k, c = draw(st.integers(1, 2)), draw(st.sampled_from(CHANNELS))
+    convs = ["CONV_2D", "DEPTHWISE_CONV_2D"] if dtype == "int8" and spatial == 2 else []
+    b = builder(dtype)
+    if op == "SPACE_TO_BATCH_ND":
+        middle = draw(st.sampled_from(middles or [None, "PAD", "PADV2", "SLICE", "TRANSPOSE", *convs]))
+        edges = []
+        dims = [n * draw(st.integers(1, 3)) if middle in convs else draw(st.integers(1, 6)) for n in block]
+        for d, n in zip(dims, block):
+            before, after = (0, 0) if middle in convs else (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+            edges.append([before, after + (-(d + before + after)) % n])
+    else:
+        k *= int(np.prod(block))
+        middle = draw(st.sampled_from([None, "PAD"] if k > 1 else [None]))
+        dims = [draw(st.integers(1, 4)) for _ in block]
+        edges = []
+        for d, n in zip(dims, block):
+            before = draw(st.integers(0, min(3, d * n - 1)))
+            edges.append([before, draw(st.integers(0, min(3, d * n - 1 - before)))])
+    x = b.input([1, k * dims[0], *dims[1:], c], *draw(quant(dtype)))
+    images = b.reshape(x, [k, *dims, c]) if k > 1 else x
+    if op == "SPACE_TO_BATCH_ND":
+        y = b.space_to_batch_nd(images, block, edges)
+        if middle in ("PAD", "PADV2"):
+            widths = [[0, 0]] + [[draw(st.integers(0, 2)), draw(st.integers(0, 2))] for _ in block] + [[0, 0]]
+            y = b.pad(y, widths) if middle == "PAD" or dtype == "float32" else b.padv2(y, widths)  # pads the zero point
+        elif middle == "TRANSPOSE":
+            y = b.transpose(y, draw(st.permutations(range(spatial + 2))))
+        elif middle == "SLICE":
+            first = draw(st.integers(0, y.shape[0] - 1))
+            y = b.slice(y, [first] + [0] * (spatial + 1), [draw(st.integers(1, y.shape[0] - first))] + [-1] * (spatial + 1))
+        elif middle in convs:
+            y = (conv_on if middle == "CONV_2D" else depthwise_conv_on)(draw, b, y)
+        y = b.reshape(y, [1, -1])
+    else:
+        if middle == "PAD":  # the crops still fit the padded images
+            images = b.pad(images, [[0, 0]] + [[0, draw(st.integers(0, 2))] for _ in block] + [[0, 0]])
+        y = b.batch_to_space_nd(images, block, edges)
+        y = b.reshape(y, [1, -1]) if y.shape[0] > 1 else y
+    return _case(op, b, [x], [y], block=block, edges=edges, k=k, middle=middle)
+
+
+@st.composite
 def gather_models(draw):
     """GATHER along any axis (negative too) with constant positions of rank 0..2, repeats and any order."""
     shape = draw(shapes(1, 4))
@@ -881,6 +951,8 @@ STRATEGIES = {
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
     "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
     "BROADCAST_TO": broadcast_to_models, "GATHER_ND": gather_nd_models,
+    "SPACE_TO_BATCH_ND": partial(space_batch_models, "SPACE_TO_BATCH_ND"),
+    "BATCH_TO_SPACE_ND": partial(space_batch_models, "BATCH_TO_SPACE_ND"),
 }
 
 

@@ -205,11 +205,22 @@ def _float_logistic() -> bytes:
     return b.finish()
 
 
+def _batched_pool() -> bytes:
+    """SPACE_TO_BATCH_ND -> MAX_POOL_2D -> BATCH_TO_SPACE_ND: TFLM pools the batch of 4, mlc's MAX_POOL_2D takes a
+    batch of 1 (its convolutions take more)."""
+    b = ModelBuilder()
+    x = b.input([1, 6, 6, 3], scale=0.05, zero_point=-3)
+    y = b.max_pool_2d(b.space_to_batch_nd(x, [2, 2], [[0, 0], [0, 0]]), (2, 2), padding="SAME")
+    b.output(b.batch_to_space_nd(y, [2, 2], [[0, 0], [0, 0]]))
+    return b.finish()
+
+
 @pytest.mark.parametrize("make, shape, dtype, words", [
     (_cumsum, (1, 3, 3, 2), np.int8, ["layer 0", "CUMSUM", "int8", "not supported yet"]),
     (_int16_squared_difference, (1, 8), np.int16, ["layer 0", "SQUARED_DIFFERENCE", "int16", "not supported"]),
     (_float_logistic, (1, 6), np.int8, ["layer 1", "LOGISTIC", "float32", "libm", "bit-exact"]),
-], ids=["cumsum", "int16_squared_difference", "float_logistic"])
+    (_batched_pool, (1, 6, 6, 3), np.int8, ["layer 1", "MAX_POOL_2D", "batch of 4", "layer 0, SPACE_TO_BATCH_ND"]),
+], ids=["cumsum", "int16_squared_difference", "float_logistic", "batched_pool"])
 def test_models_tflm_runs_are_refused_naming_the_op(make, shape, dtype, words, tmp_path):
     model = make()
     path = tmp_path / f"{make.__name__.strip('_')}.tflite"

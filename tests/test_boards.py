@@ -16,7 +16,7 @@ from codegen.targets.project import fit_check, render_project
 from paths import MODELS
 
 REAL = ["nano33ble", "uno", "pico", "nucleo_f446re", "nucleo_l4r5zi", "teensy41"]
-EMULATED = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55", "uno-sim"]
+EMULATED = ["qemu-cortex-m0", "qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55", "uno-sim"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -30,12 +30,12 @@ def test_every_required_board_is_there_with_its_facts():
     assert DEFAULT_BOARD == "qemu-cortex-m4"
     for b in boards.values():
         assert b.flash_bytes > 0 and b.ram_bytes > 0 and b.clock_hz > 0
-        assert b.core in ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "avr")
+        assert b.core in ("cortex-m0", "cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "avr")
         assert b.platformio.platform and b.platformio.board
         assert b.serial.baud == 115200
         assert b.emulated == (b.id in EMULATED)
-    machines = {b: get_board(b).emulator.machine for b in EMULATED[:5]}
-    assert machines == {"qemu-cortex-m3": "mps2-an385", "qemu-cortex-m4": "mps2-an386", "qemu-cortex-m7": "mps2-an500",
+    machines = {b: get_board(b).emulator.machine for b in EMULATED[:6]}
+    assert machines == {"qemu-cortex-m0": "microbit", "qemu-cortex-m3": "mps2-an385", "qemu-cortex-m4": "mps2-an386", "qemu-cortex-m7": "mps2-an500",
                         "qemu-cortex-m33": "mps2-an505", "qemu-cortex-m55": "mps3-an547"}
     assert get_board("nano33ble").sensors["microphone"]["part"] == "MP34DT05"
     assert get_board("uno-sim").emulator.kind == "simavr"
@@ -47,6 +47,7 @@ def test_every_required_board_is_there_with_its_facts():
     ({"runtime": "zephyr"}, r"runtime 'zephyr' is not one of baremetal-cortex-m, arduino"),
     ({"cycle_counter": "systick"}, r"cycle_counter 'systick' is not one of none, dwt, timer1"),
     ({"serial": {"baud": 115200}}, r"serial: missing key 'driver'"),
+    ({"serial": {"baud": 115200, "driver": "cmsdk"}}, r"serial.driver 'cmsdk' is not one of arduino \(the arduino runtime's\)"),
     ({"clock": 64000000}, r"unknown key clock"),
     ({"id": "other"}, r"id 'other' differs from the file name"),
 ])
@@ -130,16 +131,24 @@ def test_real_board_compiles_and_fits(board_id, model, tmp_path):
     manifest = json.loads((tmp_path / "boards" / f"{board_id}.json").read_text())["build"]  # what the builder compiles with
     assert manifest["machine_flags"] == board.machine_flags() and manifest["optimize"] == board.optimize
     assert 0 < report.flash_used <= board.flash_bytes and 0 < report.ram_used <= board.ram_bytes
-    # The stack is measured on the QEMU board with the same core, at the real board's -Os; the M0+ has none.
-    twin = {"cortex-m4": "qemu-cortex-m4", "cortex-m7": "qemu-cortex-m7"}.get(board.core)
+    # The stack is measured on the QEMU board with the same core (the M0+: the M0, compiled the same), at the real
+    # board's -Os; a model too big for that board gets the default reservation (ad01_int8's weights on the M0).
+    twin = {"cortex-m0plus": "qemu-cortex-m0", "cortex-m4": "qemu-cortex-m4", "cortex-m7": "qemu-cortex-m7"}.get(board.core)
     if board.is_avr:
         assert report.stack is None and report.ram_parts["stack"] == 0
-    elif twin:
-        assert report.stack.how.startswith(f"measured on {twin} at -Os") and report.stack.measured > 0
-    else:
+    elif board_id == "pico" and model == "ad01_int8":
         assert report.stack.measured is None and report.stack.reserved == min(16384, board.ram_bytes // 8)
-        assert report.stack.how == f"no emulated board has a {board.core} to measure on"
+        assert report.stack.how == "not measured: the model does not fit qemu-cortex-m0"
+    else:
+        assert report.stack.how.startswith(f"measured on {twin} at -Os") and report.stack.measured > 0
     assert sum(report.ram_parts.values()) == report.ram_used
+
+
+def test_a_core_no_emulated_board_compiles_gets_the_default_stack():
+    board = dataclasses.replace(get_board("pico"), core="cortex-m23")
+    stack = plan_stack(None, board, None, "model")
+    assert stack.measured is None and stack.reserved == min(16384, board.ram_bytes // 8)
+    assert stack.how == "no emulated board has a cortex-m23 to measure on"
 
 
 def test_linker_rejects_what_does_not_fit(tmp_path):
@@ -149,10 +158,11 @@ def test_linker_rejects_what_does_not_fit(tmp_path):
         fit_check(MODELS / "hello_world_int8.tflite", tiny, tmp_path)
 
 
-def test_model_too_big_fails_before_compiling():
-    r = mlc("build", str(MODELS / "ad01_int8.tflite"), "--board", "uno", "-o", "/tmp/mlc-test-nofit")
-    assert r.returncode == 2
-    assert "does not fit uno: its weights need 270,880 bytes of flash, the board has 32,256" in r.stderr
+@pytest.mark.parametrize("board_id, flash", [("uno", "32,256"), ("qemu-cortex-m0", "262,144")])
+def test_model_too_big_fails_before_compiling(board_id, flash, tmp_path):
+    r = mlc("build", str(MODELS / "ad01_int8.tflite"), "--board", board_id, "-o", str(tmp_path / "p"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert f"does not fit {board_id}: its weights need 270,880 bytes of flash, the board has {flash}" in r.stderr
 
 
 @pytest.mark.device

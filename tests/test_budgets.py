@@ -8,7 +8,7 @@ import pytest
 
 from codegen.device.bench import bench, compiler_version
 from codegen.targets.boards import get_board
-from paths import BUDGETS, MODELS
+from paths import BUDGETS, model_path
 
 DATA = json.loads(BUDGETS.read_text())
 CASES = [(model, board) for model, boards in sorted(DATA["instructions"].items()) for board in sorted(boards)]
@@ -24,9 +24,9 @@ def tuned_compiler():
 
 
 def test_every_budget_has_a_model_and_board():
-    assert len(CASES) == 20 and 0 < DATA["tolerance"] <= 0.01
+    assert len(CASES) == 45 and 0 < DATA["tolerance"] <= 0.01
     for model, board in CASES:
-        assert (MODELS / f"{model}.tflite").is_file() and get_board(board).emulator.kind == "qemu"
+        assert model_path(model).is_file() and get_board(board).emulator.kind == "qemu"
 
 
 @pytest.mark.device
@@ -34,6 +34,6 @@ def test_every_budget_has_a_model_and_board():
 @pytest.mark.parametrize("model, board", CASES, ids=[f"{m}-{b}" for m, b in CASES])
 def test_instructions_within_budget(model, board, tuned_compiler, tmp_path):
     budget = DATA["instructions"][model][board]
-    got = bench(MODELS / f"{model}.tflite", board, out_dir=tmp_path).instructions
+    got = bench(model_path(model), board, out_dir=tmp_path).instructions
     assert got <= budget * (1 + DATA["tolerance"]), \
         f"{model} on {board}: {got:,} instructions, {got / budget - 1:+.2%} over its budget of {budget:,}"

@@ -31,11 +31,13 @@ EXTREMES = np.array([I32.min, I32.min + 1, -(1 << 30), -65536, -2, -1, 0, 1, 2, 
                     np.int64)
 
 
-@pytest.fixture(scope="module")
-def program(tmp_path_factory):
+@pytest.fixture(scope="module", params=[(), ("MLC_NO_LONG_MUL",)], ids=["int64", "no-long-multiply"])
+def program(request, tmp_path_factory):
+    """Built twice: with int64 products, and with the Thumb-1 cores' products from 16-bit halves."""
     work = tmp_path_factory.mktemp("fixedpoint")
     (work / "fp_test.c").write_text(PROGRAM)
-    return compile_c([work / "fp_test.c"], work / "fp_test", include_dirs=[asset_dir("templates") / "kernels"])
+    return compile_c([work / "fp_test.c"], work / "fp_test", include_dirs=[asset_dir("templates") / "kernels"],
+                     defines=request.param)
 
 
 def _cases(n=20000, seed=0):

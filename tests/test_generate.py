@@ -15,11 +15,12 @@ from c_harness import build_harness, check_graph, check_model, compile_c, compar
 from codegen.cli import main as mlc
 from codegen.errors import MlcError
 from codegen.lower.generate import generate, generate_graph, render
+from codegen.model.tflm import arena_usage
 from codegen.ops import load
 from strategies import (conv_2d_models, depthwise_conv_2d_models, fully_connected_models, pool_models,
                         reshape_models)
 from tflite_builder import ModelBuilder
-from paths import MODELS
+from paths import MODELS, model_path
 
 REFERENCE_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8", "person_detect", "trained_lstm_int8"]
 TFLM_ARENA = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "tflm_arena.json").read_text())["models"]
@@ -67,10 +68,17 @@ def test_reference_model_matches_tflm(model, tmp_path):
         np.testing.assert_array_equal(got[i], want, err_msg=f"input {i}")
 
 
-@pytest.mark.parametrize("model", REFERENCE_MODELS)
+@pytest.mark.parametrize("model", TFLM_ARENA)
+def test_tflm_arena_figures_are_tflms(model):
+    """benchmarks/tflm_arena.json holds what TFLM's RecordingMicroAllocator reports (ram_vs_tflm.py --measure)."""
+    assert arena_usage(model_path(model)) == {k: TFLM_ARENA[model][k] for k in ("head", "total")}
+
+
+@pytest.mark.parametrize("model", REFERENCE_MODELS + ["mobilenet_v2_like", "mobilenet_v1_like", "resnet8_like",
+                                                      "streaming_conv1d_like"])
 def test_arena_within_tflm_head(model):
     """The arena (the model's input and output included) against TFLM's head, like for like."""
-    graph = load(MODELS / f"{model}.tflite")
+    graph = load(model_path(model))
     _, result = render(graph, model, [])
     assert result.arena_bytes <= TFLM_ARENA[model]["head"]
     if model == "kws_ref_model":

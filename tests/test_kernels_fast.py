@@ -31,10 +31,12 @@ int main(void)
 """
 
 
-@pytest.mark.parametrize("defines", [(), ("MLC_DSP_EMULATE",)], ids=["portable", "dsp-emulated"])
+@pytest.mark.parametrize("defines", [(), ("MLC_DSP_EMULATE",), ("MLC_NO_LONG_MUL",)],
+                         ids=["portable", "dsp-emulated", "no-long-multiply"])
 def test_requantize_rs_matches_hostsim(defines, tmp_path):
     """Exact where codegen/ops/requant.py uses it: |acc| < 2^30, shift in [-31, -1], |addend| < 2^30
-    (the DSP path computes the high product and adds the addend with smmlar)."""
+    (the DSP path computes the high product and adds the addend with smmlar; Thumb-1 cores build it from
+    16-bit halves)."""
     import subprocess
 
     (tmp_path / "rq.c").write_text(PROGRAM)

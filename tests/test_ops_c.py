@@ -1,6 +1,6 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
 HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
-DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
+DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8, float32), GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
 and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
@@ -18,7 +18,7 @@ import strategies as S
 from c_harness import check_model, compile_c, generate_lib, have
 from test_hostsim_ops import (activations_model, batch_one_shapes, branches_model, concatenations, copies_model,
                               float_io_model, float_island_model, graph_of, int16_prelu_model, pads, refused_for_batch,
-                              residual_model)
+                              residual_model, space_batch_model)
 from tflite_builder import ModelBuilder
 
 pytestmark = pytest.mark.skipif(not have("gcc"), reason="gcc is not installed")
@@ -102,6 +102,9 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
         lambda c: {t.dtype for t in c.inputs + c.outputs} & {"int8", "int16"}).map(_model),
     "DEPTH_TO_SPACE": lambda: S.depth_space_models("DEPTH_TO_SPACE").map(_model),
     "SPACE_TO_DEPTH": lambda: S.depth_space_models("SPACE_TO_DEPTH").map(_model),
+    **{f"{op}{suffix}": (lambda op=op, dtype=dtype: S.space_batch_models(op, dtype=dtype).map(_model))
+       for op in ("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND") for suffix, dtype in (("", "int8"), ("/float32", "float32"))},
+    "SPACE_TO_BATCH_ND/conv": lambda: S.space_batch_models("SPACE_TO_BATCH_ND", middles=("CONV_2D", "DEPTHWISE_CONV_2D")).map(_model),
     "GATHER": lambda: S.gather_models().map(_model),
     "MIRROR_PAD": lambda: S.mirror_pad_models().map(_model),
     "REDUCE_MIN": lambda: S.reduce_min_models().map(_model),
@@ -153,7 +156,7 @@ def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     check()
 
 
-MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model, int16_prelu_model]
+MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model, int16_prelu_model, space_batch_model]
 
 
 @pytest.mark.parametrize("make", MULTI)
@@ -162,7 +165,7 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
-CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast"]  # converter-made models of ops MULTI lacks
+CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast", "space_batch"]  # converter-made models of ops MULTI lacks
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -102,10 +102,10 @@ def _bit_exact(path, n=40):
     return graph
 
 
-@pytest.mark.parametrize("float_io", [False, True])
-def test_onnx_model_quantized_runs_in_tflm_bit_exact(tmp_path, float_io):
+@pytest.mark.parametrize("float_io,adaround", [(False, False), (True, False), (False, True)])
+def test_onnx_model_quantized_runs_in_tflm_bit_exact(tmp_path, float_io, adaround):
     model = load_float(_classifier(tmp_path / "m.onnx"))
-    result = quantize(model, RNG.standard_normal((64, 2, 8, 8)), float_io=float_io)
+    result = quantize(model, RNG.standard_normal((64, 2, 8, 8)), float_io=float_io, adaround=adaround)
     out = tmp_path / "m_int8.tflite"
     out.write_bytes(result.model)
     graph = _bit_exact(out)
@@ -143,6 +143,25 @@ def test_cli_quantize_then_build_renders(tmp_path, capsys):
     assert main(["build", str(path), "--calib", str(tmp_path / "x.npy"), "--board", "qemu-cortex-m4", "--no-build",
                  "-o", str(tmp_path / "fw")]) == 0
     assert (tmp_path / "fw" / "platformio.ini").is_file()
+
+
+def test_cli_adaround_changes_only_the_weights_rounding(tmp_path, capsys):
+    path = _classifier(tmp_path / "m.onnx")
+    np.save(tmp_path / "x.npy", RNG.standard_normal((64, 2, 8, 8)).astype(np.float32))
+    graphs = {}
+    for flag in ([], ["--adaround"]):
+        out = tmp_path / f"m{len(flag)}.tflite"
+        assert main(["quantize", str(path), "--calib", str(tmp_path / "x.npy"), "-o", str(out), "--json", *flag]) == 0
+        assert '"output_sqnr_db"' in capsys.readouterr().out
+        graphs[bool(flag)] = load(out)
+    weights = [[op.inputs[1] for op in graphs[a].ops if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+               for a in (False, True)]
+    assert all(np.array_equal(n.quant.scale, a.quant.scale) for n, a in zip(*weights))
+    assert all(np.abs(n.data.astype(int) - a.data).max() <= 1 for n, a in zip(*weights))
+    assert any(np.any(n.data != a.data) for n, a in zip(*weights))
+    np.save(tmp_path / "few.npy", RNG.standard_normal((32, 2, 8, 8)).astype(np.float32))
+    err = _error(capsys, ["quantize", str(path), "--calib", str(tmp_path / "few.npy"), "--adaround"])
+    assert "has 32 samples; AdaRound needs at least 64" in err
 
 
 def _error(capsys, argv) -> str:

@@ -64,7 +64,8 @@ API (all shapes are lists of ints; every op method returns the output ``T``):
       ``strided_slice(x, begin, end, strides, begin_mask=0, end_mask=0, shrink_axis_mask=0)``
     - ``resize_nearest_neighbor(x, size, align_corners=False, half_pixel_centers=False)`` (NHWC)
     - ``arg_min_max(x, axis, op="ARG_MAX"|"ARG_MIN")`` (int32 output)
-    - ``depth_to_space(x, block_size)``, ``space_to_depth(x, block_size)`` (NHWC), ``gather(x, indices,
+    - ``depth_to_space(x, block_size)``, ``space_to_depth(x, block_size)`` (NHWC), ``space_to_batch_nd(x, block,
+      paddings)``, ``batch_to_space_nd(x, block, crops)`` (NHC or NHWC), ``gather(x, indices,
       axis=0)`` (indices: constant values or an int32 T), ``mirror_pad(x, paddings, mode="REFLECT"|"SYMMETRIC")``
     - ``quantize(x, out_scale, out_zero_point, dtype="int8")`` (float32->int8 or int8->int8)
     - ``dequantize(x)`` (int8 -> float32)
@@ -501,6 +502,23 @@ class ModelBuilder(Writer):
         n, h, w, c = x.shape
         out = self._activation_tensor([n, h // block_size, w // block_size, c * block_size ** 2], x.scale, x.zero_point)
         return self._op("SPACE_TO_DEPTH", [x], out, ("SpaceToDepthOptions", dict(BlockSize=block_size)))
+
+    def space_to_batch_nd(self, x, block, paddings) -> T:
+        """3-D NHC (one block size, one [before, after] pair) or 4-D NHWC (two of each); TFLite's output shape."""
+        block, paddings = [int(v) for v in block], np.asarray(paddings, np.int32).reshape(len(block), 2)
+        spatial = [(d + int(p.sum())) // k for d, p, k in zip(x.shape[1:], paddings, block)]
+        out = self._activation_tensor([x.shape[0] * int(np.prod(block)), *spatial, x.shape[-1]], x.scale, x.zero_point,
+                                      x.dtype)
+        return self._op("SPACE_TO_BATCH_ND", [x, self.const_int32(block), self.const_int32(paddings)], out,
+                        ("SpaceToBatchNDOptions", {}))
+
+    def batch_to_space_nd(self, x, block, crops) -> T:
+        block, crops = [int(v) for v in block], np.asarray(crops, np.int32).reshape(len(block), 2)
+        spatial = [d * k - int(c.sum()) for d, c, k in zip(x.shape[1:], crops, block)]
+        out = self._activation_tensor([x.shape[0] // int(np.prod(block)), *spatial, x.shape[-1]], x.scale, x.zero_point,
+                                      x.dtype)
+        return self._op("BATCH_TO_SPACE_ND", [x, self.const_int32(block), self.const_int32(crops)], out,
+                        ("BatchToSpaceNDOptions", {}))
 
     def gather(self, x, indices, axis=0) -> T:
         """indices: an int array (a constant) or an int32 T (an input)."""

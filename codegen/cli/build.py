@@ -78,7 +78,8 @@ def build(model, board_id, out_dir=None, app="classify", name=None, labels=None,
 def run(args) -> int:
     if args.calib or Path(args.model).suffix.lower() in (".onnx", ".keras", ".h5"):  # quantize it first
         output = default_output(args.model)
-        _, result, _ = quantize_file(args.model, args.calib, output, args.method, args.float_io, args.equalize)
+        _, result, _ = quantize_file(args.model, args.calib, output, args.method, args.float_io, args.equalize,
+                                     args.adaround)
         for note in result.notes:
             print(f"note: {note}")
         print(f"quantized: {output}")

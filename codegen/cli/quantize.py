@@ -1,4 +1,4 @@
-"""`mlc quantize MODEL --calib X.npy [-o OUT.tflite] [--method M] [--equalize E] [--eval X.npy [--labels Y.npy]] [--float-io]`:
+"""`mlc quantize MODEL --calib X.npy [-o OUT.tflite] [--method M] [--equalize E] [--adaround] [--eval X.npy [--labels Y.npy]] [--float-io]`:
 post-training quantization of a float .tflite, ONNX or Keras (.keras, .h5; needs TensorFlow) model into a
 TFLite int8 model, checked in hostsim and reported layer by layer against the float model (SQNR). An ONNX
 model's 4-D input data comes NCHW (3-D: NCW, for Conv1d), as the ONNX model takes it; the int8 model's input is NHWC.
@@ -42,13 +42,16 @@ def add_calibration_arguments(parser, required: bool):
     parser.add_argument("--equalize", choices=("auto", "on", "off"), default="auto",
                         help="cross-layer equalization of conv/depthwise/dense pairs joined by ReLU or no activation "
                              "(default auto: quantize with and without, keep the higher output SQNR on the calibration data)")
+    parser.add_argument("--adaround", action="store_true",
+                        help="learn each weight's rounding (up or down) from the layer's output on the calibration "
+                             "data (AdaRound; at least 64 samples; seconds per layer)")
 
 
 def default_output(model) -> Path:
     return Path(model).with_name(Path(model).stem + "_int8.tflite")
 
 
-def quantize_file(model, calib_path, output, method, float_io, equalize="auto"):
+def quantize_file(model, calib_path, output, method, float_io, equalize="auto", adaround=False):
     """Quantize MODEL with the arrays in calib_path, write `output`; returns (float model, pipeline result,
     int8 graph as mlc loads it)."""
     from codegen.model.arrays import check_output
@@ -62,7 +65,7 @@ def quantize_file(model, calib_path, output, method, float_io, equalize="auto"):
     try:
         with status(f"calibrating and quantizing {model}"):
             result = quantize(float_model, read_inputs(calib_path) if calib_path else None, method, float_io,
-                              equalize=equalize)
+                              equalize=equalize, adaround=adaround)
     except MlcError as err:
         raise MlcError(f"{calib_path or model}: {err}") from None
     Path(output).write_bytes(result.model)
@@ -98,7 +101,8 @@ def evaluate(result, int8, x: np.ndarray, labels=None) -> dict:
 
 def run(args) -> int:
     output = Path(args.output) if args.output else default_output(args.model)
-    float_model, result, int8 = quantize_file(args.model, args.calib, output, args.method, args.float_io, args.equalize)
+    float_model, result, int8 = quantize_file(args.model, args.calib, output, args.method, args.float_io, args.equalize,
+                                              args.adaround)
     for note in result.notes:
         print(f"note: {note}")
     if not (args.calib or args.eval):  # a model that brought its own quantization, and nothing to report on

@@ -32,7 +32,7 @@ from codegen.assets import asset_dir
 from codegen.targets.boards import Board, get_board
 from codegen.targets.project import read_symbols
 from codegen.csyntax import check_identifier, identifier_from
-from codegen.errors import MlcError
+from codegen.errors import FitError, MlcError
 from codegen.ops import graph_of
 
 PLUGIN_DIR = Path(__file__).parent / "qemu_plugin"  # a host program: QEMU loads it
@@ -276,7 +276,12 @@ def plan_stack(graph, board: Board, lib_dir: Path, name: str):
     if missing and twin is not board:  # a fit check works without them; a build for a QEMU board needs both
         return proj.default_stack(board, f"not measured: {' and '.join(missing)} not installed")
     cflags = [] if twin is board else [board.optimize]
-    peak, cached = measure_stack(graph, twin, lib_dir, name, cflags)
+    try:
+        peak, cached = measure_stack(graph, twin, lib_dir, name, cflags)
+    except FitError:
+        if twin is board:
+            raise
+        return proj.default_stack(board, f"not measured: the model does not fit {twin.id}")
     where = f"measured on {twin.id}" + (f" at {cflags[0]}" if cflags else "") + (", cached" if cached else "")
     return proj.measured_stack(peak, where)
 

@@ -173,13 +173,16 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
     layers, pinned = [], set()
     for op in graph.ops:
         # bench's per-layer marks and the debug dump name the model's layers: each band of a banded layer is
-        # marked as that layer's (L_bB), so its instructions, the overlap recomputed, count to it
+        # marked as that layer's (L_bB), so its instructions count to it
         band = graph.bands.get(op.index)
         dump = graph.origin.get(op.index) if graph.origin else op.index
         mark = dump if band is None else f"{band[0]}_b{band[1]}"
         layer = Layer(unit, op, plan)
         y = op.outputs[0]
         code = [] if op.index in plan.aliased else definition(op.kind).emit(layer).splitlines()
+        if layer.images > 1:
+            code = ["{", "    int32_t image;", f"    for (image = 0; image < INT32_C({layer.images}); ++image) {{",
+                    *(f"        {line}" for line in code), "    }", "}"]
         for buffer, start, count in graph.moves.get(op.index, ()):  # a row buffer's rows read again (patches)
             p = layer.ptr(buffer)
             code = [f"memmove({p}, {p} + {start}, {count}); /* the {count // (buffer.nbytes // buffer.shape[1])} "
@@ -198,7 +201,7 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
         io["const"] = unit.const(f"{name}_{io['fn']}_value", t.data, c_type(t.dtype)) if t.is_const else None
     consts = [(sym, ctype, c_count(v, ctype), c_array_body(v, ctype)) for sym, ctype, v in unit.consts]
     state = [(sym, ctype, c_count(v, ctype), int(v.flat[0]) if v.size else 0) for sym, ctype, v in unit.state]
-    macs = sum(op.macs for op in model.ops)  # the model's; patches add banded.extra_macs
+    macs = sum(op.macs for op in model.ops)  # the model's (patches: banded.extra_macs apart)
     ctx = {"name": name, "guard": f"{name.upper()}_H_", "version": _version(), "model_file": Path(graph.path).name.replace("*/", "* /"),
            "model_file_literal": _c_string(Path(graph.path).name),
            "layer_count": len(model.ops), "macs": macs, "patches": banded, "weight_bytes": unit.weight_bytes(),

@@ -6,6 +6,7 @@ import numpy as np
 
 from codegen.assets import templates
 from codegen.csyntax import c_type
+from codegen.ops import definition
 from codegen.ops.kernel_plan import ISAS
 
 _PLACEHOLDER = "MLC_KERNEL_FN"
@@ -104,6 +105,10 @@ class Layer:
         self.reference = unit.reference
         self.plans = plan.kernels.get(op.index, {})  # {isa: KernelPlan}, one per ISA (none for aliases)
         self.kernel_plan = self.plans.get(unit.isas[-1])  # for the choices every ISA shares (variant, weights)
+        d = definition(op.kind)
+        # a per-image op on a batch over 1 (after SPACE_TO_BATCH_ND): its statements run in generate's loop over
+        # `image`, input 0 and the output one image further each time
+        self.images = op.inputs[0].shape[0] if d is not None and d.per_image else 1
 
     def _ptr(self, tensor, writable: bool) -> str:
         if tensor.view:  # rows of a whole tensor (codegen.lower.patches)
@@ -120,14 +125,17 @@ class Layer:
         t = self.op.inputs[i]
         if t.is_const:
             return self.const(f"in{i}", t.data, c_type(t.dtype))
-        return self._ptr(t, writable=False)
+        return self._image(self._ptr(t, writable=False), t) if i == 0 else self._ptr(t, writable=False)
 
     def ptr(self, tensor) -> str:
         """Writable pointer expression to any arena tensor of the model (a patches row buffer, say)."""
         return self._ptr(tensor, writable=True)
 
     def out(self, i: int = 0) -> str:
-        return self._ptr(self.op.outputs[i], writable=True)
+        return self._image(self._ptr(self.op.outputs[i], writable=True), self.op.outputs[i])
+
+    def _image(self, ptr: str, tensor) -> str:
+        return f"({ptr} + image * INT32_C({tensor.size // self.images}))" if self.images > 1 else ptr
 
     def result(self, i: int = 0) -> str:
         """Read-only pointer to the op's i-th output, for the debug dump: a view's whole tensor."""

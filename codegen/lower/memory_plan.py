@@ -185,11 +185,13 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
             owner[y.index] = buf
             aliased.add(op.index)
             continue
-        can_inplace = (em is not None and em.inplace is not None and x is not None and not x.is_const
+        one_image = x is None or not x.shape or x.shape[0] == 1  # a per-image kernel's images are not in place
+        can_inplace = (em is not None and em.inplace is not None and x is not None and not x.is_const and one_image
                        and y.index not in owner and y.index not in outs and x.index in owner
                        and owner[x.index].last == op.index
                        and sum(t is x for t in op.inputs) == 1 and em.inplace(op) and not reference)
         gap = (em.overlap(op) if op.index in overlap and em is not None and em.overlap is not None and not can_inplace and not reference
+               and one_image
                and x is not None and not x.is_const and y.index not in owner and y.index not in outs
                and x.index in owner and owner[x.index].last == op.index and sum(t is x for t in op.inputs) == 1
                else None)

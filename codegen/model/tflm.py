@@ -7,6 +7,9 @@ codegen.model.ir.Tensor.index keeps). tflite-micro is optional (about 100 MB), s
 """
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +48,25 @@ def interpreter(model, preserve_all: bool = False, arena_size: int | None = None
         return runtime.Interpreter.from_bytes(data, arena_size=size, intrepreter_config=config)
     except (RuntimeError, ValueError) as err:
         raise MlcError(f"TFLM cannot load the model: {err}") from None
+
+
+# print_allocations() writes from C++ straight to the process's stderr, so it runs in a child whose stderr is read.
+_RECORD = """import sys
+from codegen.model.tflm import interpreter
+interpreter(sys.argv[1]).print_allocations()"""
+
+
+def arena_usage(model: Path) -> dict:
+    """TFLM's arena for a model as its RecordingMicroAllocator reports it: head (the activation plan, the input
+    and output included) and total (head plus TFLM's bookkeeping), in bytes."""
+    _runtime()
+    run = subprocess.run([sys.executable, "-c", _RECORD, str(Path(model).resolve())], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    found = dict(re.findall(r"Arena allocation (head|total) (\d+) bytes", run.stderr))
+    if run.returncode or set(found) != {"head", "total"}:
+        tail = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        raise MlcError(f"{model}: TFLM reported no arena allocation ({tail})")
+    return {"head": int(found["head"]), "total": int(found["total"])}
 
 
 @dataclass

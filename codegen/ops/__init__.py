@@ -47,19 +47,25 @@ class OpDef:
     # input positions holding state (variable tensors): read, then updated in place by the kernel, kept from one
     # invoke to the next (hostsim's runner state, the C's NAME_state, NAME_reset()); never planned in the arena
     state: tuple = ()
+    # input 0 and the output may have a leading batch other than 1 (data movement over the whole shape: the kernels
+    # walk every axis); every other op takes a batch of 1 (codegen.model keeps model inputs and outputs at 1)
+    batched: bool = False
+    # the kernel computes one image: on a leading batch over 1 the generated C runs it once per image
+    # (codegen.lower.layer), hostsim on the images stacked, and the layer never runs in place
+    per_image: bool = False
 
 
 _OPS: dict = {}
 
 
 def define(*kinds, derive, emit, arity=(1, 1), macs=None, inplace=None, plan=None, alias=False, templates=(),
-           dtypes=("int8",), overlap=None, state=()):
+           dtypes=("int8",), overlap=None, state=(), batched=False, per_image=False):
     family = emit.__module__.rsplit(".", 1)[-1]
     for kind in kinds:
         if kind in _OPS:
             raise RuntimeError(f"{kind} is defined twice ({_OPS[kind].family} and {family})")
         _OPS[kind] = OpDef(kind, family, derive, emit, arity, macs, inplace, plan, alias, tuple(templates), tuple(dtypes),
-                           overlap, tuple(state))
+                           overlap, tuple(state), batched, per_image)
 
 
 def registry() -> dict:
@@ -105,6 +111,8 @@ def prepare(graph) -> None:
     """Fill op.params for every op; collect the unsupported ones on graph.unsupported."""
     ops = registry()
     graph.unsupported = []
+    made_by = {id(t): op for op in graph.ops for t in op.outputs}
+    ends = {id(t) for t in list(graph.inputs) + list(graph.outputs)}
     for op in graph.ops:
         d = ops.get(op.kind)
         refusal = _float_refusal(op, d, ops)
@@ -117,6 +125,7 @@ def prepare(graph) -> None:
             continue
         try:
             _check_structure(op, d.arity)
+            _check_batch(op, d.batched or d.per_image, made_by, ends)
             _check_state(op, d.state)
             op.params = d.derive(op)
             op.macs = macs(op)
@@ -193,14 +202,25 @@ def _check_io_dtypes(graph) -> None:
 
 
 def _check_structure(op, arity) -> None:
-    """Arity and the batch-of-one layout every kernel assumes (hostsim stacks inputs on a new leading axis)."""
     least, most = arity
     present = [t for t in op.inputs[:least] if t is not None]
     if len(present) < least or len(op.inputs) > most or len(op.outputs) != 1:
         raise MlcError(f"malformed layer: {len(op.inputs)} inputs and {len(op.outputs)} outputs "
                        f"({op.kind} takes {least}..{most} inputs and 1 output)")
-    for t in [op.inputs[0], op.outputs[0]]:
-        if not t.is_const and (not t.shape or t.shape[0] != 1):
+
+
+def _check_batch(op, batched: bool, made_by: dict, ends: set) -> None:
+    """The batch-of-one layout the kernels assume (hostsim stacks inputs on a new leading axis): model inputs
+    and outputs, and the activations of every op not `batched`, have a leading 1. A batch over 1 inside the
+    graph (SPACE_TO_BATCH_ND makes one) flows only through batched ops; another op reading it is refused."""
+    for t in [*op.inputs, op.outputs[0]]:
+        if t is None or t.is_const or t.variable or (t.shape and t.shape[0] == 1):
+            continue
+        maker = made_by.get(id(t)) if t is not op.outputs[0] else None
+        if t.shape and not batched and maker is not None:
+            raise MlcError(f"input '{t.name}' has a batch of {t.shape[0]} (from layer {maker.index}, {maker.kind}); "
+                           f"mlc's {op.kind} needs a leading batch dimension of 1")
+        if (t is op.inputs[0] or t is op.outputs[0]) and (not t.shape or not batched or id(t) in ends):
             raise MlcError(f"tensor '{t.name}' has shape {t.shape}; mlc needs a leading batch dimension of 1 "
                            "(convert the model with batch size 1)")
 

@@ -381,7 +381,9 @@ def depthwise_conv_2d_c(layer):
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {layer.scratch()});"
 
 
-define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2", "conv_s16.c.j2"), overlap=_conv_overlap, dtypes=("int8", "int16"))
-define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2", "depthwise_conv_s16.c.j2"), overlap=_dw_overlap, dtypes=("int8", "int16"))
+define("CONV_2D", arity=(2, 3), derive=conv_2d_params, emit=conv_2d_c, macs=_conv_macs, inplace=_conv_inplace, plan=conv_2d_plan, templates=("conv_s8.c.j2", "conv_s16.c.j2"), overlap=_conv_overlap, dtypes=("int8", "int16"),
+       per_image=True)
+define("DEPTHWISE_CONV_2D", arity=(2, 3), derive=depthwise_conv_2d_params, emit=depthwise_conv_2d_c, macs=_dw_macs, inplace=_dw_inplace, plan=depthwise_conv_2d_plan, templates=("depthwise_conv_s8.c.j2", "depthwise_conv_s16.c.j2"), overlap=_dw_overlap, dtypes=("int8", "int16"),
+       per_image=True)
 define("TRANSPOSE_CONV", arity=(3, 4), derive=transpose_conv_params, emit=transpose_conv_c, macs=_transpose_conv_macs,
        plan=_transpose_conv_plan, templates=("transpose_conv_s8.c.j2",), dtypes=("int8", "int16"))

@@ -1,14 +1,16 @@
 """Ops that move or requantize data without weights: RESHAPE/SQUEEZE/EXPAND_DIMS, CONCATENATION,
 PACK, PAD, PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, ARG_MAX, ARG_MIN, QUANTIZE, DEQUANTIZE, CAST, TRANSPOSE, SLICE, STRIDED_SLICE,
 BROADCAST_TO, GATHER_ND,
-DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER, MIRROR_PAD, with the checks and parameter derivations of TFLM's Prepare
+DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, GATHER, MIRROR_PAD, with the checks and parameter derivations of TFLM's Prepare
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
 and output cannot share bytes. The copies (RESHAPE and friends, CONCATENATION, PACK, PAD, PADV2, TRANSPOSE,
 SLICE, STRIDED_SLICE, BROADCAST_TO) also take float32 inside the islands: the same kernels with float elements,
 bit-exact as copies are; MEAN and SUM take float32 as TFLM's float Mean / ReduceSum (a float sum in input order).
 
-Axes are the model's own (axis 0 is the batch); they are stored non-negative.
+Axes are the model's own (axis 0 is the batch); they are stored non-negative. The batch may exceed 1 inside the
+graph (SPACE_TO_BATCH_ND makes one): RESHAPE and friends, PAD, PADV2, TRANSPOSE, SLICE and BATCH_TO_SPACE_ND
+take it (OpDef.batched: their kernels walk the whole shape).
 """
 import numpy as np
 
@@ -288,6 +290,59 @@ def space_to_depth_params(op):
                                                    (b, c), (c, 1)], 0)}
 
 
+def space_batch_params(op):
+    """TFLM SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND on 3-D NHC (W taken as 1) or 4-D NHWC tensors, int8 or float32,
+    constant block shape and paddings / crops. SPACE_TO_BATCH_ND's output batch (i*bw + j)*N + n is input image n,
+    zero-padded, sampled at rows i, i + bh, ... and columns j, j + bw, ...; BATCH_TO_SPACE_ND interleaves them
+    back and crops. Input and output are quantized alike (TFLite's rule). The pad is a real 0, the zero point, as
+    TFLite pads: TFLM's SpaceToBatchND reads a pad value its Prepare never sets (the tflite-micro we test against pads
+    with whatever its arena held there), so only the padded elements differ from it."""
+    x, out = op.inputs[0], op.outputs[0]
+    if x.dtype == "float32":
+        float_only(op, (x, out))
+    else:
+        per_tensor_quantized(op, x)
+        per_tensor_quantized(op, out)
+        if not _same_quant(x, out):
+            raise MlcError(f"{op.kind} output '{out.name}' is quantized unlike its input; TFLite Micro requires the same")
+    rank = len(x.shape)
+    if x.is_const:  # nothing writes one: the converter folds it
+        raise MlcError(f"{op.kind} of constant '{x.name}' is not supported (fold it into the constant)")
+    if rank not in (3, 4) or len(out.shape) != rank:
+        raise MlcError(f"{op.kind} needs 3-D NHC or 4-D NHWC input and output of one rank; got {x.shape} -> {out.shape}")
+    what = "paddings" if op.kind == "SPACE_TO_BATCH_ND" else "crops"
+    block = _const_ints(op, op.inputs[1], "block shape").ravel()
+    edges = _const_ints(op, op.inputs[2], what)
+    if block.size != rank - 2 or np.any(block < 1) or edges.shape != (rank - 2, 2) or np.any(edges < 0):
+        raise MlcError(f"{op.kind} block shape {block.tolist()} and {what} {edges.tolist()} do not fit input shape "
+                       f"{x.shape} (one block size of at least 1 and one non-negative pair per spatial axis)")
+    (bh, bw), edges = [*block.tolist(), 1][:2], [*edges.tolist(), [0, 0]][:2]
+    n, h, w, c = x.shape if rank == 4 else (*x.shape[:2], 1, x.shape[2])
+    if op.kind == "SPACE_TO_BATCH_ND":
+        hp, wp = h + sum(edges[0]), w + sum(edges[1])
+        if hp % bh or wp % bw:
+            raise MlcError(f"SPACE_TO_BATCH_ND padded size {hp}x{wp} is not a multiple of block shape {bh}x{bw}")
+        expect = (n * bh * bw, hp // bh, wp // bw, c)
+    else:
+        if n % (bh * bw) or sum(edges[0]) > h * bh or sum(edges[1]) > w * bw:
+            raise MlcError(f"BATCH_TO_SPACE_ND block shape {bh}x{bw} and crops {edges} do not fit input shape {x.shape}")
+        expect = (n // (bh * bw), h * bh - sum(edges[0]), w * bw - sum(edges[1]), c)
+    if tuple(out.shape) != (expect if rank == 4 else (*expect[:2], c)):
+        raise MlcError(f"output '{out.name}' has shape {out.shape}, {op.kind} of {x.shape} gives "
+                       f"{expect if rank == 4 else (*expect[:2], c)}")
+    return {"block": [bh, bw], "before": [edges[0][0], edges[1][0]], "in_shape": [n, h, w, c], "out_shape": list(expect),
+            "pad_value": np.float32(0) if x.dtype == "float32" else out.quant.zp}
+
+
+def space_batch_c(layer):
+    op, p = layer.op, layer.p
+    e = element(layer)
+    pad = c_literal(p["pad_value"], "float") if e["t"] == "float" else p["pad_value"]
+    fn = layer.kernel("space_batch_s8.c.j2", f"{op.kind.lower()}_{e['sfx']}", kind=op.kind, block=p["block"],
+                      before=p["before"], in_shape=p["in_shape"], out_shape=p["out_shape"], pad_value=pad, **e)
+    return f"{fn}({layer.inp(0)}, {layer.out(0)});"
+
+
 def gather_params(op):
     """TFLM Gather with batch_dims 0: output (outer, index, inner) is input (outer, indices[index], inner)."""
     x, indices = op.inputs[0], op.inputs[1]
@@ -560,8 +615,10 @@ def reshape_c(layer):
 
 define("CONCATENATION", arity=(1, 64), derive=concatenation_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("PACK", arity=(1, 64), derive=pack_params, emit=concatenation_c, templates=("concatenation_s8.c.j2",), dtypes=MOVE_DTYPES)
-define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=MOVE_DTYPES)
-define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=MOVE_DTYPES)
+define("PAD", arity=(2, 2), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=MOVE_DTYPES,
+       batched=True)
+define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.c.j2",), dtypes=MOVE_DTYPES,
+       batched=True)
 define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("ARG_MAX", "ARG_MIN", arity=(2, 2), derive=arg_min_max_params, emit=arg_min_max_c, templates=("arg_min_max_s8.c.j2",))
 define("REDUCE_MAX", "REDUCE_MIN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
@@ -571,14 +628,20 @@ define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, in
        dtypes=("int8", "int16", "float32"))  # int8/int16 -> float32
 define("CAST", arity=(1, 1), derive=cast_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=CAST_FROM)  # -> int8/int16/int32/float32
-define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
+define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES,
+       batched=True)
 define("GATHER_ND", arity=(2, 2), derive=gather_nd_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("BROADCAST_TO", arity=(2, 2), derive=broadcast_to_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
-define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
+define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES,
+       batched=True)
 define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("DEPTH_TO_SPACE", arity=(1, 1), derive=depth_to_space_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("SPACE_TO_DEPTH", arity=(1, 1), derive=space_to_depth_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
+define("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", arity=(3, 3), derive=space_batch_params, emit=space_batch_c,
+       templates=("space_batch_s8.c.j2",), dtypes=("int8", "float32"), batched=True)
 define("GATHER", arity=(2, 2), derive=gather_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("MIRROR_PAD", arity=(2, 2), derive=mirror_pad_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
-define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES)
-define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES)
+define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES,
+       batched=True)
+define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES,
+       batched=True)

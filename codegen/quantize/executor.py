@@ -63,6 +63,21 @@ def fully_connected(op, x, w, b=None):
     return y.reshape(x.shape[0], *op.outputs[0].shape[1:])
 
 
+def patches(op, x):
+    """A weighted layer's input as the rows its weights multiply: (rows, KH*KW*C) for CONV_2D in the filter's
+    (kh, kw, c) order, (rows, K) for FULLY_CONNECTED, (rows, KH*KW, C_out) for DEPTHWISE_CONV_2D (each input
+    channel repeated by the multiplier); a row per output pixel of every sample."""
+    w = op.inputs[1].data
+    if op.kind == "FULLY_CONNECTED":
+        return x.reshape(-1, w.shape[1])
+    _, kh, kw, cout = w.shape
+    xp, oh, ow, s, d = _windows(op, x, kh, kw)
+    taps = np.stack([t for _, _, t in _taps(xp, oh, ow, s, d, kh, kw)], axis=3)  # N, oh, ow, taps, C
+    if op.kind == "CONV_2D":
+        return taps.reshape(-1, kh * kw * x.shape[-1])
+    return np.repeat(taps, cout // x.shape[-1], axis=-1).reshape(-1, kh * kw, cout)
+
+
 def _pool(op, x, reduce):
     kh, kw = op.options["filter_height"], op.options["filter_width"]
     fill = -np.inf if reduce == "max" else 0.0

@@ -8,7 +8,8 @@ output's, since TFLM's int8 kernel copies bytes). A model that brings its own qu
 QOperator model: Tensor.quant on the float graph) keeps it: its activations' scales and zero points, its
 weights' integers and scales. Bias correction folds each weighted layer's mean
 output error per channel back into its bias: the error of its rounded weights and of the quantized
-layers before it (the int8 graph simulated in float, layer by layer, on the calibration inputs).
+layers before it (the int8 graph simulated in float, layer by layer, on the calibration inputs). AdaRound
+(codegen.quantize.adaround), if asked, picks each weight's rounding on that simulated input, before it.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from codegen.errors import MlcError
 from codegen.model.ir import Graph, Op, Quant, Tensor
-from codegen.quantize import executor, ranges
+from codegen.quantize import adaround as adaround_, executor, ranges
 
 FIXED_OUTPUT = {"SOFTMAX": (1 / 256, -128), "LOGISTIC": (1 / 256, -128), "TANH": (1 / 128, 0)}
 TIED_TO_INPUT = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "PAD", "PADV2", "MEAN"}  # MEAN: see _groups
@@ -202,15 +203,17 @@ def _weights(t: Tensor, axis: int, notes: list, op: Op) -> tuple[np.ndarray, np.
 
 
 def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METHOD, float_io: bool = False,
-                   bias_correction: bool = True, notes: list | None = None) -> Graph:
-    """The int8 graph of `graph`; values maps id(tensor) -> its stacked float calibration values. Notes on
-    where the arithmetic differs from a model's own quantization go to `notes`."""
+                   bias_correction: bool = True, notes: list | None = None, adaround: bool = False) -> Graph:
+    """The int8 graph of `graph`; values maps id(tensor) -> its stacked float calibration values. adaround:
+    learn each weight's rounding (codegen.quantize.adaround) on the layer's input in the int8 graph, before
+    bias correction. Notes on where the arithmetic differs from a model's own quantization go to `notes`."""
     notes = [] if notes is None else notes
     act = activation_quant(graph, values, method, notes)
     b = _Builder(graph)
     new = {}
     ops = []
-    fake = {}  # id(int8-graph tensor) -> its values in a float simulation of the int8 graph, for bias correction
+    fake = {}  # id(int8-graph tensor) -> its values in a float simulation of the int8 graph (bias correction, AdaRound)
+    simulated = bias_correction or adaround
     for t in graph.inputs:
         q = _per_tensor(*act[id(t)])
         if float_io:
@@ -220,7 +223,7 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
             new[("float", id(t))] = f
         else:
             new[id(t)] = b.tensor(t, "int8", q)
-        if bias_correction:
+        if simulated:
             fake[id(new[id(t)])] = _fake_quantize(values[id(t)], q)
     for op in graph.ops:
         ins = []
@@ -234,6 +237,8 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
                 ins.append(b.tensor(t, t.dtype, data=t.data))
             elif axis is not None and pos == 1:
                 wq, ws = _weights(t, axis, notes, op)
+                if adaround and t.quant is None:
+                    wq = adaround_.round_weights(op, values[id(op.inputs[0])], fake[id(ins[0])], ws)
                 ins.append(b.tensor(t, "int8", Quant(scale=ws, zero_point=np.zeros(ws.size, np.int64), axis=axis), wq))
             elif axis is not None and pos == 2:
                 ins.append(None)  # the bias, made below from the weight scales
@@ -260,7 +265,7 @@ def quantize_graph(graph: Graph, values: dict, method: str = ranges.DEFAULT_METH
         new[id(out)] = b.tensor(out, "int8", _per_tensor(*act[id(out)]))
         options = {k: v for k, v in op.options.items() if k not in ("asymmetric_quantize_inputs", "quantized_bias_type")}
         ops.append(Op(index=0, kind=op.kind, inputs=ins, outputs=[new[id(out)]], options=options))
-        if bias_correction:
+        if simulated:
             _simulate_op(ops[-1], fake)
     outputs = []
     for t in graph.outputs:

@@ -10,7 +10,7 @@ from codegen.errors import MlcError
 from codegen.model.arrays import per_input
 from codegen.model.ir import Graph
 from codegen.model.tflite_write import write_graph
-from codegen.quantize import cleanup, executor, ranges
+from codegen.quantize import adaround as adaround_, cleanup, executor, ranges
 from codegen.quantize.equalize import depthwise_separable, equalize as equalize_graph
 from codegen.quantize.int8 import quantize_graph, simulate
 from codegen.quantize.report import sqnr_db
@@ -113,13 +113,14 @@ def _score(graph: Graph, int8: Graph, values: dict, xs: list) -> float:
 
 
 def quantize(model: FloatModel, calib: np.ndarray | None, method: str | None = None, float_io: bool = False,
-             bias_correction: bool = True, equalize: str = "auto") -> Result:
+             bias_correction: bool = True, equalize: str = "auto", adaround: bool = False) -> Result:
     """The int8 model of `model`. A model that brings its own quantization needs calibration data only for the
     tensors it left unquantized, and keeps its weights as they are (no bias correction, no equalization).
     equalize: "on" applies cross-layer equalization (codegen.quantize.equalize), "off" not, "auto" (for a
     depthwise-separable network, where depthwise channels' ranges spread) quantizes both ways and keeps the one
     whose output SQNR on the calibration data is higher. Elsewhere auto leaves the model as it is: on the
-    motor autoencoder equalization raised the calibration SQNR but lowered it on the faulty windows."""
+    motor autoencoder equalization raised the calibration SQNR but lowered it on the faulty windows.
+    adaround: learn the weights' rounding on the calibration data (codegen.quantize.adaround)."""
     method = method or ranges.DEFAULT_METHOD
     if method not in ranges.CHOICES:
         raise MlcError(f"unknown calibration method '{method}' (choose from {', '.join(ranges.CHOICES)})")
@@ -131,6 +132,9 @@ def quantize(model: FloatModel, calib: np.ndarray | None, method: str | None = N
         samples = len(x if isinstance(x, np.ndarray) else x[0])
         if samples < MIN_SAMPLES:
             raise MlcError(f"calibration data has {samples} samples; give at least {MIN_SAMPLES} (a few hundred is better)")
+        if adaround and not model.prequantized and samples < adaround_.MIN_SAMPLES:
+            raise MlcError(f"calibration data has {samples} samples; AdaRound needs at least {adaround_.MIN_SAMPLES} "
+                           "(fewer and it fits the rounding to them): give more or leave out --adaround")
     elif not model.prequantized:
         raise MlcError("a float model needs calibration data (--calib X.npy)")
     candidates = [(model.graph, 0)]
@@ -139,16 +143,20 @@ def quantize(model: FloatModel, calib: np.ndarray | None, method: str | None = N
         equalized = equalize_graph(model.graph)
         if equalized[1]:
             candidates = [equalized] if equalize == "on" else candidates + [equalized]
+    own = not model.prequantized
+    learn = adaround and own and len(candidates) == 1
     best = None
     for graph, equalized_pairs in candidates:
         values = executor.run_all(graph, x) if x is not None else {}
         notes = list(model.notes)
-        int8 = quantize_graph(graph, values, method, float_io, bias_correction and not model.prequantized, notes)
+        int8 = quantize_graph(graph, values, method, float_io, bias_correction and own, notes, learn)
         if equalized_pairs:
             notes.append(f"cross-layer equalization rescaled {equalized_pairs} layer pair(s)")
         score = _score(graph, int8, values, x if isinstance(x, list) else [x]) if len(candidates) > 1 else 0.0
         if best is None or score > best[0]:
             best = (score, graph, int8, values, notes)
     _, graph, int8, values, notes = best
+    if adaround and own and not learn:  # equalization chosen with nearest rounding; AdaRound only on the choice
+        int8 = quantize_graph(graph, values, method, float_io, bias_correction, list(notes), True)
     what = "the model's own quantization" if model.prequantized else method
     return Result(graph, int8, write_graph(int8, f"mlc quantize ({what})"), values, notes)

@@ -15,6 +15,8 @@ from codegen.errors import MlcError
 
 DEFAULT_BOARD = "qemu-cortex-m4"
 RUNTIMES = ("baremetal-cortex-m", "arduino")
+# The serial drivers each runtime has: the bare-metal one's are firmware/cortex-m/mlc_uart_<driver>.c.
+SERIAL_DRIVERS = {"baremetal-cortex-m": ("cmsdk", "nrf51"), "arduino": ("arduino",)}
 EMULATORS = ("qemu", "simavr")
 # What the firmware can report as a cycle count, by the id it sends (MLC_COUNTER_* in
 # firmware/common/mlc_protocol.h; tests/test_serial_protocol.py holds the two together).
@@ -31,8 +33,8 @@ class PlatformIO:
 @dataclass(frozen=True)
 class Serial:
     baud: int
-    driver: str  # "cmsdk" (the bare-metal UART driver) or "arduino" (the framework's Serial)
-    base: str | None = None  # the UART's register base, for the cmsdk driver
+    driver: str  # one of SERIAL_DRIVERS[runtime]: a bare-metal UART driver, or "arduino" (the framework's Serial)
+    base: str | None = None  # the UART's register base, for a bare-metal driver
     port: str | None = None  # what the host sees, for people
 
 
@@ -157,8 +159,12 @@ def load_board(path: Path) -> Board:
             raise MlcError(f"{path}: {what} must be positive")
     if board.id != path.stem:
         raise MlcError(f"{path}: id '{board.id}' differs from the file name; name the file {board.id}.json")
-    if board.serial.driver == "cmsdk" and not board.serial.base:
-        raise MlcError(f"{path}: serial.base (the UART's address) is needed with the cmsdk driver")
+    drivers = SERIAL_DRIVERS[board.runtime]
+    if board.serial.driver not in drivers:
+        raise MlcError(f"{path}: serial.driver '{board.serial.driver}' is not one of {', '.join(drivers)} "
+                       f"(the {board.runtime} runtime's)")
+    if board.runtime == "baremetal-cortex-m" and not board.serial.base:
+        raise MlcError(f"{path}: serial.base (the UART's address) is needed with the {board.serial.driver} driver")
     return board
 
 

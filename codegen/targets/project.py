@@ -14,7 +14,7 @@ import numpy as np
 from codegen.assets import asset_dir, templates
 from codegen.csyntax import check_identifier, identifier_from
 from codegen.targets.boards import CYCLE_COUNTERS, Board, all_boards
-from codegen.errors import MlcError
+from codegen.errors import FitError, MlcError
 from codegen.ops import graph_of
 
 
@@ -43,7 +43,7 @@ DEFAULT_STACK_BYTES = 16 * 1024
 COMMON_RUNTIME = ["mlc_protocol.c", "mlc_protocol.h", "mlc_hal.h", "mlc_text.c", "mlc_text.h", "mlc_dwt.h", "mlc_cycles.c"]
 RUNTIME_FILES = {
     "baremetal-cortex-m": [("common", f) for f in COMMON_RUNTIME]
-    + [("cortex-m", "startup.c"), ("cortex-m", "mlc_hal_cmsdk.c"), ("cortex-m", "main.c")],
+    + [("cortex-m", "startup.c"), ("cortex-m", "mlc_hal_qemu.c"), ("cortex-m", "mlc_uart.h"), ("cortex-m", "main.c")],
     "arduino": [("common", f) for f in COMMON_RUNTIME] + [("arduino", "mlc_arduino.cpp"), ("arduino", "main.cpp")],
 }
 # A fit check's runtime: the real app and protocol, a stand-in serial port (no board framework here).
@@ -159,7 +159,15 @@ def precheck_fit(graph, board: Board, macros: dict) -> None:
         problems.append(f"its tensors need {ram:,} bytes of RAM (arena {macros['ARENA_BYTES']:,} incl. input and output "
                         f"+ the app's request buffer), the board has {board.ram_bytes:,}")
     if problems:
-        raise MlcError(f"{graph.path} does not fit {board.id}: " + "; ".join(problems) + "; pick a bigger board")
+        raise FitError(f"{graph.path} does not fit {board.id}: " + "; ".join(problems) + "; pick a bigger board")
+
+
+def runtime_files(board: Board) -> list[tuple[str, str]]:
+    """The firmware/ files a board's runtime links: its RUNTIME_FILES, and for bare metal the UART driver it names."""
+    files = RUNTIME_FILES[board.runtime]
+    if board.runtime == "baremetal-cortex-m":
+        files = files + [("cortex-m", f"mlc_uart_{board.serial.driver}.c")]
+    return files
 
 
 def build_flags(board: Board) -> list[str]:
@@ -201,15 +209,22 @@ def measured_stack(peak: int, how: str) -> StackPlan:
     return StackPlan(-(-peak // 8) * 8 + APP_STACK_MARGIN, peak, how)
 
 
+# Cores whose code arm-none-eabi-gcc 12 emits instruction for instruction as another's (the M0+ and the M0 are
+# both ARMv6-M with the same tuning: identical objects for a generated library at -Os and -O2), so a QEMU
+# board with that core measures their stack.
+SAME_CODE_AS = {"cortex-m0plus": "cortex-m0"}
+
+
 def stack_twin(board: Board) -> Board | None:
     """The board that measures the stack for `board`: itself when QEMU emulates it, else a QEMU board with the
-    same core (measured with the board's own optimisation level), else none."""
+    same core or one compiled the same (SAME_CODE_AS; measured with the board's own optimisation level), else none."""
     def qemu(b):
         return b.emulated and b.emulator.kind == "qemu"
 
     if qemu(board):
         return board
-    return next((b for b in all_boards().values() if qemu(b) and b.core == board.core), None)
+    core = SAME_CODE_AS.get(board.core, board.core)
+    return next((b for b in all_boards().values() if qemu(b) and b.core == core), None)
 
 
 def unmeasured_stack(graph, board: Board, lib_dir: Path, name: str) -> StackPlan:
@@ -284,7 +299,7 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
     runtime_dir.mkdir(parents=True)
     firmware = asset_dir("firmware")
     for family, filename in (FITCHECK_FILES + ([] if board.is_avr else FITCHECK_ARM_FILES) if fit_check
-                             else RUNTIME_FILES[board.runtime]):
+                             else runtime_files(board)):
         shutil.copyfile(firmware / family / filename, runtime_dir / filename)
     (src / f"app_{name}.c").write_text(env.get_template(f"app/{app}/app.c.j2").render(
         **app_context(graph, name, board, macros, demo), **app_sources.context))
@@ -363,13 +378,13 @@ def build_project(project: Project) -> SizeReport:
         if m:
             region, over = m.group(1), int(m.group(2))
             total = project.board.flash_bytes if region.upper() == "FLASH" else project.board.ram_bytes
-            raise MlcError(f"{project.name} does not fit {project.board.id}: {region} overflowed by {over:,} bytes "
+            raise FitError(f"{project.name} does not fit {project.board.id}: {region} overflowed by {over:,} bytes "
                            f"(needs {total + over:,} of {total:,}); pick a bigger board")
         for rx, region, total in ((_PIO_TOO_BIG, "flash", project.board.flash_bytes),
                                   (_PIO_RAM_TOO_BIG, "RAM", project.board.ram_bytes)):
             m = rx.search(output)
             if m:
-                raise MlcError(f"{project.name} does not fit {project.board.id}: needs {int(m.group(1)):,} bytes of "
+                raise FitError(f"{project.name} does not fit {project.board.id}: needs {int(m.group(1)):,} bytes of "
                                f"{region}, the board has {total:,}; pick a bigger board")
         if "HTTPClientError" in output or "Could not find the package" in output or "UnknownPlatform" in output:
             raise MlcError(f"{project.board.id}: PlatformIO could not download platform "

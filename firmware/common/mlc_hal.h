@@ -1,5 +1,6 @@
 /* What the classify app needs from a board: a byte pipe, a millisecond clock and (maybe) a cycle counter.
- * One implementation per board family: cortex-m/mlc_hal_cmsdk.c (QEMU MPS2/MPS3), arduino/mlc_arduino.cpp. */
+ * One implementation per board family: cortex-m/mlc_hal_qemu.c with the board's cortex-m/mlc_uart_<driver>.c (QEMU's
+ * machines), arduino/mlc_arduino.cpp. */
 #ifndef MLC_HAL_H
 #define MLC_HAL_H
 

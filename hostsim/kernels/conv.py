@@ -74,6 +74,18 @@ def in_slices(fn):
     return run
 
 
+def per_image(fn):
+    """A leading batch over 1 (after SPACE_TO_BATCH_ND): the images of every stacked value stacked as inputs."""
+    @functools.wraps(fn)
+    def run(op, x, *rest):
+        images = op.inputs[0].shape[0]
+        if images == 1:
+            return fn(op, x, *rest)
+        return fn(op, x.reshape(-1, *op.inputs[0].shape[1:]), *rest).reshape(len(x), *op.outputs[0].shape)
+
+    return run
+
+
 def product_max(x) -> int:
     return _PRODUCT_MAX16 if x.dtype == np.int16 else _PRODUCT_MAX
 
@@ -84,6 +96,7 @@ def exact_float(k: int, x=None):
 
 
 @kernel("CONV_2D")
+@per_image
 @in_slices
 def conv_2d(op, x, *_):
     p = op.params
@@ -102,6 +115,7 @@ def conv_2d(op, x, *_):
 
 
 @kernel("DEPTHWISE_CONV_2D")
+@per_image
 @in_slices
 def depthwise_conv_2d(op, x, *_):
     p = op.params

@@ -1,6 +1,6 @@
 """Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, SUM,
 REDUCE_MAX/MIN, ARG_MAX/MIN, QUANTIZE, DEQUANTIZE, CAST, TRANSPOSE, SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
-GATHER, MIRROR_PAD, BROADCAST_TO, GATHER_ND, as TFLM's reference kernels compute them.
+GATHER, MIRROR_PAD, BROADCAST_TO, GATHER_ND, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
 of 1, else (N, *shape). `full` turns either into (N, *shape), so kernels index the model's own axes
@@ -110,3 +110,23 @@ def strided_copy(op, x, *_):
     for count, step in zip(p["counts"], p["steps"]):
         index = index[..., None] + (np.asarray(step, np.int64) if isinstance(step, list) else np.arange(count, dtype=np.int64) * step)
     return stacked(flat[:, index.ravel()], op.outputs[0])
+
+
+@kernel("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND")
+def space_batch(op, x, *_):
+    """As numpy's reshape and transpose (TFLM loops over pixels): SPACE_TO_BATCH_ND pads each image, splits rows
+    and columns into (index, block offset) and moves the offsets in front of the batch; BATCH_TO_SPACE_ND undoes it,
+    then crops."""
+    p = op.params
+    (bh, bw), (n, h, w, c), (on, oh, ow, _), (top, left) = p["block"], p["in_shape"], p["out_shape"], p["before"]
+    v = full(x, op.inputs[0])
+    k = len(v)
+    v = v.reshape(k, n, h, w, c)
+    if op.kind == "SPACE_TO_BATCH_ND":
+        padded = np.full((k, n, oh * bh, ow * bw, c), p["pad_value"], v.dtype)
+        padded[:, :, top:top + h, left:left + w] = v
+        y = padded.reshape(k, n, oh, bh, ow, bw, c).transpose(0, 3, 5, 1, 2, 4, 6)
+    else:
+        y = v.reshape(k, bh, bw, on, h, w, c).transpose(0, 3, 4, 1, 5, 2, 6).reshape(k, on, h * bh, w * bw, c)
+        y = y[:, :, top:top + oh, left:left + ow]
+    return stacked(np.ascontiguousarray(y).reshape(k, -1), op.outputs[0])

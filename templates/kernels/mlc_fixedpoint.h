@@ -43,14 +43,24 @@ static inline int32_t mlc_round_float(float v)
 /* round(a * b / 2^31), saturating the one overflow case INT32_MIN * INT32_MIN. */
 MLC_ALWAYS_INLINE int32_t mlc_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
 {
-    int64_t ab;
-    int32_t nudge;
     if (a == b && a == INT32_MIN) {
         return INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? INT32_C(1) << 30 : INT32_C(1) - (INT32_C(1) << 30);
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates, as gemmlowp's */
+#if MLC_LONG_MUL
+    {
+        const int64_t ab = (int64_t)a * (int64_t)b;
+        const int32_t nudge = ab >= 0 ? INT32_C(1) << 30 : INT32_C(1) - (INT32_C(1) << 30);
+        return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates, as gemmlowp's */
+    }
+#else
+    {
+        /* Both nudges come to floor((ab + 2^30) / 2^31) (for ab < 0 the truncation is a floor of
+         * ab + 1 - 2^30 + 2^31 - 1), taken from the product's words: lo + 2^30 may carry into the high word. */
+        const uint32_t lo = (uint32_t)a * (uint32_t)b, q = lo + (UINT32_C(1) << 30);
+        const uint32_t hi = (uint32_t)mlc_mul_hi(a, b) + (q < lo ? 1u : 0u);
+        return (int32_t)((hi << 1) | (q >> 31));
+    }
+#endif
 }
 
 /* x / 2^exponent rounded half away from zero, exponent in [0, 31]. */

@@ -246,14 +246,38 @@ typedef struct {
 #define MLC_NN_INLINE static inline
 #endif
 
+/* Thumb-1 cores (ARMv6-M: Cortex-M0/M0+, the Pico's; ARMv8-M Baseline) have no 32x32 -> 64-bit multiply, so an
+ * int64 product is a libgcc call (__aeabi_lmul, about 55 instructions with the call); the requantizations take
+ * the high word from mlc_mul_hi instead, in about 16. -DMLC_NO_LONG_MUL takes that path anywhere, so host
+ * tests cover it. */
+#if (defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 1) || defined(MLC_NO_LONG_MUL)
+#define MLC_LONG_MUL 0
+/* floor(a * b / 2^32), the high word of the signed product, from 16-bit halves as Hacker's Delight's mulhs
+ * builds it (every partial sum fits int32); the low word is (uint32_t)a * (uint32_t)b. */
+MLC_NN_INLINE int32_t mlc_mul_hi(int32_t a, int32_t b)
+{
+    const uint32_t a0 = (uint32_t)a & 0xFFFFu, b0 = (uint32_t)b & 0xFFFFu;
+    const int32_t a1 = a >> 16, b1 = b >> 16;
+    const int32_t t = a1 * (int32_t)b0 + (int32_t)((a0 * b0) >> 16);
+    const int32_t u = (int32_t)a0 * b1 + (t & 0xFFFF);
+    return a1 * b1 + (t >> 16) + (u >> 16);
+}
+#else
+#define MLC_LONG_MUL 1
+#endif
+
 MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t rshift, int32_t addend,
                                        int32_t act_min, int32_t act_max)
 {
 #if MLC_DSP
     const int32_t x = mlc_smmlar(acc * 2, multiplier, addend); /* (2 acc m + 2^31) >> 32, the same floor */
-#else
+#elif MLC_LONG_MUL
     /* the same value with the high word taken whole: one smlal on cores without smmlar */
     const int32_t x = (int32_t)(((int64_t)(acc * 2) * multiplier + (INT64_C(1) << 31)) >> 32) + addend;
+#else
+    /* the same value from the high word and the carry the 2^31 adds to it, bit 31 of the low word */
+    const int32_t a2 = acc * 2;
+    const int32_t x = mlc_mul_hi(a2, multiplier) + (int32_t)(((uint32_t)a2 * (uint32_t)multiplier) >> 31) + addend;
 #endif
     const int32_t v = (x + (acc >> 31)) >> rshift;
 #if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)

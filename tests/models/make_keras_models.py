@@ -207,6 +207,48 @@ def mobilenet_v2_like(x):
 MODELS["mobilenet_v2_like"] = lambda: _functional((48, 48, 3), mobilenet_v2_like)
 
 
+def mobilenet_v1_like(x):
+    """MLPerf Tiny's visual wake words net (MobileNet v1, alpha 0.25, 96x96x3) down to its first 128-channel
+    block at 6x6: the same large early maps and strides, without the five 128- and two 256-channel blocks
+    that hold most of the weights (person_detect, TFLM's full-depth 96x96x1 one, has them)."""
+    y = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)))
+    for filters, stride in ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 2)):
+        y = L.ReLU(6.0)(L.BatchNormalization()(L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(y)))
+        y = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(filters, 1, use_bias=False)(y)))
+    return L.Softmax()(L.Dense(2)(L.GlobalAveragePooling2D()(y)))
+
+
+def resnet8_like(x):
+    """MLPerf Tiny's image classification ResNet-8 on 32x32x3: a 16-filter stem, three residual stages of
+    16/32/64 filters (stride 2 and a 1x1 shortcut conv from the second on), global pooling, dense 10."""
+    def bn_conv(t, filters, stride=1, relu=True):
+        t = L.BatchNormalization()(L.Conv2D(filters, 3, strides=stride, padding="same")(t))
+        return L.ReLU()(t) if relu else t
+    y = bn_conv(x, 16)
+    for filters, stride in ((16, 1), (32, 2), (64, 2)):
+        z = bn_conv(bn_conv(y, filters, stride), filters, relu=False)
+        shortcut = y if stride == 1 else L.Conv2D(filters, 1, strides=stride)(y)
+        y = L.ReLU()(L.Add()([z, shortcut]))
+    return L.Softmax()(L.Dense(10)(L.GlobalAveragePooling2D()(y)))
+
+
+def streaming_conv1d_like(x):
+    """A 1-D conv net like MLPerf Tiny's streaming wakeword model: 40 filter-bank features per step over 49
+    steps, a strided Conv1D, depthwise-separable Conv1D blocks with growing dilation over time, global pooling
+    and a dense 3-class head. Batch 1, so the dilated convs stay single CONV_2D/DEPTHWISE_CONV_2D ops."""
+    y = L.Conv1D(32, 5, strides=2, activation="relu")(x)
+    for filters, dilation in ((32, 1), (48, 2), (48, 4), (64, 2)):
+        y = L.DepthwiseConv1D(3, dilation_rate=dilation, activation="relu")(y)
+        y = L.BatchNormalization()(L.Conv1D(filters, 1)(y))
+        y = L.ReLU()(y)
+    return L.Softmax()(L.Dense(3)(L.GlobalAveragePooling1D()(y)))
+
+
+MODELS["mobilenet_v1_like"] = lambda: _functional((96, 96, 3), mobilenet_v1_like)
+MODELS["resnet8_like"] = lambda: _functional((32, 32, 3), resnet8_like)
+MODELS["streaming_conv1d_like"] = lambda: _functional((49, 40), streaming_conv1d_like, batch=1)
+
+
 def conv_dw_dense(x):
     y = L.Conv2D(6, 3, padding="same", activation="relu")(x)
     z = L.DepthwiseConv2D(3, padding="same")(y)
@@ -244,6 +286,10 @@ MODELS.update({
                                                                                  tf.int8))(L.Conv2D(7, 3, padding="same")(x)), batch=1),
     "gather_nd": lambda: _functional((5, 4, 3), lambda x: L.Dense(4)(
         L.Lambda(lambda t: tf.gather_nd(t, [[[0, 4, 1], [0, 0, 3], [0, 2, 2], [0, 4, 1]]]))(L.Conv2D(6, 1)(x))), batch=1),
+    # SPACE_TO_BATCH_ND -> PAD -> BATCH_TO_SPACE_ND with no conv between (no dilated conv to fold): a batch of 4 inside
+    "space_batch": lambda: _functional((8, 6, 3), lambda x: L.Conv2D(4, 1)(L.Lambda(lambda t: tf.batch_to_space(
+        tf.pad(tf.space_to_batch_nd(t, [2, 2], [[0, 0], [0, 0]]), [[0, 0], [1, 0], [0, 1], [0, 0]]), [2, 2],
+        [[1, 1], [0, 2]]))(L.Conv2D(5, 1)(x))), batch=1),
 })
 
 

@@ -21,6 +21,8 @@ REQUIRED_OPS = {
 # Error of the int8 model against the float Keras model, relative to the largest |output|
 # (random untrained weights, calibrated on the same distribution): 1.8% seen at most.
 REL_TOL = 0.06
+# Sized like MLPerf Tiny's nets (ResNet-8 alone holds 78 K int8 weights); every other model stays small.
+MLPERF_SIZED = {"mobilenet_v1_like", "resnet8_like", "streaming_conv1d_like"}
 
 
 def model_info(data):
@@ -48,7 +50,7 @@ def to_real(values, quant):
 
 def test_there_are_enough_small_models_covering_the_op_list():
     assert len(MODELS) >= 15
-    assert all(p.stat().st_size < 50_000 for p in MODELS + MISMATCH)
+    assert all(p.stat().st_size < (120_000 if p.stem in MLPERF_SIZED else 50_000) for p in MODELS + MISMATCH)
     seen = set()
     for p in MODELS:
         seen |= set(model_info(p.read_bytes())[0])
