@@ -173,6 +173,12 @@ MODELS = {
     "conv-generic-overlapping": lambda: _conv_model(3, 4, 232, 3, (3, 3), pool=True),
     "conv-1x1-per-tensor": lambda: _conv_model(3, 3, 8, 6, (1, 1), per_tensor=True),
     "conv-im2col-per-tensor": lambda: _conv_model(5, 4, 4, 3, (3, 3), per_tensor=True),
+    # the halfword weight layout (a DSP-only library): odd channel counts (the last channel alone), pixel counts
+    # that leave a partial block (it repeats the last pixel), strides, rows past the old 256-byte limit
+    "conv-im2col-hw-looped-odd": lambda: _conv_model(5, 7, 20, 7, (3, 3), stride=(2, 1)),
+    "conv-im2col-hw-288": lambda: _conv_model(4, 5, 32, 6, (3, 3)),
+    "conv-im2col-hw-unrolled-clamped": lambda: _conv_model(5, 7, 4, 5, (3, 3), stride=(1, 2)),
+    "conv-1x1-hw-in-place-clamped": lambda: _conv_model(2, 5, 16, 7, (1, 1), pool=True),
     "dw-per-tensor": lambda: _dw_model(5, 5, 8, 1, (3, 3), per_tensor=True),
     "avgpool-halfwords-same-borders": lambda: _avg_pool_model(7, 6, 8, (3, 3), (2, 2), "SAME", "RELU6"),
     "avgpool-halfwords-256-window": lambda: _avg_pool_model(16, 16, 4, (16, 16), (1, 1)),
@@ -187,6 +193,8 @@ MODELS = {
     "fc-halfwords-one-step-and-one": lambda: _fc_model(5, 4),
 }
 HALFWORDS = [name for name in MODELS if name.startswith("fc-")]  # on a DSP-only library these take the halfword-weights path
+CONV_HALFWORDS = [name for name in MODELS if name.startswith("conv-") and name not in  # DSP alone: the conv halfword path
+                  ("conv-1x1-strided", "conv-1x1-unaligned-depth", "conv-im2col-bytes", "conv-generic-overlapping")]
 
 # the path each model above exists to reach: its ISA, what the last layer's KernelPlan says (plan fields
 # or template options), a line only that path's C has, and (a fourth "shared") when the path is one of
@@ -199,8 +207,16 @@ REACHES = {
     "dw-in-place-blocks-kws": ("dsp", {"cb": 32, "scratch": 3 * 7 * 32, "inplace": True}, "bias[c0 + grp * G + 3]"),
     "dw-in-place-blocks-18-partial": ("portable", {"cb": 4, "channels": 2, "inplace": True}, "if (n == CB)"),
     "dw-quad-3x3-in-place": ("mve", {"quad": True, "pixels": 2}, "vb0 = va0"),
-    "conv-1x1-q15-looped": ("dsp", {"q15": True, "steps": 2}, "for (; xp < q + 72 / 2; xp += 4"),
-    "conv-1x1-q15-looped-single-step": ("dsp", {"q15": True, "steps": 1}, "for (; xp < q + 68 / 2; xp += 2"),
+    "conv-1x1-q15-looped": ("dsp", {"q15": True, "steps": 2}, "for (; xp < q + 72 / 2 * 2; xp += 8, wp += 32)"),
+    "conv-1x1-q15-looped-single-step": ("dsp", {"q15": True, "steps": 1}, "for (; xp < q + 68 / 2 * 2; xp += 4, wp += 4)",
+                                        "shared"),
+    "conv-im2col-hw-looped-odd": ("dsp", {"hw": True, "steps": 1, "pixels": 2}, "MLC_Q15_WEIGHT1_HW(wp, 0);"),
+    "conv-im2col-hw-288": ("dsp", {"hw": True, "steps": 2, "weights": "[O/2][K/4][2][4] int16 (0 2 1 3)"},
+                           "MLC_Q15_WEIGHTS_HW(wp, 16);"),
+    "conv-im2col-hw-unrolled-clamped": ("dsp", {"hw": True, "steps": "all", "pixels": 3},
+                                        "p2 = p + 2 < PIXELS ? p + 2 : PIXELS - 1;"),
+    "conv-1x1-hw-in-place-clamped": ("dsp", {"hw": True, "pixels": 3, "inplace": True},
+                                     "memcpy(out + p * OUT_C, scratch, (PIXELS - p < 3 ? PIXELS - p : 3) * OUT_C);"),
     "conv-im2col-kws-like": ("dsp", {"q15": True, "steps": "all", "pixels": 3},  # pixel 2 of 3, the last of 10 steps
                              "MLC_Q15_PIXEL(xp, 232, a20, a21);"),
     "conv-1x1-whole-vectors": ("mve", {"quads": True, "whole_vectors": True}, "/* pixel 1 alone */"),
@@ -243,6 +259,12 @@ def test_fast_path_exact(name, defines, tmp_path):
 @pytest.mark.parametrize("name", HALFWORDS)
 def test_fc_halfwords_path_exact(name, tmp_path):
     """A library for DSP cores alone: FULLY_CONNECTED's int16 weight groups (emulated DSP instructions)."""
+    assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=("MLC_DSP_EMULATE",), isa="dsp") == 60
+
+
+@pytest.mark.parametrize("name", CONV_HALFWORDS)
+def test_conv_halfwords_path_exact(name, tmp_path):
+    """A library for DSP cores alone: CONV_2D's int16 weight pairs (emulated DSP instructions)."""
     assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=("MLC_DSP_EMULATE",), isa="dsp") == 60
 
 

@@ -143,6 +143,15 @@ def test_batch_matmul_halfwords_c_equals_hostsim(case, seed, tmp_path_factory):
     check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, isa="dsp", defines=["MLC_DSP_EMULATE"])
 
 
+@C_SETTINGS
+@given(case=S.conv_2d_models(), seed=S.seeds)
+def test_conv_halfwords_c_equals_hostsim(case, seed, tmp_path_factory):
+    """A library for DSP cores alone: CONV_2D's halfword path (int16 weight pairs, inputs widened per block)
+    wherever a row is whole steps of 4, on the host's emulated instructions."""
+    assume(all(t.shape[0] == 1 for t in case.inputs + case.outputs))  # mlc takes batch-1 models only
+    check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, isa="dsp", defines=["MLC_DSP_EMULATE"])
+
+
 @pytest.mark.parametrize("kind", SINGLE_INPUT)
 def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     batch_one_shapes(monkeypatch)

@@ -7,7 +7,7 @@ from codegen.errors import MlcError
 from codegen.model.quant import activation_range, quantize_multipliers
 from codegen.ops import define, per_tensor_quantized
 from codegen.ops.kernel_plan import KernelPlan
-from codegen.ops.thresholds import (CHANNEL_QUAD, DW_RING_SHARE, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
+from codegen.ops.thresholds import (CHANNEL_QUAD, CONV_HALFWORD_MAX_BYTES, DW_RING_SHARE, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
                                       MAX_UNROLLED_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, VECTOR_BYTES)
 from codegen.ops.requant import requant_consts, requant_vars, short_requant, wide, wide_c, wide_plan
 
@@ -68,6 +68,22 @@ def requant_params(op, channels: int, x=None, w=None, bias=None) -> dict:
     return {"input_offset": -x.quant.zp, "output_offset": out.quant.zp, "multiplier": multiplier, "shift": shift,
             "act_min": act_min, "act_max": act_max, "dtype": x.dtype,
             "bias": bias.data.astype(np.int64).ravel() if bias is not None else np.zeros(channels, np.int64)}
+
+
+def halfword_weights(w, rows: int):
+    """The DSP halfword-weights paths' int16 weights (fully_connected_s8.c.j2; conv_s8.c.j2's, two rows a group):
+    units in groups of `rows` (the last group the rest), each group [DEPTH4 / 4][rows][4]: per step of 4 inputs a unit's weights 0, 2, 1, 3
+    (the halfword pairs sxtb16 makes of the input word), then the 1-3 inputs past the last whole step
+    in order; rows padded with zeros to DEPTH4."""
+    units, depth = w.shape
+    d4 = -(-depth // 4) * 4
+    whole = depth // 4 * 4
+    order = [i - i % 4 + (0, 2, 1, 3)[i % 4] if i < whole else i for i in range(d4)]
+    padded = np.zeros((units, d4), np.int16)
+    padded[:, :depth] = w
+    padded = padded[:, order]
+    return np.concatenate([g.reshape(len(g), d4 // 4, 4).transpose(1, 0, 2).ravel()
+                           for g in np.split(padded, range(rows, units, rows))])
 
 
 def _conv_macs(op):
@@ -216,7 +232,7 @@ def conv_2d_plan(op, isa, reference, inplace, alone):
     variant, why_variant = _conv_variant(op, reference)
     why = {"variant": why_variant}
     if variant not in ("1x1", "im2col"):
-        return KernelPlan(op.index, op.kind, variant, isa, inplace=inplace, why=why, options={})
+        return KernelPlan(op.index, op.kind, variant, isa, inplace=inplace, why=why, options={"hw": False})
     k = int(np.prod(op.inputs[1].shape[1:]))
     out_c = op.outputs[0].shape[3]
     w = op.inputs[1].data
@@ -224,6 +240,10 @@ def conv_2d_plan(op, isa, reference, inplace, alone):
     q15 = isa == "dsp" and k % Q15_STEP == 0 and k <= Q15_MAX_ROW
     # fully unrolled, a step is 4 lines and one per pixel (dot_q15 in dot_s8.j2), three pixels
     unrolled_lines = k // Q15_STEP * (4 + 3)
+    # one ISA's own weight layout (a portable library shares int8), flash doubled for at most CONV_HALFWORD_MAX_BYTES
+    hw = q15 and alone and w.size <= CONV_HALFWORD_MAX_BYTES
+    if hw and out_c % 2:  # the odd channel's own unrolled steps (one weight line and a line per pixel)
+        unrolled_lines += k // Q15_STEP * (4 + 3)
     unrolled = q15 and k <= Q15_UNROLL_MAX and unrolled_lines <= MAX_UNROLLED_LINES
     nb = CONV_MAX_PIXELS if unrolled else 2
     steps = "all" if unrolled else 2 if k % (2 * Q15_STEP) == 0 else 1
@@ -232,6 +252,9 @@ def conv_2d_plan(op, isa, reference, inplace, alone):
         why["pixels"] = (f"rows of {k} <= {Q15_UNROLL_MAX}: unrolled, three pixels' accumulators fit the registers"
                          if unrolled else "two pixels: a looped row needs registers for its pointers")
         why["halfwords"] = f"K % {Q15_STEP} == 0 and K <= {Q15_MAX_ROW}: inputs widened to halfwords once per block"
+        if hw:
+            why["weights"] = (f"int16 halfword pairs, one ldrd a channel and step (nothing unpacked): {w.size} B int8 "
+                              f"<= {CONV_HALFWORD_MAX_BYTES} B, so twice that in flash")
     else:
         why["pixels"] = "two pixels share every weight load"
     why["channels"] = ("four channels share every input load" if quads
@@ -248,8 +271,9 @@ def conv_2d_plan(op, isa, reference, inplace, alone):
     unroll = ((f"full ({k // Q15_STEP} steps, {unrolled_lines} lines)" if steps == "all" else f"{steps} steps per pass")
               if q15 else "4 MACs per pass")
     return KernelPlan(op.index, op.kind, variant, isa, pixels=nb, channels=4 if quads else 2, unroll=unroll,
-                      unroll_budget=MAX_UNROLLED_LINES, weights="OHWI int8", scratch=scratch, inplace=inplace,
-                      why=why, options={"nb": nb, "q15": q15, "steps": steps, "quads": quads, "q_at": q_at,
+                      unroll_budget=MAX_UNROLLED_LINES, weights="[O/2][K/4][2][4] int16 (0 2 1 3)" if hw else "OHWI int8",
+                      scratch=scratch, inplace=inplace,
+                      why=why, options={"nb": nb, "q15": q15, "hw": hw, "steps": steps, "quads": quads, "q_at": q_at,
                                         "whole_vectors": k % VECTOR_BYTES == 0})
 
 
@@ -262,7 +286,10 @@ def conv_2d_c(layer):
     rq = requant_consts(layer, w.shape[0], w, folded)
     fn = layer.kernel("conv_s8.c.j2", f"conv_s8_{plan.variant}", inplace=layer.inplace,
                       **rq, **_geometry(op), **requant_vars(layer.p))
-    weights = layer.const("weights", w, "int8_t")
+    if plan.options.get("hw"):  # channel pairs' steps interleaved, int16 (fully_connected's layout, two rows a group)
+        weights = "(const int8_t *)" + layer.const("weights", halfword_weights(w.reshape(w.shape[0], -1), 2), "int16_t")
+    else:
+        weights = layer.const("weights", w, "int8_t")
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {layer.scratch()});"
 
 

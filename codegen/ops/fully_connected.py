@@ -1,11 +1,9 @@
 """FULLY_CONNECTED: per-tensor or per-channel int8 weights (TFLM's FullyConnectedParamsQuantized);
 the C kernel's fast variant folds the input offset into the bias at generation time."""
 
-import numpy as np
-
 from codegen.errors import MlcError
 from codegen.ops import define
-from codegen.ops.conv import requant_params
+from codegen.ops.conv import halfword_weights, requant_params
 from codegen.ops.kernel_plan import KernelPlan
 from codegen.ops.thresholds import (CHANNEL_QUAD, FC_UNROLL_MAX_DEPTH, FC_HALFWORD_LOOP_STEPS, FC_HALFWORD_MAX_BYTES,
                                    FC_HALFWORD_ROWS, MAX_UNROLLED_LINES, VECTOR_BYTES)
@@ -27,22 +25,6 @@ def fully_connected_params(op):
         raise MlcError(f"output shape {out.shape} does not hold {x.size // w.shape[1]} x {w.shape[0]} results")
     params = requant_params(op, w.shape[0])
     return {**params, "batches": x.size // w.shape[1], "depth": w.shape[1], "units": w.shape[0]}
-
-
-def halfword_weights(w, rows: int):
-    """The DSP halfword-weights path's int16 weights (fully_connected_s8.c.j2): units in groups of `rows` (the last
-    group the rest), each group [DEPTH4 / 4][rows][4]: per step of 4 inputs a unit's weights 0, 2, 1, 3
-    (the halfword pairs sxtb16 makes of the input word), then the 1-3 inputs past the last whole step
-    in order; rows padded with zeros to DEPTH4."""
-    units, depth = w.shape
-    d4 = -(-depth // 4) * 4
-    whole = depth // 4 * 4
-    order = [i - i % 4 + (0, 2, 1, 3)[i % 4] if i < whole else i for i in range(d4)]
-    padded = np.zeros((units, d4), np.int16)
-    padded[:, :depth] = w
-    padded = padded[:, order]
-    return np.concatenate([g.reshape(len(g), d4 // 4, 4).transpose(1, 0, 2).ravel()
-                           for g in np.split(padded, range(rows, units, rows))])
 
 
 def _halfwords(op, isa, alone):

@@ -6,13 +6,15 @@ FAST_LIMIT = 1 << 30  # mlc_requantize_rs (mlc_port.h) is exact while |acc| and 
 
 # CONV_2D
 IM2COL_MAX_BYTES = 2048  # windows larger than this use the scratch-free generic kernel rather than grow the arena
-Q15_MAX_ROW = 256  # the DSP path widens a block's inputs to halfwords (in scratch) for rows up to this length:
+Q15_MAX_ROW = 576  # the DSP path widens a block's inputs to halfwords (in scratch) for rows up to this length:
 #                    past it the widening no longer pays for the arena it takes (3 pixels * 2 B per input)
 Q15_UNROLL_MAX = 64  # the DSP path's halfword dot products are fully unrolled up to this row length; three
 #                      pixels' accumulators then fit the core's registers, so blocks are three pixels
 Q15_STEP = 4  # the halfword dot product consumes 4 int8 inputs (two words of halfword pairs) per step
 VECTOR_BYTES = 16  # one Helium int8 vector: rows that are whole vectors run a pixel at a time (no tail to share)
 CHANNEL_QUAD = 4  # channels per pass in the four-channel loops (one int32x4 vector on Helium)
+CONV_HALFWORD_MAX_BYTES = 128 * 1024  # DSP cores, halfword path: a layer's int8 weights up to this size are stored as
+#                                     int16 pairs (twice the flash): one ldrd a channel and step, no sxtb16 unpacking
 
 # DEPTHWISE_CONV_2D
 DW_UNROLL_MAX_TAPS = 16  # windows of at most this many taps are unrolled (a 4x4 window; larger ones loop over rows)

@@ -157,6 +157,22 @@ MLC_SMLA_XY(tt, 1, 1)
         (acc0) = mlc_smlad(xo, ao, mlc_smlad(xe, ae, acc0));                                   \
         (acc1) = mlc_smlad(xo, bo, mlc_smlad(xe, be, acc1));                                   \
     } while (0)
+/* ... with the weights stored as int16 halfword pairs (conv's halfword layout: per step a channel's
+ * weights 0, 2, 1, 3, the next channel's 8 bytes on): one ldrd per channel, nothing to unpack.
+ * MLC_Q15_WEIGHT1_HW and MLC_Q15_PIXEL1 are the one-channel forms (an odd channel count's last). */
+#define MLC_Q15_WEIGHTS_HW(wp, off)                                                            \
+    uint32_t ae, ao, be, bo;                                                                   \
+    MLC_LDRD(ae, ao, wp, off);                                                                 \
+    MLC_LDRD(be, bo, wp, (off) + 8)
+#define MLC_Q15_WEIGHT1_HW(wp, off)                                                            \
+    uint32_t ae, ao;                                                                           \
+    MLC_LDRD(ae, ao, wp, off)
+#define MLC_Q15_PIXEL1(xp, off, acc0)                                                          \
+    do {                                                                                       \
+        uint32_t xe, xo;                                                                       \
+        MLC_LDRD(xe, xo, xp, off);                                                             \
+        (acc0) = mlc_smlad(xo, ao, mlc_smlad(xe, ae, acc0));                                   \
+    } while (0)
 
 /* Helium (MVE, Cortex-M55/M85): 16 int8 lanes per vector. Kernels use it under `#if MLC_MVE`, ahead of
  * the DSP path (MLC_DSP stays 1 on these cores for the code MVE does not cover): vmladavaq_s8 adds 16
