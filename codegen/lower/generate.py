@@ -119,8 +119,11 @@ def _layer_comment(graph, op, plan) -> str:
     ins = ", ".join(_shape(t) for t in op.inputs if t is not None and not t.is_const)
     how = " (aliased, no code)" if op.index in plan.aliased else (" (in place)" if op.index in plan.inplace else "")
     macs = f", {op.macs:,} MACs" if op.macs else ""
-    band = graph.bands.get(op.index)
-    where = f"layer {band[0]}, band {band[1] + 1}/{band[2]} (output rows {band[3]}-{band[4] - 1}): " if band else ""
+    band = graph.bands.get(op.index)  # a patches step: (layer, step, steps, first row, end row)
+    where = ""
+    if band:
+        rows = f"row {band[3]}" if band[4] - band[3] == 1 else f"rows {band[3]}-{band[4] - 1}"
+        where = f"layer {band[0]} output {rows} (its step {band[1] + 1}/{band[2]}): "
     return f"{where}{op.kind} {ins} -> {_shape(op.outputs[0])}{macs}{how}"
 
 
@@ -185,8 +188,9 @@ def _render(graph, name: str, labels: list, reference: bool, isa: str | None, ow
                     *(f"        {line}" for line in code), "    }", "}"]
         for buffer, start, count in graph.moves.get(op.index, ()):  # a row buffer's rows read again (patches)
             p = layer.ptr(buffer)
-            code = [f"memmove({p}, {p} + {start}, {count}); /* the {count // (buffer.nbytes // buffer.shape[1])} "
-                    "rows the next layer reads again, to the buffer's top */"] + code
+            rows = count // (buffer.nbytes // buffer.shape[1])
+            code = [f"memmove({p}, {p} + {start}, {count}); /* the {rows} row{'s' * (rows > 1)} the next layer "
+                    "reads again, to the buffer's top */"] + code
         for t in op.outputs:  # an output's pointer made opaque where it is first written, not before (registers)
             io = plan.io.get((t.view[0] if t.view else t).index)  # (a step writes rows of it: patches)
             if io and io[0] == "output" and io not in pinned:

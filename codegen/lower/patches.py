@@ -45,7 +45,7 @@ def line(summary: dict) -> str:
     """The one line mlc generate, build and inspect --plan give a split (Patches.summary)."""
     macs = f", {summary['extra_macs']:+,} MACs (rows no layer reads)" if summary["extra_macs"] else ""
     return (f"patches: layers {summary['layers'][0]}-{summary['layers'][-1]} row by row, {summary['band_rows']} output "
-            f"rows per step, each row computed once ({summary['moved_bytes']:,} B of rows moved{macs}); arena "
+            f"row{'s' * (summary['band_rows'] > 1)} per step, each row computed once ({summary['moved_bytes']:,} B of rows moved{macs}); arena "
             f"{summary['arena_whole']:,} -> {summary['arena_patched']:,} B")
 
 
