@@ -179,6 +179,8 @@ MODELS = {
     "conv-im2col-hw-288": lambda: _conv_model(4, 5, 32, 6, (3, 3)),
     "conv-im2col-hw-unrolled-clamped": lambda: _conv_model(5, 7, 4, 5, (3, 3), stride=(1, 2)),
     "conv-1x1-hw-in-place-clamped": lambda: _conv_model(2, 5, 16, 7, (1, 1), pool=True),
+    "conv-im2col-hw-padded-27": lambda: _conv_model(6, 5, 3, 5, (3, 3), stride=(2, 2)),  # rows of 27 padded to 28
+    "conv-im2col-hw-padded-looped": lambda: _conv_model(4, 5, 9, 6, (3, 3)),  # 81 padded to 84, one step a pass
     "dw-per-tensor": lambda: _dw_model(5, 5, 8, 1, (3, 3), per_tensor=True),
     "avgpool-halfwords-same-borders": lambda: _avg_pool_model(7, 6, 8, (3, 3), (2, 2), "SAME", "RELU6"),
     "avgpool-halfwords-256-window": lambda: _avg_pool_model(16, 16, 4, (16, 16), (1, 1)),
@@ -194,7 +196,7 @@ MODELS = {
 }
 HALFWORDS = [name for name in MODELS if name.startswith("fc-")]  # on a DSP-only library these take the halfword-weights path
 CONV_HALFWORDS = [name for name in MODELS if name.startswith("conv-") and name not in  # DSP alone: the conv halfword path
-                  ("conv-1x1-strided", "conv-1x1-unaligned-depth", "conv-im2col-bytes", "conv-generic-overlapping")]
+                  ("conv-1x1-strided", "conv-1x1-unaligned-depth", "conv-generic-overlapping")]
 
 # the path each model above exists to reach: its ISA, what the last layer's KernelPlan says (plan fields
 # or template options), a line only that path's C has, and (a fourth "shared") when the path is one of
@@ -215,6 +217,8 @@ REACHES = {
                            "MLC_Q15_WEIGHTS_HW(wp, 16);"),
     "conv-im2col-hw-unrolled-clamped": ("dsp", {"hw": True, "steps": "all", "pixels": 3},
                                         "p2 = p + 2 < PIXELS ? p + 2 : PIXELS - 1;"),
+    "conv-im2col-hw-padded-27": ("dsp", {"hw": True, "row": 28, "pixels": 3}, "memset(scratch + 2 * K + K_H * K_W * IN_C, 0,"),
+    "conv-im2col-hw-padded-looped": ("dsp", {"hw": True, "row": 84, "steps": 1}, "for (; xp < q + 84 / 2 * 2; xp += 4, wp += 16)"),
     "conv-1x1-hw-in-place-clamped": ("dsp", {"hw": True, "pixels": 3, "inplace": True},
                                      "memcpy(out + p * OUT_C, scratch, (PIXELS - p < 3 ? PIXELS - p : 3) * OUT_C);"),
     "conv-im2col-kws-like": ("dsp", {"q15": True, "steps": "all", "pixels": 3},  # pixel 2 of 3, the last of 10 steps

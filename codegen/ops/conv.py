@@ -233,15 +233,19 @@ def conv_2d_plan(op, isa, reference, inplace, alone):
     why = {"variant": why_variant}
     if variant not in ("1x1", "im2col"):
         return KernelPlan(op.index, op.kind, variant, isa, inplace=inplace, why=why, options={"hw": False})
-    k = int(np.prod(op.inputs[1].shape[1:]))
+    window = int(np.prod(op.inputs[1].shape[1:]))
     out_c = op.outputs[0].shape[3]
     w = op.inputs[1].data
+    # one ISA's own weight layout (a portable library shares int8), flash doubled for at most CONV_HALFWORD_MAX_BYTES
+    hw_ok = isa == "dsp" and alone and w.size <= CONV_HALFWORD_MAX_BYTES
+    # the halfword weights can take zero weights past a window: im2col's rows then pad to whole steps
+    k = -(-window // Q15_STEP) * Q15_STEP if variant == "im2col" and hw_ok else window
     # the DSP extension's halfword path: a block's inputs widened once to halfword pairs
     q15 = isa == "dsp" and k % Q15_STEP == 0 and k <= Q15_MAX_ROW
+    k = k if q15 else window
     # fully unrolled, a step is 4 lines and one per pixel (dot_q15 in dot_s8.j2), three pixels
     unrolled_lines = k // Q15_STEP * (4 + 3)
-    # one ISA's own weight layout (a portable library shares int8), flash doubled for at most CONV_HALFWORD_MAX_BYTES
-    hw = q15 and alone and w.size <= CONV_HALFWORD_MAX_BYTES
+    hw = q15 and hw_ok
     if hw and out_c % 2:  # the odd channel's own unrolled steps (one weight line and a line per pixel)
         unrolled_lines += k // Q15_STEP * (4 + 3)
     unrolled = q15 and k <= Q15_UNROLL_MAX and unrolled_lines <= MAX_UNROLLED_LINES
@@ -251,7 +255,9 @@ def conv_2d_plan(op, isa, reference, inplace, alone):
     if q15:
         why["pixels"] = (f"rows of {k} <= {Q15_UNROLL_MAX}: unrolled, three pixels' accumulators fit the registers"
                          if unrolled else "two pixels: a looped row needs registers for its pointers")
-        why["halfwords"] = f"K % {Q15_STEP} == 0 and K <= {Q15_MAX_ROW}: inputs widened to halfwords once per block"
+        why["halfwords"] = (f"K % {Q15_STEP} == 0 and K <= {Q15_MAX_ROW}: inputs widened to halfwords once per block"
+                            if k == window else f"windows of {window} B padded to rows of {k} (zero weights), "
+                            f"K <= {Q15_MAX_ROW}: inputs widened to halfwords once per block")
         if hw:
             why["weights"] = (f"int16 halfword pairs, one ldrd a channel and step (nothing unpacked): {w.size} B int8 "
                               f"<= {CONV_HALFWORD_MAX_BYTES} B, so twice that in flash")
@@ -273,7 +279,7 @@ def conv_2d_plan(op, isa, reference, inplace, alone):
     return KernelPlan(op.index, op.kind, variant, isa, pixels=nb, channels=4 if quads else 2, unroll=unroll,
                       unroll_budget=MAX_UNROLLED_LINES, weights="[O/2][K/4][2][4] int16 (0 2 1 3)" if hw else "OHWI int8",
                       scratch=scratch, inplace=inplace,
-                      why=why, options={"nb": nb, "q15": q15, "hw": hw, "steps": steps, "quads": quads, "q_at": q_at,
+                      why=why, options={"nb": nb, "q15": q15, "hw": hw, "row": k, "steps": steps, "quads": quads, "q_at": q_at,
                                         "whole_vectors": k % VECTOR_BYTES == 0})
 
 
@@ -287,7 +293,9 @@ def conv_2d_c(layer):
     fn = layer.kernel("conv_s8.c.j2", f"conv_s8_{plan.variant}", inplace=layer.inplace,
                       **rq, **_geometry(op), **requant_vars(layer.p))
     if plan.options.get("hw"):  # channel pairs' steps interleaved, int16 (fully_connected's layout, two rows a group)
-        weights = "(const int8_t *)" + layer.const("weights", halfword_weights(w.reshape(w.shape[0], -1), 2), "int16_t")
+        rows = w.reshape(w.shape[0], -1)
+        rows = np.pad(rows, ((0, 0), (0, plan.options["row"] - rows.shape[1])))  # zero weights past the window
+        weights = "(const int8_t *)" + layer.const("weights", halfword_weights(rows, 2), "int16_t")
     else:
         weights = layer.const("weights", w, "int8_t")
     return f"{fn}({layer.inp(0)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {layer.scratch()});"
