@@ -11,6 +11,7 @@ input, the row buffers and the chain's whole output, which may lie over the mode
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 
 from codegen.errors import MlcError
@@ -114,8 +115,10 @@ def split(graph, n: int, rows: int, definition) -> tuple[Graph, int]:
     tensors = list(graph.tensors)
     ops, origin, bands_of, moves = [], {}, {}, {}
 
+    fresh = itertools.count(max(t.index for t in tensors) + 1)  # past every index the graph uses (not contiguous)
+
     def tensor(make):
-        t = make(len(tensors))
+        t = make(next(fresh))
         tensors.append(t)
         return t
 
