@@ -202,12 +202,8 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
             model_in, whole, gap = graph.overlay  # the banded chain's output over the model input
             _write_over(owner, owner[model_in.index], whole, _align(gap), last_read.get(whole.index, op.index))
             overlapped.add(op.index)
-        if can_inplace:
-            buf = owner[x.index]
-            buf.size = max(buf.size, y.nbytes)
-            buf.tensors.append(y.index)
-            buf.last = max(buf.last, last_read.get(y.index, op.index))
-            owner[y.index] = buf
+        if can_inplace:  # the output from the input's first byte on
+            _write_over(owner, owner[x.index], y, 0, last_read.get(y.index, op.index))
             inplace.add(op.index)
         for out in op.outputs:
             if _whole(out).index not in owner:  # a view's whole tensor lives from its first written rows on
