@@ -22,7 +22,7 @@ Strategies (keyword arguments, where given, force a variant instead of drawing i
 ``leaky_relu_models()``, ``hard_swish_models()``, ``abs_models()``, ``elu_models()`` (random input and output
 quantization), ``rsqrt_models()`` (after a RELU), ``reduce_min_models()``, ``depth_space_models(op)``
 (DEPTH_TO_SPACE / SPACE_TO_DEPTH), ``space_batch_models(op, dtype=)`` (SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND, a batch
-over 1 inside), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
+over 1 inside), ``gather_models()`` (constant positions), ``batch_matmul_models(dtype=, rhs_const=)``, ``broadcast_to_models(dtype=)``, ``fill_models(dtype=)``, ``zeros_like_models(dtype=)``, ``gather_nd_models()``, ``mirror_pad_models()``, ``arg_min_max_models(op)``,
 ``sub_models()``, ``squared_difference_models()``, ``maximum_models()``, ``minimum_models()``,
 ``prelu_models()`` (broadcasting; PRELU's alpha a constant or an input), ``transpose_models()``,
 ``slice_models()``, ``strided_slice_models()`` (negative and out-of-range indices, strides, masks), ``quantize_models(float_input=)``
@@ -754,6 +754,36 @@ def broadcast_to_models(draw, dtype="int8"):
 
 
 @st.composite
+def fill_models(draw, dtype=None):
+    """FILL of a random shape from a runtime scalar: int8 REDUCE_MAX or MEAN over every axis of an int8 input,
+    or (float32) the float MEAN of its DEQUANTIZE, then QUANTIZE."""
+    dtype = dtype or draw(st.sampled_from(["int8", "float32"]))
+    b = ModelBuilder()
+    x = b.input(draw(shapes(1, 4)), *draw(quant()))
+    axes = list(range(len(x.shape)))
+    shape = draw(shapes(1, 4))
+    if dtype == "float32":
+        y = b.fill(shape, b.mean(b.dequantize(x), axes))
+        return _case("FILL", b, [x], [b.quantize(y, *draw(quant()))], shape=shape)
+    op = draw(st.sampled_from(["REDUCE_MAX", "MEAN"]))
+    value = b.mean(x, axes, out_scale=None if op == "REDUCE_MAX" else draw(scales), op=op)
+    return _case("FILL", b, [x], [b.fill(shape, value)], shape=shape)
+
+
+@st.composite
+def zeros_like_models(draw, dtype=None):
+    """ZEROS_LIKE of an int8 input, of its CAST to int32, or of its DEQUANTIZE (then QUANTIZE): raw zeros."""
+    dtype = dtype or draw(st.sampled_from(["int8", "int32", "float32"]))
+    b = ModelBuilder()
+    x = b.input(draw(shapes(1, 4)), *draw(quant()))
+    if dtype == "int8":
+        return _case("ZEROS_LIKE", b, [x], [b.zeros_like(x)])
+    if dtype == "int32":
+        return _case("ZEROS_LIKE", b, [x], [b.zeros_like(b.cast(x, "int32"))])
+    return _case("ZEROS_LIKE", b, [x], [b.quantize(b.zeros_like(b.dequantize(x)), *draw(quant()))])
+
+
+@st.composite
 def mirror_pad_models(draw):
     """MIRROR_PAD, REFLECT (paddings up to the axis size - 1) or SYMMETRIC (up to the axis size)."""
     shape = draw(shapes(1, 4))
@@ -780,11 +810,20 @@ def quantize_models(draw, float_input=None):
 
 @st.composite
 def cast_models(draw, dtype=None):
-    """CAST between int8, int16 and int32, and from them to float32 (TFLM's static_cast; quantization ignored)."""
-    source = draw(st.sampled_from(["int8", "int16", "int32"]))
+    """CAST between int8, int16 and int32, from them to float32, and from float32 to them (TFLM's static_cast,
+    truncating, saturated; quantization ignored). A float32 source is a model input (to int8 or int16, values
+    beyond both types) or a DEQUANTIZE of int8 with scales up to 1e9 (values beyond int32)."""
+    source = draw(st.sampled_from(["int8", "int16", "int32", "float32"]))
     b = ModelBuilder()
-    x = b.input(draw(shapes(1, 4)), *draw(quant()), dtype=source)
-    return _case("CAST", b, [x], [b.cast(x, draw(st.sampled_from(["int8", "int16", "int32", "float32"])))])
+    if source != "float32":
+        x = b.input(draw(shapes(1, 4)), *draw(quant()), dtype=source)
+        return _case("CAST", b, [x], [b.cast(x, draw(st.sampled_from(["int8", "int16", "int32", "float32"])))])
+    target = draw(st.sampled_from(["int8", "int16", "int32"]))
+    if target != "int32" and draw(st.booleans()):
+        x = b.input(draw(shapes(1, 4)), dtype="float32")
+        return _case("CAST", b, [x], [b.cast(x, target)], float_range=(-1e5, 1e5))
+    q = b.input(draw(shapes(1, 4)), float(np.float32(10.0 ** draw(st.floats(-3, 9)))), draw(zero_points))
+    return _case("CAST", b, [q], [b.cast(b.dequantize(q), target)])
 
 
 @st.composite
@@ -951,6 +990,7 @@ STRATEGIES = {
     "MIRROR_PAD": mirror_pad_models, "ARG_MAX": partial(arg_min_max_models, "ARG_MAX"),
     "ARG_MIN": partial(arg_min_max_models, "ARG_MIN"), "BATCH_MATMUL": batch_matmul_models,
     "BROADCAST_TO": broadcast_to_models, "GATHER_ND": gather_nd_models,
+    "FILL": fill_models, "ZEROS_LIKE": zeros_like_models,
     "SPACE_TO_BATCH_ND": partial(space_batch_models, "SPACE_TO_BATCH_ND"),
     "BATCH_TO_SPACE_ND": partial(space_batch_models, "BATCH_TO_SPACE_ND"),
 }

@@ -1,7 +1,7 @@
 """TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB,
 SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE,
 STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, the float32 ops between DEQUANTIZE and QUANTIZE (ADD, SUB, MUL, DIV,
-SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG) (one SLICE per output), 16x8 SOFTMAX/LOGISTIC/TANH, LOG_SOFTMAX, L2_NORMALIZATION, CAST, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
+SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG) (one SLICE per output), 16x8 SOFTMAX/LOGISTIC/TANH, LOG_SOFTMAX, L2_NORMALIZATION, CAST, FILL, ZEROS_LIKE, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (a batch over 1 inside the model),
 GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
@@ -31,7 +31,7 @@ UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "ABS", "RSQRT", "ELU"]
 BINARY = ["SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"]
 COPIES = ["TRANSPOSE", "SLICE", "STRIDED_SLICE", "PACK", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SPLIT", "SPLIT_V", "UNPACK",
           "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND", "GATHER", "MIRROR_PAD", "ARG_MAX", "ARG_MIN"]
-OPS = ["TRANSPOSE_CONV", "BATCH_MATMUL", "BROADCAST_TO", "GATHER_ND", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX", "L2_NORMALIZATION", "CAST", *UNARY, *BINARY, *COPIES]
+OPS = ["TRANSPOSE_CONV", "BATCH_MATMUL", "BROADCAST_TO", "GATHER_ND", "FILL", "ZEROS_LIKE", "ADD", "MUL", "CONCATENATION", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "PAD", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX", "L2_NORMALIZATION", "CAST", *UNARY, *BINARY, *COPIES]
 KERAS = Path(__file__).parent / "models" / "keras"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -367,14 +367,16 @@ def _mirror_pad(mode, paddings) -> bytes:
     return b.finish()
 
 
-def _cast_from_float() -> bytes:
+def _cast(source, target) -> bytes:
     b = ModelBuilder()
-    b.output(b.cast(b.input([1, 3, 2], dtype="float32"), "int8"))
+    x = b.input([1, 3, 2], 0.1, 2, dtype=source)
+    b.output(b.cast(x, target))
     return b.finish()
 
 
 @pytest.mark.parametrize("data, reason", [
-    (_cast_from_float(), "a float32 source is undefined in C"),  # TFLM runs it (static_cast; out of range undefined)
+    (_cast("int8", "uint8"), "TFLite Micro's CAST takes no uint8 either"),
+    (_cast("bool", "int8"), "CAST bool -> int8 'cast_0' is not supported"),
     (_gather(), "mlc needs constant indices"),
     (_gather([1, 4]), "go outside axis 1"),  # TFLM only DCHECKs it and reads past the input
     (_mirror_pad("REFLECT", [[0, 0], [3, 0], [0, 0]]), "at most the axis size - 1"),
@@ -507,8 +509,20 @@ def space_batch_model(rng) -> bytes:
     return b.finish()
 
 
+def cast_fill_model(rng) -> bytes:
+    """DEQUANTIZE (scale 3: values to +-765) -> CAST to int8 (truncated, saturated beyond +-127) and to int16, the
+    int16 cast back to int8 (its low bits), then a FILL of the int8 cast's REDUCE_MAX and a ZEROS_LIKE, concatenated."""
+    b = ModelBuilder()
+    x = b.input([1, 4, 6], 3.0, int(rng.integers(-20, 20)))
+    xf = b.dequantize(x)
+    y8, y16 = b.cast(xf, "int8"), b.cast(b.cast(xf, "int16"), "int8")
+    fill = b.fill([1, 4, 3], b.mean(y8, [0, 1, 2], op="REDUCE_MAX"))
+    b.output(b.concatenation([y8, y16, fill, b.zeros_like(y8)], axis=2))
+    return b.finish()
+
+
 @pytest.mark.parametrize("make", [residual_model, branches_model, float_io_model, float_island_model, activations_model,
-                                  copies_model, int16_prelu_model])
+                                  copies_model, int16_prelu_model, cast_fill_model])
 def test_multi_op_models_every_intermediate_bit_exact(make):
     rng = np.random.default_rng(11)
     data = make(rng)

@@ -1,7 +1,7 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
 HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
-DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8, float32), GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
-and DEQUANTIZE equals
+DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8, float32), GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE,
+DEQUANTIZE, CAST, FILL and ZEROS_LIKE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
 Cortex-M and AVR (16-bit int). hostsim itself is held to TFLM by test_hostsim_ops."""
@@ -18,7 +18,7 @@ import strategies as S
 from c_harness import check_model, compile_c, generate_lib, have
 from test_hostsim_ops import (activations_model, batch_one_shapes, branches_model, concatenations, copies_model,
                               float_io_model, float_island_model, graph_of, int16_prelu_model, pads, refused_for_batch,
-                              residual_model, space_batch_model)
+                              residual_model, space_batch_model, cast_fill_model)
 from tflite_builder import ModelBuilder
 
 pytestmark = pytest.mark.skipif(not have("gcc"), reason="gcc is not installed")
@@ -133,6 +133,8 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "BROADCAST_TO": lambda: S.broadcast_to_models().map(_model),
     "BROADCAST_TO/int16": lambda: S.broadcast_to_models(dtype="int16").map(_model),
     "GATHER_ND": lambda: S.gather_nd_models().map(_model),
+    **{f"{op}/{dtype}": (lambda op=op, dtype=dtype: S.STRATEGIES[op](dtype=dtype).map(_model))
+       for op, dtypes in (("FILL", ("int8", "float32")), ("ZEROS_LIKE", ("int8", "int32", "float32"))) for dtype in dtypes},
 }
 
 
@@ -165,7 +167,8 @@ def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     check()
 
 
-MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model, int16_prelu_model, space_batch_model]
+MULTI = [residual_model, branches_model, float_io_model, activations_model, copies_model, int16_prelu_model, space_batch_model,
+         cast_fill_model]
 
 
 @pytest.mark.parametrize("make", MULTI)
@@ -174,7 +177,8 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
-CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast", "space_batch"]  # converter-made models of ops MULTI lacks
+CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast", "space_batch",
+               "cast_float_int", "fill_scalar"]  # converter-made models of ops MULTI lacks
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -471,6 +471,14 @@ class ModelBuilder(Writer):
         out = self._activation_tensor(shape, x.scale, x.zero_point, dtype=x.dtype)
         return self._op("BROADCAST_TO", [x, self.const_int32(list(shape))], out, ("BroadcastToOptions", {}))
 
+    def fill(self, shape, value) -> T:
+        """FILL of constant dims `shape` with the scalar `value` (its type and quantization)."""
+        out = self._activation_tensor(shape, value.scale, value.zero_point, dtype=value.dtype)
+        return self._op("FILL", [self.const_int32(list(shape)), value], out)
+
+    def zeros_like(self, x) -> T:
+        return self._op("ZEROS_LIKE", [x], self._activation_tensor(x.shape, x.scale, x.zero_point, dtype=x.dtype))
+
     def slice(self, x, begin, size) -> T:
         shape = [d - b if n == -1 else n for b, n, d in zip(begin, size, x.shape)]
         out = self._activation_tensor(shape, x.scale, x.zero_point, x.dtype)

@@ -39,6 +39,8 @@ _CONSTANT = {
     "RESHAPE": lambda op, x, *shape: x.reshape(op.outputs[0].shape) if op.inputs[0].dtype == "int32" else None,
     "GATHER": lambda op, x, i: np.take(x, i, axis=op.options.get("axis", 0)) if not op.options.get("batch_dims") else None,
     "REDUCE_PROD": lambda op, x, axes: np.prod(x, axis=tuple(np.ravel(axes)), keepdims=bool(op.options.get("keep_dims"))),
+    # a constant FILL is the bytes TFLM's FILL writes (TFLM itself refuses the dims a dynamic-batch SHAPE gives)
+    "FILL": lambda op, dims, value: np.full(np.ravel(dims), value) if np.ndim(value) == 0 else None,
 }
 
 
@@ -47,7 +49,7 @@ def _fold_constants(graph: Graph) -> None:
     for op in graph.ops:
         fn = _CONSTANT.get(op.kind)
         known = all(t is None or t.is_const for t in op.inputs)
-        if fn is not None and (op.kind == "SHAPE" or known):
+        if fn is not None and (op.kind == "SHAPE" or known) and not any(t is o for o in op.outputs for t in graph.outputs):
             try:
                 value = fn(op, *[t.data if t is not None else None for t in op.inputs])
                 if value is not None:  # its shape is the truth (dynamic-batch models carry stale static ones)

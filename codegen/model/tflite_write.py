@@ -17,7 +17,7 @@ from codegen.model.ir import Graph
 
 TFL_TYPES = {"int8": tflite.TensorType.INT8, "int16": tflite.TensorType.INT16,
              "int32": tflite.TensorType.INT32, "int64": tflite.TensorType.INT64,
-             "float32": tflite.TensorType.FLOAT32}
+             "float32": tflite.TensorType.FLOAT32, "uint8": tflite.TensorType.UINT8, "bool": tflite.TensorType.BOOL}
 # The builtin options table of each op kind the writer emits (ops without options have none).
 OPTIONS_TABLES = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
                   "FULLY_CONNECTED": "FullyConnectedOptions", "AVERAGE_POOL_2D": "Pool2DOptions",

@@ -212,9 +212,10 @@ def _check_structure(op, arity) -> None:
 def _check_batch(op, batched: bool, made_by: dict, ends: set) -> None:
     """The batch-of-one layout the kernels assume (hostsim stacks inputs on a new leading axis): model inputs
     and outputs, and the activations of every op not `batched`, have a leading 1. A batch over 1 inside the
-    graph (SPACE_TO_BATCH_ND makes one) flows only through batched ops; another op reading it is refused."""
+    graph (SPACE_TO_BATCH_ND makes one) flows only through batched ops; another op reading it is refused.
+    A scalar inside the graph (a REDUCE_MAX over every axis, FILL's value) is one element, as a batch of one."""
     for t in [*op.inputs, op.outputs[0]]:
-        if t is None or t.is_const or t.variable or (t.shape and t.shape[0] == 1):
+        if t is None or t.is_const or t.variable or (t.shape and t.shape[0] == 1) or (not t.shape and id(t) not in ends):
             continue
         maker = made_by.get(id(t)) if t is not op.outputs[0] else None
         if t.shape and not batched and maker is not None:

@@ -54,7 +54,7 @@ def element(layer) -> dict:
     """A copying kernel's element type: the C type `t`, its flash read `rd`, the function name suffix (float32
     constants are read directly: mlc_float.h refuses AVR, the one target whose flash needs a read function)."""
     t, rd, sfx = {"int8": ("int8_t", "MLC_RD8", "s8"), "int16": ("int16_t", "MLC_RD16", "s16"),
-                  "float32": ("float", "*", "f32")}[layer.op.outputs[0].dtype]
+                  "int32": ("int32_t", "MLC_RD32", "s32"), "float32": ("float", "*", "f32")}[layer.op.outputs[0].dtype]
     if t == "float":
         layer.unit.include("mlc_float.h")
     return {"t": t, "rd": rd, "sfx": sfx}
@@ -224,20 +224,26 @@ def dequantize_params(op):
     return {"scale": np.float32(x.quant.s), "zero_point": x.quant.zp}
 
 
-CAST_FROM = ("int8", "int16", "int32")
-CAST_TO = (*CAST_FROM, "float32")
+CAST_INT = ("int8", "int16", "int32")
+CAST_FROM = (*CAST_INT, "float32")
+CAST_TO = (*CAST_INT, "float32")
 
 
 def cast_params(op):
-    """TFLM's CAST: static_cast per element, quantization ignored. From float32 it is refused: C leaves a float
-    outside the target's range undefined, so no C kernel can promise TFLM's bytes there."""
+    """TFLM's CAST: static_cast per element, quantization ignored. float32 -> int truncates toward zero; a float
+    outside the output type (and NaN) C leaves undefined: tflite-micro's interpreter saturates (NaN -> 0), and so do
+    mlc's C and hostsim. bool and uint8 are refused: TFLM's CAST takes no uint8, and mlc has no op that makes a
+    bool tensor."""
     x, out = op.inputs[0], op.outputs[0]
-    if x.dtype not in CAST_FROM or out.dtype not in CAST_TO:
-        raise MlcError(f"CAST {x.dtype} -> {out.dtype} '{out.name}' is not supported; mlc casts "
-                       f"{'/'.join(CAST_FROM)} to {'/'.join(CAST_TO)} (a float32 source is undefined in C out of range)")
+    if x.dtype not in CAST_FROM or out.dtype not in CAST_TO or x.dtype == out.dtype == "float32":
+        why = {"uint8": "TFLite Micro's CAST takes no uint8 either",
+               "bool": "mlc has no bool tensors yet (no comparison ops, no bool model inputs)"}.get(
+            x.dtype if x.dtype not in CAST_FROM else out.dtype, "TFLite Micro has no such cast")
+        raise MlcError(f"CAST {x.dtype} -> {out.dtype} '{out.name}' is not supported ({why}); mlc casts "
+                       f"{'/'.join(CAST_FROM)} to {'/'.join(CAST_TO)}")
     if x.size != out.size:
         raise MlcError(f"CAST input shape {x.shape} and output shape {out.shape} differ")
-    return {"size": x.size}
+    return {"size": x.size, "from_float": x.dtype == "float32"}
 
 
 # ----------------------------------------------------------------------------- strided copies
@@ -596,7 +602,11 @@ def quantize_c(layer):
     op, p = layer.op, layer.p
     x, y = op.inputs[0], op.outputs[0]
     mode = {"DEQUANTIZE": "dequantize", "CAST": "cast"}.get(op.kind) or ("requantize" if p["requantize"] else "affine")
-    args = {"mode": mode, "size": x.size, "in_type": c_type(x.dtype), "out_type": c_type(y.dtype)}
+    args = {"mode": mode, "size": x.size, "in_type": c_type(x.dtype), "out_type": c_type(y.dtype),
+            "from_float": x.dtype == "float32"}
+    if args["from_float"]:  # the saturation bounds: 2^(bits - 1) is exact in float
+        info = np.iinfo(y.dtype)
+        args.update(limit=info.max + 1, out_max=c_literal(info.max, "int32_t"), out_min=c_literal(info.min, "int32_t"))
     if mode == "dequantize":
         args.update(scale=c_literal(p["scale"], "float"), zp=p["zero_point"])
     elif mode != "cast":
@@ -627,7 +637,7 @@ define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplac
 define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # int8/int16 -> float32
 define("CAST", arity=(1, 1), derive=cast_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
-       dtypes=CAST_FROM)  # -> int8/int16/int32/float32
+       dtypes=CAST_FROM)  # -> int8/int16/int32 (and float32 from the integers)
 define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES,
        batched=True)
 define("GATHER_ND", arity=(2, 2), derive=gather_nd_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
@@ -645,3 +655,49 @@ define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=resha
        batched=True)
 define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES,
        batched=True)
+
+
+# ----------------------------------------------------------------------------- FILL, ZEROS_LIKE
+# Tensors written without reading input values. A FILL whose value is a constant too is folded at import
+# (codegen.model.fold: its dims are constant, or a SHAPE the importer folds); what is left fills from a runtime
+# scalar. TFLM's ZEROS_LIKE writes raw zeros (static_cast<T>(0)), not the output's zero point.
+ZEROS_DTYPES = ("int8", "int32", "float32")  # TFLM's ZerosLikeEval (and int64) and FillEval: no int16
+FILL_DTYPES = ("int8", "float32")  # TFLM's int32 FILL too, but no mlc op makes a runtime int32 scalar
+
+
+def fill_params(op):
+    """TFLM FILL: constant dims equal to the output shape, a scalar value of the output's type, copied unchanged
+    (quantization not checked): the strided copy of one element with step 0."""
+    dims, value, out = op.inputs[0], op.inputs[1], op.outputs[0]
+    shape = _const_ints(op, dims, "dims").ravel().tolist()
+    if len(dims.shape) != 1 or shape != list(out.shape):
+        raise MlcError(f"FILL dims {shape} do not match output '{out.name}' of shape {out.shape}")
+    if value.shape or value.dtype != out.dtype or out.dtype not in FILL_DTYPES:
+        raise MlcError(f"FILL value '{value.name}' ({value.dtype} of shape {value.shape}) must be a scalar of the output's "
+                       f"type; mlc's FILL takes {'/'.join(FILL_DTYPES)}")
+    if value.is_const:  # the rest are folded at import
+        raise MlcError(f"FILL writes model output '{out.name}' from a constant: it does not depend on the input")
+    return {"size": out.size}
+
+
+def zeros_like_params(op):
+    x, out = op.inputs[0], op.outputs[0]
+    if x.dtype not in ZEROS_DTYPES or out.dtype != x.dtype or tuple(out.shape) != tuple(x.shape):
+        raise MlcError(f"ZEROS_LIKE of {x.dtype} '{x.name}' to {out.dtype} '{out.name}' is not supported; mlc's (as TFLM's) "
+                       f"takes {'/'.join(ZEROS_DTYPES)} with the output's type and shape")
+    return {"size": out.size}
+
+
+def fill_c(layer):
+    """FILL's value, or ZEROS_LIKE's zero in flash, copied to every output element."""
+    op, e = layer.op, element(layer)
+    zeros = op.kind == "ZEROS_LIKE"
+    value = layer.const("zero", np.zeros(1, op.outputs[0].dtype), e["t"]) if zeros else layer.inp(1)
+    fn = layer.kernel("strided_copy_s8.c.j2", f"{op.kind.lower()}_{e['sfx']}", kind=op.kind, dims=[layer.p["size"]],
+                      steps=[0], starts=[None], offset=0, const=zeros, **e)
+    return f"{fn}({value}, {layer.out(0)});"
+
+
+define("FILL", arity=(2, 2), derive=fill_params, emit=fill_c, templates=("strided_copy_s8.c.j2",), dtypes=FILL_DTYPES)
+define("ZEROS_LIKE", arity=(1, 1), derive=zeros_like_params, emit=fill_c, templates=("strided_copy_s8.c.j2",),
+       dtypes=ZEROS_DTYPES)

@@ -1,6 +1,6 @@
 """Data movement and requantization without weights: RESHAPE, CONCATENATION, PACK, PAD, MEAN, SUM,
 REDUCE_MAX/MIN, ARG_MAX/MIN, QUANTIZE, DEQUANTIZE, CAST, TRANSPOSE, SLICE, STRIDED_SLICE, DEPTH_TO_SPACE, SPACE_TO_DEPTH,
-GATHER, MIRROR_PAD, BROADCAST_TO, GATHER_ND, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, as TFLM's reference kernels compute them.
+GATHER, MIRROR_PAD, BROADCAST_TO, GATHER_ND, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, FILL, ZEROS_LIKE, as TFLM's reference kernels compute them.
 
 A stacked value holds N copies of a model tensor: (N, *shape[1:]) when the model's axis 0 is a batch
 of 1, else (N, *shape). `full` turns either into (N, *shape), so kernels index the model's own axes
@@ -90,7 +90,11 @@ def quantize(op, x):
 
 @kernel("CAST")
 def cast(op, x):  # numpy's astype: integers keep their low bits, int32 -> float32 rounds to nearest, as C
-    return stacked(x.reshape(x.shape[0], -1).astype(op.outputs[0].dtype), op.outputs[0])
+    flat = x.reshape(x.shape[0], -1)
+    if op.params["from_float"]:  # truncated toward zero, saturated to the output type (NaN -> 0), as TFLM
+        info = np.iinfo(op.outputs[0].dtype)
+        flat = np.clip(np.trunc(np.nan_to_num(flat.astype(np.float64), nan=0.0)), info.min, info.max)
+    return stacked(flat.astype(op.outputs[0].dtype), op.outputs[0])
 
 
 @kernel("DEQUANTIZE")
@@ -130,3 +134,13 @@ def space_batch(op, x, *_):
         y = v.reshape(k, bh, bw, on, h, w, c).transpose(0, 3, 4, 1, 5, 2, 6).reshape(k, on, h * bh, w * bw, c)
         y = y[:, :, top:top + oh, left:left + ow]
     return stacked(np.ascontiguousarray(y).reshape(k, -1), op.outputs[0])
+
+
+@kernel("FILL")
+def fill(op, dims, value):  # the runtime scalar repeated (a constant value is folded at import)
+    return stacked(np.repeat(value.reshape(-1, 1), op.params["size"], axis=1), op.outputs[0])
+
+
+@kernel("ZEROS_LIKE")
+def zeros_like(op, x):  # raw zeros, as TFLM (not the zero point)
+    return stacked(np.zeros((x.shape[0], op.params["size"]), x.dtype), op.outputs[0])

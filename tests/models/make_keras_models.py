@@ -293,6 +293,20 @@ MODELS.update({
 })
 
 
+# FILL, ZEROS_LIKE and CAST from float32 where the converter leaves them
+MODELS.update({
+    # float -> int32 -> float (truncation toward zero) between DEQUANTIZE and QUANTIZE
+    "cast_float_int": lambda: _functional((8,), lambda x: L.Lambda(lambda t: tf.cast(tf.cast(t * 4, tf.int32), tf.float32))(
+        L.Dense(5)(x)), batch=1),
+    # FILL from a runtime scalar (an int8 REDUCE_MAX over every axis): with a fixed batch its dims are constant
+    "fill_scalar": lambda: _functional((4, 4, 3), lambda x: L.Lambda(lambda t: tf.concat([t, tf.fill([1, 4, 4, 2], tf.reduce_max(
+        t))], -1))(L.Conv2D(3, 1)(x)), batch=1),
+    # ZEROS_LIKE survives conversion with a dynamic batch only (float32, between DEQUANTIZE and QUANTIZE)
+    "zeros_like_dynamic_batch": lambda: _functional((4, 4, 3), lambda x: L.Lambda(lambda t: tf.concat([t, tf.zeros_like(t)], -1))(
+        L.Conv2D(3, 1)(x))),
+})
+
+
 # 16x8 models (int16 activations and I/O, int8 weights, int64 bias: the converter's
 # EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 mode), named int16x8_*
 MODELS.update({
@@ -321,6 +335,9 @@ TFLM_MISMATCH = {
     "dynbatch_conv1d_causal_dilated": lambda: _seq((32, 3), L.Conv1D(4, 3, dilation_rate=2,
                                                                      padding="causal")),
     "dynbatch_dense_rank3": lambda: _seq((6, 10), L.Dense(7, activation="relu")),
+    # SHAPE -> FILL: TFLM refuses FILL's non-constant dims; mlc folds SHAPE, then the constant FILL
+    "dynbatch_fill": lambda: _functional((4, 4, 3), lambda x: L.Lambda(lambda t: tf.concat([t, tf.fill(tf.shape(t), 0.5)], -1))(
+        L.Conv2D(3, 1)(x))),
 }
 
 
@@ -451,7 +468,7 @@ Made by `tests/models/make_keras_models.py` (TensorFlow {tf}). Dynamic-batch mod
 converter writes SPACE_TO_BATCH_ND/BATCH_TO_SPACE_ND intermediate tensors with batch 1 in their
 static shape (TFLite resizes them at run time; TFLM does not, computes a quarter of the data and
 reads past the tensor, so its output is garbage), and Dense on a rank-3 input needs
-REDUCE_PROD/GATHER, which TFLM lacks. Do not use TFLM as the reference here: `NAME.npz` has float
+REDUCE_PROD/GATHER, which TFLM lacks; TFLM refuses a FILL whose dims come from SHAPE. Do not use TFLM as the reference here: `NAME.npz` has float
 `x`/`y` (Keras) plus `x_q` (int8 input) and `y_tflite` (int8 output of TensorFlow Lite's
 reference kernels, BUILTIN_REF). An importer should recompute shapes rather than trust them, or
 reject such models clearly. With a fixed batch (`keras.Input(..., batch_size=1)`) the converter

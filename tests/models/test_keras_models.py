@@ -83,4 +83,4 @@ def test_tflm_mismatch_models_keep_a_tflite_reference(path):
     np.testing.assert_array_equal(ref["x_q"], quantize(ref["x"], *qin[1:], dtype=qin[0]))
     y = to_real(ref["y_tflite"], qout)
     assert np.abs(y - ref["y"]).max() <= REL_TOL * np.abs(ref["y"]).max()
-    assert {"SPACE_TO_BATCH_ND", "REDUCE_PROD"} & set(ops)
+    assert {"SPACE_TO_BATCH_ND", "REDUCE_PROD", "FILL"} & set(ops)
