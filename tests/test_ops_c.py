@@ -152,6 +152,14 @@ def test_conv_halfwords_c_equals_hostsim(case, seed, tmp_path_factory):
     check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, isa="dsp", defines=["MLC_DSP_EMULATE"])
 
 
+@C_SETTINGS
+@given(case=S.transpose_conv_models(), seed=S.seeds)
+def test_transpose_conv_dsp_c_equals_hostsim(case, seed, tmp_path_factory):
+    """TRANSPOSE_CONV's fast kernel (reordered taps, folded bias) with the DSP extension's dot products, on the
+    host's emulated instructions (the single-op test draws it portable and as the reference loop)."""
+    check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, isa="dsp", defines=["MLC_DSP_EMULATE"])
+
+
 @pytest.mark.parametrize("kind", SINGLE_INPUT)
 def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     batch_one_shapes(monkeypatch)
@@ -174,7 +182,7 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
-CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast", "space_batch"]  # converter-made models of ops MULTI lacks
+CROSS_KERAS = ["conv_transpose", "attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast", "space_batch"]  # converter-made models of ops MULTI lacks
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -169,6 +169,8 @@ MODELS = {
         L.Lambda(lambda t: tf.reduce_sum(t, axis=[1, 2]))(L.Conv2D(4, 1)(x))])),
     "conv_transpose": lambda: _seq((5, 4, 3), L.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu"),
                                    L.Conv2DTranspose(4, (2, 3), strides=(1, 2), padding="valid"), batch=1),
+    # one decoder-sized layer alone: the per-layer benchmark against TFLM + CMSIS-NN (README, TRANSPOSE_CONV)
+    "conv_transpose_upsample": lambda: _seq((8, 8, 16), L.Conv2DTranspose(16, 3, strides=2, padding="same"), batch=1),
     "split_unstack": lambda: _functional((6, 4, 6), lambda x: L.Concatenate()([
         *L.Lambda(lambda t: tf.split(t, 3, axis=-1))(L.Conv2D(6, 1)(x))[::-1],
         *L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=-1))(x),
