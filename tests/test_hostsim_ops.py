@@ -389,7 +389,21 @@ def _l2_norm_relu() -> bytes:
     return b.finish()
 
 
+def _gather_unlike_tflm(op, dtype="int8", positions="int32") -> bytes:
+    """GATHER / GATHER_ND of int16, or with int64 positions: TFLM's kernels take int8 / float32 and int32 only."""
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([1, 2, 3], 0.1, 0)
+    if op == "GATHER_ND":
+        b.output(b.gather_nd(x, [[0, 1]]))
+    else:
+        b.output(b.gather(x, b.const(np.asarray([1, 0], positions), positions), axis=1))
+    return b.finish()
+
+
 @pytest.mark.parametrize("data, reason", [
+    (_gather_unlike_tflm("GATHER", "int16"), "mlc's GATHER takes int8"),
+    (_gather_unlike_tflm("GATHER_ND", "int16"), "mlc's GATHER_ND takes int8"),
+    (_gather_unlike_tflm("GATHER", positions="int64"), "TFLite Micro takes int32 only"),
     (_l2_norm_relu(), "TFLite takes none"),
     (_log_softmax_out(16 / 256, 0), "scale 16/256 and zero point 127"),
     (_log_softmax_out(1 / 256, 127), "scale 16/256 and zero point 127"),
