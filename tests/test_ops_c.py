@@ -1,6 +1,7 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
 HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
-DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8, float32), GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
+DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8, float32), GATHER, GATHER_ND, MIRROR_PAD,
+REDUCE_MAX, REDUCE_MIN (int8, float32), ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, QUANTIZE
 and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
@@ -121,6 +122,9 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "MEAN": lambda: S.mean_models().map(_model),
     "SUM": lambda: S.sum_models().map(_model),
     "REDUCE_MAX": lambda: S.reduce_max_models().map(_model),
+    # float32 REDUCE_MAX / REDUCE_MIN on -0.0, +0.0, NaN and infinities (compared byte for byte)
+    "REDUCE_MAX/REDUCE_MIN/float32 specials": lambda: st.sampled_from(["REDUCE_MAX", "REDUCE_MIN"]).flatmap(
+        S.reduce_extreme_models).map(_model),
     "QUANTIZE": lambda: S.quantize_models().map(_model),
     "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
     # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
