@@ -143,3 +143,36 @@ def test_mnist_lstm_on_digit_like_inputs(variant, tmp_path):
     kwargs, defines = VARIANTS[variant]
     generate_graph(graph, tmp_path / "m", name="m", **kwargs)
     assert compare(graph, build_harness(tmp_path / "m", "m", defines=defines), x) == 60
+
+
+@pytest.mark.parametrize("isa", ["portable", "dsp", "mve"])
+def test_mnist_lstm_plan_folds_the_offsets_and_proves_the_short_requantization(isa, tmp_path):
+    """The int8 LSTM takes the fast variant on every core, its eight gate FCs requantized in the short form;
+    16x8 keeps the reference loops (int64 sums)."""
+    from codegen.lower.generate import plan_layers
+    from codegen.ops import load
+    from paths import MODELS
+
+    graph = load(MODELS / "trained_lstm_int8.tflite")
+    plan = plan_layers(graph, isa=isa).kernels[0][isa]
+    assert (plan.variant, plan.channels, plan.options["rq_fast"]) == ("fast", 2, True), plan.why
+    generate_graph(graph, tmp_path, name="m", isa=isa)
+    assert "mlc_requantize_rs_value(ax0" in (tmp_path / "m.c").read_text()
+
+    @settings(max_examples=1, derandomize=True, database=None, deadline=None)
+    @given(case=S.lstm_models(dtype="int16"))
+    def wide(case):
+        assert plan_layers(_graph(case), isa=isa).kernels[0][isa].variant == "reference"
+
+    wide()
+
+
+@pytest.mark.device
+def test_fast_lstm_costs_fewer_instructions_than_the_reference_on_m4():
+    from codegen.device.bench import bench
+    from paths import MODELS
+
+    path = MODELS / "trained_lstm_int8.tflite"
+    fast, ref = (bench(path, "qemu-cortex-m4", reference=r).layers[0] for r in (False, True))
+    assert fast.op == "UNIDIRECTIONAL_SEQUENCE_LSTM" and "_lstm_s8_" in fast.kernels[0]
+    assert fast.instructions < ref.instructions * 0.6, (fast, ref)

@@ -15,6 +15,7 @@ from codegen.model.fixedpoint import SIGMOID_TABLE_UINT16
 from codegen.model.quant import quantize_multiplier
 from codegen.ops import define, per_tensor_quantized
 from codegen.ops.kernel_plan import KernelPlan
+from codegen.ops.requant import short_requant
 
 GATES = ("input", "forget", "cell", "output")  # TFLite's order of the weight and bias inputs
 GATE_IN = 2.0 ** -12  # the gate FCs' output scale (Q3.12, the int16 sigmoid/tanh input)
@@ -130,10 +131,27 @@ def lstm_plan(op, isa, reference, inplace, alone):
         return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8 per gate", scratch=scratch,
                           why={"variant": f"TFLM's lstm_eval loop nest: per step four gates of two {dtype} x int8 "
                                           f"dot products each, summed in {sums}; {why}"})
-    return KernelPlan(op.index, op.kind, "fast", isa, channels=2, unroll="loop", weights="[units][depth] int8 per gate",
+    rq_fast = _short_requant(op)
+    return KernelPlan(op.index, op.kind, "fast", isa, channels=2, unroll="a block per gate", weights="[units][depth] int8 per gate",
                       scratch=scratch,
                       why={"variant": "the gate FCs as FULLY_CONNECTED's dot products, the input and hidden offsets "
-                                      "folded into a per-row bias each", "channels": "two units per pass"})
+                                      "folded into a per-row bias each", "channels": "two units per pass",
+                           "unroll": "the four gates' multipliers and shifts constants in the code",
+                           "requantization": ("every gate FC's short form proved exact (right shifts, |acc| < 2^30)" if rq_fast
+                                              else "TFLite's MultiplyByQuantizedMultiplier: the short form is not provably exact")},
+                      options={"rq_fast": rq_fast})
+
+
+def _short_requant(op) -> bool:
+    """mlc_requantize_rs's arithmetic is exact for all eight gate FCs (codegen/ops/requant.py's proof; the
+    output offset 0: the sum goes on to the int16 clamp)."""
+    p = op.params
+    fcs = [(q["bias"], p["input_offset"], q["x_multiplier"], q["x_shift"], op.inputs[q["x_weights"]].data)
+           for q in p["gates"].values()]
+    fcs += [(0, p["hidden_offset"], q["h_multiplier"], q["h_shift"], op.inputs[q["h_weights"]].data)
+            for q in p["gates"].values()]
+    return all(short_requant({"bias": b, "input_offset": off, "multiplier": m, "shift": s, "output_offset": 0},
+                             p["units"], w) for b, off, m, s, w in fcs)
 
 
 def lstm_scratch_bytes(op) -> int:
