@@ -4,7 +4,9 @@ biases and sums, and 16x8 (int16 activations, hidden state and output) with int6
 requantized by the int64 MultiplyByQuantizedMultiplier. Per gate two FULLY_CONNECTED products (input
 and hidden state) requantized to int16 at 2^-12 (Q3.12), added with saturation, then int16 sigmoid (tanh
 for the cell gate); the cell update c = f * c + i * g and the hidden update h = o * tanh(c) as TFLM's
-int16 MulElementwise, every multiplier and shift derived here at generation time."""
+int16 MulElementwise, every multiplier and shift derived here at generation time. The int8 kernel's fast
+variant (lstm_plan) folds the input and hidden offsets into per-row biases, so its gate FCs are
+FULLY_CONNECTED's plain dot products."""
 import math
 
 import numpy as np
