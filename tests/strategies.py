@@ -688,15 +688,15 @@ def space_batch_models(draw, op, dtype="int8", middles=None):
 
 
 @st.composite
-def gather_models(draw):
+def gather_models(draw, dtype="int8"):
     """GATHER along any axis (negative too) with constant positions of rank 0..2, repeats and any order."""
     shape = draw(shapes(1, 4))
     axis = draw(st.integers(0, len(shape) - 1))
     index_shape = draw(st.lists(st.integers(1, 4), max_size=2))
     rng = np.random.default_rng(draw(seeds))
     positions = rng.integers(0, shape[axis], index_shape).astype(np.int32)
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = builder(dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     signed = axis - len(shape) if draw(st.booleans()) else axis
     return _case("GATHER", b, [x], [b.gather(x, positions, signed)], axis=signed, positions=positions)
 
@@ -730,14 +730,14 @@ def batch_matmul_models(draw, dtype="int8", rhs_const=None):
 
 
 @st.composite
-def gather_nd_models(draw):
+def gather_nd_models(draw, dtype="int8"):
     """GATHER_ND with constant index tuples [1, (up to 2 axes), nd] over the first nd axes, repeats and any order."""
     shape = draw(shapes(1, 4))
     nd = draw(st.integers(1, len(shape)))
     tuples = [1, *draw(st.lists(st.integers(1, 4), max_size=2))]
     positions = np.random.default_rng(draw(seeds)).integers(0, shape[:nd], (*tuples, nd)).astype(np.int32)
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = builder(dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("GATHER_ND", b, [x], [b.gather_nd(x, positions)], positions=positions)
 
 
@@ -754,14 +754,14 @@ def broadcast_to_models(draw, dtype="int8"):
 
 
 @st.composite
-def mirror_pad_models(draw):
+def mirror_pad_models(draw, dtype="int8"):
     """MIRROR_PAD, REFLECT (paddings up to the axis size - 1) or SYMMETRIC (up to the axis size)."""
     shape = draw(shapes(1, 4))
     mode = draw(st.sampled_from(["REFLECT", "SYMMETRIC"]))
     most = [d - 1 if mode == "REFLECT" else d for d in shape]
     paddings = [[draw(st.integers(0, min(m, 3))), draw(st.integers(0, min(m, 3)))] for m in most]
-    b = ModelBuilder()
-    x = b.input(shape, *draw(quant()))
+    b = builder(dtype)
+    x = b.input(shape, *draw(quant(dtype)))
     return _case("MIRROR_PAD", b, [x], [b.mirror_pad(x, paddings, mode)], paddings=paddings, mode=mode)
 
 
@@ -888,7 +888,7 @@ def multi_op_models(draw, float_io=None):
 FLOAT_UNARY_OPS = ("NEG", "RELU", "RELU6", "ABS", "SQRT", "RSQRT")
 FLOAT_OPS = ("ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", *FLOAT_UNARY_OPS)
 FLOAT_COPY_OPS = ("RESHAPE", "CONCATENATION", "PACK", "PAD", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "BROADCAST_TO",
-                  "MEAN", "SUM")  # their strategies with dtype="float32"
+                  "GATHER", "GATHER_ND", "MIRROR_PAD", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN")  # their strategies with dtype="float32"
 
 
 @st.composite
@@ -928,6 +928,26 @@ def float_island_models(draw, op=None):
         a, c = (xf, zf) if op == "DIV" or draw(st.booleans()) else (zf, xf)
         y = b.float_op(op, a, c, activation=draw(activations))
     return _case(op, b, inputs, [b.quantize(y, out_scale, draw(zero_points))])
+
+
+@st.composite
+def reduce_extreme_models(draw, op="REDUCE_MAX"):
+    """int8 -> DEQUANTIZE -> MUL by a constant of 0, 1, -1 or 1e38 -> DIV by one of 1, 0 or -0.0 -> float32 REDUCE_MAX /
+    REDUCE_MIN over axes after the batch -> the float32 model output: the reduced values hold -0.0 and +0.0, NaN (0/0), +-inf
+    and finite values, whole reductions of only NaN or only -inf among them (the multiplier sometimes one value)."""
+    shape = draw(shapes(2, 4))
+    rank = len(shape)  # axes after the batch (the output keeps it), some negative
+    axes = draw(st.lists(st.integers(1, rank - 1).map(lambda a: a - rank if a % 2 else a), min_size=1, max_size=rank - 1,
+                         unique_by=lambda a: a % rank))
+    rng = np.random.default_rng(draw(seeds))
+    every = draw(st.sampled_from([None, 0.0, 1e38]))
+    m = np.full(shape, every) if every is not None else rng.choice([0.0, 1.0, -1.0, 1e38], shape)
+    b = ModelBuilder()
+    x = b.input(shape, *draw(quant()))
+    y = b.float_op("MUL", b.dequantize(x), b.const(m.astype(np.float32), "float32"))
+    y = b.float_op("DIV", y, b.const(rng.choice(np.float32([1.0, 0.0, -0.0]), shape), "float32"))
+    keep = draw(st.booleans())
+    return _case(op, b, [x], [b.mean(y, axes, keep, op=op)], axes=axes, keep_dims=keep)
 
 
 STRATEGIES = {

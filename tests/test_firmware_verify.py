@@ -239,7 +239,7 @@ NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_m
                  "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
                  "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul", "broadcast_to", "gather_nd",
                  "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast",
-                 "space_batch"]  # tests/models/keras: every op added with them
+                 "space_batch", "float_io_islands_gather_reduce"]  # tests/models/keras: every op added with them
 
 
 @pytest.mark.slow
@@ -251,12 +251,13 @@ def test_converter_models_with_new_ops_bit_exact_on_qemu(model, board, tmp_path)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("board", ["qemu-cortex-m4", "qemu-cortex-m55"])
-@pytest.mark.parametrize("make", ["float_island_model", "int16_prelu_model", "space_batch_model"])
+@pytest.mark.parametrize("make", ["float_island_model", "int16_prelu_model", "space_batch_model", "reduce_specials_model"])
 def test_builder_models_bit_exact_on_qemu(make, board, tmp_path):
     """Models of ops the converter does not write: the float32 kernels (NEG, MUL, ADD, DIV, MAXIMUM, SQRT of
     subnormals, RSQRT, MEAN, SUM, and PAD, TRANSPOSE, CONCATENATION, RESHAPE copying float32, between DEQUANTIZE and
     QUANTIZE) on the FPv4/FPv5 FPU, built with PlatformIO's flags (test_boards checks -ffp-contract=off among
-    them), int16 PRELU, and SPACE_TO_BATCH_ND -> CONV_2D -> PAD -> BATCH_TO_SPACE_ND (a batch of 4 between);
+    them), int16 PRELU, SPACE_TO_BATCH_ND -> CONV_2D -> PAD -> BATCH_TO_SPACE_ND (a batch of 4 between), and
+    float32 REDUCE_MAX / REDUCE_MIN on -0.0, NaN and infinities (the FPU's compares);
     byte for byte hostsim's, which test_hostsim_ops holds to TFLM."""
     import test_hostsim_ops
 

@@ -1,7 +1,8 @@
 """TRANSPOSE_CONV, ADD, MUL, (16x8: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, SUB, MUL and the copies), SUB,
 SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU, HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE,
 STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, the float32 ops between DEQUANTIZE and QUANTIZE (ADD, SUB, MUL, DIV,
-SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG) (one SLICE per output), 16x8 SOFTMAX/LOGISTIC/TANH, LOG_SOFTMAX, L2_NORMALIZATION, CAST, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
+SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, NEG; the copies, GATHER, GATHER_ND, MIRROR_PAD, MEAN, SUM, REDUCE_MAX and REDUCE_MIN,
+the last two also on -0.0, NaN and infinities, compared as bits) (one SLICE per output), 16x8 SOFTMAX/LOGISTIC/TANH, LOG_SOFTMAX, L2_NORMALIZATION, CAST, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
 DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (a batch over 1 inside the model),
 GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE and DEQUANTIZE in hostsim, bit-exact against
 tflite-micro's interpreter: drawn single-op models (random shapes and quantization, broadcasting,
@@ -178,6 +179,60 @@ def test_float_island_models_bit_exact(op, monkeypatch):
     check()
 
 
+def special_inputs(case, seed) -> list:
+    """A random int8 sample, all-minimum, all-maximum, all at the zero point and a random half at it."""
+    t, x = case.inputs[0], case.make_inputs(seed)[0]
+    zp = np.full_like(x, t.zero_point)
+    half = np.where(np.random.default_rng(seed).random(x.shape) < 0.5, zp, x)
+    return [np.stack([x, np.full_like(x, -128), np.full_like(x, 127), zp, half])]
+
+
+@pytest.mark.parametrize("op", ["REDUCE_MAX", "REDUCE_MIN"])
+def test_float_reduce_max_min_on_nan_zeros_and_infinities(op, monkeypatch):
+    """float32 REDUCE_MAX / REDUCE_MIN bit for bit TFLM's (compared as bits: -0.0 is not +0.0) on -0.0, +0.0, NaN,
+    +-inf and finite inputs: TFLM's strict compare from -FLT_MAX / FLT_MAX keeps the first of equal zeros and
+    never takes a NaN or an infinity on the starting side (NaN or -inf alone give -FLT_MAX for REDUCE_MAX)."""
+    batch_one_shapes(monkeypatch)
+
+    @SETTINGS
+    @given(case=S.reduce_extreme_models(op), seed=S.seeds)
+    def check(case, seed):
+        xs = special_inputs(case, seed)
+        got = simulate(graph_of(case.model), xs)
+        for i in range(len(xs[0])):
+            want = run_tflm(case.model, [x[i] for x in xs])[0]
+            assert got.dtype == want.dtype == np.float32
+            assert np.array_equal(got[i].view(np.uint32), want.view(np.uint32)), (case, i, got[i], want)
+
+    check()
+
+
+def reduce_specials_model(rng) -> bytes:
+    """int8 [1, 5, 7] -> DEQUANTIZE -> MUL by 0, 1, -1 or 1e38 and DIV by 1, 0 or -0.0 (constants; -0.0, NaN, +-inf,
+    a column of 0/0 alone) -> float32 REDUCE_MAX over columns and REDUCE_MIN over rows, concatenated: the float32
+    model output."""
+    b = ModelBuilder()
+    x = b.input([1, 5, 7], 0.05, 3)
+    m = rng.choice([0.0, 1.0, -1.0, 1e38], [1, 5, 7])
+    d = rng.choice([1.0, 0.0, -0.0], [1, 5, 7])
+    m[0, :, 2], d[0, :, 2] = 0.0, 0.0  # NaN only
+    y = b.float_op("DIV", b.float_op("MUL", b.dequantize(x), b.const(m.astype(np.float32), "float32")),
+                   b.const(d.astype(np.float32), "float32"))
+    rows, cols = b.mean(y, [2], op="REDUCE_MAX"), b.mean(y, [-2], op="REDUCE_MIN")
+    b.output(b.concatenation([rows, cols], 1))
+    return b.finish()
+
+
+def test_reduce_specials_model_bit_exact():
+    """reduce_specials_model (the one the boards run) bit for bit TFLM's, its output holding -0.0 and the all-NaN
+    column's FLT_MAX (REDUCE_MIN's start, which no NaN replaces)."""
+    model = reduce_specials_model(np.random.default_rng(3))
+    xs = [np.random.default_rng(4).integers(-128, 128, (20, 1, 5, 7)).astype(np.int8)]
+    got = simulate(graph_of(model), xs)
+    want = np.stack([run_tflm(model, [x])[0] for x in xs[0]])
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert np.any(np.signbit(want) & (want == 0)) and np.all(want[..., 5 + 2] == np.finfo(np.float32).max)
+
 INT16 = ["CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "PRELU", "RESHAPE", "CONCATENATION", "PACK", "PAD",
          "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "UNPACK", "POOL_2D", "MEAN", "SUM",
          "RELU", "RELU6", "LEAKY_RELU", "BATCH_MATMUL", "BROADCAST_TO", "SOFTMAX", "LOGISTIC", "TANH"]
@@ -334,7 +389,21 @@ def _l2_norm_relu() -> bytes:
     return b.finish()
 
 
+def _gather_unlike_tflm(op, dtype="int8", positions="int32") -> bytes:
+    """GATHER / GATHER_ND of int16, or with int64 positions: TFLM's kernels take int8 / float32 and int32 only."""
+    b = ModelBuilder(act_dtype=dtype)
+    x = b.input([1, 2, 3], 0.1, 0)
+    if op == "GATHER_ND":
+        b.output(b.gather_nd(x, [[0, 1]]))
+    else:
+        b.output(b.gather(x, b.const(np.asarray([1, 0], positions), positions), axis=1))
+    return b.finish()
+
+
 @pytest.mark.parametrize("data, reason", [
+    (_gather_unlike_tflm("GATHER", "int16"), "mlc's GATHER takes int8"),
+    (_gather_unlike_tflm("GATHER_ND", "int16"), "mlc's GATHER_ND takes int8"),
+    (_gather_unlike_tflm("GATHER", positions="int64"), "TFLite Micro takes int32 only"),
     (_l2_norm_relu(), "TFLite takes none"),
     (_log_softmax_out(16 / 256, 0), "scale 16/256 and zero point 127"),
     (_log_softmax_out(1 / 256, 127), "scale 16/256 and zero point 127"),

@@ -2,7 +2,7 @@
 hostsim, and single-layer models shaped to reach each fast path (depthwise quads and tap pairs over the
 ring of padded rows, in place, at the requantization's bounds; 1x1 and im2col in blocks of two or three
 pixels, with and without the halfword expansion, odd channel and pixel counts; FC four units at a time;
-average pooling in halfwords), exact with and without the DSP path; test_mve.py runs them on the M55.
+average pooling in halfwords; TRANSPOSE_CONV's reordered taps), exact with and without the DSP path; test_mve.py runs them on the M55.
 A second test checks that each model's kernel plan takes the path, and that its C has the line only that
 path has."""
 import numpy as np
@@ -107,6 +107,19 @@ def _conv_model(h, w, cin, cout, k, stride=(1, 1), dilation=(1, 1), padding="SAM
     return b.finish()
 
 
+def _tconv_model(h, w, cin, cout, k, stride, padding="SAME", seed=0, per_tensor=False):
+    """TRANSPOSE_CONV, the output size TFLite's converter gives (SAME: input x stride; VALID: + kernel - stride)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.input([1, h, w, cin], scale=0.05, zero_point=-5)
+    wq, ws = _weights(rng, (cout, *k, cin), 0, per_tensor)
+    out_hw = [n * s + (0 if padding == "SAME" else max(kk - s, 0)) for n, s, kk in zip((h, w), stride, k)]
+    b.output(b.transpose_conv(x, b.const_int8(wq, ws, axis=0), b.const_int32(rng.integers(-3000, 3000, cout),
+                                                                               [0.05 * s for s in ws]),
+                              0.3, 2, out_hw, stride, padding))
+    return b.finish()
+
+
 def _avg_pool_model(h, w, c, f, stride, padding="VALID", activation="NONE"):
     """A 1x1 conv (so the pooling reads the arena and may run in place), then AVERAGE_POOL_2D."""
     rng = np.random.default_rng(h * 11 + w)
@@ -181,6 +194,12 @@ MODELS = {
     "conv-1x1-hw-in-place-clamped": lambda: _conv_model(2, 5, 16, 7, (1, 1), pool=True),
     "conv-im2col-hw-padded-27": lambda: _conv_model(6, 5, 3, 5, (3, 3), stride=(2, 2)),  # rows of 27 padded to 28
     "conv-im2col-hw-padded-looped": lambda: _conv_model(4, 5, 9, 6, (3, 3)),  # 81 padded to 84, one step a pass
+    # TRANSPOSE_CONV's fast path: dot products shorter than a word and than a vector, over several vectors,
+    # odd channel counts, outputs no tap lands on (stride over kernel), VALID borders, per tensor
+    "tconv-k3-s2-short-rows": lambda: _tconv_model(5, 4, 3, 6, (3, 3), (2, 2)),
+    "tconv-k4-s2-long-rows-odd": lambda: _tconv_model(4, 5, 20, 7, (4, 4), (2, 2)),
+    "tconv-k3-s1-valid-per-tensor": lambda: _tconv_model(4, 4, 16, 5, (3, 3), (1, 1), "VALID", per_tensor=True),
+    "tconv-stride-over-kernel": lambda: _tconv_model(3, 4, 5, 3, (2, 1), (3, 2)),
     "dw-per-tensor": lambda: _dw_model(5, 5, 8, 1, (3, 3), per_tensor=True),
     "avgpool-halfwords-same-borders": lambda: _avg_pool_model(7, 6, 8, (3, 3), (2, 2), "SAME", "RELU6"),
     "avgpool-halfwords-256-window": lambda: _avg_pool_model(16, 16, 4, (16, 16), (1, 1)),
@@ -227,6 +246,7 @@ REACHES = {
     "conv-1x1-three-pixels-and-one": ("dsp", {"pixels": 3}, "a20 = a00, a21 = a01"),
     "conv-im2col-per-tensor": ("dsp", {"pixels": 3}, "a20 = a00, a21 = a01"),
     "conv-1x1-unaligned-depth": ("portable", {"quads": True, "channels": 4}, "each input byte loaded once serves four products"),
+    "tconv-k4-s2-long-rows-odd": ("dsp", {"variant": "fast", "channels": 2}, "the input rows landing here, a dot product each"),
     "avgpool-halfwords-same-borders": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
     "avgpool-halfwords-256-window": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
     "avgpool-odd-channels-reference": ("dsp", {"variant": "reference"}, "AVERAGE_POOL_2D reference"),

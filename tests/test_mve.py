@@ -4,7 +4,9 @@ single-layer model is built for qemu-cortex-m55 and `mlc verify`-checked byte fo
 shorter than, equal to and longer than a 16-byte vector with predicated tails, odd unit/channel/pixel
 counts (scalar remainders), the unrolled short fully connected, 1x1 in place and strided, im2col;
 depthwise 4-channel groups (two output pixels per pass, odd widths, strided), in place and out of place,
-at the requantization's bounds and with exact halves, and tap pairs for depth multipliers 4, 8 and 64 (those also run on the host, with and without the DSP path)."""
+at the requantization's bounds and with exact halves, tap pairs for depth multipliers 4, 8 and 64, and TRANSPOSE_CONV's
+fast kernel (rows shorter than and over a vector, odd channels, outputs no tap lands on); those also run on the host,
+with and without the DSP path."""
 import re
 import subprocess
 
@@ -38,7 +40,7 @@ MODELS = {
     "fc-unrolled-29": lambda: _fc_model(29, 3),
     "fc-loop-33": lambda: _fc_model(33, 6, per_tensor=True),
     "fc-loop-100": lambda: _fc_model(100, 9),
-    **{k: v for k, v in KERNEL_MODELS.items() if k.startswith(("conv-", "dw-"))},
+    **{k: v for k, v in KERNEL_MODELS.items() if k.startswith(("conv-", "dw-", "tconv-"))},
     "conv-1x1-wide": lambda: _conv_model(4, 3, 37, 9, (1, 1)),
     "conv-im2col-long": lambda: _conv_model(6, 5, 5, 6, (3, 3)),
     **DW_PAIRS,

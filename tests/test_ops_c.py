@@ -1,6 +1,7 @@
 """The generated C for TRANSPOSE_CONV, ADD, SUB, MUL, SQUARED_DIFFERENCE, PRELU, MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU,
 HARD_SWISH, ABS, RSQRT, ELU, TRANSPOSE, SLICE, STRIDED_SLICE, PACK, SPLIT/SPLIT_V/UNPACK, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
-DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8, float32), GATHER, MIRROR_PAD, ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, REDUCE_MAX, REDUCE_MIN, QUANTIZE
+DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (int8, float32), GATHER, GATHER_ND, MIRROR_PAD,
+REDUCE_MAX, REDUCE_MIN (int8, float32), ARG_MAX, ARG_MIN, CONCATENATION, PAD/PADV2, MEAN, SUM, QUANTIZE
 and DEQUANTIZE equals
 hostsim byte for byte on every layer (host gcc with ASan/UBSan; tests/c_harness.py), on drawn
 single-input models and the multi-op models of test_hostsim_ops, and compiles warning-free for
@@ -121,6 +122,9 @@ SINGLE_INPUT = {  # drawn when the test runs, after batch_one_shapes
     "MEAN": lambda: S.mean_models().map(_model),
     "SUM": lambda: S.sum_models().map(_model),
     "REDUCE_MAX": lambda: S.reduce_max_models().map(_model),
+    # float32 REDUCE_MAX / REDUCE_MIN on -0.0, +0.0, NaN and infinities (compared byte for byte)
+    "REDUCE_MAX/REDUCE_MIN/float32 specials": lambda: st.sampled_from(["REDUCE_MAX", "REDUCE_MIN"]).flatmap(
+        S.reduce_extreme_models).map(_model),
     "QUANTIZE": lambda: S.quantize_models().map(_model),
     "DEQUANTIZE": lambda: S.dequantize_models().map(_model),
     # 16x8: int16 activations (zero points 0), int8 weights, int64 bias
@@ -152,6 +156,14 @@ def test_conv_halfwords_c_equals_hostsim(case, seed, tmp_path_factory):
     check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, isa="dsp", defines=["MLC_DSP_EMULATE"])
 
 
+@C_SETTINGS
+@given(case=S.transpose_conv_models(), seed=S.seeds)
+def test_transpose_conv_dsp_c_equals_hostsim(case, seed, tmp_path_factory):
+    """TRANSPOSE_CONV's fast kernel (reordered taps, folded bias) with the DSP extension's dot products, on the
+    host's emulated instructions (the single-op test draws it portable and as the reference loop)."""
+    check_model(case.model, tmp_path_factory.mktemp("c"), n=50, seed=seed % 1000, isa="dsp", defines=["MLC_DSP_EMULATE"])
+
+
 @pytest.mark.parametrize("kind", SINGLE_INPUT)
 def test_single_op_c_equals_hostsim(kind, tmp_path_factory, monkeypatch):
     batch_one_shapes(monkeypatch)
@@ -174,7 +186,7 @@ def test_multi_op_c_equals_hostsim(make, reference, tmp_path):
     check_model(make(np.random.default_rng(3)), tmp_path, n=100, reference=reference)
 
 
-CROSS_KERAS = ["attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast", "space_batch"]  # converter-made models of ops MULTI lacks
+CROSS_KERAS = ["conv_transpose", "attention_matmul", "int16x8_gram_matmul", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast", "space_batch"]  # converter-made models of ops MULTI lacks
 
 
 @pytest.mark.parametrize("target", TARGETS)

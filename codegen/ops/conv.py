@@ -146,30 +146,89 @@ def _transpose_conv_macs(op):
     return op.inputs[2].shape[0] * in_h * in_w * in_c * kh * kw * out_c  # every tap, inside the output or not
 
 
+def _tconv_taps(o: int, pad: int, stride: int, k: int, n_in: int) -> tuple[int, int, int]:
+    """The taps of one TRANSPOSE_CONV axis landing on output o: inputs lo .. lo + n - 1, tap
+    f = o + pad - i * stride of input i, the first (the largest) f; (0, 0, 0) when none lands."""
+    t = o + pad
+    lo, hi = max(0, -(-(t - k + 1) // stride)), min(n_in - 1, t // stride)
+    return (lo, t - lo * stride, hi - lo + 1) if hi >= lo else (0, 0, 0)
+
+
+def _tconv_order(k: int, stride: int) -> list[int]:
+    """An axis' taps by phase (f % stride), each phase's taps descending: the taps landing on one output
+    are adjacent, in the order of their inputs (ascending)."""
+    return [f for r in range(stride) for f in range(k - 1 - (k - 1 - r) % stride, -1, -stride)]
+
+
+def _tconv_fast_tables(op, p) -> dict:
+    """The fast kernel's generation-time tables: the weights with both tap axes in _tconv_order (an
+    output's taps of one input row are then one dot product of nx * IC contiguous bytes, its rows at
+    steps of K_W * IC); per output row {input offset, weight offset, input rows ny, bias offset} and per
+    output column {input offset, weight offset, length nx * IC, bias offset}; and the bias with the input
+    offset folded in for each class of output (its rows' and columns' first tap and count: the borders
+    and phases), bias + input_offset * sum(w over its taps), so no MAC adds the offset (exact in int32
+    as the other folded biases)."""
+    w = op.inputs[1].data.astype(np.int64)
+    out_c, k_h, k_w, in_c = w.shape
+    _, in_h, in_w, _ = op.inputs[2].shape
+    _, out_h, out_w, _ = op.outputs[0].shape
+    y_order, x_order = _tconv_order(k_h, p["stride_h"]), _tconv_order(k_w, p["stride_w"])
+    w = w[:, y_order][:, :, x_order]
+    y_pos, x_pos = np.argsort(y_order), np.argsort(x_order)  # a tap's place in the reordered axis
+    rows = [_tconv_taps(o, p["pad_h"], p["stride_h"], k_h, in_h) for o in range(out_h)]
+    cols = [_tconv_taps(o, p["pad_w"], p["stride_w"], k_w, in_w) for o in range(out_w)]
+    y_cls = sorted({(int(y_pos[f]), n) for _, f, n in rows})
+    x_cls = sorted({(int(x_pos[f]), n) for _, f, n in cols})
+    bias = np.broadcast_to(p["bias"], (out_c,)).astype(np.int64)
+    folded = np.array([[bias + p["input_offset"] * w[:, y:y + ny, x:x + nx].sum(axis=(1, 2, 3))
+                        for x, nx in x_cls] for y, ny in y_cls])
+    row_t = [(lo * in_w * in_c, int(y_pos[f]) * k_w * in_c, n, y_cls.index((int(y_pos[f]), n)) * len(x_cls) * out_c)
+             for lo, f, n in rows]
+    col_t = [(lo * in_c, int(x_pos[f]) * in_c, n * in_c, x_cls.index((int(x_pos[f]), n)) * out_c) for lo, f, n in cols]
+    return {"weights": w.astype(np.int8), "bias": folded.astype(np.int32), "rows": np.array(row_t, np.int32),
+            "cols": np.array(col_t, np.int32)}
+
+
 def transpose_conv_c(layer):
-    """The portable reference loop only (no DSP or Helium path yet): per output pixel, the taps whose
-    input pixel lands on it, so no int32 (16x8: int64) scratch of the output's size is needed."""
+    """Per output pixel, the taps whose input pixel lands on it, so no int32 (16x8: int64) scratch of the
+    output's size is needed: the reference loop nest, or (fast) _tconv_fast_tables' dot products."""
     op, p = layer.op, layer.p
     w = op.inputs[1].data
     _, in_h, in_w, in_c = op.inputs[2].shape
     n, out_h, out_w, out_c = op.outputs[0].shape
+    geometry = dict(batches=n, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=w.shape[1],
+                    k_w=w.shape[2], s_h=p["stride_h"], s_w=p["stride_w"], p_h=p["pad_h"], p_w=p["pad_w"])
+    if layer.kernel_plan.variant == "fast":
+        t = _tconv_fast_tables(op, p)
+        rq = requant_consts(layer, out_c, w, bias=t["bias"])
+        fn = layer.kernel("transpose_conv_s8.c.j2", "transpose_conv_s8_fast", wide=False, **geometry, **rq,
+                          **requant_vars(p))
+        args = [layer.const(name, t[name], "int32_t" if name != "weights" else "int8_t") for name in ("weights", "rows", "cols")]
+        return f"{fn}({layer.inp(2)}, {layer.out(0)}, {args[0]}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {args[1]}, {args[2]});"
     wide16 = p["dtype"] == "int16"  # 16x8: int64 bias and sums, no offsets
     # plain per-channel tables (the reference loop takes no short requantization)
     bias = layer.const("bias", np.broadcast_to(p["bias"], (out_c,)).astype(np.int64 if wide16 else np.int32),
                        "int64_t" if wide16 else "int32_t")
     mult = layer.const("mult", np.broadcast_to(p["multiplier"], (out_c,)).astype(np.int32), "int32_t")
     shift = layer.const("shift", np.broadcast_to(p["shift"], (out_c,)).astype(np.int8), "int8_t")
-    fn = layer.kernel("transpose_conv_s8.c.j2", f"transpose_conv_{'s16' if wide16 else 's8'}", batches=n, in_h=in_h,
-                      in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, k_h=w.shape[1], k_w=w.shape[2],
-                      s_h=p["stride_h"], s_w=p["stride_w"], p_h=p["pad_h"], p_w=p["pad_w"], const=op.inputs[2].is_const,
-                      wide=wide16, **requant_vars(p))
+    fn = layer.kernel("transpose_conv_s8.c.j2", f"transpose_conv_{'s16' if wide16 else 's8'}", const=op.inputs[2].is_const,
+                      wide=wide16, **geometry, **requant_vars(p))
     weights = layer.const("weights", w, "int8_t")
     return f"{fn}({layer.inp(2)}, {layer.out(0)}, {weights}, {bias}, {mult}, {shift});"
 
 
 def _transpose_conv_plan(op, isa, reference, inplace, alone):
-    return KernelPlan(op.index, op.kind, "reference", isa, weights="OHWI int8", inplace=inplace,
-                      why={"variant": "TFLM's reference loop, gathered per output pixel (no DSP or Helium path yet)"})
+    if wide(op):
+        return wide_plan(op, isa, inplace, "OHWI int8")
+    if reference or op.inputs[2].is_const:
+        why = ("the reference loop nest was asked for" if reference else
+               "a constant input lives in flash (MLC_RD8): the reference loop nest")
+        return KernelPlan(op.index, op.kind, "reference", isa, weights="OHWI int8", inplace=inplace, why={"variant": why})
+    return KernelPlan(op.index, op.kind, "fast", isa, channels=2, unroll="loop", inplace=inplace,
+                      weights="O[K_H][K_W]I int8, taps by phase, descending",
+                      why={"variant": "taps reordered at generation time: an output's taps of one input row are one "
+                                      "contiguous dot product (FULLY_CONNECTED's), the input offset folded into a bias "
+                                      "per class of output (border, phase)", "channels": "two channels per pass"})
 
 
 def _geometry(op) -> dict:

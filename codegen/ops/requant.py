@@ -34,20 +34,23 @@ def short_requant(p, channels: int, weights) -> bool:
     return _tables(p, channels, weights)[-1]
 
 
-def requant_consts(layer, channels: int, weights, folded: bool = False) -> dict:
+def requant_consts(layer, channels: int, weights, folded: bool = False, bias=None) -> dict:
     """The requantization constants of a layer whose weights are [channels, ...] (or [..., channels]
     for depthwise: pass weights already moved to channel-first). With folded, the bias absorbs
     input_offset * sum(w) so the kernel's inner loop needs no offset add (exact in int32).
     Returns the template variables: bias/mult/shift symbols, per_channel, and rq_fast when the short
     requantization of mlc_port.h is provably exact (not for the reference kernels); then the shift
     table holds -shift and the multiplier table is one mlc_requant_t {multiplier, addend} per channel
-    (one ldrd per channel)."""
+    (one ldrd per channel). bias: an int32 table to emit instead of the per-channel one (TRANSPOSE_CONV's,
+    folded per class of output: the same sums, so the same bound proves the short requantization)."""
+    table = bias
     bias, folded_bias, mult, shift, per_channel, fast = _tables(layer.p, channels, weights)
     fast = fast and not layer.reference
     if fast:
         addend = fast_addend(shift, layer.p["output_offset"])
         mult = np.stack([np.broadcast_to(mult, addend.shape), addend], axis=-1)
-    return {"bias": layer.const("bias", (folded_bias if folded else bias).astype(np.int32), "int32_t"),
+    table = (folded_bias if folded else bias) if table is None else table
+    return {"bias": layer.const("bias", table.astype(np.int32), "int32_t"),
             "mult": (layer.const("requant", mult.astype(np.int32), "mlc_requant_t") if fast
                      else layer.const("mult", mult.astype(np.int32), "int32_t")),
             "shift": layer.const("rshift" if fast else "shift", (-shift if fast else shift).astype(np.int8), "int8_t"),

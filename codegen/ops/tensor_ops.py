@@ -5,8 +5,9 @@ DEPTH_TO_SPACE, SPACE_TO_DEPTH, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, GATHER, MI
 functions. The C emitters work out each layer's loop structure from its shapes; the kernels only
 walk it. RESHAPE and friends are aliased by the memory plan (no code); a copy only when the input
 and output cannot share bytes. The copies (RESHAPE and friends, CONCATENATION, PACK, PAD, PADV2, TRANSPOSE,
-SLICE, STRIDED_SLICE, BROADCAST_TO) also take float32 inside the islands: the same kernels with float elements,
-bit-exact as copies are; MEAN and SUM take float32 as TFLM's float Mean / ReduceSum (a float sum in input order).
+SLICE, STRIDED_SLICE, BROADCAST_TO, GATHER, GATHER_ND, MIRROR_PAD) also take float32 inside the islands: the same
+kernels with float elements, bit-exact as copies are; MEAN and SUM take float32 as TFLM's float Mean / ReduceSum (a
+float sum in input order), REDUCE_MAX / REDUCE_MIN as its float ReduceGeneric (a strict comparison in input order).
 
 Axes are the model's own (axis 0 is the batch); they are stored non-negative. The batch may exceed 1 inside the
 graph (SPACE_TO_BATCH_ND makes one): RESHAPE and friends, PAD, PADV2, TRANSPOSE, SLICE and BATCH_TO_SPACE_ND
@@ -39,6 +40,7 @@ def _const_ints(op, tensor, what: str) -> np.ndarray:
 
 COPY_DTYPES = ("int8", "int16")  # the data-movement ops copy elements of either width unchanged
 MOVE_DTYPES = (*COPY_DTYPES, "float32")  # and float32 inside the islands: TFLM's float kernels copy the same way
+INT8_FLOAT = ("int8", "float32")  # where TFLM's kernel has no int16 (GATHER, GATHER_ND, MIRROR_PAD, REDUCE_MAX/MIN, ...)
 
 
 def _copied(op, *tensors) -> None:
@@ -48,6 +50,12 @@ def _copied(op, *tensors) -> None:
     per_tensor_quantized(op, op.inputs[0], COPY_DTYPES)
     for t in tensors:
         per_tensor_quantized(op, t, (op.inputs[0].dtype,))
+
+
+def _int8_or_float(op, x) -> None:
+    """An INT8_FLOAT op's input: per-tensor quantized int8, or float32 (checked with the output by _copied)."""
+    if x.dtype != "float32":
+        per_tensor_quantized(op, x)
 
 
 def element(layer) -> dict:
@@ -142,10 +150,10 @@ def mean_params(op):
     the multiplier. (Older TFLM divided the raw sum when input and output quantization were equal; the
     tflite-micro we test against takes this path for every case.) SUM is the same without the 1/count;
     REDUCE_MAX / REDUCE_MIN the largest / smallest raw int8 value (TFLM requires the output quantized like
-    the input). int16 the same, clamped to int16."""
+    the input). int16 the same, clamped to int16. float32: see the module's docstring."""
     x, out = op.inputs[0], op.outputs[0]
     if op.kind in ("REDUCE_MAX", "REDUCE_MIN"):  # TFLM has no int16 kernel for them
-        per_tensor_quantized(op, x)
+        _int8_or_float(op, x)
     _copied(op, out)
     rank = len(x.shape)
     axes = []
@@ -162,7 +170,7 @@ def mean_params(op):
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
     if count == 0:
         raise MlcError(f"MEAN over an empty axis of input shape {x.shape}")
-    if x.dtype == "float32":  # TFLM's float Mean / ReduceSum: a float sum in input order (then / count)
+    if x.dtype == "float32":  # TFLM's float Mean / ReduceSum / ReduceGeneric: one pass in input order
         return {"axes": axes, "keep_dims": keep_dims, "count": count, "dtype": "float32"}
     multiplier, shift = rescale_multiplier(x.quant.s, out.quant.s)
     if op.kind in ("REDUCE_MAX", "REDUCE_MIN") and not _same_quant(x, out):  # TFLM's EvalMinMaxHelper ensures it
@@ -241,7 +249,8 @@ def cast_params(op):
 
 
 # ----------------------------------------------------------------------------- strided copies
-# TRANSPOSE, SLICE, STRIDED_SLICE (int8 or int16), DEPTH_TO_SPACE, SPACE_TO_DEPTH, GATHER and MIRROR_PAD (int8)
+# TRANSPOSE, SLICE, STRIDED_SLICE (int8, int16 or float32), DEPTH_TO_SPACE, SPACE_TO_DEPTH (int8), GATHER, GATHER_ND
+# and MIRROR_PAD (int8 or float32)
 # copy elements unchanged (TFLM neither requantizes nor checks the output's quantization): each is an
 # output-ordered walk of the input, one loop per output axis from a base offset, the loop adding a fixed
 # input element step per output index or (GATHER's index axis, MIRROR_PAD's padded axes) reading the input
@@ -346,7 +355,7 @@ def space_batch_c(layer):
 def gather_params(op):
     """TFLM Gather with batch_dims 0: output (outer, index, inner) is input (outer, indices[index], inner)."""
     x, indices = op.inputs[0], op.inputs[1]
-    per_tensor_quantized(op, x)  # TFLM's kernel: int8 (and float32) only
+    _int8_or_float(op, x)
     if indices is None or not indices.is_const:
         raise MlcError("GATHER with indices computed at run time is not supported yet (mlc needs constant indices)")
     if indices.dtype != "int32":  # TFLM's Prepare refuses every other positions type
@@ -380,7 +389,7 @@ def _mirror_index(j: int, before: int, size: int, offset: int) -> int:
 
 def mirror_pad_params(op):
     x = op.inputs[0]
-    per_tensor_quantized(op, x)  # TFLM's kernel: int8 (and float32) only
+    _int8_or_float(op, x)
     paddings = _const_ints(op, op.inputs[1], "paddings")
     if paddings.shape != (len(x.shape), 2) or np.any(paddings < 0):
         raise MlcError(f"paddings {paddings.tolist()} do not fit input shape {x.shape} (one non-negative [before, after] pair per axis)")
@@ -407,11 +416,11 @@ def transpose_params(op):
 
 
 def gather_nd_params(op):
-    """TFLM GATHER_ND (int8, int32 indices): the last axis of the indices addresses the first nd input axes,
+    """TFLM GATHER_ND (int8 or float32, int32 indices): the last axis of the indices addresses the first nd input axes,
     each index tuple copies the slice of the remaining axes. Constant indices only, all in range (TFLM's
     kernel reads out of bounds on others): a strided copy whose first axis is the tuples' offsets."""
     x, indices = op.inputs[0], op.inputs[1]
-    per_tensor_quantized(op, x)
+    _int8_or_float(op, x)
     if indices is None or not indices.is_const or indices.dtype != "int32" or not indices.shape:
         raise MlcError(f"GATHER_ND needs constant int32 indices; '{getattr(indices, 'name', '?')}' is not")
     tuples = indices.data.astype(np.int64).reshape(-1, indices.shape[-1])
@@ -621,7 +630,8 @@ define("PADV2", arity=(2, 3), derive=pad_params, emit=pad_c, templates=("pad_s8.
        batched=True)
 define("MEAN", "SUM", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("ARG_MAX", "ARG_MIN", arity=(2, 2), derive=arg_min_max_params, emit=arg_min_max_c, templates=("arg_min_max_s8.c.j2",))
-define("REDUCE_MAX", "REDUCE_MIN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",))
+define("REDUCE_MAX", "REDUCE_MIN", arity=(2, 2), derive=mean_params, emit=mean_c, templates=("mean_s8.c.j2",),
+       dtypes=INT8_FLOAT)
 define("QUANTIZE", arity=(1, 1), derive=quantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
        dtypes=("int8", "int16", "float32"))  # float32 -> int8/int16, int8/int16 -> int8/int16
 define("DEQUANTIZE", arity=(1, 1), derive=dequantize_params, emit=quantize_c, inplace=_narrowing, templates=("quantize_s8.c.j2",),
@@ -630,7 +640,8 @@ define("CAST", arity=(1, 1), derive=cast_params, emit=quantize_c, inplace=_narro
        dtypes=CAST_FROM)  # -> int8/int16/int32/float32
 define("TRANSPOSE", arity=(2, 2), derive=transpose_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES,
        batched=True)
-define("GATHER_ND", arity=(2, 2), derive=gather_nd_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
+define("GATHER_ND", arity=(2, 2), derive=gather_nd_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",),
+       dtypes=INT8_FLOAT)
 define("BROADCAST_TO", arity=(2, 2), derive=broadcast_to_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES)
 define("SLICE", arity=(3, 3), derive=slice_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",), dtypes=MOVE_DTYPES,
        batched=True)
@@ -638,9 +649,11 @@ define("STRIDED_SLICE", arity=(4, 4), derive=strided_slice_params, emit=strided_
 define("DEPTH_TO_SPACE", arity=(1, 1), derive=depth_to_space_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("SPACE_TO_DEPTH", arity=(1, 1), derive=space_to_depth_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
 define("SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", arity=(3, 3), derive=space_batch_params, emit=space_batch_c,
-       templates=("space_batch_s8.c.j2",), dtypes=("int8", "float32"), batched=True)
-define("GATHER", arity=(2, 2), derive=gather_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
-define("MIRROR_PAD", arity=(2, 2), derive=mirror_pad_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",))
+       templates=("space_batch_s8.c.j2",), dtypes=INT8_FLOAT, batched=True)
+define("GATHER", arity=(2, 2), derive=gather_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",),
+       dtypes=INT8_FLOAT)
+define("MIRROR_PAD", arity=(2, 2), derive=mirror_pad_params, emit=strided_copy_c, templates=("strided_copy_s8.c.j2",),
+       dtypes=INT8_FLOAT)
 define("RESHAPE", "EXPAND_DIMS", arity=(1, 2), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES,
        batched=True)
 define("SQUEEZE", arity=(1, 1), derive=reshape_params, emit=reshape_c, alias=True, dtypes=MOVE_DTYPES,

@@ -50,18 +50,24 @@ def pad(op, x, *_):
 def mean(op, x, *_):
     p = op.params
     axes = tuple(a + 1 for a in p["axes"])
-    if op.kind in ("REDUCE_MAX", "REDUCE_MIN"):  # the raw int8 extreme (TFLM's MinMaxReducerCompare)
-        extreme = np.max if op.kind == "REDUCE_MAX" else np.min
-        return stacked(extreme(full(x, op.inputs[0]), axis=axes).reshape(x.shape[0], -1), op.outputs[0])
-    if p.get("dtype") == "float32":  # TFLM's float Mean / ReduceSum: one float sum per output, in input order
+    extreme = op.kind in ("REDUCE_MAX", "REDUCE_MIN")
+    if extreme and p.get("dtype") != "float32":  # the raw int8 extreme (TFLM's MinMaxReducerCompare)
+        pick = np.max if op.kind == "REDUCE_MAX" else np.min
+        return stacked(pick(full(x, op.inputs[0]), axis=axes).reshape(x.shape[0], -1), op.outputs[0])
+    if p.get("dtype") == "float32":  # TFLM's float Mean / ReduceSum / ReduceGeneric: one pass per output, in input order
         values = np.moveaxis(full(x, op.inputs[0]), sorted(axes), range(-len(axes), 0))
         values = values.reshape(*values.shape[:values.ndim - len(axes)], -1)
-        total = np.zeros(values.shape[:-1], np.float32)
-        for k in range(values.shape[-1]):  # sequential, not numpy's pairwise summation
-            total = total + values[..., k]
+        start = np.finfo(np.float32).max * (-1 if op.kind == "REDUCE_MAX" else 1)  # TFLM: lowest() / max()
+        acc = np.full(values.shape[:-1], start if extreme else 0, np.float32)
+        for k in range(values.shape[-1]):  # sequential, not numpy's pairwise summation nor its NaN-propagating max
+            v = values[..., k]
+            if extreme:  # TFLM's strict compare: a NaN, or an equal zero of the other sign, never replaces acc
+                acc = np.where(v > acc if op.kind == "REDUCE_MAX" else v < acc, v, acc)
+            else:
+                acc = acc + v
         if op.kind == "MEAN":
-            total = total / np.float32(p["count"])
-        return stacked(total.astype(np.float32).reshape(x.shape[0], -1), op.outputs[0])
+            acc = acc / np.float32(p["count"])
+        return stacked(acc.astype(np.float32).reshape(x.shape[0], -1), op.outputs[0])
     total = full(x, op.inputs[0]).astype(np.int64).sum(axis=axes)
     # QuantizedMeanOrSum, with 1/count already folded into the multiplier for MEAN
     out = np.clip(multiply_by_quantized_multiplier(total - p["input_zp"] * p["count"], p["multiplier"], p["shift"])

@@ -169,6 +169,8 @@ MODELS = {
         L.Lambda(lambda t: tf.reduce_sum(t, axis=[1, 2]))(L.Conv2D(4, 1)(x))])),
     "conv_transpose": lambda: _seq((5, 4, 3), L.Conv2DTranspose(6, 3, strides=2, padding="same", activation="relu"),
                                    L.Conv2DTranspose(4, (2, 3), strides=(1, 2), padding="valid"), batch=1),
+    # one decoder-sized layer alone: the per-layer benchmark against TFLM + CMSIS-NN (README, TRANSPOSE_CONV)
+    "conv_transpose_upsample": lambda: _seq((8, 8, 16), L.Conv2DTranspose(16, 3, strides=2, padding="same"), batch=1),
     "split_unstack": lambda: _functional((6, 4, 6), lambda x: L.Concatenate()([
         *L.Lambda(lambda t: tf.split(t, 3, axis=-1))(L.Conv2D(6, 1)(x))[::-1],
         *L.Lambda(lambda t: tf.split(t, [1, 3, 2], axis=-1))(x),
@@ -314,6 +316,17 @@ MODELS.update({
     "islands_layer_norm": lambda: _seq((8, 12), L.Dense(12), L.LayerNormalization(), L.Dense(6), batch=1),
 })
 
+# Ops the quantizer is told to leave in float32 (TFLite's selective quantization, the quantization debugger's
+# denylisted_ops), each between DEQUANTIZE and QUANTIZE; the debugger's model has float I/O (hence float_io_).
+DENYLISTED = {"float_io_islands_gather_reduce": ["GATHER", "GATHER_ND", "MIRROR_PAD", "REDUCE_MAX", "REDUCE_MIN"]}
+MODELS.update({
+    "float_io_islands_gather_reduce": lambda: _functional((6, 5), lambda x: L.Dense(4)(L.Lambda(lambda t: tf.concat([
+        tf.gather(t, [3, 0, 2, 5], axis=1), tf.pad(t, [[0, 0], [1, 1], [0, 0]], mode="REFLECT")[:, :4],
+        tf.pad(t, [[0, 0], [2, 1], [0, 0]], mode="SYMMETRIC")[:, 1:5], tf.gather_nd(t, [[[0, 4], [0, 1], [0, 0], [0, 2]]]),
+        tf.reduce_max(t, axis=2, keepdims=True)[:, :4] + tf.reduce_min(t, axis=1, keepdims=True)[:, :, :1]], axis=2))(
+        L.Dense(5)(x))), batch=1),
+})
+
 # Converter-made models that TFLM runs wrongly or not at all (written to keras_tflm_mismatch/).
 TFLM_MISMATCH = {
     "dynbatch_conv_dilated": lambda: _seq((12, 12, 3), L.Conv2D(6, 3, dilation_rate=2,
@@ -356,17 +369,23 @@ def randomize(model, rng):
                 v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
 
 
-def convert(model, reps, float_io, int16x8=False, islands=False):
+def convert(model, reps, float_io, int16x8=False, islands=False, denylisted=()):
     """reps: one representative array per model input, in Keras' order (fed by name: the converted model
-    may order its inputs differently). islands: float32 builtins allowed where int8 ones are missing."""
+    may order its inputs differently). islands: float32 builtins allowed where int8 ones are missing;
+    denylisted: op types left in float32 by the quantization debugger."""
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     names = [t.name for t in model.inputs]
     conv.representative_dataset = lambda: ({n: r[j][None] for n, r in zip(names, reps)} for j in range(len(reps[0])))
     conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
                                       if int16x8 else tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if islands:
+    if islands or denylisted:
         conv.target_spec.supported_ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
+    if denylisted:
+        options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(denylisted))
+        dataset = lambda: ([r[j][None] for r in reps] for j in range(len(reps[0])))  # noqa: E731
+        return tf.lite.experimental.QuantizationDebugger(converter=conv, debug_dataset=dataset,
+                                                         debug_options=options).get_nondebug_quantized_model()
     if not float_io:
         conv.inference_input_type = tf.int16 if int16x8 else tf.int8
         conv.inference_output_type = tf.int16 if int16x8 else tf.int8
@@ -403,7 +422,8 @@ def build(name, make):
     rng = np.random.default_rng(seed)
     randomize(model, rng)
     reps = [rng.normal(0, 1, (100, *t.shape[1:])).astype("float32") for t in model.inputs]
-    data = convert(model, reps, name.startswith("float_io"), name.startswith("int16x8"), name.startswith("islands_"))
+    data = convert(model, reps, name.startswith("float_io"), name.startswith("int16x8"), name.startswith("islands_"),
+                   DENYLISTED.get(name, ()))
     if len(reps) == 1 and len(model.outputs) == 1:
         x = reps[0][:3]
         return data, {"x": x}, {"y": np.concatenate([model(x[j:j + 1], training=False).numpy() for j in range(3)])}
