@@ -236,7 +236,7 @@ def test_mlperf_like_converter_models_bit_exact_on_qemu(model, board, tmp_path):
 
 
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest", "resize_bilinear",
-                 "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
+                 "reduce_max_sum", "conv_transpose", "conv_transpose_upsample", "split_unstack", "abs_rsqrt", "depth_space_gather",
                  "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul", "broadcast_to", "gather_nd",
                  "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast",
                  "space_batch", "float_io_islands_gather_reduce"]  # tests/models/keras: every op added with them
