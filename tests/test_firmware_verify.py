@@ -23,7 +23,7 @@ from paths import MODELS
 pytestmark = pytest.mark.device
 QEMU_BOARDS = ["qemu-cortex-m3", "qemu-cortex-m4", "qemu-cortex-m7", "qemu-cortex-m33", "qemu-cortex-m55"]
 # audio_preprocessor_int8 needs TFLM's Signal ops, which mlc does not support: it must be refused (below).
-QEMU_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8"]
+QEMU_MODELS = ["hello_world_int8", "micro_speech_quantized", "kws_ref_model", "ad01_int8", "trained_lstm_int8"]
 # qemu-cortex-m0 (ARMv6-M, the Pico's instruction set; QEMU traps its unaligned word loads) has 256 KB of flash
 # and 16 KB of RAM: ad01_int8's weights do not fit (tests/test_boards.py checks the error).
 M0_MODELS = [m for m in QEMU_MODELS if m != "ad01_int8"]
@@ -236,7 +236,7 @@ def test_mlperf_like_converter_models_bit_exact_on_qemu(model, board, tmp_path):
 
 
 NEW_OP_MODELS = ["standalone_relus", "prelu_hard_swish", "binary_ops", "layout_moves", "resize_nearest", "resize_bilinear",
-                 "reduce_max_sum", "conv_transpose", "split_unstack", "abs_rsqrt", "depth_space_gather",
+                 "reduce_max_sum", "conv_transpose", "conv_transpose_upsample", "split_unstack", "abs_rsqrt", "depth_space_gather",
                  "arg_max", "attention_matmul", "gram_matmul", "int16x8_gram_matmul", "broadcast_to", "gather_nd",
                  "islands_layer_norm", "int16x8_sigmoid_tanh_softmax", "int16x8_conv_transpose", "log_softmax", "l2_normalize", "cast",
                  "space_batch", "float_io_islands_gather_reduce", "cast_float_int", "fill_scalar",
@@ -269,16 +269,26 @@ def test_builder_models_bit_exact_on_qemu(make, board, tmp_path):
     assert_bit_exact(path, board, tmp_path / "fw", 50)
 
 
-@settings(max_examples=1, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(case=S.lstm_models(dtype="int16", time_major=False))
-def test_drawn_16x8_lstm_bit_exact_on_qemu(case, tmp_path):
-    """One drawn 16x8 UNIDIRECTIONAL_SEQUENCE_LSTM (the converter crashes on Keras LSTMs; tests/test_lstm.py
-    holds these models' hostsim to TFLM): several steps per invoke and the state carried over 20 invokes."""
-    assume(case.params["units"] >= 5 and case.inputs[0].shape[1] >= 3)
-    path = tmp_path / "lstm16.tflite"
-    path.write_bytes(case.model)
-    assert_bit_exact(path, "qemu-cortex-m4", tmp_path / "fw", 20)
+# 16x8 runs the reference loops everywhere; int8 the fast kernel's DSP (M4) and Helium (M55) paths
+DRAWN_LSTM = [("int16", "qemu-cortex-m4"), ("int8", "qemu-cortex-m4"), ("int8", "qemu-cortex-m55")]
+
+
+@pytest.mark.parametrize("dtype, board", DRAWN_LSTM, ids=[f"{d}-{b}" for d, b in DRAWN_LSTM])
+def test_drawn_lstm_bit_exact_on_qemu(dtype, board, tmp_path):
+    """One drawn UNIDIRECTIONAL_SEQUENCE_LSTM per case (the converter crashes on Keras LSTMs; tests/test_lstm.py
+    holds these models' hostsim to TFLM): several steps per invoke, the state carried over 20 invokes, an odd
+    unit count (the fast kernel's last unit alone) and a depth past one 4-byte step."""
+    @settings(max_examples=1, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(case=S.lstm_models(dtype=dtype, time_major=False))
+    def check(case):
+        assume(case.params["units"] >= 5 and case.params["units"] % 2 and case.inputs[0].shape[1] >= 3)
+        assume(case.inputs[0].shape[2] >= 6)
+        path = tmp_path / f"lstm-{dtype}.tflite"
+        path.write_bytes(case.model)
+        assert_bit_exact(path, board, tmp_path / "fw", 20)
+
+    check()
 
 
 @pytest.mark.parametrize("board", ["qemu-cortex-m0", "qemu-cortex-m4", "qemu-cortex-m55"])

@@ -246,7 +246,8 @@ REACHES = {
     "conv-1x1-three-pixels-and-one": ("dsp", {"pixels": 3}, "a20 = a00, a21 = a01"),
     "conv-im2col-per-tensor": ("dsp", {"pixels": 3}, "a20 = a00, a21 = a01"),
     "conv-1x1-unaligned-depth": ("portable", {"quads": True, "channels": 4}, "each input byte loaded once serves four products"),
-    "tconv-k4-s2-long-rows-odd": ("dsp", {"variant": "fast", "channels": 2}, "the input rows landing here, a dot product each"),
+    "tconv-k4-s2-long-rows-odd": ("dsp", {"q15": True, "scratch": 2 * 4 * 5 * 20}, "MLC_Q15_PIXEL1(xp, 32, a00);"),
+    "tconv-k3-s2-short-rows": ("dsp", {"q15": False, "scratch": 0}, "(void)scratch;"),
     "avgpool-halfwords-same-borders": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
     "avgpool-halfwords-256-window": ("dsp", {"variant": "fast"}, "halfword sums of channels"),
     "avgpool-odd-channels-reference": ("dsp", {"variant": "reference"}, "AVERAGE_POOL_2D reference"),
@@ -286,9 +287,10 @@ def test_fc_halfwords_path_exact(name, tmp_path):
     assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=("MLC_DSP_EMULATE",), isa="dsp") == 60
 
 
-@pytest.mark.parametrize("name", CONV_HALFWORDS)
+@pytest.mark.parametrize("name", CONV_HALFWORDS + [name for name in MODELS if name.startswith("tconv-")])
 def test_conv_halfwords_path_exact(name, tmp_path):
-    """A library for DSP cores alone: CONV_2D's int16 weight pairs (emulated DSP instructions)."""
+    """A library for DSP cores alone: CONV_2D's int16 weight pairs, TRANSPOSE_CONV's too where IN_C % 4 == 0
+    (its image widened to halfwords in scratch; the others its int8 dot2), on emulated DSP instructions."""
     assert check_model(MODELS[name](), tmp_path, n=60, name="f", defines=("MLC_DSP_EMULATE",), isa="dsp") == 60
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import strategies as S
-from c_harness import build_harness, compare, compile_c
+from c_harness import build_harness, compare, compile_c, run_harness
 from codegen.lower.generate import generate_graph
 from codegen.model import tflm as reference
 from codegen.model.tflite import parse
@@ -52,16 +52,28 @@ def test_hostsim_equals_tflm_over_invokes(dtype, data):
     np.testing.assert_array_equal(got, want, err_msg=repr(case))
 
 
+# the reference loops; the fast kernel (int8: offsets folded, dot2) in its portable C, its DSP path emulated in C,
+# and a DSP-only library's
+VARIANTS = {"reference": ({"reference": True}, ()), "portable": ({}, ()), "dsp-emulated": ({}, ("MLC_DSP_EMULATE",)),
+            "dsp-only": ({"isa": "dsp"}, ("MLC_DSP_EMULATE",))}
+
+
 @DTYPES
 @settings(**{**SETTINGS, "max_examples": 6})
 @given(data=st.data())
 def test_c_equals_hostsim(dtype, data, tmp_path_factory):
+    """Every variant equal to hostsim on every layer over a sequence of invokes, and so to the others."""
     case = data.draw(S.lstm_models(dtype=dtype))
     graph = _graph(case)
-    work = tmp_path_factory.mktemp("lstm")
-    for reference_kernels in (False, True):
-        generate_graph(graph, work / str(reference_kernels), name="m", reference=reference_kernels)
-        assert compare(graph, build_harness(work / str(reference_kernels), "m"), _inputs(graph, 5, 2)) == 5
+    work, x = tmp_path_factory.mktemp("lstm"), _inputs(graph, 5, 2)
+    outputs = {}
+    for variant, (kwargs, defines) in VARIANTS.items():
+        generate_graph(graph, work / variant, name="m", **kwargs)
+        exe = build_harness(work / variant, "m", defines=defines)
+        assert compare(graph, exe, x) == 5, variant
+        outputs[variant] = run_harness(exe, x)[0]
+    for variant, y in outputs.items():
+        np.testing.assert_array_equal(y, outputs["reference"], err_msg=variant)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -115,8 +127,10 @@ def _strokes(n, seed):
     return x
 
 
-def test_mnist_lstm_on_digit_like_inputs(tmp_path):
-    """TFLM's mnist_lstm over 60 invokes of one interpreter: every layer bit-exact in hostsim, the C equal."""
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_mnist_lstm_on_digit_like_inputs(variant, tmp_path):
+    """TFLM's mnist_lstm over 60 invokes of one interpreter: every layer bit-exact in hostsim, the C of every
+    variant equal (its depth 28 and 20 units run dot2's loop and its tail)."""
     from codegen.ops import load
     from hostsim import run_all
     from paths import MODELS
@@ -126,5 +140,39 @@ def test_mnist_lstm_on_digit_like_inputs(tmp_path):
     sim = run_all(graph, x)
     assert len(np.unique(sim[graph.ops[0].outputs[0].index])) > 100  # the LSTM's outputs are not saturated
     assert all(m.ok for m in reference.compare(graph, x, sim, path))
-    generate_graph(graph, tmp_path / "m", name="m")
-    assert compare(graph, build_harness(tmp_path / "m", "m"), x) == 60
+    kwargs, defines = VARIANTS[variant]
+    generate_graph(graph, tmp_path / "m", name="m", **kwargs)
+    assert compare(graph, build_harness(tmp_path / "m", "m", defines=defines), x) == 60
+
+
+@pytest.mark.parametrize("isa", ["portable", "dsp", "mve"])
+def test_mnist_lstm_plan_folds_the_offsets_and_proves_the_short_requantization(isa, tmp_path):
+    """The int8 LSTM takes the fast variant on every core, its eight gate FCs requantized in the short form;
+    16x8 keeps the reference loops (int64 sums)."""
+    from codegen.lower.generate import plan_layers
+    from codegen.ops import load
+    from paths import MODELS
+
+    graph = load(MODELS / "trained_lstm_int8.tflite")
+    plan = plan_layers(graph, isa=isa).kernels[0][isa]
+    assert (plan.variant, plan.channels, plan.options["rq_fast"]) == ("fast", 2, True), plan.why
+    generate_graph(graph, tmp_path, name="m", isa=isa)
+    assert "mlc_requantize_rs_value(ax0" in (tmp_path / "m.c").read_text()
+
+    @settings(max_examples=1, derandomize=True, database=None, deadline=None)
+    @given(case=S.lstm_models(dtype="int16"))
+    def wide(case):
+        assert plan_layers(_graph(case), isa=isa).kernels[0][isa].variant == "reference"
+
+    wide()
+
+
+@pytest.mark.device
+def test_fast_lstm_costs_fewer_instructions_than_the_reference_on_m4():
+    from codegen.device.bench import bench
+    from paths import MODELS
+
+    path = MODELS / "trained_lstm_int8.tflite"
+    fast, ref = (bench(path, "qemu-cortex-m4", reference=r).layers[0] for r in (False, True))
+    assert fast.op == "UNIDIRECTIONAL_SEQUENCE_LSTM" and "_lstm_s8_" in fast.kernels[0]
+    assert fast.instructions < ref.instructions * 0.6, (fast, ref)

@@ -17,6 +17,8 @@ def add_arguments(parser):
     parser.add_argument("--patches", choices=("auto", "off"), default="auto",
                         help="run the memory-heavy first layers in row bands (patches) where that shrinks the arena "
                              "by 10%% or more (auto, the default), or never (off)")
+    parser.add_argument("--reference-kernels", action="store_true",
+                        help="count the plain reference loop nests instead (what the optimized kernels save)")
 
 
 def run(args) -> int:
@@ -24,6 +26,7 @@ def run(args) -> int:
     from codegen.device.bench import bench, to_json
 
     with status(f"building and counting {args.model} on {args.board}"):
-        result = bench(args.model, args.board, out_dir=args.output, name=args.name, cflags=args.cflag, patches=args.patches)
+        result = bench(args.model, args.board, out_dir=args.output, name=args.name, cflags=args.cflag, patches=args.patches,
+                       reference=args.reference_kernels)
     print(to_json(result) if args.json else result.table())
     return 0

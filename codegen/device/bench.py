@@ -286,22 +286,24 @@ def plan_stack(graph, board: Board, lib_dir: Path, name: str):
     return proj.measured_stack(peak, where)
 
 
-def render_bench_project(graph, board: Board, out_dir: Path, name: str, cflags=(), patches: str = "auto"):
+def render_bench_project(graph, board: Board, out_dir: Path, name: str, cflags=(), patches: str = "auto",
+                         reference: bool = False):
     """The project of the bench app, built with the flag that turns the model's layer marks on (and cflags)."""
     from codegen.targets import project as proj
 
     return proj.render_project(graph, board, out_dir, app=APP, name=name,
-                               extra_build_flags=["-D MLC_BENCH_MARKS", *cflags], patches=patches)
+                               extra_build_flags=["-D MLC_BENCH_MARKS", *cflags], patches=patches, reference=reference)
 
 
 def layer_table(graph) -> list[tuple[int, str, int]]:
     return [(op.index, op.kind, int(op.macs or 0)) for op in graph.ops]
 
 
-def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=(), patches: str = "auto") -> BenchResult:
+def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=(), patches: str = "auto",
+          reference: bool = False) -> BenchResult:
     """Build the bench firmware of `model` (a prepared graph, or a .tflite path) for the board, run it and
     count; out_dir keeps the project (else a temp dir). cflags are appended to the build flags (e.g. ["-O2"]
-    to try another optimisation level); patches: generate's."""
+    to try another optimisation level); patches, reference (the reference loop nests): generate's."""
     from codegen.targets.project import build_project
 
     graph = graph_of(model)
@@ -312,7 +314,7 @@ def bench(model, board_id: str, out_dir=None, name: str | None = None, cflags=()
     name = check_identifier(name) if name else identifier_from(model.stem)
     with tempfile.TemporaryDirectory(prefix="mlc-bench-") as tmp:
         where = Path(out_dir) if out_dir else Path(tmp) / "project"
-        project = render_bench_project(graph, board, where, name, cflags, patches)
+        project = render_bench_project(graph, board, where, name, cflags, patches, reference)
         build_project(project)
         symbols = read_symbols(project.elf, board)
         layers = layer_table(graph)

@@ -8,7 +8,7 @@ from codegen.model.quant import activation_range, quantize_multipliers
 from codegen.ops import define, per_tensor_quantized
 from codegen.ops.kernel_plan import KernelPlan
 from codegen.ops.thresholds import (CHANNEL_QUAD, CONV_HALFWORD_MAX_BYTES, DW_RING_SHARE, DW_UNROLL_MAX_TAPS, IM2COL_MAX_BYTES, LDRD_MAX_OFFSET,
-                                      MAX_UNROLLED_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, VECTOR_BYTES)
+                                      MAX_UNROLLED_LINES, Q15_MAX_ROW, Q15_STEP, Q15_UNROLL_MAX, TCONV_Q15_MAX_BYTES, VECTOR_BYTES)
 from codegen.ops.requant import requant_consts, requant_vars, short_requant, wide, wide_c, wide_plan
 
 
@@ -203,8 +203,13 @@ def transpose_conv_c(layer):
         rq = requant_consts(layer, out_c, w, bias=t["bias"])
         fn = layer.kernel("transpose_conv_s8.c.j2", "transpose_conv_s8_fast", wide=False, **geometry, **rq,
                           **requant_vars(p))
-        args = [layer.const(name, t[name], "int32_t" if name != "weights" else "int8_t") for name in ("weights", "rows", "cols")]
-        return f"{fn}({layer.inp(2)}, {layer.out(0)}, {args[0]}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {args[1]}, {args[2]});"
+        if layer.kernel_plan.options["q15"]:  # conv's halfword layout, channel pairs' steps interleaved
+            weights = "(const int8_t *)" + layer.const("weights", halfword_weights(t["weights"].reshape(out_c, -1), 2), "int16_t")
+        else:
+            weights = layer.const("weights", t["weights"], "int8_t")
+        rows, cols = layer.const("rows", t["rows"], "int32_t"), layer.const("cols", t["cols"], "int32_t")
+        return (f"{fn}({layer.inp(2)}, {layer.out(0)}, {weights}, {rq['bias']}, {rq['mult']}, {rq['shift']}, {rows}, {cols}, "
+                f"{layer.scratch()});")
     wide16 = p["dtype"] == "int16"  # 16x8: int64 bias and sums, no offsets
     # plain per-channel tables (the reference loop takes no short requantization)
     bias = layer.const("bias", np.broadcast_to(p["bias"], (out_c,)).astype(np.int64 if wide16 else np.int32),
@@ -224,11 +229,23 @@ def _transpose_conv_plan(op, isa, reference, inplace, alone):
         why = ("the reference loop nest was asked for" if reference else
                "a constant input lives in flash (MLC_RD8): the reference loop nest")
         return KernelPlan(op.index, op.kind, "reference", isa, weights="OHWI int8", inplace=inplace, why={"variant": why})
-    return KernelPlan(op.index, op.kind, "fast", isa, channels=2, unroll="loop", inplace=inplace,
-                      weights="O[K_H][K_W]I int8, taps by phase, descending",
-                      why={"variant": "taps reordered at generation time: an output's taps of one input row are one "
-                                      "contiguous dot product (FULLY_CONNECTED's), the input offset folded into a bias "
-                                      "per class of output (border, phase)", "channels": "two channels per pass"})
+    in_c = op.inputs[2].shape[3]
+    widened = 2 * int(np.prod(op.inputs[2].shape[1:]))  # one image's inputs as halfword pairs
+    # the DSP extension in a library for it alone: the input widened to halfwords once, int16 weight pairs
+    # (conv's halfword path), each tap's IN_C fully unrolled
+    q15 = (isa == "dsp" and alone and in_c % Q15_STEP == 0 and in_c <= Q15_UNROLL_MAX and widened <= TCONV_Q15_MAX_BYTES
+           and op.inputs[1].data.size <= CONV_HALFWORD_MAX_BYTES)
+    why = {"variant": "taps reordered at generation time: an output's taps of one input row are one contiguous dot "
+                      "product (FULLY_CONNECTED's), the input offset folded into a bias per class of output (border, "
+                      "phase)", "channels": "two channels per pass"}
+    if q15:
+        why["halfwords"] = (f"IN_C % {Q15_STEP} == 0, IN_C <= {Q15_UNROLL_MAX}, {widened} B <= {TCONV_Q15_MAX_BYTES}: "
+                            "the input widened to halfwords once in scratch, int16 weight pairs (one ldrd a channel and "
+                            "step), each tap unrolled")
+    return KernelPlan(op.index, op.kind, "fast", isa, channels=2, unroll="each tap" if q15 else "loop", inplace=inplace,
+                      weights=("[O/2][K/4][2][4] int16 (0 2 1 3), taps by phase, descending" if q15
+                               else "O[K_H][K_W]I int8, taps by phase, descending"),
+                      scratch=widened if q15 else 0, why=why, options={"q15": q15})
 
 
 def _geometry(op) -> dict:

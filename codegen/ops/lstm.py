@@ -4,7 +4,9 @@ biases and sums, and 16x8 (int16 activations, hidden state and output) with int6
 requantized by the int64 MultiplyByQuantizedMultiplier. Per gate two FULLY_CONNECTED products (input
 and hidden state) requantized to int16 at 2^-12 (Q3.12), added with saturation, then int16 sigmoid (tanh
 for the cell gate); the cell update c = f * c + i * g and the hidden update h = o * tanh(c) as TFLM's
-int16 MulElementwise, every multiplier and shift derived here at generation time."""
+int16 MulElementwise, every multiplier and shift derived here at generation time. The int8 kernel's fast
+variant (lstm_plan) folds the input and hidden offsets into per-row biases, so its gate FCs are
+FULLY_CONNECTED's plain dot products."""
 import math
 
 import numpy as np
@@ -15,6 +17,7 @@ from codegen.model.fixedpoint import SIGMOID_TABLE_UINT16
 from codegen.model.quant import quantize_multiplier
 from codegen.ops import define, per_tensor_quantized
 from codegen.ops.kernel_plan import KernelPlan
+from codegen.ops.requant import short_requant
 
 GATES = ("input", "forget", "cell", "output")  # TFLite's order of the weight and bias inputs
 GATE_IN = 2.0 ** -12  # the gate FCs' output scale (Q3.12, the int16 sigmoid/tanh input)
@@ -122,12 +125,35 @@ def _lstm_macs(op):
 
 
 def lstm_plan(op, isa, reference, inplace, alone):
-    sums = "int32" if op.params["dtype"] == "int8" else "int64"
-    return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8 per gate",
-                      scratch=lstm_scratch_bytes(op),
-                      why={"variant": f"TFLM's lstm_eval loop nest: per step four gates of two {op.params['dtype']} x int8 "
-                                      f"dot products each, summed in {sums}"},
-                      options={})
+    dtype, scratch = op.params["dtype"], lstm_scratch_bytes(op)
+    if reference or dtype == "int16":
+        sums = "int32" if dtype == "int8" else "int64"
+        why = ("the reference loop nest was asked for" if reference else
+               "16x8: int64 sums, which the int8 dot products do not make (FULLY_CONNECTED 16x8 has one loop nest too)")
+        return KernelPlan(op.index, op.kind, "reference", isa, weights="[units][depth] int8 per gate", scratch=scratch,
+                          why={"variant": f"TFLM's lstm_eval loop nest: per step four gates of two {dtype} x int8 "
+                                          f"dot products each, summed in {sums}; {why}"})
+    rq_fast = _short_requant(op)
+    return KernelPlan(op.index, op.kind, "fast", isa, channels=2, unroll="a block per gate", weights="[units][depth] int8 per gate",
+                      scratch=scratch,
+                      why={"variant": "the gate FCs as FULLY_CONNECTED's dot products, the input and hidden offsets "
+                                      "folded into a per-row bias each", "channels": "two units per pass",
+                           "unroll": "the four gates' multipliers and shifts constants in the code",
+                           "requantization": ("every gate FC's short form proved exact (right shifts, |acc| < 2^30)" if rq_fast
+                                              else "TFLite's MultiplyByQuantizedMultiplier: the short form is not provably exact")},
+                      options={"rq_fast": rq_fast})
+
+
+def _short_requant(op) -> bool:
+    """mlc_requantize_rs's arithmetic is exact for all eight gate FCs (codegen/ops/requant.py's proof; the
+    output offset 0: the sum goes on to the int16 clamp)."""
+    p = op.params
+    fcs = [(q["bias"], p["input_offset"], q["x_multiplier"], q["x_shift"], op.inputs[q["x_weights"]].data)
+           for q in p["gates"].values()]
+    fcs += [(0, p["hidden_offset"], q["h_multiplier"], q["h_shift"], op.inputs[q["h_weights"]].data)
+            for q in p["gates"].values()]
+    return all(short_requant({"bias": b, "input_offset": off, "multiplier": m, "shift": s, "output_offset": 0},
+                             p["units"], w) for b, off, m, s, w in fcs)
 
 
 def lstm_scratch_bytes(op) -> int:
@@ -143,7 +169,11 @@ def lstm_c(layer):
     wh = np.stack([op.inputs[q["h_weights"]].data for q in gates])
     wide = p["dtype"] == "int16"  # 16x8: int16 activations, int64 biases and sums
     bias_type = BIAS[p["dtype"]]
-    bias = np.stack([q["bias"] for q in gates]).astype(bias_type)
+    bias = np.stack([q["bias"] for q in gates])
+    fast = layer.kernel_plan.variant == "fast"
+    if fast:  # exact in int32 as FULLY_CONNECTED's folded bias: |offset * sum(w)| <= 255 * 127 * depth
+        bias = bias + p["input_offset"] * wx.astype(np.int64).sum(axis=2)
+        h_bias = p["hidden_offset"] * wh.astype(np.int64).sum(axis=2)
     b, t, d, u = p["batch"], p["steps"], p["depth"], p["units"]
     layout = ({"in_step": b * d, "out_step": b * u, "seq_stride": 1} if p["time_major"]
               else {"in_step": d, "out_step": u, "seq_stride": t})
@@ -156,9 +186,13 @@ def lstm_c(layer):
                       input_mul=p["input_mul"], output_mul=p["output_mul"])
     hidden, cell = (layer.state(name, initial, c_type(initial.dtype.name))
                     for name, initial in zip(("hidden", "cell"), initial_state(op)))
-    return (f"{fn}({layer.inp(0)}, {layer.out(0)}, {hidden}, {cell}, (int16_t *)(void *){layer.scratch()}, "
-            f"{layer.const('input_weights', wx, 'int8_t')}, {layer.const('recurrent_weights', wh, 'int8_t')}, "
-            f"{layer.const('bias', bias, c_type(bias_type))}, {layer.const('sigmoid_table', SIGMOID_TABLE_UINT16, 'uint16_t')});")
+    args = [layer.inp(0), layer.out(0), hidden, cell, f"(int16_t *)(void *){layer.scratch()}",
+            layer.const("input_weights", wx, "int8_t"), layer.const("recurrent_weights", wh, "int8_t"),
+            layer.const("bias", bias.astype(bias_type), c_type(bias_type)),
+            layer.const("sigmoid_table", SIGMOID_TABLE_UINT16, "uint16_t")]
+    if fast:
+        args.append(layer.const("h_bias", h_bias.astype(np.int32), "int32_t"))
+    return f"{fn}({', '.join(args)});"
 
 
 def initial_state(op):

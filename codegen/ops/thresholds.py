@@ -15,6 +15,8 @@ VECTOR_BYTES = 16  # one Helium int8 vector: rows that are whole vectors run a p
 CHANNEL_QUAD = 4  # channels per pass in the four-channel loops (one int32x4 vector on Helium)
 CONV_HALFWORD_MAX_BYTES = 128 * 1024  # DSP cores, halfword path: a layer's int8 weights up to this size are stored as
 #                                     int16 pairs (twice the flash): one ldrd a channel and step, no sxtb16 unpacking
+TCONV_Q15_MAX_BYTES = 16 * 1024  # DSP cores: TRANSPOSE_CONV's input widened to halfwords in scratch up to this size
+#                                 (the arena grows by it; TFLM's kernel takes an int32 scratch of the output's size)
 
 # DEPTHWISE_CONV_2D
 DW_UNROLL_MAX_TAPS = 16  # windows of at most this many taps are unrolled (a 4x4 window; larger ones loop over rows)

@@ -134,8 +134,9 @@ def read_library_macros(lib_dir: Path, name: str) -> dict:
 
 
 def generate_library(graph, lib_dir: Path, name: str, labels=None, board: Board | None = None,
-                     patches: str = "auto") -> None:
-    """The model's library with only `board`'s kernel paths (all of them without a board); patches: generate's."""
+                     patches: str = "auto", reference: bool = False) -> None:
+    """The model's library with only `board`'s kernel paths (all of them without a board); patches, reference:
+    generate's."""
     from codegen.lower.generate import generate_graph
     from codegen.ops import float_layers
     from codegen.ops.kernel_plan import isa_of
@@ -145,7 +146,7 @@ def generate_library(graph, lib_dir: Path, name: str, labels=None, board: Board 
         raise MlcError(f"{graph.path}: layer {op.index} ({op.kind}) computes in float32; avr-libc's float arithmetic "
                        f"is not verified bit-exact with TFLM's, so mlc does not build float32 layers for {board.id}")
     generate_graph(graph, lib_dir, name=name, labels=labels, isa=isa_of(board) if board else None,
-                   flash_bytes=board.flash_bytes if board else None, patches=patches)
+                   flash_bytes=board.flash_bytes if board else None, patches=patches, reference=reference)
 
 
 def precheck_fit(graph, board: Board, macros: dict) -> None:
@@ -267,13 +268,14 @@ class AppSources:
 
 def render_project(model, board: Board, out_dir, app: str = "classify", name: str | None = None,
                    labels=None, library_dir=None, demo=None, extra_build_flags=(), stack_plan=unmeasured_stack,
-                   fit_check: bool = False, app_sources: AppSources = AppSources(), patches: str = "auto") -> Project:
+                   fit_check: bool = False, app_sources: AppSources = AppSources(), patches: str = "auto",
+                   reference: bool = False) -> Project:
     """Write the PlatformIO project of `model` (a prepared graph, or a .tflite path); library_dir copies an already generated model library instead;
     demo is a stack of model inputs for the app to show when no host talks to it; extra_build_flags
     follow the board's own flags in platformio.ini. Boards that get mlc's linker script get the stack that
     stack_plan(graph, board, lib_dir, name) gives (the device layer's plan_stack measures it; by default
     the default reservation); the bench app's stack is the rest of RAM. fit_check: a real board's project
-    built by mlc's local platform with a stand-in serial port (see fit_check). patches: generate's."""
+    built by mlc's local platform with a stand-in serial port (see fit_check). patches, reference: generate's."""
     if app not in APPS:
         raise MlcError(f"unknown app '{app}'; available: {', '.join(APPS)}")
     if board.runtime not in RUNTIME_FILES:
@@ -287,7 +289,7 @@ def render_project(model, board: Board, out_dir, app: str = "classify", name: st
     if library_dir:
         shutil.copytree(library_dir, lib_dir)
     else:  # writes nothing unless the whole library renders (an unsupported model leaves no folder)
-        generate_library(graph, lib_dir, name, labels, board=board, patches=patches)
+        generate_library(graph, lib_dir, name, labels, board=board, patches=patches, reference=reference)
     macros = read_library_macros(lib_dir, name)
     precheck_fit(graph, board, macros)
 

@@ -282,8 +282,9 @@ MLC_NN_INLINE int32_t mlc_mul_hi(int32_t a, int32_t b)
 #define MLC_LONG_MUL 1
 #endif
 
-MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t rshift, int32_t addend,
-                                       int32_t act_min, int32_t act_max)
+/* mlc_requantize_rs before the clamp: MultiplyByQuantizedMultiplier(acc) + output_offset, unclamped (the LSTM's
+ * gate FCs clamp it to int16) */
+MLC_NN_INLINE int32_t mlc_requantize_rs_value(int32_t acc, int32_t multiplier, int32_t rshift, int32_t addend)
 {
 #if MLC_DSP
     const int32_t x = mlc_smmlar(acc * 2, multiplier, addend); /* (2 acc m + 2^31) >> 32, the same floor */
@@ -295,7 +296,13 @@ MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t 
     const int32_t a2 = acc * 2;
     const int32_t x = mlc_mul_hi(a2, multiplier) + (int32_t)(((uint32_t)a2 * (uint32_t)multiplier) >> 31) + addend;
 #endif
-    const int32_t v = (x + (acc >> 31)) >> rshift;
+    return (x + (acc >> 31)) >> rshift;
+}
+
+MLC_NN_INLINE int8_t mlc_requantize_rs(int32_t acc, int32_t multiplier, int32_t rshift, int32_t addend,
+                                       int32_t act_min, int32_t act_max)
+{
+    const int32_t v = mlc_requantize_rs_value(acc, multiplier, rshift, addend);
 #if defined(__ARM_FEATURE_SAT) && defined(__GNUC__)
     if (act_min == -128 && act_max == 127) { /* the whole int8 range (constant after inlining): one ssat (v7-M too) */
         int32_t r;
