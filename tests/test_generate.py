@@ -91,6 +91,11 @@ def test_arena_within_tflm_head(model):
         _, whole = render(graph, model, [], patches="off")
         assert result.patches is not None and result.patches.arena_whole == whole.arena_bytes
         assert result.arena_bytes <= 0.5 * TFLM_ARENA[model]["head"] and whole.arena_bytes <= 0.9 * TFLM_ARENA[model]["head"]
+    if model in ("mobilenet_v1_like", "mobilenet_v2_like"):
+        # issue 14's target, met with patches (mobilenet_v2_like: its patch steps' depthwise rings in channel
+        # blocks, and its 30 -> 10 channel pointwise layer not in place, which would keep the 6,912 B input's
+        # buffer alive to the residual ADD)
+        assert result.patches is not None and result.arena_bytes <= 0.5 * TFLM_ARENA[model]["head"]
 
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,

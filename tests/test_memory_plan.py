@@ -102,3 +102,31 @@ def test_input_and_output_are_planned_in_the_arena():
         if copied < in_h:
             assert at_y + (oy + 1) * out_w * out_c <= at_x + copied * in_w * in_c
     assert plan.arena_bytes == 4460  # the output, the ring; the input inside the output's span
+
+
+def test_smaller_output_in_place_only_where_it_pays(tmp_path):
+    """x (1,024 B) -> 1x1 conv a (256 B, read again by the ADD at the end) -> 1x1 b (1,024 B) -> 1x1 c (256 B)
+    -> ADD(a, c). Run in place, a would keep x's 1,024 B buffer alive until the ADD, beside b's; in a buffer
+    of its own the arena is the most that is ever live (x + a, then a + b, with the output and scratch)."""
+    import numpy as np
+    from tflite_builder import ModelBuilder, quantize_symmetric
+
+    rng = np.random.default_rng(0)
+    b = ModelBuilder()
+    x = b.input([1, 8, 8, 16], 0.05, 3)
+
+    def pointwise(t, cout):
+        wq, ws = quantize_symmetric(rng.standard_normal([cout, 1, 1, t.shape[3]]), axis=0)
+        bias = b.bias(np.zeros(cout), t.scale * ws)
+        return b.conv_2d(t, b.const_int8(wq, ws, axis=0), bias, 0.1, 0)
+    a = pointwise(x, 4)
+    c = pointwise(pointwise(a, 16), 4)
+    b.output(b.add(a, c, 0.2, 0))
+    path = tmp_path / "pointwise.tflite"
+    path.write_bytes(b.finish())
+    graph = load(path)
+    plan = memory_plan.plan(graph, definition)
+    assert_no_live_overlap(plan.buffers)
+    every_in_place = memory_plan._plan(graph, definition, False, None, frozenset())
+    assert 0 in every_in_place.inplace and 0 not in plan.inplace and 2 in plan.inplace
+    assert plan.arena_bytes == lower_bound(plan.buffers) <= every_in_place.arena_bytes - 768

@@ -120,13 +120,19 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None, overlaps: bo
         trial = _plan(graph, op_def, reference, kernel_plans, frozenset({first}))
         if trial.arena_bytes < best.arena_bytes or not overlaps:
             best = trial
+    apart = frozenset()  # in-place layers whose output gets a buffer of its own
     for op in graph.ops if overlaps else ():  # without: a quick first estimate
         em = op_def(op.kind)
-        if em is None or em.overlap is None or reference:
-            continue
-        trial = _plan(graph, op_def, reference, kernel_plans, best.overlapped | {op.index})
-        if trial.arena_bytes < best.arena_bytes:
-            best = trial
+        trials = []
+        if em is not None and em.overlap is not None and not reference:
+            trials.append((best.overlapped | {op.index}, apart))
+        # in place, a smaller output keeps its input's whole buffer alive as long as the output lives
+        if op.index in best.inplace and op.outputs[0].nbytes < _whole(op.inputs[0]).nbytes:
+            trials.append((best.overlapped, apart | {op.index}))
+        for overlap, apart_ in trials:
+            trial = _plan(graph, op_def, reference, kernel_plans, overlap, apart_)
+            if trial.arena_bytes < best.arena_bytes:
+                best, apart = trial, apart_
     return best
 
 
@@ -139,8 +145,9 @@ def _write_over(owner: dict, buf: Buffer, y, gap: int, last: int) -> None:
     owner[y.index] = buf
 
 
-def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
-    """The plan in which the layers in `overlap` may write their output over their input."""
+def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset, apart: frozenset = frozenset()) -> Plan:
+    """The plan in which the layers in `overlap` may write their output over their input, and those in
+    `apart` do not run in place."""
     if kernel_plans is None:
         from codegen.ops.kernel_plan import ISAS
         from codegen.ops import plan_kernel
@@ -189,7 +196,8 @@ def _plan(graph, op_def, reference, kernel_plans, overlap: frozenset) -> Plan:
         can_inplace = (em is not None and em.inplace is not None and x is not None and not x.is_const and one_image
                        and y.index not in owner and y.index not in outs and x.index in owner
                        and owner[x.index].last == op.index
-                       and sum(t is x for t in op.inputs) == 1 and em.inplace(op) and not reference)
+                       and sum(t is x for t in op.inputs) == 1 and em.inplace(op) and not reference
+                       and op.index not in apart)
         gap = (em.overlap(op) if op.index in overlap and em is not None and em.overlap is not None and not can_inplace and not reference
                and one_image
                and x is not None and not x.is_const and y.index not in owner and y.index not in outs

@@ -442,7 +442,10 @@ def depthwise_conv_2d_plan(op, isa, reference, inplace, alone):
     unrolled_lines = round(taps * tap_lines)
     unrolled = taps <= DW_UNROLL_MAX_TAPS and unrolled_lines <= MAX_UNROLLED_LINES
     width = (geo["out_w"] - 1) * geo["s_w"] + (geo["k_w"] - 1) * geo["d_w"] + 1
-    block = _dw_block(geo, g, width) if inplace else geo["in_c"]
+    # a patch step's input is only the rows its windows read (a view of a row buffer), so a ring of every
+    # channel would copy nearly all of it: there, as in place, the ring goes in blocks of channels
+    band = op.inputs[0].view is not None and m == 1
+    block = _dw_block(geo, g, width) if inplace or band else geo["in_c"]
     ring = ((geo["k_h"] - 1) * geo["d_h"] + 1) * width * block
     layout = ("[C/4][K_H][K_W][4] int16" if quad else "[C/G][K_H][K_W/2][G][2] int16 (tap pairs)" if pairs
               else f"[C/{g}][K_H][K_W][{g}] int8")
@@ -453,7 +456,7 @@ def depthwise_conv_2d_plan(op, isa, reference, inplace, alone):
            "unroll": (f"{taps} taps <= {DW_UNROLL_MAX_TAPS}, about {unrolled_lines} lines <= {MAX_UNROLLED_LINES}"
                       if unrolled else f"{taps} taps, about {unrolled_lines} lines unrolled: over the budget")}
     if block < geo["in_c"]:
-        why["blocks"] = (f"in place: {-(-geo['in_c'] // block)} blocks of {block} channels, a ring of {ring} B "
+        why["blocks"] = (f"{'in place' if inplace else 'a patch step'}: {-(-geo['in_c'] // block)} blocks of {block} channels, a ring of {ring} B "
                          f"instead of {ring // block * geo['in_c']} B")
     pixel_pairs = quad and mve and rq_fast
     if pixel_pairs:

@@ -20,7 +20,7 @@ TCONV_Q15_MAX_BYTES = 16 * 1024  # DSP cores: TRANSPOSE_CONV's input widened to 
 
 # DEPTHWISE_CONV_2D
 DW_UNROLL_MAX_TAPS = 16  # windows of at most this many taps are unrolled (a 4x4 window; larger ones loop over rows)
-DW_RING_SHARE = 8  # in place the tensor fills the arena: its ring of padded rows may add at most 1/8 of it, else
+DW_RING_SHARE = 8  # in place (or a patch step's rows) the tensor fills the arena: its ring of padded rows may add at most 1/8 of it, else
 #                   the channels go in blocks through a narrower ring (each block costs a pass over the rows)
 LDRD_MAX_OFFSET = 1024  # ldrd's immediate offset reaches under 1 kB; farther weights take two word loads
 
