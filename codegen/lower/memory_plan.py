@@ -127,7 +127,7 @@ def plan(graph, op_def, reference: bool = False, kernel_plans=None, overlaps: bo
         if em is not None and em.overlap is not None and not reference:
             trials.append((best.overlapped | {op.index}, apart))
         # in place, a smaller output keeps its input's whole buffer alive as long as the output lives
-        if op.index in best.inplace and op.outputs[0].nbytes < _whole(op.inputs[0]).nbytes:
+        if op.index in best.inplace and op.outputs[0].nbytes < op.inputs[0].nbytes:  # (never a view: views are not in place)
             trials.append((best.overlapped, apart | {op.index}))
         for overlap, apart_ in trials:
             trial = _plan(graph, op_def, reference, kernel_plans, overlap, apart_)

@@ -410,8 +410,8 @@ def _dw_group(op) -> int:
 
 
 def _dw_block(geo, g, width) -> int:
-    """In place (multiplier 1) the channels of a block: the fewest blocks (of whole groups of G) whose
-    ring of padded rows takes at most 1/DW_RING_SHARE of the tensor."""
+    """In place or in a patch step (multiplier 1) the channels of a block: the fewest blocks (of whole
+    groups of G) whose ring of padded rows takes at most 1/DW_RING_SHARE of the tensor."""
     c, groups = geo["in_c"], geo["in_c"] // g
     ring = ((geo["k_h"] - 1) * geo["d_h"] + 1) * width * c
     blocks = min(groups, -(-ring * DW_RING_SHARE // (geo["in_h"] * geo["in_w"] * c)))
